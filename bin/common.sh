@@ -1,0 +1,101 @@
+# Shared by bin/demo and bin/test: install what is missing, build and install the extension,
+# start and stop a local PostgreSQL 15 cluster. Sourced, not run.
+set -euo pipefail
+
+PG_MAJOR=15
+PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+PG_CONFIG=/usr/bin/pg_config
+PGRX_VERSION=0.18.1
+PGXS_TEST=/usr/lib/postgresql/$PG_MAJOR/lib/pgxs/src/test
+# Everything the server reads or writes lives here, outside the clone: the clone may sit in a
+# folder the server's user cannot enter.
+CTE_CTEL_HOME=${CTE_CTEL_HOME:-/tmp/cte_ctel-$(id -un)}
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+say() { printf '\n==> %s\n' "$*"; }
+
+is_root() { [ "$(id -u)" = 0 ]; }
+
+as_root() { if is_root; then "$@"; else sudo "$@"; fi; }
+
+# The server refuses to run as root: as root we run it as `postgres`, otherwise as ourselves.
+server_user() { if is_root; then echo postgres; else id -un; fi; }
+
+as_server_user() { if is_root; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+ensure_packages() {
+    local wanted=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libclang-dev clang sudo
+                  libipc-run-perl pkg-config build-essential)
+    local missing=()
+    for package in "${wanted[@]}"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+            || missing+=("$package")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        say "installing Debian packages: ${missing[*]}"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+    fi
+    # Debian's postgresql package starts a cluster on 5432; we use our own, so leave it be.
+}
+
+ensure_cargo_pgrx() {
+    if ! cargo pgrx --version 2>/dev/null | grep -q "$PGRX_VERSION"; then
+        say "installing cargo-pgrx $PGRX_VERSION (takes about 5 minutes)"
+        cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
+    fi
+    if ! grep -qs "^pg$PG_MAJOR = \"$PG_CONFIG\"" "${PGRX_HOME:-$HOME/.pgrx}/config.toml"; then
+        say "cargo pgrx init --pg$PG_MAJOR $PG_CONFIG"
+        cargo pgrx init --pg$PG_MAJOR "$PG_CONFIG"
+    fi
+}
+
+ensure_tools() {
+    ensure_packages
+    ensure_cargo_pgrx
+}
+
+install_extension() {
+    say "building and installing the extension"
+    cd "$REPO_ROOT"
+    if is_root; then
+        cargo pgrx install --pg-config "$PG_CONFIG"
+    else
+        cargo pgrx install --pg-config "$PG_CONFIG" --sudo
+    fi
+}
+
+# start_cluster DIR PORT: a cluster in DIR on PORT (socket in DIR, loopback TCP), preloading
+# cte_ctel, trusting local connections. Restarted if it runs, so a new build is loaded.
+start_cluster() {
+    local dir=$1 port=$2
+    mkdir -p "$CTE_CTEL_HOME"
+    chmod 755 "$CTE_CTEL_HOME"
+    if [ ! -s "$dir/PG_VERSION" ]; then
+        mkdir -p "$dir"
+        is_root && chown postgres: "$dir"
+        chmod 700 "$dir"
+        as_server_user "$PG_BIN/initdb" -D "$dir" -U postgres --auth=trust -E UTF8 \
+            --locale=C.UTF-8 >/dev/null
+        cat <<CONF | as_server_user tee -a "$dir/postgresql.conf" >/dev/null
+# cte_ctel
+port = $port
+listen_addresses = 'localhost'
+unix_socket_directories = '$dir'
+shared_preload_libraries = 'cte_ctel'
+max_prepared_transactions = 10
+log_line_prefix = '%m [%p] %q%a '
+CONF
+    fi
+    stop_cluster "$dir"
+    # Backtraces in error DETAILs would make error output differ from run to run.
+    as_server_user env -u RUST_BACKTRACE "$PG_BIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 start \
+        >/dev/null
+}
+
+stop_cluster() {
+    local dir=$1
+    if [ -s "$dir/postmaster.pid" ]; then
+        as_server_user "$PG_BIN/pg_ctl" -D "$dir" -m fast -w -t 60 stop >/dev/null 2>&1 || true
+    fi
+}

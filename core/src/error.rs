@@ -1,0 +1,299 @@
+//! The one error enum of `cte_ctel` and its SQLSTATE table.
+//!
+//! Each variant is an operating error: a reason a call is refused, documented in
+//! `docs/errors.md` with its own SQLSTATE. Codes come from PostgreSQL's standard list, are stable,
+//! and are never reused for another reason. Programmer errors (broken invariants) are `assert!`s,
+//! not variants. `sqlstate()` is an exhaustive match, so a new variant does not compile until it
+//! has a code; a unit test checks that no two reasons share one and that the docs list them all.
+
+use thiserror::Error;
+
+/// Why a call was refused. The message names the offending value.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CteError {
+    #[error("argument {argument} must not be NULL")]
+    NullArgument { argument: &'static str },
+
+    #[error("amount {text:?} is not a number")]
+    AmountMalformed { text: String },
+
+    #[error("amount {text} is not a finite number")]
+    AmountNotFinite { text: String },
+
+    #[error("amount {amount} must be greater than zero")]
+    AmountNotPositive { amount: String },
+
+    #[error("amount {amount} has {decimals} decimals; {currency} allows {scale}")]
+    AmountScaleExceeded { amount: String, decimals: u32, currency: String, scale: u32 },
+
+    #[error("amount {amount} is too large: at most {integer_digits_max} digits before the point")]
+    AmountTooLarge { amount: String, integer_digits_max: u32 },
+
+    #[error("{what} is {bytes} bytes long; at most {bytes_max} are allowed")]
+    TextTooLong { what: &'static str, bytes: usize, bytes_max: usize },
+
+    #[error("{what} {value:?} is not valid: {why}")]
+    IdentifierInvalid { what: &'static str, value: String, why: &'static str },
+
+    #[error("currency scale {scale} is not valid: it must be between 0 and {scale_max}")]
+    CurrencyScaleInvalid { scale: i64, scale_max: u32 },
+
+    #[error("currency list is not valid: {why}")]
+    CurrencyListInvalid { why: String },
+
+    #[error("metadata is not valid: {why}")]
+    MetadataInvalid { why: &'static str },
+
+    #[error("source and destination are the same account {account_id:?}")]
+    SameAccount { account_id: String },
+
+    #[error("{what} is {value}; the limit is {limit}")]
+    LimitExceeded { what: &'static str, value: usize, limit: usize },
+
+    #[error("currency {currency:?} is not registered")]
+    CurrencyUnknown { currency: String },
+
+    #[error("currency {currency} is already registered with scale {scale_registered}")]
+    CurrencyExists { currency: String, scale_registered: u32, scale_requested: u32 },
+
+    #[error("account {account_id:?} does not exist")]
+    AccountUnknown { account_id: String },
+
+    #[error("account {account_id:?} already exists")]
+    AccountExists { account_id: String },
+
+    #[error("account {account_id:?} does not hold currency {currency}")]
+    CurrencyNotHeld { account_id: String, currency: String },
+
+    #[error("account {account_id:?} is a system account and cannot be used here")]
+    SystemAccountRefused { account_id: String },
+
+    #[error(
+        "insufficient funds in {account_id:?}: {available} {currency} available, {amount} needed"
+    )]
+    InsufficientFunds { account_id: String, currency: String, available: String, amount: String },
+
+    #[error("journal entries are append-only: {operation} is not allowed")]
+    JournalAppendOnly { operation: String },
+
+    #[error("exchange rate {rate} is not valid: {why}")]
+    RateInvalid { rate: String, why: &'static str },
+}
+
+/// Number of variants of [`CteError`]; `CteError::index` maps each to one of `0..VARIANT_COUNT`.
+pub const VARIANT_COUNT: usize = 22;
+
+impl CteError {
+    /// The SQLSTATE raised for this reason. One code per reason; see `docs/errors.md`.
+    pub fn sqlstate(&self) -> &'static str {
+        match self {
+            CteError::NullArgument { .. } => "22004",
+            CteError::AmountMalformed { .. } => "22P02",
+            CteError::AmountNotFinite { .. } => "22P01",
+            CteError::AmountNotPositive { .. } => "22023",
+            CteError::AmountScaleExceeded { .. } => "22018",
+            CteError::AmountTooLarge { .. } => "22003",
+            CteError::TextTooLong { .. } => "22001",
+            CteError::IdentifierInvalid { .. } => "22021",
+            CteError::CurrencyScaleInvalid { .. } => "22010",
+            CteError::CurrencyListInvalid { .. } => "2202E",
+            CteError::MetadataInvalid { .. } => "2203C",
+            CteError::SameAccount { .. } => "22013",
+            CteError::LimitExceeded { .. } => "54000",
+            CteError::CurrencyUnknown { .. } => "42704",
+            CteError::CurrencyExists { .. } => "23000",
+            CteError::AccountUnknown { .. } => "P0002",
+            CteError::AccountExists { .. } => "42710",
+            CteError::CurrencyNotHeld { .. } => "42703",
+            CteError::SystemAccountRefused { .. } => "42809",
+            CteError::InsufficientFunds { .. } => "23514",
+            CteError::JournalAppendOnly { .. } => "27000",
+            CteError::RateInvalid { .. } => "22P03",
+        }
+    }
+
+    /// The reason's name in the error catalog (`docs/errors.md`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            CteError::NullArgument { .. } => "null_argument",
+            CteError::AmountMalformed { .. } => "amount_malformed",
+            CteError::AmountNotFinite { .. } => "amount_not_finite",
+            CteError::AmountNotPositive { .. } => "amount_not_positive",
+            CteError::AmountScaleExceeded { .. } => "amount_scale_exceeded",
+            CteError::AmountTooLarge { .. } => "amount_too_large",
+            CteError::TextTooLong { .. } => "text_too_long",
+            CteError::IdentifierInvalid { .. } => "identifier_invalid",
+            CteError::CurrencyScaleInvalid { .. } => "currency_scale_invalid",
+            CteError::CurrencyListInvalid { .. } => "currency_list_invalid",
+            CteError::MetadataInvalid { .. } => "metadata_invalid",
+            CteError::SameAccount { .. } => "same_account",
+            CteError::LimitExceeded { .. } => "limit_exceeded",
+            CteError::CurrencyUnknown { .. } => "currency_unknown",
+            CteError::CurrencyExists { .. } => "currency_exists",
+            CteError::AccountUnknown { .. } => "account_unknown",
+            CteError::AccountExists { .. } => "account_exists",
+            CteError::CurrencyNotHeld { .. } => "currency_not_held",
+            CteError::SystemAccountRefused { .. } => "system_account_refused",
+            CteError::InsufficientFunds { .. } => "insufficient_funds",
+            CteError::JournalAppendOnly { .. } => "journal_append_only",
+            CteError::RateInvalid { .. } => "rate_invalid",
+        }
+    }
+
+    /// A hint for the caller on how to get past this refusal, where there is a useful one.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            CteError::AmountScaleExceeded { .. } => {
+                Some("amounts are never rounded: pass the amount in the currency's own scale")
+            }
+            CteError::CurrencyUnknown { .. } => Some("register it with cte_create_currency"),
+            CteError::IdentifierInvalid { .. } => Some(
+                "account ids are printable text without surrounding spaces, not starting with '@'",
+            ),
+            CteError::InsufficientFunds { .. } => {
+                Some("available balance is the posted balance less active liens")
+            }
+            CteError::JournalAppendOnly { .. } => Some("correct a posting by posting its reversal"),
+            CteError::NullArgument { .. }
+            | CteError::AmountMalformed { .. }
+            | CteError::AmountNotFinite { .. }
+            | CteError::AmountNotPositive { .. }
+            | CteError::AmountTooLarge { .. }
+            | CteError::TextTooLong { .. }
+            | CteError::CurrencyScaleInvalid { .. }
+            | CteError::CurrencyListInvalid { .. }
+            | CteError::MetadataInvalid { .. }
+            | CteError::SameAccount { .. }
+            | CteError::LimitExceeded { .. }
+            | CteError::CurrencyExists { .. }
+            | CteError::AccountUnknown { .. }
+            | CteError::AccountExists { .. }
+            | CteError::CurrencyNotHeld { .. }
+            | CteError::SystemAccountRefused { .. }
+            | CteError::RateInvalid { .. } => None,
+        }
+    }
+
+    /// This variant's position in `0..VARIANT_COUNT`, so tests can prove they cover every one.
+    pub fn index(&self) -> usize {
+        match self {
+            CteError::NullArgument { .. } => 0,
+            CteError::AmountMalformed { .. } => 1,
+            CteError::AmountNotFinite { .. } => 2,
+            CteError::AmountNotPositive { .. } => 3,
+            CteError::AmountScaleExceeded { .. } => 4,
+            CteError::AmountTooLarge { .. } => 5,
+            CteError::TextTooLong { .. } => 6,
+            CteError::IdentifierInvalid { .. } => 7,
+            CteError::CurrencyScaleInvalid { .. } => 8,
+            CteError::CurrencyListInvalid { .. } => 9,
+            CteError::MetadataInvalid { .. } => 10,
+            CteError::SameAccount { .. } => 11,
+            CteError::LimitExceeded { .. } => 12,
+            CteError::CurrencyUnknown { .. } => 13,
+            CteError::CurrencyExists { .. } => 14,
+            CteError::AccountUnknown { .. } => 15,
+            CteError::AccountExists { .. } => 16,
+            CteError::CurrencyNotHeld { .. } => 17,
+            CteError::SystemAccountRefused { .. } => 18,
+            CteError::InsufficientFunds { .. } => 19,
+            CteError::JournalAppendOnly { .. } => 20,
+            CteError::RateInvalid { .. } => 21,
+        }
+    }
+
+    /// One example of every variant, for catalog tests.
+    pub fn examples() -> Vec<CteError> {
+        let text = || "x".to_string();
+        vec![
+            CteError::NullArgument { argument: "amount" },
+            CteError::AmountMalformed { text: text() },
+            CteError::AmountNotFinite { text: "NaN".into() },
+            CteError::AmountNotPositive { amount: "0".into() },
+            CteError::AmountScaleExceeded {
+                amount: "10.001".into(),
+                decimals: 3,
+                currency: "USD".into(),
+                scale: 2,
+            },
+            CteError::AmountTooLarge { amount: text(), integer_digits_max: 16 },
+            CteError::TextTooLong { what: "account id", bytes: 65, bytes_max: 64 },
+            CteError::IdentifierInvalid { what: "account id", value: text(), why: "empty" },
+            CteError::CurrencyScaleInvalid { scale: 99, scale_max: 12 },
+            CteError::CurrencyListInvalid { why: text() },
+            CteError::MetadataInvalid { why: "not an object" },
+            CteError::SameAccount { account_id: text() },
+            CteError::LimitExceeded { what: "currencies", value: 33, limit: 32 },
+            CteError::CurrencyUnknown { currency: text() },
+            CteError::CurrencyExists { currency: text(), scale_registered: 2, scale_requested: 3 },
+            CteError::AccountUnknown { account_id: text() },
+            CteError::AccountExists { account_id: text() },
+            CteError::CurrencyNotHeld { account_id: text(), currency: text() },
+            CteError::SystemAccountRefused { account_id: text() },
+            CteError::InsufficientFunds {
+                account_id: text(),
+                currency: text(),
+                available: "0".into(),
+                amount: "1".into(),
+            },
+            CteError::JournalAppendOnly { operation: "UPDATE".into() },
+            CteError::RateInvalid { rate: "0".into(), why: "a rate must be greater than zero" },
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn examples_cover_every_variant_once() {
+        let indexes: Vec<usize> = CteError::examples().iter().map(CteError::index).collect();
+        let expected: Vec<usize> = (0..VARIANT_COUNT).collect();
+        assert_eq!(indexes, expected);
+    }
+
+    #[test]
+    fn every_reason_has_its_own_code_and_name() {
+        let examples = CteError::examples();
+        let codes: BTreeSet<&str> = examples.iter().map(CteError::sqlstate).collect();
+        let reasons: BTreeSet<&str> = examples.iter().map(CteError::reason).collect();
+        assert_eq!(codes.len(), VARIANT_COUNT);
+        assert_eq!(reasons.len(), VARIANT_COUNT);
+    }
+
+    #[test]
+    fn codes_are_well_formed_and_never_generic() {
+        for error in CteError::examples() {
+            let code = error.sqlstate();
+            assert_eq!(code.len(), 5, "{code}");
+            assert!(code.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()), "{code}");
+            // 22000 is what pgrx raises for an unmapped error, XX000 a panic: never a reason.
+            assert_ne!(code, "22000");
+            assert_ne!(code, "XX000");
+        }
+    }
+
+    #[test]
+    fn the_catalog_in_the_docs_lists_every_reason_with_its_code() {
+        let catalog = include_str!("../../docs/errors.md");
+        for error in CteError::examples() {
+            let row = format!("| `{}` | `{}` |", error.reason(), error.sqlstate());
+            assert!(catalog.contains(&row), "docs/errors.md lacks the row {row}");
+        }
+        let rows = catalog.lines().filter(|line| line.starts_with("| `")).count();
+        assert_eq!(rows, VARIANT_COUNT, "docs/errors.md lists reasons CteError does not have");
+    }
+
+    #[test]
+    fn messages_name_the_offending_value() {
+        let error = CteError::AmountScaleExceeded {
+            amount: "10.001".into(),
+            decimals: 3,
+            currency: "USD".into(),
+            scale: 2,
+        };
+        assert_eq!(error.to_string(), "amount 10.001 has 3 decimals; USD allows 2");
+    }
+}

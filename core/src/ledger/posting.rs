@@ -1,0 +1,194 @@
+//! Postings: balanced groups of journal entries, planned before anything is written.
+//!
+//! A plan is built and checked here (every posting sums to zero in one currency); the shell
+//! writes it. Wallet entries are applied in `lock_order`, the one global order in which every
+//! session locks balance rows, so two postings over the same accounts cannot deadlock.
+
+use rust_decimal::Decimal;
+
+use super::{is_system_account, AccountId, SYSTEM_ACCOUNT_WORLD};
+use crate::error::CteError;
+use crate::money::Amount;
+
+/// What a posting records, as written in the journal's `kind` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostingKind {
+    Deposit,
+    Withdrawal,
+    Transfer,
+}
+
+impl PostingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PostingKind::Deposit => "deposit",
+            PostingKind::Withdrawal => "withdrawal",
+            PostingKind::Transfer => "transfer",
+        }
+    }
+}
+
+/// One line of the journal: a signed change to one account's balance in the posting's currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub account_id: String,
+    pub amount: Decimal,
+}
+
+impl Entry {
+    pub fn is_system(&self) -> bool {
+        is_system_account(&self.account_id)
+    }
+}
+
+/// A balanced group of entries in one currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posting {
+    pub kind: PostingKind,
+    pub currency: String,
+    pub entries: Vec<Entry>,
+}
+
+impl Posting {
+    /// Money enters `account` from the outside world.
+    pub fn deposit(account: &AccountId, amount: &Amount) -> Result<Posting, CteError> {
+        refuse_system_account(account)?;
+        Ok(Posting::balanced(PostingKind::Deposit, amount, SYSTEM_ACCOUNT_WORLD, account.as_str()))
+    }
+
+    /// Money leaves `account` to the outside world.
+    pub fn withdrawal(account: &AccountId, amount: &Amount) -> Result<Posting, CteError> {
+        refuse_system_account(account)?;
+        Ok(Posting::balanced(
+            PostingKind::Withdrawal,
+            amount,
+            account.as_str(),
+            SYSTEM_ACCOUNT_WORLD,
+        ))
+    }
+
+    /// Money moves from one wallet to another.
+    pub fn transfer(
+        source: &AccountId,
+        destination: &AccountId,
+        amount: &Amount,
+    ) -> Result<Posting, CteError> {
+        refuse_system_account(source)?;
+        refuse_system_account(destination)?;
+        if source == destination {
+            return Err(CteError::SameAccount { account_id: source.as_str().to_string() });
+        }
+        Ok(Posting::balanced(PostingKind::Transfer, amount, source.as_str(), destination.as_str()))
+    }
+
+    /// Two entries: `amount` out of `debited`, `amount` into `credited`.
+    fn balanced(kind: PostingKind, amount: &Amount, debited: &str, credited: &str) -> Posting {
+        let value = amount.value();
+        let entries = vec![
+            Entry { account_id: debited.to_string(), amount: -value },
+            Entry { account_id: credited.to_string(), amount: value },
+        ];
+        let posting = Posting { kind, currency: amount.currency().to_string(), entries };
+        posting.assert_balanced();
+        posting
+    }
+
+    /// The double-entry invariant; `cte_verify_ledger()` checks it again on what was written.
+    pub fn assert_balanced(&self) {
+        assert!(self.entries.len() >= 2);
+        assert!(self.entries.iter().all(|entry| !entry.amount.is_zero()));
+        let sum =
+            self.entries.iter().try_fold(Decimal::ZERO, |sum, entry| sum.checked_add(entry.amount));
+        assert_eq!(sum, Some(Decimal::ZERO), "posting does not balance");
+    }
+
+    /// Wallet entries in the global lock order (account id, then currency, which is one per
+    /// posting), so that concurrent postings lock balance rows in the same sequence.
+    pub fn wallet_entries_in_lock_order(&self) -> Vec<&Entry> {
+        let mut wallet: Vec<&Entry> = self.entries.iter().filter(|e| !e.is_system()).collect();
+        wallet.sort_by(|a, b| a.account_id.cmp(&b.account_id));
+        wallet
+    }
+}
+
+fn refuse_system_account(account: &AccountId) -> Result<(), CteError> {
+    if is_system_account(account.as_str()) {
+        return Err(CteError::SystemAccountRefused { account_id: account.as_str().to_string() });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::money::Currency;
+
+    fn id(text: &str) -> AccountId {
+        AccountId::parse(text).unwrap()
+    }
+
+    fn usd(text: &str) -> Amount {
+        Amount::parse(text, &Currency::new("USD", 2).unwrap()).unwrap()
+    }
+
+    fn sum(posting: &Posting) -> Decimal {
+        posting.entries.iter().map(|e| e.amount).sum()
+    }
+
+    #[test]
+    fn a_deposit_credits_the_wallet_and_debits_the_world() {
+        let posting = Posting::deposit(&id("alice"), &usd("100.50")).unwrap();
+        assert_eq!(posting.kind.as_str(), "deposit");
+        assert_eq!(posting.currency, "USD");
+        assert_eq!(
+            posting.entries[0],
+            Entry {
+                account_id: "@world".into(),
+                amount: usd("100.50").value() * Decimal::NEGATIVE_ONE
+            }
+        );
+        assert_eq!(posting.entries[1].account_id, "alice");
+        assert_eq!(sum(&posting), Decimal::ZERO);
+    }
+
+    #[test]
+    fn a_withdrawal_is_the_mirror_of_a_deposit() {
+        let posting = Posting::withdrawal(&id("alice"), &usd("5")).unwrap();
+        assert_eq!(posting.entries[0].account_id, "alice");
+        assert!(posting.entries[0].amount.is_sign_negative());
+        assert_eq!(sum(&posting), Decimal::ZERO);
+    }
+
+    #[test]
+    fn a_transfer_moves_between_two_wallets() {
+        let posting = Posting::transfer(&id("bob"), &id("alice"), &usd("1.25")).unwrap();
+        let order: Vec<&str> =
+            posting.wallet_entries_in_lock_order().iter().map(|e| e.account_id.as_str()).collect();
+        assert_eq!(order, vec!["alice", "bob"]);
+        assert_eq!(sum(&posting), Decimal::ZERO);
+    }
+
+    #[test]
+    fn refuses_self_transfers_and_system_accounts() {
+        let same = Posting::transfer(&id("alice"), &id("alice"), &usd("1")).unwrap_err();
+        assert_eq!(same.reason(), "same_account");
+        let system = Posting::deposit(&id("@world"), &usd("1")).unwrap_err();
+        assert_eq!(system.reason(), "system_account_refused");
+        let system = Posting::transfer(&id("alice"), &id("@exchange"), &usd("1")).unwrap_err();
+        assert_eq!(system.reason(), "system_account_refused");
+    }
+
+    #[test]
+    #[should_panic(expected = "posting does not balance")]
+    fn an_unbalanced_posting_is_a_programmer_error() {
+        let posting = Posting {
+            kind: PostingKind::Transfer,
+            currency: "USD".into(),
+            entries: vec![
+                Entry { account_id: "a".into(), amount: Decimal::ONE },
+                Entry { account_id: "b".into(), amount: Decimal::ONE },
+            ],
+        };
+        posting.assert_balanced();
+    }
+}

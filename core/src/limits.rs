@@ -1,0 +1,55 @@
+//! Every bound the extension enforces, as a named constant with its unit in the name.
+//!
+//! Passing one is an operating error (`CteError::LimitExceeded` or a more specific reason), never
+//! a silent truncation. Relations between bounds are checked at compile time.
+
+/// Longest account id, in bytes. Ids are keys in every balance row and journal entry, so they
+/// stay short; 64 bytes holds a UUID, a ULID or a prefixed external id.
+pub const ACCOUNT_ID_BYTES_MAX: usize = 64;
+
+/// Shortest and longest currency code, in characters: ISO 4217 codes have 3; crypto tickers and
+/// private units (`USDC`, `POINTS`) need a few more.
+pub const CURRENCY_CODE_CHARS_MIN: usize = 3;
+pub const CURRENCY_CODE_CHARS_MAX: usize = 12;
+
+/// Most decimals a currency may have. Together with `AMOUNT_INTEGER_DIGITS_MAX` it keeps every
+/// amount inside the 28 significant digits that `rust_decimal` represents exactly.
+pub const CURRENCY_SCALE_MAX: u32 = 12;
+
+/// Most digits before the decimal point of one amount (below 10^16 units of any currency).
+pub const AMOUNT_INTEGER_DIGITS_MAX: u32 = 16;
+
+/// Significant digits `rust_decimal::Decimal` holds exactly.
+pub const DECIMAL_DIGITS_MAX: u32 = 28;
+
+/// Largest exponent magnitude accepted in a JSON number's text (`1e3`), so a hostile `1e999999`
+/// cannot make the parser build a huge string.
+pub const AMOUNT_EXPONENT_MAX: i64 = 64;
+
+/// Longest amount text accepted, in bytes, for the same reason.
+pub const AMOUNT_TEXT_BYTES_MAX: usize = 128;
+
+/// Most currencies one account may hold.
+pub const ACCOUNT_CURRENCIES_MAX: usize = 32;
+
+/// Largest account metadata document, in bytes of its text form.
+pub const METADATA_BYTES_MAX: usize = 8 * 1024;
+
+/// Longest posting reference, in bytes.
+pub const REFERENCE_BYTES_MAX: usize = 128;
+
+/// Most system deltas folded into the system balances by one maintenance pass.
+pub const SYSTEM_DELTAS_PER_FOLD_MAX: i64 = 100_000;
+
+const _: () = assert!(AMOUNT_INTEGER_DIGITS_MAX + CURRENCY_SCALE_MAX <= DECIMAL_DIGITS_MAX);
+const _: () = assert!(CURRENCY_CODE_CHARS_MIN <= CURRENCY_CODE_CHARS_MAX);
+const _: () = assert!(ACCOUNT_CURRENCIES_MAX > 0);
+const _: () =
+    assert!(AMOUNT_TEXT_BYTES_MAX as u32 > AMOUNT_INTEGER_DIGITS_MAX + CURRENCY_SCALE_MAX);
+
+/// Most significant digits of an exchange rate, and most decimals. With amounts of at most 28
+/// digits, `amount × rate` stays below 10^38 and is computed exactly in an `i128`.
+pub const RATE_DIGITS_MAX: u32 = 10;
+pub const RATE_SCALE_MAX: u32 = 18;
+
+const _: () = assert!(DECIMAL_DIGITS_MAX + RATE_DIGITS_MAX <= 38);

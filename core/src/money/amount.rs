@@ -1,0 +1,318 @@
+//! Exact amounts, parsed from decimal text (SQL `numeric` output, JSON number text, JSON strings).
+
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use super::Currency;
+use crate::error::CteError;
+use crate::limits::{AMOUNT_EXPONENT_MAX, AMOUNT_INTEGER_DIGITS_MAX, AMOUNT_TEXT_BYTES_MAX};
+
+/// A positive amount of one currency, held at exactly that currency's scale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Amount {
+    value: Decimal,
+    currency: String,
+}
+
+impl Amount {
+    /// Parses decimal text into an amount of `currency`. Accepts an optional sign, digits, an
+    /// optional fraction and an optional exponent (JSON allows `1e2`); trailing zeros beyond the
+    /// scale are fine (`10.100` USD is 10.10), any other excess decimal is refused, never rounded.
+    pub fn parse(text: &str, currency: &Currency) -> Result<Amount, CteError> {
+        let number = DecimalText::parse(text)?;
+        if number.is_zero() || number.negative {
+            return Err(CteError::AmountNotPositive { amount: text.to_string() });
+        }
+        if number.decimals() > currency.scale() {
+            return Err(CteError::AmountScaleExceeded {
+                amount: text.to_string(),
+                decimals: number.decimals(),
+                currency: currency.code().to_string(),
+                scale: currency.scale(),
+            });
+        }
+        if number.integer_digits() > AMOUNT_INTEGER_DIGITS_MAX {
+            return Err(CteError::AmountTooLarge {
+                amount: text.to_string(),
+                integer_digits_max: AMOUNT_INTEGER_DIGITS_MAX,
+            });
+        }
+        Ok(Amount::from_decimal(number.to_decimal(), currency))
+    }
+
+    /// Reads an amount from a JSON value: a number, taken from its text (never through a float),
+    /// or a string holding decimal text.
+    pub fn from_json(value: &Value, currency: &Currency) -> Result<Amount, CteError> {
+        match value {
+            Value::Number(number) => Amount::parse(&number.to_string(), currency),
+            Value::String(text) => Amount::parse(text, currency),
+            Value::Null | Value::Bool(_) | Value::Array(_) | Value::Object(_) => {
+                Err(CteError::AmountMalformed { text: value.to_string() })
+            }
+        }
+    }
+
+    /// Builds an amount from a mantissa already at the currency's scale (the exchange's result).
+    pub(super) fn from_mantissa(mantissa: i128, currency: &Currency) -> Result<Amount, CteError> {
+        assert!(mantissa > 0);
+        let value = Decimal::try_from_i128_with_scale(mantissa, currency.scale());
+        let value = value.ok().filter(|v| integer_digits(v) <= AMOUNT_INTEGER_DIGITS_MAX);
+        match value {
+            Some(value) => Ok(Amount::from_decimal(value, currency)),
+            None => Err(CteError::AmountTooLarge {
+                amount: format!("{mantissa}e-{}", currency.scale()),
+                integer_digits_max: AMOUNT_INTEGER_DIGITS_MAX,
+            }),
+        }
+    }
+
+    fn from_decimal(mut value: Decimal, currency: &Currency) -> Amount {
+        assert!(value.is_sign_positive());
+        assert!(!value.is_zero());
+        assert!(value.scale() <= currency.scale());
+        value.rescale(currency.scale());
+        Amount { value, currency: currency.code().to_string() }
+    }
+
+    /// The exact value, at the currency's scale (`100.50`, not `100.5`).
+    pub fn value(&self) -> Decimal {
+        self.value
+    }
+
+    pub fn currency(&self) -> &str {
+        &self.currency
+    }
+}
+
+impl std::fmt::Display for Amount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.value)
+    }
+}
+
+fn integer_digits(value: &Decimal) -> u32 {
+    let integer = value.trunc().abs().to_string();
+    if integer == "0" {
+        0
+    } else {
+        integer.len() as u32
+    }
+}
+
+/// Decimal text taken apart: sign, integer digits without leading zeros, fraction digits
+/// without trailing zeros. The exponent is already applied to where the point sits.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct DecimalText {
+    pub(super) negative: bool,
+    integer: String,
+    fraction: String,
+}
+
+impl DecimalText {
+    pub(super) fn parse(text: &str) -> Result<DecimalText, CteError> {
+        if text.len() > AMOUNT_TEXT_BYTES_MAX {
+            return Err(CteError::TextTooLong {
+                what: "amount text",
+                bytes: text.len(),
+                bytes_max: AMOUNT_TEXT_BYTES_MAX,
+            });
+        }
+        let malformed = || CteError::AmountMalformed { text: text.to_string() };
+        let (negative, unsigned) = match text.as_bytes().first() {
+            Some(b'-') => (true, &text[1..]),
+            Some(b'+') => (false, &text[1..]),
+            _ => (false, text),
+        };
+        let lowered = unsigned.to_ascii_lowercase();
+        if lowered == "nan" || lowered == "infinity" || lowered == "inf" {
+            return Err(CteError::AmountNotFinite { text: text.to_string() });
+        }
+        let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+            Some(at) => {
+                (&unsigned[..at], parse_exponent(&unsigned[at + 1..]).ok_or_else(malformed)?)
+            }
+            None => (unsigned, 0),
+        };
+        let (integer, fraction) = match mantissa.split_once('.') {
+            Some((integer, fraction)) => (integer, fraction),
+            None => (mantissa, ""),
+        };
+        let digits_only = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        let fraction_ok = !mantissa.contains('.') || !fraction.is_empty();
+        if integer.is_empty() || !fraction_ok || !digits_only(integer) || !digits_only(fraction) {
+            return Err(malformed());
+        }
+        if exponent.abs() > AMOUNT_EXPONENT_MAX {
+            return Err(DecimalText::exponent_refusal(text, exponent));
+        }
+        Ok(DecimalText::shifted(negative, integer, fraction, exponent))
+    }
+
+    fn exponent_refusal(text: &str, exponent: i64) -> CteError {
+        if exponent > 0 {
+            CteError::AmountTooLarge {
+                amount: text.to_string(),
+                integer_digits_max: AMOUNT_INTEGER_DIGITS_MAX,
+            }
+        } else {
+            CteError::AmountMalformed { text: text.to_string() }
+        }
+    }
+
+    /// Moves the decimal point by `exponent` places and trims insignificant zeros.
+    fn shifted(negative: bool, integer: &str, fraction: &str, exponent: i64) -> DecimalText {
+        let digits = format!("{integer}{fraction}");
+        let point = integer.len() as i64 + exponent;
+        let (integer, fraction) = if point <= 0 {
+            (String::new(), format!("{}{digits}", "0".repeat(point.unsigned_abs() as usize)))
+        } else if point as usize >= digits.len() {
+            (format!("{digits}{}", "0".repeat(point as usize - digits.len())), String::new())
+        } else {
+            (digits[..point as usize].to_string(), digits[point as usize..].to_string())
+        };
+        DecimalText {
+            negative,
+            integer: integer.trim_start_matches('0').to_string(),
+            fraction: fraction.trim_end_matches('0').to_string(),
+        }
+    }
+
+    pub(super) fn is_zero(&self) -> bool {
+        self.integer.is_empty() && self.fraction.is_empty()
+    }
+
+    pub(super) fn decimals(&self) -> u32 {
+        self.fraction.len() as u32
+    }
+
+    pub(super) fn integer_digits(&self) -> u32 {
+        self.integer.len() as u32
+    }
+
+    /// The value as a `Decimal`; callers have checked it fits in 28 digits.
+    pub(super) fn to_decimal(&self) -> Decimal {
+        let integer = if self.integer.is_empty() { "0" } else { &self.integer };
+        let sign = if self.negative { "-" } else { "" };
+        let text = if self.fraction.is_empty() {
+            format!("{sign}{integer}")
+        } else {
+            format!("{sign}{integer}.{}", self.fraction)
+        };
+        let value = Decimal::from_str_exact(&text);
+        assert!(value.is_ok(), "checked decimal text {text} must fit a Decimal");
+        value.unwrap_or_default()
+    }
+}
+
+fn parse_exponent(text: &str) -> Option<i64> {
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+    let valid =
+        !digits.is_empty() && digits.len() <= 6 && digits.bytes().all(|b| b.is_ascii_digit());
+    if !valid {
+        return None;
+    }
+    let magnitude: i64 = digits.parse().ok()?;
+    Some(if text.starts_with('-') { -magnitude } else { magnitude })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn usd() -> Currency {
+        Currency::new("USD", 2).unwrap()
+    }
+
+    fn reason(text: &str, currency: &Currency) -> &'static str {
+        Amount::parse(text, currency).unwrap_err().reason()
+    }
+
+    #[test]
+    fn keeps_the_exact_value_at_the_currency_scale() {
+        assert_eq!(Amount::parse("100.50", &usd()).unwrap().to_string(), "100.50");
+        assert_eq!(Amount::parse("100.5", &usd()).unwrap().to_string(), "100.50");
+        assert_eq!(Amount::parse("0.01", &usd()).unwrap().to_string(), "0.01");
+        assert_eq!(Amount::parse("+7", &usd()).unwrap().to_string(), "7.00");
+        let jpy = Currency::new("JPY", 0).unwrap();
+        assert_eq!(Amount::parse("1500", &jpy).unwrap().to_string(), "1500");
+    }
+
+    #[test]
+    fn trailing_zeros_are_not_excess_precision() {
+        assert_eq!(Amount::parse("10.100", &usd()).unwrap().to_string(), "10.10");
+        assert_eq!(Amount::parse("10.000000", &usd()).unwrap().to_string(), "10.00");
+    }
+
+    #[test]
+    fn refuses_excess_decimals_instead_of_rounding() {
+        assert_eq!(reason("10.001", &usd()), "amount_scale_exceeded");
+        assert_eq!(reason("0.001", &usd()), "amount_scale_exceeded");
+        let jpy = Currency::new("JPY", 0).unwrap();
+        assert_eq!(reason("1.5", &jpy), "amount_scale_exceeded");
+    }
+
+    #[test]
+    fn refuses_zero_negative_and_non_finite() {
+        for text in ["0", "0.00", "-0", "-1", "-0.01", "-10.001"] {
+            assert_eq!(reason(text, &usd()), "amount_not_positive", "{text}");
+        }
+        for text in ["NaN", "nan", "Infinity", "-Infinity", "+inf"] {
+            assert_eq!(reason(text, &usd()), "amount_not_finite", "{text}");
+        }
+    }
+
+    #[test]
+    fn refuses_malformed_text() {
+        for text in
+            ["", "-", "abc", "1.", ".5", "1..2", "1,5", " 1", "1 ", "0x10", "1e", "1e+", "١"]
+        {
+            assert_eq!(reason(text, &usd()), "amount_malformed", "{text:?}");
+        }
+    }
+
+    #[test]
+    fn refuses_amounts_beyond_the_limits() {
+        assert!(Amount::parse("9999999999999999.99", &usd()).is_ok());
+        assert_eq!(reason("10000000000000000", &usd()), "amount_too_large");
+        assert_eq!(reason("1e17", &usd()), "amount_too_large");
+        assert_eq!(reason("1e999999", &usd()), "amount_too_large");
+        assert_eq!(reason("1e9999999", &usd()), "amount_malformed");
+        assert_eq!(reason(&"1".repeat(200), &usd()), "text_too_long");
+    }
+
+    #[test]
+    fn applies_exponents_exactly() {
+        assert_eq!(Amount::parse("1e2", &usd()).unwrap().to_string(), "100.00");
+        assert_eq!(Amount::parse("1.5E+3", &usd()).unwrap().to_string(), "1500.00");
+        assert_eq!(Amount::parse("125e-2", &usd()).unwrap().to_string(), "1.25");
+        assert_eq!(reason("125e-3", &usd()), "amount_scale_exceeded");
+    }
+
+    #[test]
+    fn reads_json_numbers_from_their_text_never_a_float() {
+        let payload: Value =
+            serde_json::from_str(r#"{"a": 0.1, "b": 100.50, "c": "7.25"}"#).unwrap();
+        assert_eq!(Amount::from_json(&payload["a"], &usd()).unwrap().to_string(), "0.10");
+        let jpy = Currency::new("JPY", 0).unwrap();
+        assert_eq!(
+            Amount::from_json(&payload["a"], &jpy).unwrap_err().reason(),
+            "amount_scale_exceeded"
+        );
+        let btc = Currency::new("BTC", 8).unwrap();
+        assert_eq!(Amount::from_json(&payload["a"], &btc).unwrap().to_string(), "0.10000000");
+        assert_eq!(Amount::from_json(&payload["b"], &usd()).unwrap().to_string(), "100.50");
+        assert_eq!(Amount::from_json(&payload["c"], &usd()).unwrap().to_string(), "7.25");
+        // A float would read this as 0.30000000000000004 after adding; text keeps it exact.
+        let many: Value = serde_json::from_str("0.300000000001").unwrap();
+        let fine = Currency::new("FINE", 12).unwrap();
+        assert_eq!(Amount::from_json(&many, &fine).unwrap().to_string(), "0.300000000001");
+    }
+
+    #[test]
+    fn refuses_json_values_that_are_not_amounts() {
+        for value in [json!(null), json!(true), json!([1]), json!({"amount": 1})] {
+            assert_eq!(Amount::from_json(&value, &usd()).unwrap_err().reason(), "amount_malformed");
+        }
+    }
+}

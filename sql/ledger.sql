@@ -1,0 +1,117 @@
+-- The ledger's tables. Only the extension's functions write them (see roles.sql); each
+-- constraint restates a rule the Rust code already enforces, so a bug there cannot commit.
+
+CREATE TABLE cte_ctel.cte_currencies (
+    code       text PRIMARY KEY CHECK (code ~ '^[A-Z][A-Z0-9]{2,11}$'),
+    scale      int NOT NULL CHECK (scale BETWEEN 0 AND 12),
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE cte_ctel.cte_currencies IS
+    'Registered currencies; scale is the most decimals an amount of the currency may have.';
+
+CREATE TABLE cte_ctel.cte_accounts (
+    id             text PRIMARY KEY CHECK (octet_length(id) BETWEEN 1 AND 64),
+    is_system      boolean NOT NULL DEFAULT false,
+    allow_negative boolean NOT NULL DEFAULT false,
+    metadata       jsonb CHECK (metadata IS NULL OR jsonb_typeof(metadata) = 'object'),
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    CHECK (is_system = (left(id, 1) = '@')),
+    CHECK (allow_negative OR NOT is_system)
+);
+COMMENT ON TABLE cte_ctel.cte_accounts IS
+    'Wallet accounts and the system accounts (ids starting with @) money enters and leaves through.';
+
+-- One row per wallet and currency, updated in place under a row lock. allow_negative is copied
+-- from the account so that "never below zero" is a row CHECK and not only code.
+CREATE TABLE cte_ctel.cte_balances (
+    account_id     text NOT NULL REFERENCES cte_ctel.cte_accounts (id),
+    currency       text NOT NULL REFERENCES cte_ctel.cte_currencies (code),
+    allow_negative boolean NOT NULL,
+    balance        numeric NOT NULL DEFAULT 0 CHECK (balance = balance),
+    reserved       numeric NOT NULL DEFAULT 0 CHECK (reserved >= 0 AND reserved = reserved),
+    PRIMARY KEY (account_id, currency),
+    CONSTRAINT cte_balances_available_check CHECK (allow_negative OR balance - reserved >= 0)
+);
+COMMENT ON TABLE cte_ctel.cte_balances IS
+    'Wallet balances: posted balance and the part of it reserved by active liens.';
+
+-- System accounts are touched by every deposit, withdrawal and exchange, so they have no row
+-- that each posting updates (that row would serialize the whole system). Each posting appends
+-- a delta instead; maintenance folds deltas into folded_balance in one short transaction.
+CREATE TABLE cte_ctel.cte_system_balances (
+    account_id     text NOT NULL REFERENCES cte_ctel.cte_accounts (id),
+    currency       text NOT NULL REFERENCES cte_ctel.cte_currencies (code),
+    folded_balance numeric NOT NULL DEFAULT 0,
+    folded_at      timestamptz,
+    PRIMARY KEY (account_id, currency)
+);
+COMMENT ON TABLE cte_ctel.cte_system_balances IS
+    'System account balances as of the last fold; add cte_system_deltas for the current balance.';
+
+CREATE TABLE cte_ctel.cte_system_deltas (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    account_id text NOT NULL,
+    currency   text NOT NULL,
+    amount     numeric NOT NULL CHECK (amount <> 0)
+);
+COMMENT ON TABLE cte_ctel.cte_system_deltas IS
+    'System account changes not yet folded into cte_system_balances.';
+
+-- The journal. Append-only: the trigger below refuses UPDATE, DELETE and TRUNCATE for everyone,
+-- superusers included. It has no foreign key to cte_accounts on purpose: a key check would
+-- share-lock the system account's row on every posting, the hot row this design avoids.
+CREATE TABLE cte_ctel.cte_entries (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    posting_id    uuid NOT NULL,
+    kind          text NOT NULL,
+    account_id    text NOT NULL,
+    currency      text NOT NULL,
+    amount        numeric NOT NULL CHECK (amount <> 0 AND amount = amount),
+    balance_after numeric,
+    reference     text CHECK (octet_length(reference) <= 128),
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    CHECK ((balance_after IS NULL) = (left(account_id, 1) = '@'))
+);
+CREATE INDEX cte_entries_account_idx ON cte_ctel.cte_entries (account_id, currency, id);
+CREATE INDEX cte_entries_posting_idx ON cte_ctel.cte_entries (posting_id);
+COMMENT ON TABLE cte_ctel.cte_entries IS
+    'The append-only journal: signed entries; the entries of one posting_id share one currency and sum to zero. balance_after is the wallet balance after the entry (NULL for system accounts).';
+
+-- Every balance, wallets and system accounts alike, as the API reads them.
+CREATE VIEW cte_ctel.cte_ledger_balances AS
+    SELECT b.account_id, b.currency, b.balance, b.reserved, b.balance - b.reserved AS available,
+           false AS is_system
+      FROM cte_ctel.cte_balances b
+    UNION ALL
+    SELECT s.account_id, s.currency,
+           s.folded_balance + COALESCE(d.total, 0) AS balance,
+           0::numeric AS reserved,
+           s.folded_balance + COALESCE(d.total, 0) AS available,
+           true AS is_system
+      FROM cte_ctel.cte_system_balances s
+      LEFT JOIN (SELECT account_id, currency, sum(amount) AS total
+                   FROM cte_ctel.cte_system_deltas
+                  GROUP BY account_id, currency) d
+             ON d.account_id = s.account_id AND d.currency = s.currency;
+COMMENT ON VIEW cte_ctel.cte_ledger_balances IS
+    'Every balance of every account, wallet or system: balance, reserved (by liens), available.';
+
+INSERT INTO cte_ctel.cte_accounts (id, is_system, allow_negative, metadata) VALUES
+    ('@world', true, true, '{"purpose": "money entering and leaving the ledger"}'),
+    ('@exchange', true, true, '{"purpose": "each currency''s side of an exchange"}');
+
+-- The common ISO 4217 currencies with their minor units, and BTC. More: cte_create_currency.
+INSERT INTO cte_ctel.cte_currencies (code, scale) VALUES
+    ('AED', 2), ('ARS', 2), ('AUD', 2), ('BDT', 2), ('BGN', 2), ('BHD', 3), ('BRL', 2),
+    ('CAD', 2), ('CHF', 2), ('CLP', 0), ('CNY', 2), ('COP', 2), ('CZK', 2), ('DKK', 2),
+    ('EGP', 2), ('EUR', 2), ('GBP', 2), ('GHS', 2), ('HKD', 2), ('HUF', 2), ('IDR', 2),
+    ('ILS', 2), ('INR', 2), ('IQD', 3), ('ISK', 0), ('JOD', 3), ('JPY', 0), ('KES', 2),
+    ('KRW', 0), ('KWD', 3), ('LKR', 2), ('LYD', 3), ('MAD', 2), ('MXN', 2), ('MYR', 2),
+    ('NGN', 2), ('NOK', 2), ('NZD', 2), ('OMR', 3), ('PEN', 2), ('PHP', 2), ('PKR', 2),
+    ('PLN', 2), ('QAR', 2), ('RON', 2), ('SAR', 2), ('SEK', 2), ('SGD', 2), ('THB', 2),
+    ('TND', 3), ('TRY', 2), ('TWD', 2), ('UAH', 2), ('UGX', 0), ('USD', 2), ('UYU', 2),
+    ('VND', 0), ('XAF', 0), ('XOF', 0), ('ZAR', 2), ('BTC', 8);
+
+INSERT INTO cte_ctel.cte_system_balances (account_id, currency)
+    SELECT a.id, c.code FROM cte_ctel.cte_accounts a CROSS JOIN cte_ctel.cte_currencies c
+     WHERE a.is_system;

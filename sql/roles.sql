@@ -1,0 +1,41 @@
+-- Roles (SPEC §7). Roles are cluster-wide, so they are created only if missing and are not
+-- dropped with the extension. admin ⊃ operator ⊃ reader. PUBLIC gets nothing: applications
+-- need no table privileges, since balances change only through the API's SECURITY DEFINER
+-- functions, each with a fixed search_path.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'cte_reader') THEN
+        CREATE ROLE cte_reader NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'cte_operator') THEN
+        CREATE ROLE cte_operator NOLOGIN IN ROLE cte_reader;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'cte_admin') THEN
+        CREATE ROLE cte_admin NOLOGIN IN ROLE cte_operator;
+    END IF;
+END
+$$;
+
+REVOKE ALL ON SCHEMA cte_ctel FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA cte_ctel FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA cte_ctel FROM PUBLIC;
+GRANT USAGE ON SCHEMA cte_ctel TO cte_reader;
+GRANT SELECT ON ALL TABLES IN SCHEMA cte_ctel TO cte_reader;
+
+GRANT EXECUTE ON FUNCTION
+    cte_ctel.cte_balance(text, text),
+    cte_ctel.cte_available_balance(text, text),
+    cte_ctel.cte_account_balances(text),
+    cte_ctel.cte_verify_ledger()
+TO cte_reader;
+
+GRANT EXECUTE ON FUNCTION
+    cte_ctel.cte_create_account(text, text[], boolean, jsonb),
+    cte_ctel.cte_deposit(text, numeric, text, text),
+    cte_ctel.cte_transfer(text, text, numeric, text, text)
+TO cte_operator;
+
+GRANT EXECUTE ON FUNCTION
+    cte_ctel.cte_create_currency(text, int),
+    cte_ctel.cte_fold_system_balances()
+TO cte_admin;

@@ -1,0 +1,170 @@
+//! Ledger functions of SPEC §3: currencies, accounts, balances, and direct postings.
+
+use cte_ctel_core::ledger::{AccountId, AccountOpening, Metadata, Posting};
+use cte_ctel_core::limits::REFERENCE_BYTES_MAX;
+use cte_ctel_core::money::{Amount, Currency};
+use cte_ctel_core::CteError;
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::prelude::*;
+use pgrx::{AnyNumeric, JsonB, Uuid};
+
+use super::{report, required};
+use crate::store;
+
+/// Registers a currency and the most decimals its amounts may have. Registering a currency
+/// again with the same scale changes nothing; with another scale it is refused.
+#[pg_extern(security_definer, volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn cte_create_currency(code: Option<String>, scale: Option<i32>) -> Result<(), ErrorReport> {
+    let create = || {
+        let code = required(code, "code")?;
+        let currency = Currency::new(&code, i64::from(required(scale, "scale")?))?;
+        store::ledger::create_currency(&currency)
+    };
+    create().map_err(report("cte_create_currency"))
+}
+
+/// Opens a wallet account holding one balance per listed currency; returns its id.
+#[pg_extern(security_definer, volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn cte_create_account(
+    account_id: Option<String>,
+    currencies: Option<Vec<Option<String>>>,
+    allow_negative: default!(Option<bool>, false),
+    metadata: default!(Option<JsonB>, "NULL"),
+) -> Result<String, ErrorReport> {
+    let create = || {
+        let account_id = required(account_id, "account_id")?;
+        let currencies = required(currencies, "currencies")?;
+        let allow_negative = required(allow_negative, "allow_negative")?;
+        let metadata = metadata.map(|JsonB(value)| value);
+        let metadata_bytes = metadata.as_ref().map_or(0, |value| value.to_string().len());
+        let metadata = Metadata::parse(metadata, metadata_bytes)?;
+        let opening = AccountOpening::new(&account_id, &currencies, allow_negative, metadata)?;
+        store::ledger::create_account(&opening)?;
+        Ok(account_id)
+    };
+    create().map_err(report("cte_create_account"))
+}
+
+/// The posted balance of an account in one currency.
+#[pg_extern(security_definer, stable, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn cte_balance(
+    account_id: Option<String>,
+    currency: Option<String>,
+) -> Result<AnyNumeric, ErrorReport> {
+    balance_in(account_id, currency).map(|row| row.balance).map_err(report("cte_balance"))
+}
+
+/// The balance less what active liens reserve: what the account can spend now.
+#[pg_extern(security_definer, stable, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn cte_available_balance(
+    account_id: Option<String>,
+    currency: Option<String>,
+) -> Result<AnyNumeric, ErrorReport> {
+    balance_in(account_id, currency)
+        .map(|row| row.available)
+        .map_err(report("cte_available_balance"))
+}
+
+fn balance_in(
+    account_id: Option<String>,
+    currency: Option<String>,
+) -> Result<store::ledger::BalanceRow, CteError> {
+    let account = AccountId::parse(&required(account_id, "account_id")?)?;
+    let currency = store::ledger::currency(&required(currency, "currency")?)?;
+    let mut rows = store::ledger::balances(&account, Some(&currency))?;
+    assert_eq!(rows.len(), 1);
+    Ok(rows.remove(0))
+}
+
+/// Every balance of an account, one row per currency it holds.
+#[pg_extern(security_definer, stable, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn cte_account_balances(
+    account_id: Option<String>,
+) -> Result<
+    TableIterator<
+        'static,
+        (
+            name!(currency, String),
+            name!(balance, AnyNumeric),
+            name!(reserved, AnyNumeric),
+            name!(available, AnyNumeric),
+        ),
+    >,
+    ErrorReport,
+> {
+    let read = || {
+        let account = AccountId::parse(&required(account_id, "account_id")?)?;
+        store::ledger::balances(&account, None)
+    };
+    let rows = read().map_err(report("cte_account_balances"))?;
+    Ok(TableIterator::new(
+        rows.into_iter().map(|row| (row.currency, row.balance, row.reserved, row.available)),
+    ))
+}
+
+/// Money enters a wallet from outside (through the `@world` system account). Returns the
+/// posting id of its journal entries.
+#[pg_extern(security_definer, volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn cte_deposit(
+    account_id: Option<String>,
+    amount: Option<AnyNumeric>,
+    currency: Option<String>,
+    reference: default!(Option<String>, "NULL"),
+) -> Result<Uuid, ErrorReport> {
+    let deposit = || {
+        let account = AccountId::parse(&required(account_id, "account_id")?)?;
+        let currency = store::ledger::currency(&required(currency, "currency")?)?;
+        let amount = Amount::parse(&required(amount, "amount")?.to_string(), &currency)?;
+        let reference = checked_reference(reference)?;
+        let posting = Posting::deposit(&account, &amount)?;
+        store::ledger::post(&posting, reference.as_deref())
+    };
+    deposit().map_err(report("cte_deposit"))
+}
+
+/// Moves money between two wallets in one posting, refused if the source cannot cover it.
+/// Returns the posting id. (The engine issue turns this into a one-step `wallet.transfer` event.)
+#[pg_extern(security_definer, volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn cte_transfer(
+    source: Option<String>,
+    destination: Option<String>,
+    amount: Option<AnyNumeric>,
+    currency: Option<String>,
+    reference: default!(Option<String>, "NULL"),
+) -> Result<Uuid, ErrorReport> {
+    let transfer = || {
+        let source = AccountId::parse(&required(source, "source")?)?;
+        let destination = AccountId::parse(&required(destination, "destination")?)?;
+        let currency = store::ledger::currency(&required(currency, "currency")?)?;
+        let amount = Amount::parse(&required(amount, "amount")?.to_string(), &currency)?;
+        let reference = checked_reference(reference)?;
+        let posting = Posting::transfer(&source, &destination, &amount)?;
+        store::ledger::post(&posting, reference.as_deref())
+    };
+    transfer().map_err(report("cte_transfer"))
+}
+
+/// Folds pending system-account deltas into their balances; returns how many were folded.
+#[pg_extern(security_definer, volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn cte_fold_system_balances() -> i64 {
+    store::ledger::fold_system_balances()
+}
+
+fn checked_reference(reference: Option<String>) -> Result<Option<String>, CteError> {
+    match reference {
+        Some(text) if text.len() > REFERENCE_BYTES_MAX => Err(CteError::TextTooLong {
+            what: "reference",
+            bytes: text.len(),
+            bytes_max: REFERENCE_BYTES_MAX,
+        }),
+        other => Ok(other),
+    }
+}

@@ -1,0 +1,38 @@
+//! `cte_ctel`: a double-entry wallet ledger with a saga engine inside PostgreSQL.
+//!
+//! This crate is the imperative shell: `api` holds the SQL entry points, `store` is the only
+//! code that runs SQL. The rules themselves (money, ledger, errors, limits) live in the pure
+//! `cte_ctel_core` crate (`core/`), which unit-tests without PostgreSQL. The schema is in `sql/`.
+
+use pgrx::prelude::*;
+
+mod api;
+mod store;
+
+::pgrx::pg_module_magic!(name, version);
+
+extension_sql_file!("../sql/ledger.sql", name = "ledger_schema", bootstrap);
+extension_sql_file!("../sql/verify.sql", name = "verify", requires = ["ledger_schema"]);
+extension_sql_file!(
+    "../sql/journal_guard.sql",
+    name = "journal_guard",
+    requires = ["ledger_schema", api::journal::cte_journal_append_only]
+);
+extension_sql_file!("../sql/roles.sql", name = "roles", finalize);
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    mod error_codes;
+}
+
+/// Hooks for `cargo pgrx test`: the test server preloads the library, as production does.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec!["shared_preload_libraries = 'cte_ctel'"]
+    }
+}

@@ -1,0 +1,261 @@
+//! Currencies, accounts, balances and postings in SQL.
+//!
+//! A posting locks the wallet balance rows it changes in one global order (account id), with
+//! a guarded UPDATE that refuses to take an account below what it may hold; system accounts get
+//! an appended delta instead of an update, so they never become a hot row.
+
+use cte_ctel_core::ledger::{AccountId, AccountOpening, Posting};
+use cte_ctel_core::limits::SYSTEM_DELTAS_PER_FOLD_MAX;
+use cte_ctel_core::money::Currency;
+use cte_ctel_core::CteError;
+use pgrx::prelude::*;
+use pgrx::{AnyNumeric, JsonB, Uuid};
+
+use super::{select_one, spi, update_one};
+
+/// A balance as the API reports it.
+pub struct BalanceRow {
+    pub currency: String,
+    pub balance: AnyNumeric,
+    pub reserved: AnyNumeric,
+    pub available: AnyNumeric,
+}
+
+const CURRENCY_SCALE: &str = "SELECT scale FROM cte_ctel.cte_currencies WHERE code = $1";
+
+/// The registered currency `code`.
+pub fn currency(code: &str) -> Result<Currency, CteError> {
+    let code = Currency::parse_code(code)?;
+    let scale: Option<i32> = select_one(CURRENCY_SCALE, &[code.as_str().into()]);
+    let scale = scale.ok_or_else(|| CteError::CurrencyUnknown { currency: code.clone() })?;
+    Currency::new(&code, i64::from(scale))
+}
+
+const CURRENCY_INSERT: &str = "
+    WITH registered AS (
+        INSERT INTO cte_ctel.cte_currencies (code, scale) VALUES ($1, $2)
+        ON CONFLICT (code) DO NOTHING RETURNING code),
+    system_balances AS (
+        INSERT INTO cte_ctel.cte_system_balances (account_id, currency)
+        SELECT a.id, r.code FROM cte_ctel.cte_accounts a, registered r WHERE a.is_system)
+    SELECT count(*) FROM registered";
+
+/// Registers `currency`; registering it again with the same scale changes nothing.
+pub fn create_currency(currency: &Currency) -> Result<(), CteError> {
+    let scale = i32::try_from(currency.scale()).unwrap_or(i32::MAX);
+    let args = [currency.code().into(), scale.into()];
+    let inserted: Option<i64> =
+        Spi::connect_mut(|client| update_one(client, CURRENCY_INSERT, &args));
+    if inserted == Some(1) {
+        return Ok(());
+    }
+    let registered = self::currency(currency.code())?;
+    if registered.scale() != currency.scale() {
+        return Err(CteError::CurrencyExists {
+            currency: currency.code().to_string(),
+            scale_registered: registered.scale(),
+            scale_requested: currency.scale(),
+        });
+    }
+    Ok(())
+}
+
+const CURRENCIES_UNKNOWN: &str = "
+    SELECT c.code FROM pg_catalog.unnest($1::text[]) AS c(code)
+     WHERE NOT EXISTS (SELECT 1 FROM cte_ctel.cte_currencies r WHERE r.code = c.code)
+     ORDER BY c.code LIMIT 1";
+
+const ACCOUNT_INSERT: &str = "
+    WITH account AS (
+        INSERT INTO cte_ctel.cte_accounts (id, allow_negative, metadata) VALUES ($1, $2, $3)
+        ON CONFLICT (id) DO NOTHING RETURNING id),
+    balances AS (
+        INSERT INTO cte_ctel.cte_balances (account_id, currency, allow_negative)
+        SELECT account.id, c.code, $2 FROM account, pg_catalog.unnest($4::text[]) AS c(code))
+    SELECT count(*) FROM account";
+
+/// Opens a wallet with a zero balance in each of its currencies.
+pub fn create_account(opening: &AccountOpening) -> Result<(), CteError> {
+    let unknown: Option<String> =
+        select_one(CURRENCIES_UNKNOWN, &[opening.currencies.clone().into()]);
+    if let Some(currency) = unknown {
+        return Err(CteError::CurrencyUnknown { currency });
+    }
+    let metadata = opening.metadata.value().cloned().map(JsonB);
+    let args = [
+        opening.account_id.as_str().into(),
+        opening.allow_negative.into(),
+        metadata.into(),
+        opening.currencies.clone().into(),
+    ];
+    let inserted: Option<i64> =
+        Spi::connect_mut(|client| update_one(client, ACCOUNT_INSERT, &args));
+    if inserted != Some(1) {
+        return Err(CteError::AccountExists {
+            account_id: opening.account_id.as_str().to_string(),
+        });
+    }
+    Ok(())
+}
+
+const BALANCE_GUARDED_UPDATE: &str = "
+    UPDATE cte_ctel.cte_balances SET balance = balance + $3
+     WHERE account_id = $1 AND currency = $2
+       AND (allow_negative OR balance - reserved + $3 >= 0)
+    RETURNING balance";
+
+const POSTING_INSERT: &str = "
+    WITH posting AS (SELECT pg_catalog.gen_random_uuid() AS id),
+    entries AS (
+        INSERT INTO cte_ctel.cte_entries
+               (posting_id, kind, account_id, currency, amount, balance_after, reference)
+        SELECT posting.id, $1, e.account_id, $2, e.amount, e.balance_after, $3
+          FROM posting,
+               unnest($4::text[], $5::numeric[], $6::numeric[])
+                   AS e(account_id, amount, balance_after)
+        RETURNING account_id, currency, amount, balance_after),
+    deltas AS (
+        INSERT INTO cte_ctel.cte_system_deltas (account_id, currency, amount)
+        SELECT account_id, currency, amount FROM entries WHERE balance_after IS NULL)
+    SELECT id FROM posting";
+
+/// Writes a planned posting: guarded balance updates in lock order, then its journal entries
+/// and system deltas in one statement. Returns the posting id.
+pub fn post(posting: &Posting, reference: Option<&str>) -> Result<Uuid, CteError> {
+    posting.assert_balanced();
+    Spi::connect_mut(|client| {
+        let mut balances_after = Vec::with_capacity(posting.entries.len());
+        for entry in posting.wallet_entries_in_lock_order() {
+            let delta = numeric(&entry.amount.to_string());
+            let args =
+                [entry.account_id.as_str().into(), posting.currency.as_str().into(), delta.into()];
+            let table =
+                spi(client.update(BALANCE_GUARDED_UPDATE, None, &args), BALANCE_GUARDED_UPDATE);
+            if table.is_empty() {
+                return Err(refusal(
+                    &entry.account_id,
+                    &posting.currency,
+                    &entry.amount.abs().to_string(),
+                ));
+            }
+            let after: Option<AnyNumeric> = spi(table.first().get_one(), BALANCE_GUARDED_UPDATE);
+            balances_after.push((entry.account_id.as_str(), after));
+        }
+        let accounts: Vec<String> = posting.entries.iter().map(|e| e.account_id.clone()).collect();
+        let amounts: Vec<AnyNumeric> =
+            posting.entries.iter().map(|e| numeric(&e.amount.to_string())).collect();
+        let after: Vec<Option<AnyNumeric>> = posting
+            .entries
+            .iter()
+            .map(|e| {
+                balances_after
+                    .iter()
+                    .find(|(id, _)| *id == e.account_id)
+                    .and_then(|(_, b)| b.clone())
+            })
+            .collect();
+        let args = [
+            posting.kind.as_str().into(),
+            posting.currency.as_str().into(),
+            reference.into(),
+            accounts.into(),
+            amounts.into(),
+            after.into(),
+        ];
+        let id: Option<Uuid> = update_one(client, POSTING_INSERT, &args);
+        assert!(id.is_some(), "a posting insert returns its id");
+        Ok(id.unwrap_or_else(|| Uuid::from_bytes([0; 16])))
+    })
+}
+
+const WALLET_AVAILABLE: &str =
+    "SELECT balance - reserved FROM cte_ctel.cte_balances WHERE account_id = $1 AND currency = $2";
+
+/// Why a guarded balance update touched no row: unknown account, currency not held, or funds.
+fn refusal(account_id: &str, currency: &str, amount: &str) -> CteError {
+    let args = [account_id.into(), currency.into()];
+    let available: Option<AnyNumeric> = select_one(WALLET_AVAILABLE, &args);
+    match available {
+        Some(available) => CteError::InsufficientFunds {
+            account_id: account_id.to_string(),
+            currency: currency.to_string(),
+            available: available.to_string(),
+            amount: amount.to_string(),
+        },
+        None => account_missing_or_currency_not_held(account_id, currency),
+    }
+}
+
+const ACCOUNT_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM cte_ctel.cte_accounts WHERE id = $1)";
+
+fn account_missing_or_currency_not_held(account_id: &str, currency: &str) -> CteError {
+    let exists: Option<bool> = select_one(ACCOUNT_EXISTS, &[account_id.into()]);
+    if exists == Some(true) {
+        CteError::CurrencyNotHeld {
+            account_id: account_id.to_string(),
+            currency: currency.to_string(),
+        }
+    } else {
+        CteError::AccountUnknown { account_id: account_id.to_string() }
+    }
+}
+
+const ACCOUNT_BALANCES: &str = "
+    SELECT currency, balance, reserved, available FROM cte_ctel.cte_ledger_balances
+     WHERE account_id = $1 AND ($2::text IS NULL OR currency = $2) ORDER BY currency";
+
+/// The balances of `account`, or only its balance in `currency`.
+pub fn balances(
+    account: &AccountId,
+    currency: Option<&Currency>,
+) -> Result<Vec<BalanceRow>, CteError> {
+    let code = currency.map(Currency::code);
+    let args = [account.as_str().into(), code.into()];
+    let rows: Vec<BalanceRow> = Spi::connect(|client| {
+        let table = spi(client.select(ACCOUNT_BALANCES, None, &args), ACCOUNT_BALANCES);
+        table
+            .map(|row| BalanceRow {
+                currency: spi(row.get(1), ACCOUNT_BALANCES).unwrap_or_default(),
+                balance: spi(row.get(2), ACCOUNT_BALANCES).unwrap_or_default(),
+                reserved: spi(row.get(3), ACCOUNT_BALANCES).unwrap_or_default(),
+                available: spi(row.get(4), ACCOUNT_BALANCES).unwrap_or_default(),
+            })
+            .collect()
+    });
+    if rows.is_empty() {
+        return Err(match code {
+            Some(code) => account_missing_or_currency_not_held(account.as_str(), code),
+            None => CteError::AccountUnknown { account_id: account.as_str().to_string() },
+        });
+    }
+    Ok(rows)
+}
+
+const SYSTEM_FOLD: &str = "
+    WITH moved AS (
+        DELETE FROM cte_ctel.cte_system_deltas
+         WHERE id IN (SELECT id FROM cte_ctel.cte_system_deltas ORDER BY id LIMIT $1)
+        RETURNING account_id, currency, amount),
+    sums AS (
+        SELECT account_id, currency, sum(amount) AS total, count(*) AS deltas
+          FROM moved GROUP BY account_id, currency),
+    folded AS (
+        UPDATE cte_ctel.cte_system_balances b
+           SET folded_balance = b.folded_balance + sums.total, folded_at = pg_catalog.now()
+          FROM sums
+         WHERE b.account_id = sums.account_id AND b.currency = sums.currency)
+    SELECT COALESCE(sum(deltas), 0)::bigint FROM sums";
+
+/// Folds up to `SYSTEM_DELTAS_PER_FOLD_MAX` system deltas into the system balances; returns
+/// how many. Deltas are deleted and added in one statement, so a reader never sees both or none.
+pub fn fold_system_balances() -> i64 {
+    let args = [SYSTEM_DELTAS_PER_FOLD_MAX.into()];
+    Spi::connect_mut(|client| update_one(client, SYSTEM_FOLD, &args)).unwrap_or(0)
+}
+
+/// Decimal text (from a checked `Decimal`) as a SQL numeric.
+fn numeric(text: &str) -> AnyNumeric {
+    let value = AnyNumeric::try_from(text);
+    assert!(value.is_ok(), "decimal text {text} is a valid numeric");
+    value.unwrap_or_default()
+}
