@@ -112,6 +112,7 @@ INSERT INTO cte_ctel.cte_currencies (code, scale) VALUES
     ('TND', 3), ('TRY', 2), ('TWD', 2), ('UAH', 2), ('UGX', 0), ('USD', 2), ('UYU', 2),
     ('VND', 0), ('XAF', 0), ('XOF', 0), ('ZAR', 2), ('BTC', 8);
 
-INSERT INTO cte_ctel.cte_system_balances (account_id, currency)
-    SELECT a.id, c.code FROM cte_ctel.cte_accounts a CROSS JOIN cte_ctel.cte_currencies c
+INSERT INTO cte_ctel.cte_system_balances (account_id, currency, folded_balance)
+    SELECT a.id, c.code, round(0, c.scale)
+      FROM cte_ctel.cte_accounts a CROSS JOIN cte_ctel.cte_currencies c
      WHERE a.is_system;

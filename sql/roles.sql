@@ -26,7 +26,8 @@ GRANT EXECUTE ON FUNCTION
     cte_ctel.cte_balance(text, text),
     cte_ctel.cte_available_balance(text, text),
     cte_ctel.cte_account_balances(text),
-    cte_ctel.cte_verify_ledger()
+    cte_ctel.cte_verify_ledger(),
+    cte_ctel.cte_error_catalog()
 TO cte_reader;
 
 GRANT EXECUTE ON FUNCTION

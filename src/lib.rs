@@ -21,10 +21,7 @@ extension_sql_file!(
 extension_sql_file!("../sql/roles.sql", name = "roles", finalize);
 
 #[cfg(any(test, feature = "pg_test"))]
-#[pg_schema]
-mod tests {
-    mod error_codes;
-}
+mod pg_tests;
 
 /// Hooks for `cargo pgrx test`: the test server preloads the library, as production does.
 #[cfg(test)]

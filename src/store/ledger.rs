@@ -36,8 +36,9 @@ const CURRENCY_INSERT: &str = "
         INSERT INTO cte_ctel.cte_currencies (code, scale) VALUES ($1, $2)
         ON CONFLICT (code) DO NOTHING RETURNING code),
     system_balances AS (
-        INSERT INTO cte_ctel.cte_system_balances (account_id, currency)
-        SELECT a.id, r.code FROM cte_ctel.cte_accounts a, registered r WHERE a.is_system)
+        INSERT INTO cte_ctel.cte_system_balances (account_id, currency, folded_balance)
+        SELECT a.id, r.code, pg_catalog.round(0, $2)
+          FROM cte_ctel.cte_accounts a, registered r WHERE a.is_system)
     SELECT count(*) FROM registered";
 
 /// Registers `currency`; registering it again with the same scale changes nothing.
@@ -70,8 +71,9 @@ const ACCOUNT_INSERT: &str = "
         INSERT INTO cte_ctel.cte_accounts (id, allow_negative, metadata) VALUES ($1, $2, $3)
         ON CONFLICT (id) DO NOTHING RETURNING id),
     balances AS (
-        INSERT INTO cte_ctel.cte_balances (account_id, currency, allow_negative)
-        SELECT account.id, c.code, $2 FROM account, pg_catalog.unnest($4::text[]) AS c(code))
+        INSERT INTO cte_ctel.cte_balances (account_id, currency, allow_negative, balance, reserved)
+        SELECT account.id, r.code, $2, pg_catalog.round(0, r.scale), pg_catalog.round(0, r.scale)
+          FROM account, cte_ctel.cte_currencies r WHERE r.code = ANY ($4::text[]))
     SELECT count(*) FROM account";
 
 /// Opens a wallet with a zero balance in each of its currencies.

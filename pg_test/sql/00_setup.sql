@@ -1,0 +1,38 @@
+-- Helpers for every test file (pg_regress runs the files in order in one database).
+--   test.refusal(statement): runs a statement that must be refused and shows
+--     "SQLSTATE: message", flagging [LEDGER CHANGED] if the ledger differs afterwards.
+--   test.ledger_state(): a fingerprint of every row the ledger holds.
+CREATE SCHEMA test;
+CREATE TABLE test.observed_sqlstates (sqlstate text NOT NULL);
+
+CREATE FUNCTION test.ledger_state() RETURNS text LANGUAGE sql AS $$
+    SELECT md5(concat_ws('|',
+        (SELECT string_agg(code || ':' || scale, ',' ORDER BY code) FROM cte_ctel.cte_currencies),
+        (SELECT string_agg(id || ':' || allow_negative || ':' || COALESCE(metadata::text, '-'),
+                           ',' ORDER BY id) FROM cte_ctel.cte_accounts),
+        (SELECT string_agg(account_id || ':' || currency || ':' || balance || ':' || reserved,
+                           ',' ORDER BY account_id, currency) FROM cte_ctel.cte_balances),
+        (SELECT string_agg(account_id || ':' || currency || ':' || folded_balance,
+                           ',' ORDER BY account_id, currency) FROM cte_ctel.cte_system_balances),
+        (SELECT count(*)::text FROM cte_ctel.cte_entries),
+        (SELECT count(*)::text FROM cte_ctel.cte_system_deltas)))
+$$;
+
+CREATE FUNCTION test.refusal(statement text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    before text := test.ledger_state();
+BEGIN
+    EXECUTE statement;
+    RETURN 'NOT REFUSED: ' || statement;
+EXCEPTION WHEN OTHERS THEN
+    INSERT INTO test.observed_sqlstates VALUES (SQLSTATE);
+    RETURN SQLSTATE || ': ' || SQLERRM
+        || CASE WHEN test.ledger_state() = before THEN '' ELSE ' [LEDGER CHANGED]' END;
+END
+$$;
+
+-- The extension is installed (pg_regress --load-extension) with its schema and roles.
+SELECT extname, extversion, nspname AS schema
+  FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+ WHERE extname = 'cte_ctel';
+SELECT rolname FROM pg_roles WHERE rolname LIKE 'cte\_%' ORDER BY rolname;
