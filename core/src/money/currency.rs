@@ -29,7 +29,7 @@ impl Currency {
             why,
         };
         let chars = code.chars().count();
-        if chars < CURRENCY_CODE_CHARS_MIN || chars > CURRENCY_CODE_CHARS_MAX {
+        if !(CURRENCY_CODE_CHARS_MIN..=CURRENCY_CODE_CHARS_MAX).contains(&chars) {
             return Err(invalid("a currency code has 3 to 12 characters"));
         }
         let starts_with_letter = code.starts_with(|c: char| c.is_ascii_uppercase());
