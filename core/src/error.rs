@@ -78,10 +78,36 @@ pub enum CteError {
 
     #[error("exchange rate {rate} is not valid: {why}")]
     RateInvalid { rate: String, why: &'static str },
+
+    #[error("{what} is {from}: cannot {input} it")]
+    TransitionNotAllowed { what: &'static str, from: &'static str, input: &'static str },
+
+    #[error("event {event_id} does not exist")]
+    EventUnknown { event_id: String },
+
+    #[error("transaction {transaction_id} does not exist")]
+    TransactionUnknown { transaction_id: String },
+
+    #[error("transaction type {step_type:?} is not registered")]
+    StepTypeUnknown { step_type: String },
+
+    #[error("payload of {step_type} is not valid: {why}")]
+    PayloadInvalid { step_type: String, why: String },
+
+    #[error(
+        "idempotency key {key:?} belongs to event {event_id} named {name:?}, not {requested:?}"
+    )]
+    IdempotencyConflict { key: String, event_id: String, name: String, requested: String },
+
+    #[error("reference {reference:?} is already used by a {step_type} transaction")]
+    DuplicateReference { step_type: String, reference: String },
+
+    #[error("executor for {step_type:?} is not valid: {why}")]
+    ExecutorInvalid { step_type: String, why: String },
 }
 
 /// Number of variants of [`CteError`]; `CteError::index` maps each to one of `0..VARIANT_COUNT`.
-pub const VARIANT_COUNT: usize = 22;
+pub const VARIANT_COUNT: usize = 30;
 
 impl CteError {
     /// The SQLSTATE raised for this reason. One code per reason; see `docs/errors.md`.
@@ -109,6 +135,14 @@ impl CteError {
             CteError::InsufficientFunds { .. } => "23514",
             CteError::JournalAppendOnly { .. } => "27000",
             CteError::RateInvalid { .. } => "22P03",
+            CteError::TransitionNotAllowed { .. } => "55000",
+            CteError::EventUnknown { .. } => "42P01",
+            CteError::TransactionUnknown { .. } => "26000",
+            CteError::StepTypeUnknown { .. } => "42883",
+            CteError::PayloadInvalid { .. } => "22032",
+            CteError::IdempotencyConflict { .. } => "23P01",
+            CteError::DuplicateReference { .. } => "23505",
+            CteError::ExecutorInvalid { .. } => "42P13",
         }
     }
 
@@ -137,6 +171,14 @@ impl CteError {
             CteError::InsufficientFunds { .. } => "insufficient_funds",
             CteError::JournalAppendOnly { .. } => "journal_append_only",
             CteError::RateInvalid { .. } => "rate_invalid",
+            CteError::TransitionNotAllowed { .. } => "transition_not_allowed",
+            CteError::EventUnknown { .. } => "event_unknown",
+            CteError::TransactionUnknown { .. } => "transaction_unknown",
+            CteError::StepTypeUnknown { .. } => "type_unknown",
+            CteError::PayloadInvalid { .. } => "payload_invalid",
+            CteError::IdempotencyConflict { .. } => "idempotency_conflict",
+            CteError::DuplicateReference { .. } => "duplicate_reference",
+            CteError::ExecutorInvalid { .. } => "executor_invalid",
         }
     }
 
@@ -154,6 +196,14 @@ impl CteError {
                 Some("available balance is the posted balance less active liens")
             }
             CteError::JournalAppendOnly { .. } => Some("correct a posting by posting its reversal"),
+            CteError::StepTypeUnknown { .. } => Some(
+                "built-in types are wallet.transfer, wallet.deposit, wallet.withdrawal, \
+                 wallet.exchange, batch.operation and external; add others with \
+                 cte_register_executor",
+            ),
+            CteError::IdempotencyConflict { .. } => {
+                Some("an idempotency key names one event; use a new key for a new event")
+            }
             CteError::NullArgument { .. }
             | CteError::AmountMalformed { .. }
             | CteError::AmountNotFinite { .. }
@@ -170,7 +220,13 @@ impl CteError {
             | CteError::AccountExists { .. }
             | CteError::CurrencyNotHeld { .. }
             | CteError::SystemAccountRefused { .. }
-            | CteError::RateInvalid { .. } => None,
+            | CteError::RateInvalid { .. }
+            | CteError::TransitionNotAllowed { .. }
+            | CteError::EventUnknown { .. }
+            | CteError::TransactionUnknown { .. }
+            | CteError::PayloadInvalid { .. }
+            | CteError::DuplicateReference { .. }
+            | CteError::ExecutorInvalid { .. } => None,
         }
     }
 
@@ -199,6 +255,14 @@ impl CteError {
             CteError::InsufficientFunds { .. } => 19,
             CteError::JournalAppendOnly { .. } => 20,
             CteError::RateInvalid { .. } => 21,
+            CteError::TransitionNotAllowed { .. } => 22,
+            CteError::EventUnknown { .. } => 23,
+            CteError::TransactionUnknown { .. } => 24,
+            CteError::StepTypeUnknown { .. } => 25,
+            CteError::PayloadInvalid { .. } => 26,
+            CteError::IdempotencyConflict { .. } => 27,
+            CteError::DuplicateReference { .. } => 28,
+            CteError::ExecutorInvalid { .. } => 29,
         }
     }
 
@@ -238,6 +302,19 @@ impl CteError {
             },
             CteError::JournalAppendOnly { operation: "UPDATE".into() },
             CteError::RateInvalid { rate: "0".into(), why: "a rate must be greater than zero" },
+            CteError::TransitionNotAllowed { what: "event", from: "completed", input: "start" },
+            CteError::EventUnknown { event_id: text() },
+            CteError::TransactionUnknown { transaction_id: text() },
+            CteError::StepTypeUnknown { step_type: text() },
+            CteError::PayloadInvalid { step_type: text(), why: text() },
+            CteError::IdempotencyConflict {
+                key: text(),
+                event_id: text(),
+                name: text(),
+                requested: text(),
+            },
+            CteError::DuplicateReference { step_type: text(), reference: text() },
+            CteError::ExecutorInvalid { step_type: text(), why: text() },
         ]
     }
 }

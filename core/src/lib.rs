@@ -4,6 +4,7 @@
 //! pgrx at all, so the compiler keeps it pure. The extension crate (`src/`) is the imperative
 //! shell that reads arguments, runs SQL and maps [`error::CteError`] to a PostgreSQL error.
 
+pub mod engine;
 pub mod error;
 pub mod ledger;
 pub mod limits;

@@ -53,3 +53,34 @@ pub const RATE_DIGITS_MAX: u32 = 10;
 pub const RATE_SCALE_MAX: u32 = 18;
 
 const _: () = assert!(DECIMAL_DIGITS_MAX + RATE_DIGITS_MAX <= 38);
+
+/// Steps one event may have.
+pub const EVENT_STEPS_MAX: usize = 1_000;
+
+/// Largest step payload (or event metadata), in bytes of its JSON text: a batch of the maximum
+/// number of items fits.
+pub const PAYLOAD_BYTES_MAX: usize = 8 * 1024 * 1024;
+
+/// Items one `batch.operation` step may hold.
+pub const BATCH_ITEMS_MAX: usize = 10_000;
+
+/// Longest event or step name, step type, idempotency key or error text kept, in bytes.
+pub const NAME_BYTES_MAX: usize = 128;
+pub const DESCRIPTION_BYTES_MAX: usize = 1_024;
+pub const ERROR_TEXT_BYTES_MAX: usize = 2_048;
+
+/// Most attempts a step may be given, and the default when neither the step nor the
+/// `cte_ctel.retry_max_attempts` setting says otherwise.
+pub const STEP_ATTEMPTS_MAX: u32 = 100;
+pub const STEP_ATTEMPTS_DEFAULT: u32 = 3;
+
+/// Events one maintenance pass resumes (due retries) or times out, so a pass stays short.
+pub const EVENTS_PER_MAINTENANCE_MAX: i64 = 1_000;
+
+/// Actions (step runs and compensations) one call drives before it must have finished: a bound
+/// on the driver loop; an event has at most `EVENT_STEPS_MAX` steps, each run and compensated
+/// at most once per call.
+pub const ACTIONS_PER_RUN_MAX: usize = 2 * EVENT_STEPS_MAX + 2;
+
+const _: () = assert!(STEP_ATTEMPTS_DEFAULT <= STEP_ATTEMPTS_MAX);
+const _: () = assert!(BATCH_ITEMS_MAX * 512 <= PAYLOAD_BYTES_MAX);

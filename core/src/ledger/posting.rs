@@ -16,6 +16,10 @@ pub enum PostingKind {
     Deposit,
     Withdrawal,
     Transfer,
+    Exchange,
+    Fee,
+    /// A compensation: the mirror image of an earlier posting.
+    Reversal,
 }
 
 impl PostingKind {
@@ -24,6 +28,9 @@ impl PostingKind {
             PostingKind::Deposit => "deposit",
             PostingKind::Withdrawal => "withdrawal",
             PostingKind::Transfer => "transfer",
+            PostingKind::Exchange => "exchange",
+            PostingKind::Fee => "fee",
+            PostingKind::Reversal => "reversal",
         }
     }
 }
@@ -79,6 +86,45 @@ impl Posting {
             return Err(CteError::SameAccount { account_id: source.as_str().to_string() });
         }
         Ok(Posting::balanced(PostingKind::Transfer, amount, source.as_str(), destination.as_str()))
+    }
+
+    /// One currency's side of an exchange: into or out of the `@exchange` system account.
+    pub fn exchange_leg(
+        account: &AccountId,
+        amount: &Amount,
+        into_exchange: bool,
+    ) -> Result<Posting, CteError> {
+        refuse_system_account(account)?;
+        let exchange = super::SYSTEM_ACCOUNT_EXCHANGE;
+        Ok(if into_exchange {
+            Posting::balanced(PostingKind::Exchange, amount, account.as_str(), exchange)
+        } else {
+            Posting::balanced(PostingKind::Exchange, amount, exchange, account.as_str())
+        })
+    }
+
+    /// A fee moving from the payer to the fee account.
+    pub fn fee(
+        payer: &AccountId,
+        fee_account: &AccountId,
+        amount: &Amount,
+    ) -> Result<Posting, CteError> {
+        let mut posting = Posting::transfer(payer, fee_account, amount)?;
+        posting.kind = PostingKind::Fee;
+        Ok(posting)
+    }
+
+    /// The posting that undoes this one: every entry negated.
+    pub fn reversal(&self) -> Posting {
+        let entries = self
+            .entries
+            .iter()
+            .map(|entry| Entry { account_id: entry.account_id.clone(), amount: -entry.amount })
+            .collect();
+        let reversal =
+            Posting { kind: PostingKind::Reversal, currency: self.currency.clone(), entries };
+        reversal.assert_balanced();
+        reversal
     }
 
     /// Two entries: `amount` out of `debited`, `amount` into `credited`.
@@ -176,6 +222,17 @@ mod tests {
         assert_eq!(system.reason(), "system_account_refused");
         let system = Posting::transfer(&id("alice"), &id("@exchange"), &usd("1")).unwrap_err();
         assert_eq!(system.reason(), "system_account_refused");
+    }
+
+    #[test]
+    fn a_reversal_mirrors_every_entry() {
+        let posting = Posting::transfer(&id("bob"), &id("alice"), &usd("1.25")).unwrap();
+        let reversal = posting.reversal();
+        assert_eq!(reversal.kind, PostingKind::Reversal);
+        for (entry, mirrored) in posting.entries.iter().zip(&reversal.entries) {
+            assert_eq!(entry.account_id, mirrored.account_id);
+            assert_eq!(entry.amount, -mirrored.amount);
+        }
     }
 
     #[test]

@@ -1,0 +1,105 @@
+//! `batch.operation`: wallet items run in order inside one step, all or nothing.
+//!
+//! One backend runs one batch: its items are executed one after another in the step's
+//! subtransaction, so "concurrency" is always 1 here. A payload may say `"concurrency": 1`;
+//! any other value is refused rather than silently ignored. Parallelism comes from running
+//! several events in several sessions.
+
+use serde_json::Value;
+
+use super::fields::Fields;
+use super::{CurrencyBook, StepPlan, StepType};
+use crate::error::CteError;
+use crate::limits::{BATCH_ITEMS_MAX, NAME_BYTES_MAX};
+
+const BATCH_FIELDS: [&str; 5] =
+    ["batch_id", "description", "transactions", "reference", "concurrency"];
+const ITEM_FIELDS: [&str; 3] = ["id", "type", "payload"];
+
+/// One item of a batch and the postings it made: `postings[first..first + count]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemPlan {
+    pub id: String,
+    pub step_type: String,
+    pub first: usize,
+    pub count: usize,
+}
+
+pub(super) fn plan(payload: &Value, book: &CurrencyBook) -> Result<StepPlan, CteError> {
+    let fields = Fields::new("batch.operation", payload, &BATCH_FIELDS)?;
+    fields.text_optional("batch_id", NAME_BYTES_MAX)?;
+    fields.description()?;
+    fields.reference()?;
+    if fields.has("concurrency") && fields.value("concurrency")? != &Value::from(1) {
+        return Err(fields
+            .invalid("concurrency must be 1: one backend runs a batch's items in order".into()));
+    }
+    let Value::Array(items) = fields.value("transactions")? else {
+        return Err(fields.invalid("field \"transactions\" must be an array".into()));
+    };
+    if items.is_empty() {
+        return Err(fields.invalid("a batch holds at least one transaction".into()));
+    }
+    if items.len() > BATCH_ITEMS_MAX {
+        return Err(CteError::LimitExceeded {
+            what: "transactions in one batch",
+            value: items.len(),
+            limit: BATCH_ITEMS_MAX,
+        });
+    }
+    let mut plan = StepPlan { postings: Vec::new(), items: Vec::with_capacity(items.len()) };
+    for (position, item) in items.iter().enumerate() {
+        let item_plan = item_postings(position, item, book, &mut plan)?;
+        if plan.items.iter().any(|earlier| earlier.id == item_plan.id) {
+            return Err(fields.invalid(format!("transaction id {:?} appears twice", item_plan.id)));
+        }
+        plan.items.push(item_plan);
+    }
+    Ok(plan)
+}
+
+fn item_postings(
+    position: usize,
+    item: &Value,
+    book: &CurrencyBook,
+    plan: &mut StepPlan,
+) -> Result<ItemPlan, CteError> {
+    let fields = Fields::new("batch.operation", item, &ITEM_FIELDS)?;
+    let id = match fields.value("id")? {
+        Value::String(text) if text.len() <= NAME_BYTES_MAX => text.clone(),
+        Value::Number(number) => number.to_string(),
+        _ => {
+            return Err(fields
+                .invalid(format!("transaction {position}: id must be a short string or a number")))
+        }
+    };
+    let type_name = fields.text("type")?;
+    let step_type = StepType::parse(type_name)?;
+    let payload = fields.value("payload")?;
+    let postings = match step_type {
+        StepType::Transfer => super::wallet::transfer(payload, book),
+        StepType::Deposit => super::wallet::deposit(payload, book),
+        StepType::Withdrawal => super::wallet::withdrawal(payload, book),
+        StepType::Exchange => super::exchange::plan(payload, book),
+        StepType::Batch | StepType::External | StepType::Custom(_) => {
+            return Err(CteError::StepTypeUnknown {
+                step_type: format!("{type_name} (not allowed in a batch)"),
+            });
+        }
+    };
+    let postings = postings.map_err(|error| in_item(error, &id))?;
+    let first = plan.postings.len();
+    let count = postings.len();
+    plan.postings.extend(postings);
+    Ok(ItemPlan { id, step_type: type_name.to_string(), first, count })
+}
+
+/// A payload refusal inside an item names the item.
+fn in_item(error: CteError, id: &str) -> CteError {
+    match error {
+        CteError::PayloadInvalid { step_type, why } => {
+            CteError::PayloadInvalid { step_type, why: format!("transaction {id:?}: {why}") }
+        }
+        other => other,
+    }
+}

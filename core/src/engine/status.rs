@@ -1,0 +1,119 @@
+//! Event and step statuses, with the text each has in SQL.
+
+/// Where an event is in its life. At rest (between transactions) an event is never `Running`:
+/// a run ends in the same transaction as `Waiting`, `Completed`, `Compensating` (waiting on an
+/// external compensation), `Compensated` or `Failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum EventStatus {
+    Created,
+    Running,
+    Waiting,
+    Completed,
+    Compensating,
+    Compensated,
+    Failed,
+}
+
+/// Where a step (SPEC's "transaction") is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum StepStatus {
+    Pending,
+    Running,
+    Waiting,
+    Completed,
+    Failed,
+    Compensating,
+    Compensated,
+}
+
+impl EventStatus {
+    pub const ALL: [EventStatus; 7] = [
+        EventStatus::Created,
+        EventStatus::Running,
+        EventStatus::Waiting,
+        EventStatus::Completed,
+        EventStatus::Compensating,
+        EventStatus::Compensated,
+        EventStatus::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventStatus::Created => "created",
+            EventStatus::Running => "running",
+            EventStatus::Waiting => "waiting",
+            EventStatus::Completed => "completed",
+            EventStatus::Compensating => "compensating",
+            EventStatus::Compensated => "compensated",
+            EventStatus::Failed => "failed",
+        }
+    }
+
+    /// The status named `text`; `None` for a name that is not one (a table CHECK prevents it).
+    pub fn parse(text: &str) -> Option<EventStatus> {
+        EventStatus::ALL.into_iter().find(|status| status.as_str() == text)
+    }
+
+    /// Completed, compensated and failed events never change again.
+    pub fn is_final(self) -> bool {
+        matches!(self, EventStatus::Completed | EventStatus::Compensated | EventStatus::Failed)
+    }
+}
+
+impl StepStatus {
+    pub const ALL: [StepStatus; 7] = [
+        StepStatus::Pending,
+        StepStatus::Running,
+        StepStatus::Waiting,
+        StepStatus::Completed,
+        StepStatus::Failed,
+        StepStatus::Compensating,
+        StepStatus::Compensated,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Pending => "pending",
+            StepStatus::Running => "running",
+            StepStatus::Waiting => "waiting",
+            StepStatus::Completed => "completed",
+            StepStatus::Failed => "failed",
+            StepStatus::Compensating => "compensating",
+            StepStatus::Compensated => "compensated",
+        }
+    }
+
+    /// The status named `text`; `None` for a name that is not one (a table CHECK prevents it).
+    pub fn parse(text: &str) -> Option<StepStatus> {
+        StepStatus::ALL.into_iter().find(|status| status.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for EventStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for StepStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_round_trip_through_their_sql_text() {
+        for status in EventStatus::ALL {
+            assert_eq!(EventStatus::parse(status.as_str()), Some(status));
+        }
+        for status in StepStatus::ALL {
+            assert_eq!(StepStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(EventStatus::parse("done"), None);
+        assert_eq!(StepStatus::parse(""), None);
+    }
+}
