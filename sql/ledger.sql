@@ -69,11 +69,16 @@ CREATE TABLE cte_ctel.cte_entries (
     amount        numeric NOT NULL CHECK (amount <> 0 AND amount = amount),
     balance_after numeric,
     reference     text CHECK (octet_length(reference) <= 128),
+    -- The event step (cte_transactions.id) that made this posting; its compensation reverses
+    -- exactly the postings recorded here.
+    transaction_id uuid,
     created_at    timestamptz NOT NULL DEFAULT now(),
     CHECK ((balance_after IS NULL) = (left(account_id, 1) = '@'))
 );
 CREATE INDEX cte_entries_account_idx ON cte_ctel.cte_entries (account_id, currency, id);
 CREATE INDEX cte_entries_posting_idx ON cte_ctel.cte_entries (posting_id);
+CREATE INDEX cte_entries_transaction_idx ON cte_ctel.cte_entries (transaction_id)
+    WHERE transaction_id IS NOT NULL;
 COMMENT ON TABLE cte_ctel.cte_entries IS
     'The append-only journal: signed entries; the entries of one posting_id share one currency and sum to zero. balance_after is the wallet balance after the entry (NULL for system accounts).';
 

@@ -33,10 +33,19 @@ TO cte_reader;
 GRANT EXECUTE ON FUNCTION
     cte_ctel.cte_create_account(text, text[], boolean, jsonb),
     cte_ctel.cte_deposit(text, numeric, text, text),
-    cte_ctel.cte_transfer(text, text, numeric, text, text)
+    cte_ctel.cte_transfer(text, text, numeric, text, text),
+    cte_ctel.cte_create_event(text, text, interval, jsonb, text),
+    cte_ctel.cte_add_transaction(uuid, text, text, jsonb, text, int, int),
+    cte_ctel.cte_start_event(uuid),
+    cte_ctel.cte_complete_transaction(uuid, jsonb),
+    cte_ctel.cte_fail_transaction(uuid, text, boolean)
 TO cte_operator;
 
 GRANT EXECUTE ON FUNCTION
     cte_ctel.cte_create_currency(text, int),
-    cte_ctel.cte_fold_system_balances()
+    cte_ctel.cte_fold_system_balances(),
+    cte_ctel.cte_cancel_event(uuid, text),
+    cte_ctel.cte_register_executor(text, regprocedure, regprocedure),
+    cte_ctel.cte_register_executor_by_oid(text, oid, oid),
+    cte_ctel.cte_run_maintenance()
 TO cte_admin;

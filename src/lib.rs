@@ -11,18 +11,32 @@
 use pgrx::prelude::*;
 
 mod api;
+mod gucs;
 mod store;
 
 ::pgrx::pg_module_magic!(name, version);
 
 extension_sql_file!("../sql/ledger.sql", name = "ledger_schema", bootstrap);
+extension_sql_file!("../sql/engine.sql", name = "engine_schema", requires = ["ledger_schema"]);
 extension_sql_file!("../sql/verify.sql", name = "verify", requires = ["ledger_schema"]);
+extension_sql_file!(
+    "../sql/executors.sql",
+    name = "executors",
+    requires = ["engine_schema", api::engine::cte_register_executor_by_oid]
+);
 extension_sql_file!(
     "../sql/journal_guard.sql",
     name = "journal_guard",
     requires = ["ledger_schema", api::journal::cte_journal_append_only]
 );
 extension_sql_file!("../sql/roles.sql", name = "roles", finalize);
+
+/// Registers the settings. With `shared_preload_libraries` this runs at server start;
+/// otherwise on the first call in each session.
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    gucs::init();
+}
 
 #[cfg(any(test, feature = "pg_test"))]
 mod pg_tests;

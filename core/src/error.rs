@@ -104,10 +104,19 @@ pub enum CteError {
 
     #[error("executor for {step_type:?} is not valid: {why}")]
     ExecutorInvalid { step_type: String, why: String },
+
+    #[error("event {event_id} already has a transaction with order {order}")]
+    OrderTaken { event_id: String, order: i64 },
+
+    #[error("timeout {timeout} is not valid: it must be more than 0 and at most {timeout_max}")]
+    TimeoutInvalid { timeout: String, timeout_max: &'static str },
+
+    #[error("{argument} is {value}; it must be between {min} and {max}")]
+    ArgumentOutOfRange { argument: &'static str, value: i64, min: i64, max: i64 },
 }
 
 /// Number of variants of [`CteError`]; `CteError::index` maps each to one of `0..VARIANT_COUNT`.
-pub const VARIANT_COUNT: usize = 30;
+pub const VARIANT_COUNT: usize = 33;
 
 impl CteError {
     /// The SQLSTATE raised for this reason. One code per reason; see `docs/errors.md`.
@@ -143,6 +152,9 @@ impl CteError {
             CteError::IdempotencyConflict { .. } => "23P01",
             CteError::DuplicateReference { .. } => "23505",
             CteError::ExecutorInvalid { .. } => "42P13",
+            CteError::OrderTaken { .. } => "23001",
+            CteError::TimeoutInvalid { .. } => "22015",
+            CteError::ArgumentOutOfRange { .. } => "2201W",
         }
     }
 
@@ -179,6 +191,9 @@ impl CteError {
             CteError::IdempotencyConflict { .. } => "idempotency_conflict",
             CteError::DuplicateReference { .. } => "duplicate_reference",
             CteError::ExecutorInvalid { .. } => "executor_invalid",
+            CteError::OrderTaken { .. } => "order_taken",
+            CteError::TimeoutInvalid { .. } => "timeout_invalid",
+            CteError::ArgumentOutOfRange { .. } => "argument_out_of_range",
         }
     }
 
@@ -226,7 +241,10 @@ impl CteError {
             | CteError::TransactionUnknown { .. }
             | CteError::PayloadInvalid { .. }
             | CteError::DuplicateReference { .. }
-            | CteError::ExecutorInvalid { .. } => None,
+            | CteError::ExecutorInvalid { .. }
+            | CteError::OrderTaken { .. }
+            | CteError::TimeoutInvalid { .. }
+            | CteError::ArgumentOutOfRange { .. } => None,
         }
     }
 
@@ -263,6 +281,9 @@ impl CteError {
             CteError::IdempotencyConflict { .. } => 27,
             CteError::DuplicateReference { .. } => 28,
             CteError::ExecutorInvalid { .. } => 29,
+            CteError::OrderTaken { .. } => 30,
+            CteError::TimeoutInvalid { .. } => 31,
+            CteError::ArgumentOutOfRange { .. } => 32,
         }
     }
 
@@ -315,6 +336,9 @@ impl CteError {
             },
             CteError::DuplicateReference { step_type: text(), reference: text() },
             CteError::ExecutorInvalid { step_type: text(), why: text() },
+            CteError::OrderTaken { event_id: text(), order: 1 },
+            CteError::TimeoutInvalid { timeout: text(), timeout_max: "30 days" },
+            CteError::ArgumentOutOfRange { argument: "max_attempts", value: 0, min: 1, max: 100 },
         ]
     }
 }

@@ -1,6 +1,7 @@
 -- Helpers for every test file (pg_regress runs the files in order in one database).
 --   test.refusal(statement): runs a statement that must be refused and shows
---     "SQLSTATE: message", flagging [LEDGER CHANGED] if the ledger differs afterwards.
+--     "SQLSTATE: message" (ids masked as <uuid>), flagging [LEDGER CHANGED] if the ledger
+--     differs afterwards.
 --   test.ledger_state(): a fingerprint of every row the ledger holds.
 CREATE SCHEMA test;
 CREATE TABLE test.observed_sqlstates (sqlstate text NOT NULL);
@@ -26,7 +27,10 @@ BEGIN
     RETURN 'NOT REFUSED: ' || statement;
 EXCEPTION WHEN OTHERS THEN
     INSERT INTO test.observed_sqlstates VALUES (SQLSTATE);
-    RETURN SQLSTATE || ': ' || SQLERRM
+    -- Ids are random: messages show them as <uuid> so the expected output is stable.
+    RETURN SQLSTATE || ': '
+        || regexp_replace(SQLERRM, '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}',
+                          '<uuid>', 'g')
         || CASE WHEN test.ledger_state() = before THEN '' ELSE ' [LEDGER CHANGED]' END;
 END
 $$;

@@ -33,9 +33,33 @@ SELECT test.refusal($$SELECT cte_ctel.cte_deposit('alice', 1, 'EUR')$$);        
 SELECT test.refusal($$SELECT cte_ctel.cte_deposit('@world', 1, 'USD')$$);           -- system_account_refused
 SELECT test.refusal($$SELECT cte_ctel.cte_transfer('bob', 'alice', 1, 'USD')$$);    -- insufficient_funds
 SELECT test.refusal($$DELETE FROM cte_ctel.cte_entries$$);                          -- journal_append_only
+SELECT test.refusal($$SELECT cte_ctel.cte_add_transaction(cte_ctel.cte_create_event('x'), 'fx',
+    'wallet.exchange', '{"source_account_id": "alice", "source_currency": "USD", "source_amount": 1,
+    "destination_account_id": "alice", "destination_currency": "EUR", "exchange_rate": -1}')$$); -- rate_invalid
+SELECT cte_create_event('done') AS done \gset
+SELECT cte_start_event(:'done');
+SELECT test.refusal(format($$SELECT cte_ctel.cte_start_event(%L)$$, :'done'));   -- transition_not_allowed
+SELECT test.refusal($$SELECT cte_ctel.cte_cancel_event(gen_random_uuid())$$);        -- event_unknown
+SELECT test.refusal($$SELECT cte_ctel.cte_fail_transaction(gen_random_uuid(), 'x')$$); -- transaction_unknown
+SELECT test.refusal($$SELECT cte_ctel.cte_add_transaction(cte_ctel.cte_create_event('x'), 's',
+    'no.such.type', '{}')$$);                                                       -- type_unknown
+SELECT test.refusal($$SELECT cte_ctel.cte_add_transaction(cte_ctel.cte_create_event('x'), 's',
+    'wallet.deposit', '{"account_id": "alice"}')$$);                               -- payload_invalid
+SELECT cte_create_event('once', idempotency_key => 'k-1') IS NOT NULL AS created;
+SELECT test.refusal($$SELECT cte_ctel.cte_create_event('twice', idempotency_key => 'k-1')$$); -- idempotency_conflict
+SELECT cte_deposit('alice', 1, 'USD', 'ref-1') IS NOT NULL AS posted;
+SELECT test.refusal($$SELECT cte_ctel.cte_deposit('alice', 1, 'USD', 'ref-1')$$);    -- duplicate_reference
+SELECT test.refusal($$SELECT cte_ctel.cte_register_executor('external',
+    'cte_ctel.cte_error_catalog()')$$);                                             -- executor_invalid
+SELECT cte_create_event('ordered') AS ordered \gset
+SELECT cte_add_transaction(:'ordered', 'a', 'external', '{}', "order" => 1) IS NOT NULL AS added;
+SELECT test.refusal(format($$SELECT cte_ctel.cte_add_transaction(%L, 'b', 'external', '{}',
+    "order" => 1)$$, :'ordered'));                                                  -- order_taken
+SELECT test.refusal($$SELECT cte_ctel.cte_create_event('x', timeout => '-1 minute')$$); -- timeout_invalid
+SELECT test.refusal(format($$SELECT cte_ctel.cte_add_transaction(%L, 'c', 'external', '{}',
+    max_attempts => 101)$$, :'ordered'));                                           -- argument_out_of_range
 
--- Every reason was triggered, except those no SQL function can reach yet: rate_invalid is
--- the exchange rate's refusal, reachable once the wallet.exchange step exists.
+-- Every reason was triggered.
 SELECT c.reason AS not_triggered
   FROM cte_error_catalog() c
  WHERE c.sqlstate NOT IN (SELECT sqlstate FROM test.observed_sqlstates)

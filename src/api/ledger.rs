@@ -1,12 +1,11 @@
-//! Ledger functions of SPEC §3: currencies, accounts, balances, and direct postings.
+//! Ledger functions of SPEC §3: currencies, accounts, balances, system-balance folding.
 
-use cte_ctel_core::ledger::{AccountId, AccountOpening, Metadata, Posting};
-use cte_ctel_core::limits::REFERENCE_BYTES_MAX;
-use cte_ctel_core::money::{Amount, Currency};
+use cte_ctel_core::ledger::{AccountId, AccountOpening, Metadata};
+use cte_ctel_core::money::Currency;
 use cte_ctel_core::CteError;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
-use pgrx::{AnyNumeric, JsonB, Uuid};
+use pgrx::{AnyNumeric, JsonB};
 
 use super::{report, required};
 use crate::store;
@@ -107,64 +106,9 @@ fn cte_account_balances(
     ))
 }
 
-/// Money enters a wallet from outside (through the `@world` system account). Returns the
-/// posting id of its journal entries.
-#[pg_extern(security_definer, volatile, parallel_unsafe)]
-#[search_path(pg_catalog, pg_temp)]
-fn cte_deposit(
-    account_id: Option<String>,
-    amount: Option<AnyNumeric>,
-    currency: Option<String>,
-    reference: default!(Option<String>, "NULL"),
-) -> Result<Uuid, ErrorReport> {
-    let deposit = || {
-        let account = AccountId::parse(&required(account_id, "account_id")?)?;
-        let currency = store::ledger::currency(&required(currency, "currency")?)?;
-        let amount = Amount::parse(&required(amount, "amount")?.to_string(), &currency)?;
-        let reference = checked_reference(reference)?;
-        let posting = Posting::deposit(&account, &amount)?;
-        store::ledger::post(&posting, reference.as_deref())
-    };
-    deposit().map_err(report("cte_deposit"))
-}
-
-/// Moves money between two wallets in one posting, refused if the source cannot cover it.
-/// Returns the posting id. (The engine issue turns this into a one-step `wallet.transfer` event.)
-#[pg_extern(security_definer, volatile, parallel_unsafe)]
-#[search_path(pg_catalog, pg_temp)]
-fn cte_transfer(
-    source: Option<String>,
-    destination: Option<String>,
-    amount: Option<AnyNumeric>,
-    currency: Option<String>,
-    reference: default!(Option<String>, "NULL"),
-) -> Result<Uuid, ErrorReport> {
-    let transfer = || {
-        let source = AccountId::parse(&required(source, "source")?)?;
-        let destination = AccountId::parse(&required(destination, "destination")?)?;
-        let currency = store::ledger::currency(&required(currency, "currency")?)?;
-        let amount = Amount::parse(&required(amount, "amount")?.to_string(), &currency)?;
-        let reference = checked_reference(reference)?;
-        let posting = Posting::transfer(&source, &destination, &amount)?;
-        store::ledger::post(&posting, reference.as_deref())
-    };
-    transfer().map_err(report("cte_transfer"))
-}
-
 /// Folds pending system-account deltas into their balances; returns how many were folded.
 #[pg_extern(security_definer, volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn cte_fold_system_balances() -> i64 {
     store::ledger::fold_system_balances()
-}
-
-fn checked_reference(reference: Option<String>) -> Result<Option<String>, CteError> {
-    match reference {
-        Some(text) if text.len() > REFERENCE_BYTES_MAX => Err(CteError::TextTooLong {
-            what: "reference",
-            bytes: text.len(),
-            bytes_max: REFERENCE_BYTES_MAX,
-        }),
-        other => Ok(other),
-    }
 }

@@ -110,8 +110,9 @@ const POSTING_INSERT: &str = "
     WITH posting AS (SELECT pg_catalog.gen_random_uuid() AS id),
     entries AS (
         INSERT INTO cte_ctel.cte_entries
-               (posting_id, kind, account_id, currency, amount, balance_after, reference)
-        SELECT posting.id, $1, e.account_id, $2, e.amount, e.balance_after, $3
+               (posting_id, kind, account_id, currency, amount, balance_after, reference,
+                transaction_id)
+        SELECT posting.id, $1, e.account_id, $2, e.amount, e.balance_after, $3, $7
           FROM posting,
                unnest($4::text[], $5::numeric[], $6::numeric[])
                    AS e(account_id, amount, balance_after)
@@ -122,8 +123,13 @@ const POSTING_INSERT: &str = "
     SELECT id FROM posting";
 
 /// Writes a planned posting: guarded balance updates in lock order, then its journal entries
-/// and system deltas in one statement. Returns the posting id.
-pub fn post(posting: &Posting, reference: Option<&str>) -> Result<Uuid, CteError> {
+/// and system deltas in one statement. `step` is the event step making it, if any. Returns the
+/// posting id.
+pub fn post(
+    posting: &Posting,
+    reference: Option<&str>,
+    step: Option<Uuid>,
+) -> Result<Uuid, CteError> {
     posting.assert_balanced();
     Spi::connect_mut(|client| {
         let mut balances_after = Vec::with_capacity(posting.entries.len());
@@ -163,6 +169,7 @@ pub fn post(posting: &Posting, reference: Option<&str>) -> Result<Uuid, CteError
             accounts.into(),
             amounts.into(),
             after.into(),
+            step.into(),
         ];
         let id: Option<Uuid> = update_one(client, POSTING_INSERT, &args);
         assert!(id.is_some(), "a posting insert returns its id");
@@ -260,4 +267,69 @@ fn numeric(text: &str) -> AnyNumeric {
     let value = AnyNumeric::try_from(text);
     assert!(value.is_ok(), "decimal text {text} is a valid numeric");
     value.unwrap_or_default()
+}
+
+const WALLETS_MISSING: &str = "
+    SELECT e.account_id, e.currency, a.id IS NOT NULL
+      FROM unnest($1::text[], $2::text[]) AS e(account_id, currency)
+      LEFT JOIN cte_ctel.cte_accounts a ON a.id = e.account_id
+      LEFT JOIN cte_ctel.cte_balances b
+             ON b.account_id = e.account_id AND b.currency = e.currency
+     WHERE b.account_id IS NULL
+     LIMIT 1";
+
+/// Checks that every wallet the postings touch exists and holds the posting's currency.
+pub fn check_wallets(postings: &[Posting]) -> Result<(), CteError> {
+    let wallet_entries = postings.iter().flat_map(|posting| {
+        posting.entries.iter().filter(|entry| !entry.is_system()).map(move |entry| (entry, posting))
+    });
+    let (accounts, currencies): (Vec<String>, Vec<String>) = wallet_entries
+        .map(|(entry, posting)| (entry.account_id.clone(), posting.currency.clone()))
+        .unzip();
+    let args = [accounts.into(), currencies.into()];
+    let missing = Spi::connect(|client| {
+        let table = spi(client.select(WALLETS_MISSING, Some(1), &args), WALLETS_MISSING);
+        if table.is_empty() {
+            return None;
+        }
+        let row = table.first();
+        let text = |ordinal| spi(row.get::<String>(ordinal), WALLETS_MISSING).unwrap_or_default();
+        Some((text(1), text(2), spi(row.get::<bool>(3), WALLETS_MISSING) == Some(true)))
+    });
+    match missing {
+        None => Ok(()),
+        Some((account_id, currency, true)) => {
+            Err(CteError::CurrencyNotHeld { account_id, currency })
+        }
+        Some((account_id, _, false)) => Err(CteError::AccountUnknown { account_id }),
+    }
+}
+
+const POSTINGS_OF_STEP: &str = "
+    SELECT currency, array_agg(account_id ORDER BY id), array_agg(amount::text ORDER BY id)
+      FROM cte_ctel.cte_entries
+     WHERE transaction_id = $1 AND kind <> 'reversal'
+     GROUP BY posting_id, currency
+     ORDER BY min(id) DESC";
+
+/// Posts the reversal of every posting a step made, newest first. Returns the reversal ids.
+pub fn reverse_postings_of(step: Uuid) -> Result<Vec<Uuid>, CteError> {
+    let recorded: Vec<(String, Vec<String>, Vec<String>)> = Spi::connect(|client| {
+        let table = spi(client.select(POSTINGS_OF_STEP, None, &[step.into()]), POSTINGS_OF_STEP);
+        table
+            .map(|row| {
+                (
+                    spi(row.get::<String>(1), POSTINGS_OF_STEP).unwrap_or_default(),
+                    spi(row.get::<Vec<String>>(2), POSTINGS_OF_STEP).unwrap_or_default(),
+                    spi(row.get::<Vec<String>>(3), POSTINGS_OF_STEP).unwrap_or_default(),
+                )
+            })
+            .collect()
+    });
+    let mut reversals = Vec::with_capacity(recorded.len());
+    for (currency, accounts, amounts) in recorded {
+        let posting = Posting::recorded(currency, &accounts, &amounts);
+        reversals.push(post(&posting.reversal(), None, Some(step))?);
+    }
+    Ok(reversals)
 }

@@ -2,7 +2,12 @@
 //! as arguments, never spliced in. Every table name is schema-qualified: API functions run with
 //! `search_path = pg_catalog, pg_temp`, so nothing a user creates elsewhere can be picked up.
 
+pub mod events;
 pub mod ledger;
+pub mod maintenance;
+pub mod run;
+pub mod steps;
+pub mod subtransaction;
 
 use pgrx::spi::SpiResult;
 
@@ -46,4 +51,14 @@ fn first_value<T: pgrx::FromDatum + pgrx::IntoDatum>(
         return None;
     }
     spi(table.first().get_one(), query)
+}
+
+const NOW_MS: &str = "SELECT (extract(epoch FROM now()) * 1000)::bigint";
+
+/// The transaction's start time in milliseconds since the epoch: the engine's one clock
+/// reading per call, passed to the pure core.
+pub(crate) fn now_ms() -> i64 {
+    let now: Option<i64> = select_one(NOW_MS, &[]);
+    assert!(now.is_some(), "now() is never NULL");
+    now.unwrap_or(0)
 }

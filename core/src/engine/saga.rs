@@ -238,7 +238,8 @@ impl Saga {
         Ok(())
     }
 
-    /// The step failed. A retryable failure with attempts left is scheduled after its backoff;
+    /// The step failed. A retryable failure with attempts left (of the step's own
+    /// `attempts_max`) is scheduled after the policy's backoff;
     /// any other failure is final and the event turns to compensating.
     pub fn step_failed(
         &mut self,
@@ -248,7 +249,8 @@ impl Saga {
         policy: &RetryPolicy,
     ) -> Result<(), CteError> {
         let attempts = self.steps[index].attempts;
-        if retryable && policy.allows_another(attempts) {
+        // The step's own attempt limit decides; the policy gives only the backoff.
+        if retryable && attempts < self.steps[index].attempts_max {
             self.move_step(index, StepInput::RetryLater)?;
             let backoff_ms = i64::try_from(policy.backoff_ms(attempts.max(1))).unwrap_or(i64::MAX);
             self.steps[index].next_attempt_at_ms = Some(now_ms.saturating_add(backoff_ms));

@@ -114,6 +114,24 @@ impl Posting {
         Ok(posting)
     }
 
+    /// A posting as the journal recorded it (amounts as decimal text), to be reversed.
+    pub fn recorded(currency: String, accounts: &[String], amounts: &[String]) -> Posting {
+        assert_eq!(accounts.len(), amounts.len());
+        let entries = accounts
+            .iter()
+            .zip(amounts)
+            .map(|(account_id, amount)| {
+                let amount = Decimal::from_str_exact(amount);
+                assert!(amount.is_ok(), "journal amounts are valid decimals");
+                Entry { account_id: account_id.clone(), amount: amount.unwrap_or_default() }
+            })
+            .collect();
+        // Its kind does not matter: only its reversal is posted.
+        let posting = Posting { kind: PostingKind::Reversal, currency, entries };
+        posting.assert_balanced();
+        posting
+    }
+
     /// The posting that undoes this one: every entry negated.
     pub fn reversal(&self) -> Posting {
         let entries = self

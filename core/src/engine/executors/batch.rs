@@ -21,6 +21,8 @@ const ITEM_FIELDS: [&str; 3] = ["id", "type", "payload"];
 pub struct ItemPlan {
     pub id: String,
     pub step_type: String,
+    /// The item payload's `reference`, recorded on its entries.
+    pub reference: Option<String>,
     pub first: usize,
     pub count: usize,
 }
@@ -82,16 +84,17 @@ fn item_postings(
         StepType::Withdrawal => super::wallet::withdrawal(payload, book),
         StepType::Exchange => super::exchange::plan(payload, book),
         StepType::Batch | StepType::External | StepType::Custom(_) => {
-            return Err(CteError::StepTypeUnknown {
-                step_type: format!("{type_name} (not allowed in a batch)"),
-            });
+            return Err(fields.invalid(format!(
+                "transaction {id:?}: type {type_name:?} cannot run in a batch (wallet.* types only)"
+            )));
         }
     };
     let postings = postings.map_err(|error| in_item(error, &id))?;
+    let reference = super::reference(&step_type, payload)?;
     let first = plan.postings.len();
     let count = postings.len();
     plan.postings.extend(postings);
-    Ok(ItemPlan { id, step_type: type_name.to_string(), first, count })
+    Ok(ItemPlan { id, step_type: type_name.to_string(), reference, first, count })
 }
 
 /// A payload refusal inside an item names the item.

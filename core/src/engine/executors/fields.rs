@@ -66,9 +66,10 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// An optional string field of at most `bytes_max` bytes; a refusal names it by `name`.
     pub(super) fn text_optional(
         &self,
-        name: &str,
+        name: &'static str,
         bytes_max: usize,
     ) -> Result<Option<&'a str>, CteError> {
         if matches!(self.object.get(name), None | Some(Value::Null)) {
@@ -76,11 +77,7 @@ impl<'a> Fields<'a> {
         }
         let text = self.text(name)?;
         if text.len() > bytes_max {
-            return Err(CteError::TextTooLong {
-                what: "payload text field",
-                bytes: text.len(),
-                bytes_max,
-            });
+            return Err(CteError::TextTooLong { what: name, bytes: text.len(), bytes_max });
         }
         Ok(Some(text))
     }

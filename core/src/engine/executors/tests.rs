@@ -198,11 +198,11 @@ fn a_batch_refuses_bad_items_naming_them() {
     assert_eq!(reason("batch.operation", batch(vec![])), "payload_invalid");
     assert_eq!(
         reason("batch.operation", batch(vec![item(json!("x"), "external")])),
-        "type_unknown"
+        "payload_invalid"
     );
     assert_eq!(
         reason("batch.operation", batch(vec![item(json!("x"), "batch.operation")])),
-        "type_unknown"
+        "payload_invalid"
     );
     assert_eq!(
         reason(
@@ -210,6 +210,15 @@ fn a_batch_refuses_bad_items_naming_them() {
             batch(vec![item(json!("x"), "wallet.deposit"), item(json!("x"), "wallet.deposit")])
         ),
         "payload_invalid"
+    );
+    // A well-formed custom name cannot run in a batch either; a malformed one names no type.
+    assert_eq!(
+        reason("batch.operation", batch(vec![item(json!("x"), "wallet.nope")])),
+        "payload_invalid"
+    );
+    assert_eq!(
+        reason("batch.operation", batch(vec![item(json!("x"), "Not A Type")])),
+        "type_unknown"
     );
     let bad = json!({"transactions": [{"id": "t9", "type": "wallet.deposit", "payload": {"account_id": "a"}}]});
     let error = postings("batch.operation", &bad).unwrap_err();

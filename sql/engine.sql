@@ -1,0 +1,86 @@
+-- The saga engine's tables: events, their steps (SPEC's "transactions"), every status change,
+-- and the registered custom step types. Only the extension's functions write them.
+
+CREATE TABLE cte_ctel.cte_events (
+    id              uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    name            text NOT NULL CHECK (octet_length(name) BETWEEN 1 AND 128),
+    description     text CHECK (octet_length(description) <= 1024),
+    status          text NOT NULL DEFAULT 'created' CHECK (status IN
+                        ('created', 'running', 'waiting', 'completed', 'compensating',
+                         'compensated', 'failed')),
+    timeout         interval NOT NULL CHECK (timeout > interval '0'),
+    deadline        timestamptz,
+    metadata        jsonb CHECK (metadata IS NULL OR jsonb_typeof(metadata) = 'object'),
+    idempotency_key text UNIQUE CHECK (octet_length(idempotency_key) BETWEEN 1 AND 128),
+    error           text,
+    error_sqlstate  text,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    started_at      timestamptz,
+    finished_at     timestamptz,
+    CHECK ((status IN ('completed', 'compensated', 'failed')) = (finished_at IS NOT NULL))
+);
+CREATE INDEX cte_events_unfinished_idx ON cte_ctel.cte_events (deadline)
+    WHERE status IN ('running', 'waiting', 'compensating');
+COMMENT ON TABLE cte_ctel.cte_events IS
+    'Chained transaction events: ordered steps that complete as a whole or are compensated as a whole.';
+
+CREATE TABLE cte_ctel.cte_transactions (
+    id              uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    event_id        uuid NOT NULL REFERENCES cte_ctel.cte_events (id),
+    name            text NOT NULL CHECK (octet_length(name) BETWEEN 1 AND 128),
+    description     text CHECK (octet_length(description) <= 1024),
+    type            text NOT NULL,
+    "order"         int NOT NULL CHECK ("order" >= 1),
+    payload         jsonb NOT NULL CHECK (jsonb_typeof(payload) = 'object'),
+    reference       text CHECK (octet_length(reference) <= 128),
+    status          text NOT NULL DEFAULT 'pending' CHECK (status IN
+                        ('pending', 'running', 'waiting', 'completed', 'failed', 'compensating',
+                         'compensated')),
+    attempts        int NOT NULL DEFAULT 0,
+    max_attempts    int NOT NULL CHECK (max_attempts BETWEEN 1 AND 100),
+    result          jsonb,
+    error           text,
+    error_sqlstate  text,
+    next_attempt_at timestamptz,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (event_id, "order"),
+    CHECK (attempts BETWEEN 0 AND max_attempts),
+    CHECK (next_attempt_at IS NULL OR status = 'waiting')
+);
+-- A reference names one step of a type among those that did not fail.
+CREATE UNIQUE INDEX cte_transactions_reference_idx ON cte_ctel.cte_transactions (type, reference)
+    WHERE reference IS NOT NULL AND status <> 'failed';
+CREATE INDEX cte_transactions_retry_idx ON cte_ctel.cte_transactions (next_attempt_at)
+    WHERE next_attempt_at IS NOT NULL;
+COMMENT ON TABLE cte_ctel.cte_transactions IS
+    'The steps of each event, run in "order"; payload, result, error, attempts and retry time.';
+
+CREATE TABLE cte_ctel.cte_event_history (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    event_id       uuid NOT NULL REFERENCES cte_ctel.cte_events (id),
+    transaction_id uuid REFERENCES cte_ctel.cte_transactions (id),
+    old_status     text,
+    new_status     text NOT NULL,
+    actor          text NOT NULL,
+    reason         text,
+    at             timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX cte_event_history_event_idx ON cte_ctel.cte_event_history (event_id, id);
+COMMENT ON TABLE cte_ctel.cte_event_history IS
+    'Every status change of an event (transaction_id NULL) or of one of its steps: who, when, why.';
+
+CREATE TABLE cte_ctel.cte_executors (
+    type          text PRIMARY KEY,
+    execute_fn    regprocedure NOT NULL,
+    compensate_fn regprocedure,
+    registered_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE cte_ctel.cte_executors IS
+    'Custom step types: execute_fn(transaction_id uuid, payload jsonb) RETURNS jsonb and compensate_fn(transaction_id uuid, payload jsonb, result jsonb) RETURNS void.';
+
+CREATE VIEW cte_ctel.cte_overdue_events AS
+    SELECT id, name, status, deadline, now() - deadline AS overdue_by, started_at
+      FROM cte_ctel.cte_events
+     WHERE status IN ('running', 'waiting', 'compensating') AND deadline < now();
+COMMENT ON VIEW cte_ctel.cte_overdue_events IS
+    'Events not finished past their deadline (maintenance compensates waiting ones).';

@@ -1,0 +1,74 @@
+//! Every setting of `cte_ctel`, documented where it is defined. The shell reads them and passes
+//! plain values to the core (`RetryPolicy`); nothing deeper reads a setting.
+
+use std::ffi::CStr;
+
+use cte_ctel_core::engine::RetryPolicy;
+use cte_ctel_core::limits::{STEP_ATTEMPTS_DEFAULT, STEP_ATTEMPTS_MAX};
+use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
+
+/// `cte_ctel.retry_max_attempts`: attempts a step gets when `cte_add_transaction` does not say
+/// (`max_attempts`). Default 3: one try and two retries ride out a deadlock or a serialization
+/// failure without letting a step that keeps failing hold its event for long. Range 1–100;
+/// 1 means no retry.
+static RETRY_MAX_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(STEP_ATTEMPTS_DEFAULT as i32);
+
+/// `cte_ctel.retry_backoff_ms`: wait before the first retry, in milliseconds; each later retry
+/// waits twice as long as the one before, up to `retry_backoff_max_ms`. Default 1000 ms: long
+/// enough for the lock holder that made the step fail to commit. 0 retries at the next
+/// maintenance pass.
+static RETRY_BACKOFF_MS: GucSetting<i32> = GucSetting::<i32>::new(1_000);
+
+/// `cte_ctel.retry_backoff_max_ms`: ceiling of the wait between two attempts, in milliseconds.
+/// Default 60000 ms (one minute), so a retried step is never parked for long.
+static RETRY_BACKOFF_MAX_MS: GucSetting<i32> = GucSetting::<i32>::new(60_000);
+
+const DAY_MS: i32 = 24 * 60 * 60 * 1_000;
+
+fn define_int(
+    name: &'static CStr,
+    about: &'static CStr,
+    setting: &'static GucSetting<i32>,
+    min: i32,
+    max: i32,
+    unit: GucFlags,
+) {
+    GucRegistry::define_int_guc(name, about, about, setting, min, max, GucContext::Userset, unit);
+}
+
+/// Registers the settings; called from `_PG_init`.
+pub fn init() {
+    define_int(
+        c"cte_ctel.retry_max_attempts",
+        c"Attempts a step gets when cte_add_transaction does not say.",
+        &RETRY_MAX_ATTEMPTS,
+        1,
+        STEP_ATTEMPTS_MAX as i32,
+        GucFlags::default(),
+    );
+    define_int(
+        c"cte_ctel.retry_backoff_ms",
+        c"Wait before a step's first retry; doubled for each later one.",
+        &RETRY_BACKOFF_MS,
+        0,
+        DAY_MS,
+        GucFlags::UNIT_MS,
+    );
+    define_int(
+        c"cte_ctel.retry_backoff_max_ms",
+        c"Longest wait between two attempts of a step.",
+        &RETRY_BACKOFF_MAX_MS,
+        0,
+        DAY_MS,
+        GucFlags::UNIT_MS,
+    );
+}
+
+/// The retry policy the settings describe, for steps that take the default attempts.
+pub fn retry_policy() -> RetryPolicy {
+    RetryPolicy {
+        attempts_max: u32::try_from(RETRY_MAX_ATTEMPTS.get()).unwrap_or(STEP_ATTEMPTS_DEFAULT),
+        backoff_ms_base: u64::try_from(RETRY_BACKOFF_MS.get()).unwrap_or(0),
+        backoff_ms_max: u64::try_from(RETRY_BACKOFF_MAX_MS.get()).unwrap_or(0),
+    }
+}

@@ -1,0 +1,300 @@
+//! Events and steps in SQL: create, add, load under the event's row lock, save, and record
+//! every status change in `cte_event_history` with a `NOTIFY cte_events`.
+
+use cte_ctel_core::engine::{Change, EventStatus, StepState, StepStatus};
+use cte_ctel_core::CteError;
+use pgrx::datum::Interval;
+use pgrx::prelude::*;
+use pgrx::{JsonB, Uuid};
+use serde_json::{json, Value};
+
+use super::{select_one, spi, update_one};
+
+/// An event as the driver needs it.
+pub struct EventRow {
+    pub id: Uuid,
+    pub status: EventStatus,
+}
+
+/// A step as the driver needs it.
+#[derive(Clone)]
+pub struct StepRow {
+    pub id: Uuid,
+    pub name: String,
+    pub step_type: String,
+    pub payload: Value,
+    pub result: Option<Value>,
+    pub state: StepState,
+    /// The last failure: its SQLSTATE (none when the application reported it) and text.
+    pub error: Option<(Option<String>, String)>,
+}
+
+const EVENT_BY_KEY: &str = "SELECT id, name FROM cte_ctel.cte_events WHERE idempotency_key = $1";
+
+const EVENT_INSERT: &str = "
+    INSERT INTO cte_ctel.cte_events (name, description, timeout, metadata, idempotency_key)
+    VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id";
+
+const TIMEOUT_VALID: &str = "SELECT $1 > interval '0' AND $1 <= interval '30 days'";
+
+/// Creates an event, or returns the one an idempotency key already names (if its name matches).
+pub fn create(
+    name: &str,
+    description: Option<&str>,
+    timeout: Interval,
+    metadata: Option<Value>,
+    idempotency_key: Option<&str>,
+) -> Result<Uuid, CteError> {
+    let valid: Option<bool> = select_one(TIMEOUT_VALID, &[timeout.into()]);
+    if valid != Some(true) {
+        return Err(CteError::TimeoutInvalid {
+            timeout: timeout.to_string(),
+            timeout_max: "30 days",
+        });
+    }
+    let args = [
+        name.into(),
+        description.into(),
+        timeout.into(),
+        metadata.map(JsonB).into(),
+        idempotency_key.into(),
+    ];
+    let inserted: Option<Uuid> = Spi::connect_mut(|client| update_one(client, EVENT_INSERT, &args));
+    if let Some(id) = inserted {
+        record_created(id);
+        return Ok(id);
+    }
+    // The key is taken (ON CONFLICT waited for its owner to commit): same name, same event.
+    let key = idempotency_key.unwrap_or_default();
+    let existing = Spi::connect(|client| {
+        let table = spi(client.select(EVENT_BY_KEY, Some(1), &[key.into()]), EVENT_BY_KEY);
+        let row = table.first();
+        (spi(row.get::<Uuid>(1), EVENT_BY_KEY), spi(row.get::<String>(2), EVENT_BY_KEY))
+    });
+    match existing {
+        (Some(id), Some(existing_name)) if existing_name == name => Ok(id),
+        (Some(id), Some(existing_name)) => Err(CteError::IdempotencyConflict {
+            key: key.to_string(),
+            event_id: id.to_string(),
+            name: existing_name,
+            requested: name.to_string(),
+        }),
+        _ => panic!("idempotency key {key:?} conflicted but names no event"),
+    }
+}
+
+const EVENT_LOCK: &str = "SELECT status FROM cte_ctel.cte_events WHERE id = $1 FOR UPDATE";
+
+/// Locks an event's row for the rest of the transaction and reads it: every change to an
+/// event and its steps happens under this lock, so two sessions never drive one event at once.
+pub fn lock(event_id: Uuid) -> Result<EventRow, CteError> {
+    let status: Option<String> =
+        Spi::connect_mut(|client| update_one(client, EVENT_LOCK, &[event_id.into()]));
+    let Some(status) = status else {
+        return Err(CteError::EventUnknown { event_id: event_id.to_string() });
+    };
+    let status = EventStatus::parse(&status);
+    assert!(status.is_some(), "a CHECK keeps event statuses known");
+    Ok(EventRow { id: event_id, status: status.unwrap_or(EventStatus::Failed) })
+}
+
+const STEPS_OF_EVENT: &str = "
+    SELECT id, name, type, payload, result, status, attempts, max_attempts,
+           (extract(epoch FROM next_attempt_at) * 1000)::bigint, error_sqlstate, error
+      FROM cte_ctel.cte_transactions WHERE event_id = $1 ORDER BY \"order\"";
+
+/// The steps of an event, in order.
+pub fn steps(event_id: Uuid) -> Vec<StepRow> {
+    Spi::connect(|client| {
+        let table = spi(client.select(STEPS_OF_EVENT, None, &[event_id.into()]), STEPS_OF_EVENT);
+        table.map(|row| step_row(&row)).collect()
+    })
+}
+
+fn step_row(row: &pgrx::spi::SpiHeapTupleData) -> StepRow {
+    let get_text = |ordinal| spi(row.get::<String>(ordinal), STEPS_OF_EVENT).unwrap_or_default();
+    let status = StepStatus::parse(&get_text(6));
+    assert!(status.is_some(), "a CHECK keeps step statuses known");
+    let count = |ordinal| spi(row.get::<i32>(ordinal), STEPS_OF_EVENT).unwrap_or(0);
+    let error = spi(row.get::<String>(11), STEPS_OF_EVENT)
+        .map(|message| (spi(row.get::<String>(10), STEPS_OF_EVENT), message));
+    StepRow {
+        id: spi(row.get::<Uuid>(1), STEPS_OF_EVENT).unwrap_or(Uuid::from_bytes([0; 16])),
+        name: get_text(2),
+        step_type: get_text(3),
+        payload: spi(row.get::<JsonB>(4), STEPS_OF_EVENT).map_or(Value::Null, |JsonB(v)| v),
+        result: spi(row.get::<JsonB>(5), STEPS_OF_EVENT).map(|JsonB(v)| v),
+        state: StepState {
+            status: status.unwrap_or(StepStatus::Failed),
+            attempts: u32::try_from(count(7)).unwrap_or(0),
+            attempts_max: u32::try_from(count(8)).unwrap_or(1),
+            next_attempt_at_ms: spi(row.get::<i64>(9), STEPS_OF_EVENT),
+        },
+        error,
+    }
+}
+
+const STEP_INSERT: &str = "
+    INSERT INTO cte_ctel.cte_transactions
+           (event_id, name, description, type, \"order\", payload, reference, max_attempts)
+    VALUES ($1, $2, $3, $4,
+            COALESCE($5, (SELECT COALESCE(max(\"order\"), 0) + 1
+                            FROM cte_ctel.cte_transactions WHERE event_id = $1)),
+            $6, $7, $8)
+    ON CONFLICT (event_id, \"order\") DO NOTHING
+    RETURNING id";
+
+const REFERENCE_TAKEN: &str = "
+    SELECT EXISTS (SELECT 1 FROM cte_ctel.cte_transactions
+                    WHERE type = $1 AND reference = $2 AND status <> 'failed')";
+
+/// A step to add to an event, already checked.
+pub struct NewStep<'a> {
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+    pub step_type: &'a str,
+    pub order: Option<i32>,
+    pub payload: Value,
+    pub reference: Option<String>,
+    pub attempts_max: i32,
+}
+
+/// Appends a step to a locked `created` event. The reference's uniqueness is checked here for a
+/// clear message and held by a unique index against races.
+pub fn add_step(event_id: Uuid, step: NewStep) -> Result<Uuid, CteError> {
+    if let Some(reference) = &step.reference {
+        let taken: Option<bool> =
+            select_one(REFERENCE_TAKEN, &[step.step_type.into(), reference.as_str().into()]);
+        if taken == Some(true) {
+            return Err(CteError::DuplicateReference {
+                step_type: step.step_type.to_string(),
+                reference: reference.clone(),
+            });
+        }
+    }
+    let args = [
+        event_id.into(),
+        step.name.into(),
+        step.description.into(),
+        step.step_type.into(),
+        step.order.into(),
+        JsonB(step.payload).into(),
+        step.reference.clone().into(),
+        step.attempts_max.into(),
+    ];
+    let id: Option<Uuid> = Spi::connect_mut(|client| update_one(client, STEP_INSERT, &args));
+    id.ok_or(CteError::OrderTaken {
+        event_id: event_id.to_string(),
+        order: i64::from(step.order.unwrap_or_default()),
+    })
+}
+
+const STEP_COUNT: &str = "SELECT count(*) FROM cte_ctel.cte_transactions WHERE event_id = $1";
+
+pub fn step_count(event_id: Uuid) -> i64 {
+    select_one(STEP_COUNT, &[event_id.into()]).unwrap_or(0)
+}
+
+const STEP_EVENT: &str = "SELECT event_id FROM cte_ctel.cte_transactions WHERE id = $1";
+
+/// The event a step belongs to.
+pub fn event_of_step(step_id: Uuid) -> Result<Uuid, CteError> {
+    let event: Option<Uuid> = select_one(STEP_EVENT, &[step_id.into()]);
+    event.ok_or_else(|| CteError::TransactionUnknown { transaction_id: step_id.to_string() })
+}
+
+const STEP_SAVE: &str = "
+    UPDATE cte_ctel.cte_transactions
+       SET status = $2, attempts = $3,
+           next_attempt_at = 'epoch'::timestamptz + $4 * interval '1 millisecond',
+           result = $5, error_sqlstate = $6, error = $7
+     WHERE id = $1";
+
+/// Writes a step's state back.
+pub fn save_step(step: &StepRow) {
+    let (sqlstate, message) = match &step.error {
+        Some((sqlstate, message)) => (sqlstate.as_deref(), Some(message.as_str())),
+        None => (None, None),
+    };
+    let args = [
+        step.id.into(),
+        step.state.status.as_str().into(),
+        i32::try_from(step.state.attempts).unwrap_or(i32::MAX).into(),
+        step.state.next_attempt_at_ms.into(),
+        step.result.clone().map(JsonB).into(),
+        sqlstate.into(),
+        message.into(),
+    ];
+    Spi::connect_mut(|client| {
+        spi(client.update(STEP_SAVE, None, &args), STEP_SAVE);
+    });
+}
+
+const EVENT_SAVE: &str = "
+    UPDATE cte_ctel.cte_events
+       SET status = $2,
+           started_at = CASE WHEN $5 THEN now() ELSE started_at END,
+           deadline = CASE WHEN $5 THEN now() + timeout ELSE deadline END,
+           finished_at = CASE WHEN $2 IN ('completed', 'compensated', 'failed') THEN now() END,
+           error_sqlstate = COALESCE($3, error_sqlstate), error = COALESCE($4, error)
+     WHERE id = $1";
+
+/// Writes an event's status (and the error that decided its fate) back; `started` says this
+/// call started it, which sets its start time and deadline.
+pub fn save_event(
+    event_id: Uuid,
+    status: EventStatus,
+    started: bool,
+    sqlstate: Option<&str>,
+    error: Option<&str>,
+) {
+    let args =
+        [event_id.into(), status.as_str().into(), sqlstate.into(), error.into(), started.into()];
+    Spi::connect_mut(|client| {
+        spi(client.update(EVENT_SAVE, None, &args), EVENT_SAVE);
+    });
+}
+
+const HISTORY_INSERT: &str = "
+    WITH change AS (
+        INSERT INTO cte_ctel.cte_event_history
+               (event_id, transaction_id, old_status, new_status, actor, reason)
+        VALUES ($1, $2, $3, $4, session_user, $5)
+        RETURNING event_id, transaction_id, old_status, new_status)
+    SELECT pg_catalog.pg_notify('cte_events', pg_catalog.json_build_object(
+               'event_id', event_id, 'transaction_id', transaction_id,
+               'old_status', old_status, 'new_status', new_status)::text)
+      FROM change";
+
+const HISTORY_CREATED: &str = "
+    INSERT INTO cte_ctel.cte_event_history (event_id, old_status, new_status, actor)
+    VALUES ($1, NULL, 'created', session_user)";
+
+fn record_created(event_id: Uuid) {
+    Spi::connect_mut(|client| {
+        spi(client.update(HISTORY_CREATED, None, &[event_id.into()]), HISTORY_CREATED);
+    });
+}
+
+/// Records each change in the history and announces it on channel `cte_events`.
+pub fn record(event_id: Uuid, steps: &[StepRow], changes: &[Change], reason: Option<&str>) {
+    for change in changes {
+        let (step, from, to) = match change {
+            Change::Event { from, to } => (None, from.as_str(), to.as_str()),
+            Change::Step { index, from, to } => {
+                (Some(steps[*index].id), from.as_str(), to.as_str())
+            }
+        };
+        let args = [event_id.into(), step.into(), from.into(), to.into(), reason.into()];
+        Spi::connect_mut(|client| {
+            spi(client.update(HISTORY_INSERT, None, &args), HISTORY_INSERT);
+        });
+    }
+}
+
+/// A step's result for a batch or a posting step: the postings it made, by item for a batch.
+pub fn postings_result(posting_ids: &[Uuid]) -> Value {
+    json!({ "postings": posting_ids.iter().map(ToString::to_string).collect::<Vec<_>>() })
+}

@@ -1,0 +1,101 @@
+//! Running a piece of work in a subtransaction, as PL/pgSQL's EXCEPTION blocks do: on any
+//! error the subtransaction is rolled back, so the work leaves none of its writes, and the
+//! error's SQLSTATE and message are returned instead of aborting the caller's transaction.
+
+use cte_ctel_core::CteError;
+use pgrx::pg_sys;
+use pgrx::pg_sys::panic::CaughtError;
+use pgrx::PgTryBuilder;
+use std::panic::AssertUnwindSafe;
+
+/// Why work in a subtransaction did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub sqlstate: String,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn from_refusal(error: &CteError) -> Failure {
+        Failure { sqlstate: error.sqlstate().to_string(), message: error.to_string() }
+    }
+}
+
+impl From<CteError> for Failure {
+    fn from(error: CteError) -> Failure {
+        Failure::from_refusal(&error)
+    }
+}
+
+/// Runs `work` in a subtransaction: committed into the caller's transaction if it returns
+/// `Ok`, rolled back if it returns `Err` or raises any PostgreSQL error. A Rust panic (a broken
+/// invariant) is rolled back too and then raised again: it is a bug, not a step failure.
+pub fn run<T>(work: impl FnOnce() -> Result<T, Failure>) -> Result<T, Failure> {
+    // SAFETY: reading the backend's current memory context and resource owner; both are valid
+    // for the whole call, and restored below exactly as PL/pgSQL's exception blocks do.
+    let (context, owner) = unsafe { (pg_sys::CurrentMemoryContext, pg_sys::CurrentResourceOwner) };
+    // SAFETY: we are inside a transaction (called from a SQL function); the subtransaction is
+    // released or rolled back on every path below before returning.
+    unsafe {
+        pg_sys::BeginInternalSubTransaction(std::ptr::null());
+        pg_sys::MemoryContextSwitchTo(context);
+        // pgrx runs SPI queries read-only (on the statement's old snapshot, blind to this
+        // call's own writes) until the current subtransaction has an xid. Steps write anyway;
+        // assigning it first makes their first read see everything written before it.
+        pg_sys::GetCurrentTransactionId();
+    }
+    let mut work = Some(work);
+    let mut rolled_back = false;
+    // The closures run once each and every path below restores the state they touch, so
+    // unwinding through them cannot leave anything half-changed.
+    let mut work_slot = AssertUnwindSafe(&mut work);
+    let mut rolled_back_flag = AssertUnwindSafe(&mut rolled_back);
+    let outcome = PgTryBuilder::new(move || {
+        let work = work_slot.take();
+        assert!(work.is_some(), "the work runs once");
+        work.map_or(Err(Failure { sqlstate: "XX000".into(), message: String::new() }), |work| {
+            work()
+        })
+    })
+    .catch_others(move |caught| {
+        rollback(context, owner);
+        **rolled_back_flag = true;
+        match caught {
+            CaughtError::PostgresError(report) | CaughtError::ErrorReport(report) => Err(Failure {
+                sqlstate: sqlstate_text(report.sql_error_code() as i32),
+                message: report.message().to_string(),
+            }),
+            CaughtError::RustPanic { .. } => caught.rethrow(),
+        }
+    })
+    .execute();
+    match (&outcome, rolled_back) {
+        (Ok(_), _) => release(context, owner),
+        (Err(_), false) => rollback(context, owner),
+        (Err(_), true) => {}
+    }
+    outcome
+}
+
+fn release(context: pg_sys::MemoryContext, owner: pg_sys::ResourceOwner) {
+    // SAFETY: our subtransaction is the current one and ended well.
+    unsafe {
+        pg_sys::ReleaseCurrentSubTransaction();
+        pg_sys::MemoryContextSwitchTo(context);
+        pg_sys::CurrentResourceOwner = owner;
+    }
+}
+
+fn rollback(context: pg_sys::MemoryContext, owner: pg_sys::ResourceOwner) {
+    // SAFETY: our subtransaction is the current one; rolling it back returns to the caller's.
+    unsafe {
+        pg_sys::RollbackAndReleaseCurrentSubTransaction();
+        pg_sys::MemoryContextSwitchTo(context);
+        pg_sys::CurrentResourceOwner = owner;
+    }
+}
+
+/// The five-character SQLSTATE of a packed error code (the inverse of `MAKE_SQLSTATE`).
+pub fn sqlstate_text(code: i32) -> String {
+    (0..5).map(|position| char::from((((code >> (6 * position)) & 0x3F) as u8) + b'0')).collect()
+}
