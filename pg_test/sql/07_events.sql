@@ -72,6 +72,18 @@ SELECT cte_start_event(:'r');
 SELECT cte_fail_transaction(:'rx', 'account closed', retryable => false);
 SELECT name, status, error FROM cte_transactions WHERE event_id = :'r' ORDER BY "order";
 
+-- Compensating a completed external step waits for the application too: the event stays
+-- compensating until the application reports the compensation done.
+SELECT cte_create_event('hold then fail') AS h \gset
+SELECT cte_add_transaction(:'h', 'card hold', 'external', '{"psp": "acme"}') AS hx \gset
+SELECT cte_add_transaction(:'h', 'pay too much', 'wallet.transfer',
+    '{"source_account_id": "alice", "destination_account_id": "bob", "amount": 9999, "currency": "USD"}') IS NOT NULL AS added;
+SELECT cte_start_event(:'h');
+SELECT cte_complete_transaction(:'hx', '{"hold": "H-1"}');
+SELECT name, status FROM cte_transactions WHERE event_id = :'h' ORDER BY "order";
+SELECT cte_complete_transaction(:'hx');
+SELECT name, status FROM cte_transactions WHERE event_id = :'h' ORDER BY "order";
+
 -- A retryable report keeps the step waiting for another attempt.
 SELECT cte_create_event('flaky payout') AS f \gset
 SELECT cte_add_transaction(:'f', 'bank payout', 'external', '{}', max_attempts => 2) AS fx \gset

@@ -268,30 +268,42 @@ const HISTORY_INSERT: &str = "
                'old_status', old_status, 'new_status', new_status)::text)
       FROM change";
 
-const HISTORY_CREATED: &str = "
-    INSERT INTO cte_ctel.cte_event_history (event_id, old_status, new_status, actor)
-    VALUES ($1, NULL, 'created', session_user)";
-
+/// The first history entry of an event (no status → created), announced like every other.
 fn record_created(event_id: Uuid) {
-    Spi::connect_mut(|client| {
-        spi(client.update(HISTORY_CREATED, None, &[event_id.into()]), HISTORY_CREATED);
-    });
+    record_one(event_id, None, None, EventStatus::Created.as_str(), None);
 }
 
 /// Records each change in the history and announces it on channel `cte_events`.
 pub fn record(event_id: Uuid, steps: &[StepRow], changes: &[Change], reason: Option<&str>) {
     for change in changes {
-        let (step, from, to) = match change {
-            Change::Event { from, to } => (None, from.as_str(), to.as_str()),
-            Change::Step { index, from, to } => {
-                (Some(steps[*index].id), from.as_str(), to.as_str())
+        match change {
+            Change::Event { from, to } => {
+                record_one(event_id, None, Some(from.as_str()), to.as_str(), reason);
             }
-        };
-        let args = [event_id.into(), step.into(), from.into(), to.into(), reason.into()];
-        Spi::connect_mut(|client| {
-            spi(client.update(HISTORY_INSERT, None, &args), HISTORY_INSERT);
-        });
+            Change::Step { index, from, to } => {
+                record_one(
+                    event_id,
+                    Some(steps[*index].id),
+                    Some(from.as_str()),
+                    to.as_str(),
+                    reason,
+                );
+            }
+        }
     }
+}
+
+fn record_one(
+    event_id: Uuid,
+    step: Option<Uuid>,
+    from: Option<&str>,
+    to: &str,
+    reason: Option<&str>,
+) {
+    let args = [event_id.into(), step.into(), from.into(), to.into(), reason.into()];
+    Spi::connect_mut(|client| {
+        spi(client.update(HISTORY_INSERT, None, &args), HISTORY_INSERT);
+    });
 }
 
 /// A step's result for a batch or a posting step: the postings it made, by item for a batch.
