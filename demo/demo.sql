@@ -43,18 +43,57 @@ BEGIN
 END
 $$;
 
+\echo '## An event: three steps, the last of which cannot be paid, so the first two are compensated'
+SELECT cte_create_account('shop', ARRAY['USD', 'EUR']) AS opened;
+SELECT cte_create_event('checkout', 'pay, top up, then an impossible payment') AS checkout \gset
+SELECT cte_add_transaction(:'checkout', 'pay the shop', 'wallet.transfer',
+    '{"source_account_id": "alice", "destination_account_id": "shop", "amount": 20, "currency": "USD"}') IS NOT NULL AS added;
+SELECT cte_add_transaction(:'checkout', 'loyalty top-up', 'wallet.deposit',
+    '{"account_id": "alice", "amount": 0.1, "currency": "EUR", "reference": "promo-1"}') IS NOT NULL AS added;
+SELECT cte_add_transaction(:'checkout', 'pay far too much', 'wallet.transfer',
+    '{"source_account_id": "alice", "destination_account_id": "shop", "amount": 100000, "currency": "USD"}') IS NOT NULL AS added;
+SELECT cte_start_event(:'checkout') AS event_status;
+SELECT "order", name, status, error FROM cte_transactions WHERE event_id = :'checkout' ORDER BY "order";
+
+\echo '## Its history: every status change, who made it and when (also sent with NOTIFY cte_events)'
+SELECT h.old_status, h.new_status, t.name AS transaction, h.actor
+  FROM cte_event_history h LEFT JOIN cte_transactions t ON t.id = h.transaction_id
+ WHERE h.event_id = :'checkout' ORDER BY h.id;
+
+\echo '## An exchange: 100.00 USD at 0.85 into EUR, with a 2.50 USD fee to the shop'
+SELECT cte_create_event('fx') AS fx \gset
+SELECT cte_add_transaction(:'fx', 'convert', 'wallet.exchange', '{
+    "source_account_id": "alice", "source_currency": "USD", "source_amount": 100.00,
+    "destination_account_id": "alice", "destination_currency": "EUR", "exchange_rate": 0.85,
+    "fee_account_id": "shop", "fee_amount": 2.50, "reference": "fx-1"}') IS NOT NULL AS added;
+SELECT cte_start_event(:'fx') AS event_status;
+SELECT kind, account_id, currency, amount FROM cte_entries WHERE reference = 'fx-1' ORDER BY id;
+
+\echo '## A batch: items run in order, all or nothing, with a result per item'
+SELECT cte_create_event('payouts') AS batch \gset
+SELECT cte_add_transaction(:'batch', 'weekly payouts', 'batch.operation', '{"batch_id": "week-48",
+    "transactions": [
+      {"id": "p-1", "type": "wallet.transfer", "payload": {"source_account_id": "alice",
+        "destination_account_id": "bob", "amount": 5, "currency": "USD"}},
+      {"id": "p-2", "type": "wallet.withdrawal", "payload": {"account_id": "alice",
+        "amount": 10, "currency": "USD"}}]}') IS NOT NULL AS added;
+SELECT cte_start_event(:'batch') AS event_status;
+SELECT item ->> 'id' AS item, item ->> 'type' AS type, item ->> 'status' AS status
+  FROM cte_transactions, jsonb_array_elements(result -> 'items') AS item
+ WHERE event_id = :'batch';
+
 \echo '## Balances'
 SELECT a.account_id, b.currency, b.balance, b.available
-  FROM (VALUES ('alice'), ('bob'), ('merchant')) AS a(account_id),
+  FROM (VALUES ('alice'), ('bob'), ('merchant'), ('shop')) AS a(account_id),
        LATERAL cte_account_balances(a.account_id) b
  ORDER BY 1, 2;
 
 \echo '## The @world system account is the mirror image of all money that came in'
 SELECT cte_balance('@world', 'USD') AS world_usd, cte_balance('@world', 'EUR') AS world_eur;
 
-\echo '## The journal: every posting is a balanced pair of entries'
+\echo '## The journal (last 12 entries): every posting balances in its currency; reversals undo'
 SELECT kind, account_id, currency, amount, balance_after, reference
-  FROM cte_entries ORDER BY id;
+  FROM (SELECT * FROM cte_entries ORDER BY id DESC LIMIT 12) last ORDER BY id;
 
 \echo '## Double entry holds: cte_verify_ledger() lists every broken invariant (none)'
 SELECT count(*) AS violations FROM cte_verify_ledger();

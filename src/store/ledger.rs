@@ -306,7 +306,8 @@ pub fn check_wallets(postings: &[Posting]) -> Result<(), CteError> {
 }
 
 const POSTINGS_OF_STEP: &str = "
-    SELECT currency, array_agg(account_id ORDER BY id), array_agg(amount::text ORDER BY id)
+    SELECT currency, array_agg(account_id ORDER BY id), array_agg(amount::text ORDER BY id),
+           min(reference)
       FROM cte_ctel.cte_entries
      WHERE transaction_id = $1 AND kind <> 'reversal'
      GROUP BY posting_id, currency
@@ -314,7 +315,9 @@ const POSTINGS_OF_STEP: &str = "
 
 /// Posts the reversal of every posting a step made, newest first. Returns the reversal ids.
 pub fn reverse_postings_of(step: Uuid) -> Result<Vec<Uuid>, CteError> {
-    let recorded: Vec<(String, Vec<String>, Vec<String>)> = Spi::connect(|client| {
+    // Each posting with its reference, which its reversal carries too, for the audit trail.
+    type Recorded = (String, Vec<String>, Vec<String>, Option<String>);
+    let recorded: Vec<Recorded> = Spi::connect(|client| {
         let table = spi(client.select(POSTINGS_OF_STEP, None, &[step.into()]), POSTINGS_OF_STEP);
         table
             .map(|row| {
@@ -322,14 +325,15 @@ pub fn reverse_postings_of(step: Uuid) -> Result<Vec<Uuid>, CteError> {
                     spi(row.get::<String>(1), POSTINGS_OF_STEP).unwrap_or_default(),
                     spi(row.get::<Vec<String>>(2), POSTINGS_OF_STEP).unwrap_or_default(),
                     spi(row.get::<Vec<String>>(3), POSTINGS_OF_STEP).unwrap_or_default(),
+                    spi(row.get::<String>(4), POSTINGS_OF_STEP),
                 )
             })
             .collect()
     });
     let mut reversals = Vec::with_capacity(recorded.len());
-    for (currency, accounts, amounts) in recorded {
+    for (currency, accounts, amounts, reference) in recorded {
         let posting = Posting::recorded(currency, &accounts, &amounts);
-        reversals.push(post(&posting.reversal(), None, Some(step))?);
+        reversals.push(post(&posting.reversal(), reference.as_deref(), Some(step))?);
     }
     Ok(reversals)
 }
