@@ -38,7 +38,10 @@ GRANT EXECUTE ON FUNCTION
     cte_ctel.cte_add_transaction(uuid, text, text, jsonb, text, int, int),
     cte_ctel.cte_start_event(uuid),
     cte_ctel.cte_complete_transaction(uuid, jsonb),
-    cte_ctel.cte_fail_transaction(uuid, text, boolean)
+    cte_ctel.cte_fail_transaction(uuid, text, boolean),
+    cte_ctel.ctel_create_lien(uuid, text, numeric, text, timestamptz, jsonb),
+    cte_ctel.ctel_release_lien(uuid, text),
+    cte_ctel.ctel_capture_lien(uuid, text, numeric)
 TO cte_operator;
 
 GRANT EXECUTE ON FUNCTION

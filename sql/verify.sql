@@ -57,6 +57,23 @@ AS $$
       JOIN cte_ctel.cte_accounts a ON a.id = b.account_id
      WHERE NOT a.allow_negative AND b.balance - b.reserved < 0
     UNION ALL
+    -- What a balance reserves is exactly what its active liens hold.
+    SELECT 'reserved_mismatch',
+           format('%s %s: reserved %s, active liens hold %s',
+                  b.account_id, b.currency, b.reserved, COALESCE(l.held, 0))
+      FROM cte_ctel.cte_balances b
+      LEFT JOIN (SELECT account_id, currency, sum(amount) AS held
+                   FROM cte_ctel.cte_liens WHERE status = 'active'
+                  GROUP BY account_id, currency) l
+             ON l.account_id = b.account_id AND l.currency = b.currency
+     WHERE b.reserved <> COALESCE(l.held, 0)
+    UNION ALL
+    -- No lien is still held once its event has ended.
+    SELECT 'lien_outlives_event',
+           format('lien %s is %s but event %s is %s', l.id, l.status, e.id, e.status)
+      FROM cte_ctel.cte_liens l JOIN cte_ctel.cte_events e ON e.id = l.event_id
+     WHERE l.status IN ('pending', 'active') AND e.status IN ('completed', 'compensated', 'failed')
+    UNION ALL
     -- The copy of allow_negative that the balance CHECK relies on matches the account.
     SELECT 'allow_negative_mismatch',
            format('%s %s: balance row says %s, account says %s',

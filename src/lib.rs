@@ -18,7 +18,8 @@ mod store;
 
 extension_sql_file!("../sql/ledger.sql", name = "ledger_schema", bootstrap);
 extension_sql_file!("../sql/engine.sql", name = "engine_schema", requires = ["ledger_schema"]);
-extension_sql_file!("../sql/verify.sql", name = "verify", requires = ["ledger_schema"]);
+extension_sql_file!("../sql/liens.sql", name = "liens_schema", requires = ["engine_schema"]);
+extension_sql_file!("../sql/verify.sql", name = "verify", requires = ["liens_schema"]);
 extension_sql_file!(
     "../sql/executors.sql",
     name = "executors",

@@ -113,10 +113,19 @@ pub enum CteError {
 
     #[error("{argument} is {value}; it must be between {min} and {max}")]
     ArgumentOutOfRange { argument: &'static str, value: i64, min: i64, max: i64 },
+
+    #[error("lien {lien_id} does not exist")]
+    LienUnknown { lien_id: String },
+
+    #[error("capture of {amount} exceeds the {held} the lien holds")]
+    CaptureExceedsLien { amount: String, held: String },
+
+    #[error("expires_at {expires_at} is not in the future")]
+    ExpiryInvalid { expires_at: String },
 }
 
 /// Number of variants of [`CteError`]; `CteError::index` maps each to one of `0..VARIANT_COUNT`.
-pub const VARIANT_COUNT: usize = 33;
+pub const VARIANT_COUNT: usize = 36;
 
 impl CteError {
     /// The SQLSTATE raised for this reason. One code per reason; see `docs/errors.md`.
@@ -155,6 +164,9 @@ impl CteError {
             CteError::OrderTaken { .. } => "23001",
             CteError::TimeoutInvalid { .. } => "22015",
             CteError::ArgumentOutOfRange { .. } => "2201W",
+            CteError::LienUnknown { .. } => "34000",
+            CteError::CaptureExceedsLien { .. } => "22011",
+            CteError::ExpiryInvalid { .. } => "22008",
         }
     }
 
@@ -194,6 +206,9 @@ impl CteError {
             CteError::OrderTaken { .. } => "order_taken",
             CteError::TimeoutInvalid { .. } => "timeout_invalid",
             CteError::ArgumentOutOfRange { .. } => "argument_out_of_range",
+            CteError::LienUnknown { .. } => "lien_unknown",
+            CteError::CaptureExceedsLien { .. } => "capture_exceeds_lien",
+            CteError::ExpiryInvalid { .. } => "expiry_invalid",
         }
     }
 
@@ -244,7 +259,10 @@ impl CteError {
             | CteError::ExecutorInvalid { .. }
             | CteError::OrderTaken { .. }
             | CteError::TimeoutInvalid { .. }
-            | CteError::ArgumentOutOfRange { .. } => None,
+            | CteError::ArgumentOutOfRange { .. }
+            | CteError::LienUnknown { .. }
+            | CteError::CaptureExceedsLien { .. }
+            | CteError::ExpiryInvalid { .. } => None,
         }
     }
 
@@ -284,6 +302,9 @@ impl CteError {
             CteError::OrderTaken { .. } => 30,
             CteError::TimeoutInvalid { .. } => 31,
             CteError::ArgumentOutOfRange { .. } => 32,
+            CteError::LienUnknown { .. } => 33,
+            CteError::CaptureExceedsLien { .. } => 34,
+            CteError::ExpiryInvalid { .. } => 35,
         }
     }
 
@@ -339,6 +360,9 @@ impl CteError {
             CteError::OrderTaken { event_id: text(), order: 1 },
             CteError::TimeoutInvalid { timeout: text(), timeout_max: "30 days" },
             CteError::ArgumentOutOfRange { argument: "max_attempts", value: 0, min: 1, max: 100 },
+            CteError::LienUnknown { lien_id: text() },
+            CteError::CaptureExceedsLien { amount: "2".into(), held: "1".into() },
+            CteError::ExpiryInvalid { expires_at: text() },
         ]
     }
 }

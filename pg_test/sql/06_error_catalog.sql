@@ -59,6 +59,12 @@ SELECT test.refusal($$SELECT cte_ctel.cte_create_event('x', timeout => '-1 minut
 SELECT test.refusal(format($$SELECT cte_ctel.cte_add_transaction(%L, 'c', 'external', '{}',
     max_attempts => 101)$$, :'ordered'));                                           -- argument_out_of_range
 
+SELECT test.refusal($$SELECT cte_ctel.ctel_release_lien(gen_random_uuid())$$);     -- lien_unknown
+SELECT ctel_create_lien(NULL, 'alice', 1, 'USD') AS hold \gset
+SELECT test.refusal(format($$SELECT cte_ctel.ctel_capture_lien(%L, 'bob', 2)$$, :'hold')); -- capture_exceeds_lien
+SELECT test.refusal($$SELECT cte_ctel.ctel_create_lien(NULL, 'alice', 1, 'USD',
+    '2000-01-01 00:00:00+00')$$);                                                   -- expiry_invalid
+
 -- Every reason was triggered.
 SELECT c.reason AS not_triggered
   FROM cte_error_catalog() c

@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod engine;
 pub mod journal;
 pub mod ledger;
+pub mod liens;
 
 use cte_ctel_core::CteError;
 use pgrx::pg_sys::panic::ErrorReport;

@@ -20,6 +20,7 @@ pub struct EventRow {
 #[derive(Clone)]
 pub struct StepRow {
     pub id: Uuid,
+    pub event_id: Uuid,
     pub name: String,
     pub step_type: String,
     pub payload: Value,
@@ -109,11 +110,11 @@ const STEPS_OF_EVENT: &str = "
 pub fn steps(event_id: Uuid) -> Vec<StepRow> {
     Spi::connect(|client| {
         let table = spi(client.select(STEPS_OF_EVENT, None, &[event_id.into()]), STEPS_OF_EVENT);
-        table.map(|row| step_row(&row)).collect()
+        table.map(|row| step_row(&row, event_id)).collect()
     })
 }
 
-fn step_row(row: &pgrx::spi::SpiHeapTupleData) -> StepRow {
+fn step_row(row: &pgrx::spi::SpiHeapTupleData, event_id: Uuid) -> StepRow {
     let get_text = |ordinal| spi(row.get::<String>(ordinal), STEPS_OF_EVENT).unwrap_or_default();
     let status = StepStatus::parse(&get_text(6));
     assert!(status.is_some(), "a CHECK keeps step statuses known");
@@ -122,6 +123,7 @@ fn step_row(row: &pgrx::spi::SpiHeapTupleData) -> StepRow {
         .map(|message| (spi(row.get::<String>(10), STEPS_OF_EVENT), message));
     StepRow {
         id: spi(row.get::<Uuid>(1), STEPS_OF_EVENT).unwrap_or(Uuid::from_bytes([0; 16])),
+        event_id,
         name: get_text(2),
         step_type: get_text(3),
         payload: spi(row.get::<JsonB>(4), STEPS_OF_EVENT).map_or(Value::Null, |JsonB(v)| v),

@@ -181,7 +181,7 @@ const WALLET_AVAILABLE: &str =
     "SELECT balance - reserved FROM cte_ctel.cte_balances WHERE account_id = $1 AND currency = $2";
 
 /// Why a guarded balance update touched no row: unknown account, currency not held, or funds.
-fn refusal(account_id: &str, currency: &str, amount: &str) -> CteError {
+pub fn refusal(account_id: &str, currency: &str, amount: &str) -> CteError {
     let args = [account_id.into(), currency.into()];
     let available: Option<AnyNumeric> = select_one(WALLET_AVAILABLE, &args);
     match available {
@@ -263,7 +263,7 @@ pub fn fold_system_balances() -> i64 {
 }
 
 /// Decimal text (from a checked `Decimal`) as a SQL numeric.
-fn numeric(text: &str) -> AnyNumeric {
+pub fn numeric(text: &str) -> AnyNumeric {
     let value = AnyNumeric::try_from(text);
     assert!(value.is_ok(), "decimal text {text} is a valid numeric");
     value.unwrap_or_default()
@@ -278,6 +278,11 @@ const WALLETS_MISSING: &str = "
      WHERE b.account_id IS NULL
      LIMIT 1";
 
+/// Checks that a wallet exists and holds `currency`.
+pub fn check_wallet(account_id: &str, currency: &str) -> Result<(), CteError> {
+    missing_wallet(vec![account_id.to_string()], vec![currency.to_string()])
+}
+
 /// Checks that every wallet the postings touch exists and holds the posting's currency.
 pub fn check_wallets(postings: &[Posting]) -> Result<(), CteError> {
     let wallet_entries = postings.iter().flat_map(|posting| {
@@ -286,6 +291,10 @@ pub fn check_wallets(postings: &[Posting]) -> Result<(), CteError> {
     let (accounts, currencies): (Vec<String>, Vec<String>) = wallet_entries
         .map(|(entry, posting)| (entry.account_id.clone(), posting.currency.clone()))
         .unzip();
+    missing_wallet(accounts, currencies)
+}
+
+fn missing_wallet(accounts: Vec<String>, currencies: Vec<String>) -> Result<(), CteError> {
     let args = [accounts.into(), currencies.into()];
     let missing = Spi::connect(|client| {
         let table = spi(client.select(WALLETS_MISSING, Some(1), &args), WALLETS_MISSING);

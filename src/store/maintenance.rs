@@ -1,5 +1,5 @@
 //! One maintenance pass: compensate events past their deadline, run retries that fell due,
-//! fold system-account deltas. Bounded per pass; each event is handled in its own
+//! expire liens past their expiry, fold system-account deltas. Bounded per pass; each event is handled in its own
 //! subtransaction, so one that fails is logged and the pass goes on.
 
 use cte_ctel_core::engine::RetryPolicy;
@@ -9,7 +9,7 @@ use pgrx::Uuid;
 use serde_json::{json, Value};
 
 use super::run::{self, Command};
-use super::{ledger, spi, subtransaction};
+use super::{ledger, liens, spi, subtransaction};
 
 // SKIP LOCKED: an event another session is driving is left for the next pass.
 const OVERDUE_EVENTS: &str = "
@@ -60,11 +60,13 @@ pub fn run(now_ms: i64, policy: &RetryPolicy) -> Value {
     let (timed_out, timeout_failures) = drive_each(&overdue, || Command::Timeout, now_ms, policy);
     let due = event_ids(DUE_RETRIES);
     let (retried, retry_failures) = drive_each(&due, || Command::Resume, now_ms, policy);
+    let expired = liens::expire_due(EVENTS_PER_MAINTENANCE_MAX);
     let folded = ledger::fold_system_balances();
     json!({
         "events_timed_out": timed_out,
         "events_retried": retried,
-        "events_failed": timeout_failures + retry_failures,
+                "events_failed": timeout_failures + retry_failures,
+        "liens_expired": expired,
         "system_deltas_folded": folded,
     })
 }

@@ -4,6 +4,7 @@
 
 pub mod events;
 pub mod ledger;
+pub mod liens;
 pub mod maintenance;
 pub mod run;
 pub mod steps;

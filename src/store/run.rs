@@ -11,6 +11,7 @@ use pgrx::Uuid;
 use serde_json::Value;
 
 use super::events::{self, StepRow};
+use super::liens;
 use super::steps::{self, Outcome};
 use super::subtransaction::Failure;
 
@@ -50,7 +51,12 @@ pub fn drive(
     let mut steps = events::steps(event_id);
     let mut saga = Saga::new(event.status, steps.iter().map(|s| s.state.clone()).collect());
     let mut event_error: EventError = None;
+    let starting = matches!(command, Command::Start);
     let reason = apply(&mut saga, &mut steps, command, now_ms, policy, &mut event_error)?;
+    if starting {
+        // An event's liens take their funds as it starts; one that cannot refuses the start.
+        liens::activate_pending(event_id)?;
+    }
     for _ in 0..ACTIONS_PER_RUN_MAX {
         let action = saga.next_action(now_ms)?;
         match action {
@@ -90,8 +96,29 @@ pub fn drive(
         }
     }
     assert!(!matches!(saga.status, EventStatus::Running), "a drive never leaves an event running");
+    if saga.status != event.status {
+        settle_liens(event_id, saga.status, &steps)?;
+    }
     persist(&event, &saga, &mut steps, &event_error, reason.as_deref());
     Ok(saga.status)
+}
+
+/// When an event ends: a completed one makes the postings its withdrawals and exchanges held
+/// funds for; then every lien it still holds is released, so none outlives it.
+fn settle_liens(event_id: Uuid, status: EventStatus, steps: &[StepRow]) -> Result<(), CteError> {
+    let reason = match status {
+        EventStatus::Completed => {
+            steps::capture_held(steps)?;
+            "its event completed"
+        }
+        EventStatus::Compensated => "its event was compensated",
+        EventStatus::Failed => "its event failed",
+        EventStatus::Created
+        | EventStatus::Running
+        | EventStatus::Waiting
+        | EventStatus::Compensating => return Ok(()),
+    };
+    liens::release_of_event(event_id, reason)
 }
 
 fn apply(

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::events::StepRow;
 use super::subtransaction::{self, Failure};
-use super::{ledger, spi};
+use super::{ledger, liens, spi};
 
 /// How a step (or its compensation) ended, when it did not fail.
 pub enum Outcome {
@@ -25,6 +25,25 @@ pub fn plan(step_type: &StepType, payload: &Value) -> Result<Option<StepPlan>, C
     executors::plan(step_type, payload, &|code: &str| ledger::currency(code))
 }
 
+fn planned(step_type: &StepType, step: &StepRow) -> Result<StepPlan, CteError> {
+    let planned = plan(step_type, &step.payload)?;
+    assert!(planned.is_some(), "built-in money steps have a plan");
+    Ok(planned.unwrap_or(StepPlan { postings: Vec::new(), items: Vec::new() }))
+}
+
+/// Makes the postings of the steps whose funds were held (withdrawals, exchanges), in order,
+/// as their event completes.
+pub fn capture_held(steps: &[StepRow]) -> Result<(), CteError> {
+    for step in steps {
+        let step_type = StepType::parse(&step.step_type)?;
+        if matches!(step_type, StepType::Withdrawal | StepType::Exchange) {
+            let reference = step.payload.get("reference").and_then(Value::as_str);
+            liens::capture_step(step.id, &planned(&step_type, step)?, reference)?;
+        }
+    }
+    Ok(())
+}
+
 /// Runs a step in a subtransaction: none of its writes remain if it fails.
 pub fn execute(step: &StepRow) -> Result<Outcome, Failure> {
     subtransaction::run(|| {
@@ -35,15 +54,16 @@ pub fn execute(step: &StepRow) -> Result<Outcome, Failure> {
                 let (execute_fn, _) = executor_functions(&name)?;
                 Ok(Outcome::Done(call_execute(&execute_fn, step)))
             }
-            StepType::Transfer
-            | StepType::Deposit
-            | StepType::Withdrawal
-            | StepType::Exchange
-            | StepType::Batch => {
-                let planned = plan(&step_type, &step.payload)?;
-                assert!(planned.is_some(), "built-in money steps have a plan");
-                let planned =
-                    planned.unwrap_or(StepPlan { postings: Vec::new(), items: Vec::new() });
+            StepType::Withdrawal | StepType::Exchange => {
+                // Their funds are held with liens; the postings are made when the event
+                // completes (`capture_held`), or the liens released if it is compensated.
+                let planned = planned(&step_type, step)?;
+                let lien_ids = liens::hold_for_step(step.event_id, step.id, &planned)?;
+                let ids: Vec<String> = lien_ids.iter().map(ToString::to_string).collect();
+                Ok(Outcome::Done(Some(json!({ "lien_ids": ids }))))
+            }
+            StepType::Transfer | StepType::Deposit | StepType::Batch => {
+                let planned = planned(&step_type, step)?;
                 post_plan(step, &planned).map(|result| Outcome::Done(Some(result)))
             }
         }
@@ -101,11 +121,11 @@ pub fn compensate(step: &StepRow) -> Result<Outcome, Failure> {
                 }
                 Ok(Outcome::Done(None))
             }
-            StepType::Transfer
-            | StepType::Deposit
-            | StepType::Withdrawal
-            | StepType::Exchange
-            | StepType::Batch => {
+            StepType::Withdrawal | StepType::Exchange => {
+                liens::release_of_step(step.id, "its transaction was compensated")?;
+                Ok(Outcome::Done(None))
+            }
+            StepType::Transfer | StepType::Deposit | StepType::Batch => {
                 let reversals = ledger::reverse_postings_of(step.id)?;
                 let ids: Vec<String> = reversals.iter().map(ToString::to_string).collect();
                 Ok(Outcome::Done(Some(json!({ "reversals": ids }))))

@@ -6,10 +6,12 @@
 //! a balanced group of entries of one currency; every movement is one or more postings.
 
 mod account;
+mod lien;
 mod posting;
 
 pub use account::{AccountId, AccountOpening, Metadata};
-pub use posting::{Entry, Posting, PostingKind};
+pub use lien::{capture_split, lien_transition, LienInput, LienStatus};
+pub use posting::{wallet_debits, Entry, Posting, PostingKind};
 
 /// The system account money enters through (deposits) and leaves through (withdrawals).
 pub const SYSTEM_ACCOUNT_WORLD: &str = "@world";

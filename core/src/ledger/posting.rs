@@ -175,6 +175,31 @@ impl Posting {
     }
 }
 
+/// What a set of postings takes out of wallets: (account, currency, amount) summed per wallet
+/// and currency, in the global lock order. These are the funds a lien holds for a step whose
+/// postings wait for its event to complete.
+pub fn wallet_debits(postings: &[Posting]) -> Vec<(String, String, Decimal)> {
+    let mut debits: Vec<(String, String, Decimal)> = Vec::new();
+    for posting in postings {
+        for entry in
+            posting.entries.iter().filter(|e| !e.is_system() && e.amount.is_sign_negative())
+        {
+            let key = (entry.account_id.as_str(), posting.currency.as_str());
+            let amount = -entry.amount;
+            match debits.iter_mut().find(|(a, c, _)| (a.as_str(), c.as_str()) == key) {
+                Some((_, _, total)) => {
+                    let sum = total.checked_add(amount);
+                    assert!(sum.is_some(), "debits of one step stay within Decimal");
+                    *total = sum.unwrap_or(*total);
+                }
+                None => debits.push((key.0.to_string(), key.1.to_string(), amount)),
+            }
+        }
+    }
+    debits.sort_by(|a, b| (a.0.as_bytes(), a.1.as_bytes()).cmp(&(b.0.as_bytes(), b.1.as_bytes())));
+    debits
+}
+
 fn refuse_system_account(account: &AccountId) -> Result<(), CteError> {
     if is_system_account(account.as_str()) {
         return Err(CteError::SystemAccountRefused { account_id: account.as_str().to_string() });
@@ -240,6 +265,27 @@ mod tests {
         assert_eq!(system.reason(), "system_account_refused");
         let system = Posting::transfer(&id("alice"), &id("@exchange"), &usd("1")).unwrap_err();
         assert_eq!(system.reason(), "system_account_refused");
+    }
+
+    #[test]
+    fn wallet_debits_sum_per_wallet_and_currency_in_lock_order() {
+        let postings = vec![
+            Posting::transfer(&id("zed"), &id("bob"), &usd("1.00")).unwrap(),
+            Posting::withdrawal(&id("alice"), &usd("2.50")).unwrap(),
+            Posting::transfer(&id("zed"), &id("alice"), &usd("0.25")).unwrap(),
+            Posting::deposit(&id("bob"), &usd("9")).unwrap(),
+        ];
+        let debits: Vec<(String, String, String)> = wallet_debits(&postings)
+            .into_iter()
+            .map(|(a, c, amount)| (a, c, amount.to_string()))
+            .collect();
+        assert_eq!(
+            debits,
+            vec![
+                ("alice".into(), "USD".into(), "2.50".into()),
+                ("zed".into(), "USD".into(), "1.25".into()),
+            ]
+        );
     }
 
     #[test]
