@@ -65,10 +65,12 @@ install_extension() {
     fi
 }
 
-# start_cluster DIR PORT: a cluster in DIR on PORT (socket in DIR, loopback TCP), preloading
-# cte_ctel, trusting local connections. Restarted if it runs, so a new build is loaded.
+# start_cluster DIR PORT [SETTING...]: a cluster in DIR on PORT (socket in DIR, loopback TCP),
+# preloading cte_ctel, trusting local connections, with each SETTING ("name = value") written
+# to DIR/cte_ctel.conf. Restarted if it runs, so a new build is loaded.
 start_cluster() {
     local dir=$1 port=$2
+    shift 2
     mkdir -p "$CTE_CTEL_HOME"
     chmod 755 "$CTE_CTEL_HOME"
     if [ ! -s "$dir/PG_VERSION" ]; then
@@ -87,6 +89,10 @@ max_prepared_transactions = 10
 log_line_prefix = '%m [%p] %q%a '
 CONF
     fi
+    if ! grep -q "include_if_exists = 'cte_ctel.conf'" "$dir/postgresql.conf"; then
+        echo "include_if_exists = 'cte_ctel.conf'" | as_server_user tee -a "$dir/postgresql.conf" >/dev/null
+    fi
+    printf '%s\n' "$@" | as_server_user tee "$dir/cte_ctel.conf" >/dev/null
     stop_cluster "$dir"
     # Backtraces in error DETAILs would make error output differ from run to run.
     as_server_user env -u RUST_BACKTRACE "$PG_BIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 start \

@@ -82,6 +82,35 @@ SELECT item ->> 'id' AS item, item ->> 'type' AS type, item ->> 'status' AS stat
   FROM cte_transactions, jsonb_array_elements(result -> 'items') AS item
  WHERE event_id = :'batch';
 
+\echo '## Liens: a hold that expires on its own, with nobody calling anything'
+-- The background worker attaches to this database a few seconds after it is created.
+DO $$
+BEGIN
+    FOR attempt IN 1..60 LOOP
+        EXIT WHEN EXISTS (SELECT 1 FROM pg_stat_activity
+                           WHERE backend_type = 'cte_ctel maintenance' AND datname = current_database());
+        PERFORM pg_sleep(0.5);
+    END LOOP;
+END
+$$;
+SELECT backend_type, datname FROM pg_stat_activity WHERE backend_type = 'cte_ctel maintenance';
+SELECT ctel_create_lien(NULL, 'bob', 50, 'USD', now() + interval '2 seconds') AS hold \gset
+SELECT status, amount, cte_available_balance('bob', 'USD') AS bob_available FROM cte_liens WHERE id = :'hold';
+SELECT pg_sleep(3.5);
+SELECT status, reason, cte_available_balance('bob', 'USD') AS bob_available FROM cte_liens WHERE id = :'hold';
+
+\echo '## A withdrawal holds its funds while the bank payout runs; the payout fails, the hold is released'
+SELECT cte_create_event('cash out') AS cashout \gset
+SELECT cte_add_transaction(:'cashout', 'withdraw', 'wallet.withdrawal',
+    '{"account_id": "bob", "amount": 60, "currency": "USD", "reference": "wd-1"}') IS NOT NULL AS added;
+SELECT cte_add_transaction(:'cashout', 'bank payout', 'external', '{"iban": "DE00 0000"}') AS payout \gset
+SELECT cte_start_event(:'cashout') AS event_status;
+SELECT balance, reserved, available FROM cte_ledger_balances WHERE account_id = 'bob' AND currency = 'USD';
+SELECT cte_fail_transaction(:'payout', 'beneficiary bank rejected the transfer', retryable => false) AS event_status;
+SELECT l.status, l.amount, l.reason FROM cte_liens l JOIN cte_transactions t ON t.id = l.transaction_id
+ WHERE t.event_id = :'cashout';
+SELECT balance, reserved, available FROM cte_ledger_balances WHERE account_id = 'bob' AND currency = 'USD';
+
 \echo '## Balances'
 SELECT a.account_id, b.currency, b.balance, b.available
   FROM (VALUES ('alice'), ('bob'), ('merchant'), ('shop')) AS a(account_id),

@@ -1,7 +1,8 @@
 //! Every setting of `cte_ctel`, documented where it is defined. The shell reads them and passes
 //! plain values to the core (`RetryPolicy`); nothing deeper reads a setting.
 
-use std::ffi::CStr;
+use std::ffi::{CStr, CString};
+use std::time::Duration;
 
 use cte_ctel_core::engine::RetryPolicy;
 use cte_ctel_core::limits::{STEP_ATTEMPTS_DEFAULT, STEP_ATTEMPTS_MAX};
@@ -23,7 +24,25 @@ static RETRY_BACKOFF_MS: GucSetting<i32> = GucSetting::<i32>::new(1_000);
 /// Default 60000 ms (one minute), so a retried step is never parked for long.
 static RETRY_BACKOFF_MAX_MS: GucSetting<i32> = GucSetting::<i32>::new(60_000);
 
+/// `cte_ctel.database`: the database the background worker serves (one worker, one database).
+/// Default `postgres`. Where the extension is not installed the worker does nothing, quietly.
+/// Changing it takes effect on reload: the worker exits and the postmaster starts it again on
+/// the new database.
+static WORKER_DATABASE: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"postgres"));
+
+/// `cte_ctel.worker_interval`: time between two maintenance ticks, in milliseconds. Default
+/// 1000 ms: liens expire and overdue events are compensated within about a second of their
+/// time, at the cost of one short transaction a second. Range 10 ms – 1 hour.
+static WORKER_INTERVAL_MS: GucSetting<i32> = GucSetting::<i32>::new(1_000);
+
+/// `cte_ctel.worker_enabled`: whether the worker's ticks do anything. Default on; off pauses
+/// automatic expiry, timeouts and retries (`cte_run_maintenance()` still runs them on demand)
+/// without restarting the server.
+static WORKER_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(true);
+
 const DAY_MS: i32 = 24 * 60 * 60 * 1_000;
+const HOUR_MS: i32 = 60 * 60 * 1_000;
 
 fn define_int(
     name: &'static CStr,
@@ -32,12 +51,38 @@ fn define_int(
     min: i32,
     max: i32,
     unit: GucFlags,
+    context: GucContext,
 ) {
-    GucRegistry::define_int_guc(name, about, about, setting, min, max, GucContext::Userset, unit);
+    GucRegistry::define_int_guc(name, about, about, setting, min, max, context, unit);
 }
 
 /// Registers the settings; called from `_PG_init`.
 pub fn init() {
+    GucRegistry::define_string_guc(
+        c"cte_ctel.database",
+        c"The database the cte_ctel background worker serves.",
+        c"The database the cte_ctel background worker serves.",
+        &WORKER_DATABASE,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    define_int(
+        c"cte_ctel.worker_interval",
+        c"Time between two ticks of the cte_ctel maintenance worker.",
+        &WORKER_INTERVAL_MS,
+        10,
+        HOUR_MS,
+        GucFlags::UNIT_MS,
+        GucContext::Sighup,
+    );
+    GucRegistry::define_bool_guc(
+        c"cte_ctel.worker_enabled",
+        c"Whether the cte_ctel maintenance worker's ticks do anything.",
+        c"Whether the cte_ctel maintenance worker's ticks do anything.",
+        &WORKER_ENABLED,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
     define_int(
         c"cte_ctel.retry_max_attempts",
         c"Attempts a step gets when cte_add_transaction does not say.",
@@ -45,6 +90,7 @@ pub fn init() {
         1,
         STEP_ATTEMPTS_MAX as i32,
         GucFlags::default(),
+        GucContext::Userset,
     );
     define_int(
         c"cte_ctel.retry_backoff_ms",
@@ -53,6 +99,7 @@ pub fn init() {
         0,
         DAY_MS,
         GucFlags::UNIT_MS,
+        GucContext::Userset,
     );
     define_int(
         c"cte_ctel.retry_backoff_max_ms",
@@ -61,6 +108,7 @@ pub fn init() {
         0,
         DAY_MS,
         GucFlags::UNIT_MS,
+        GucContext::Userset,
     );
 }
 
@@ -71,4 +119,19 @@ pub fn retry_policy() -> RetryPolicy {
         backoff_ms_base: u64::try_from(RETRY_BACKOFF_MS.get()).unwrap_or(0),
         backoff_ms_max: u64::try_from(RETRY_BACKOFF_MAX_MS.get()).unwrap_or(0),
     }
+}
+
+/// The database the worker serves.
+pub fn worker_database() -> String {
+    WORKER_DATABASE.get().map_or_else(String::new, |name| name.to_string_lossy().into_owned())
+}
+
+/// Time between two ticks of the worker.
+pub fn worker_interval() -> Duration {
+    Duration::from_millis(u64::try_from(WORKER_INTERVAL_MS.get()).unwrap_or(1_000))
+}
+
+/// Whether the worker's ticks do anything.
+pub fn worker_enabled() -> bool {
+    WORKER_ENABLED.get()
 }

@@ -13,6 +13,7 @@ use pgrx::prelude::*;
 mod api;
 mod gucs;
 mod store;
+mod worker;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -32,11 +33,13 @@ extension_sql_file!(
 );
 extension_sql_file!("../sql/roles.sql", name = "roles", finalize);
 
-/// Registers the settings. With `shared_preload_libraries` this runs at server start;
-/// otherwise on the first call in each session.
+/// Registers the settings, and the background worker when preloaded. With
+/// `shared_preload_libraries` this runs at server start; otherwise on the first call in each
+/// session (and there is no worker: `cte_run_maintenance()` does its duties on demand).
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     gucs::init();
+    worker::register();
 }
 
 #[cfg(any(test, feature = "pg_test"))]

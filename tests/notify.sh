@@ -23,8 +23,8 @@ SQL
 )
 expected=$(cat "$here/expected/notify.out")
 if [ "$actual" != "$expected" ]; then
-    echo "notify: output differs from tests/expected/notify.out"
+        echo "not ok - notifications differ from tests/expected/notify.out"
     diff <(echo "$expected") <(echo "$actual") || true
     exit 1
 fi
-echo "notify: $(echo "$actual" | grep -c 'Asynchronous notification') notifications as expected"
+echo "ok - a listener on cte_events got $(echo "$actual" | grep -c 'Asynchronous notification') notifications, one per status change, as expected"

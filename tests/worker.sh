@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# The background worker, on a real server with the library preloaded, serving database
+# cte_worker every 200 ms (bin/test starts the server so). Nobody calls cte_run_maintenance()
+# here: each check waits, with a bound, for the worker to do it.
+# Usage: tests/worker.sh HOST PORT
+set -uo pipefail
+host=$1 port=$2
+PSQL=/usr/lib/postgresql/15/bin/psql
+failures=0
+
+q() { "$PSQL" -X -q -t -A -h "$host" -p "$port" -U postgres -d cte_worker -v ON_ERROR_STOP=1 "$@"; }
+ok() { echo "ok - $1"; }
+not_ok() { echo "not ok - $1"; failures=$((failures + 1)); }
+
+# wait_for SECONDS DESCRIPTION SQL: passes as soon as SQL returns t, fails after SECONDS.
+wait_for() {
+    local seconds=$1 what=$2 sql=$3 tries
+    for ((tries = 0; tries < seconds * 5; tries++)); do
+        if [ "$(q -c "$sql" 2>/dev/null)" = t ]; then ok "$what"; return 0; fi
+        sleep 0.2
+    done
+    not_ok "$what (nothing after ${seconds}s)"
+    return 1
+}
+
+# check DESCRIPTION SQL: SQL must return t now.
+check() {
+    if [ "$(q -c "$2")" = t ]; then ok "$1"; else not_ok "$1"; fi
+}
+
+worker_pid="SELECT pid FROM pg_stat_activity WHERE backend_type = 'cte_ctel maintenance'"
+
+"$PSQL" -X -q -h "$host" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 \
+    -c "DROP DATABASE IF EXISTS cte_worker WITH (FORCE)" -c "CREATE DATABASE cte_worker"
+q -c "CREATE EXTENSION cte_ctel" -c "SET search_path = cte_ctel" \
+  -c "SELECT cte_create_account('w-alice', ARRAY['USD'])" -c "SELECT cte_create_account('w-bob', ARRAY['USD'])" \
+  -c "SELECT cte_deposit('w-alice', 10, 'USD')" >/dev/null
+
+# The postmaster restarts a worker that could not connect every 5 s, so it may take a while.
+wait_for 30 "the worker runs in cte_worker and shows its name in pg_stat_activity" \
+    "SELECT EXISTS ($worker_pid AND datname = 'cte_worker')"
+
+lien=$(q -c "SELECT cte_ctel.ctel_create_lien(NULL, 'w-alice', 4, 'USD', now() + interval '1 second')")
+check "the lien holds its funds until it expires" "SELECT cte_ctel.cte_available_balance('w-alice', 'USD') = 6"
+wait_for 15 "a lien with a short expiry is expired with nobody calling maintenance" \
+    "SELECT status = 'expired' FROM cte_ctel.cte_liens WHERE id = '$lien'"
+check "its funds are available again" "SELECT cte_ctel.cte_available_balance('w-alice', 'USD') = 10"
+
+event=$(q -c "SELECT cte_ctel.cte_create_event('overdue', timeout => '1 second')")
+q -c "SELECT cte_ctel.cte_add_transaction('$event', 'pay', 'wallet.transfer',
+        '{\"source_account_id\": \"w-alice\", \"destination_account_id\": \"w-bob\", \"amount\": 3, \"currency\": \"USD\"}')" \
+  -c "SELECT cte_ctel.cte_add_transaction('$event', 'approval', 'external', '{}')" \
+  -c "SELECT cte_ctel.cte_start_event('$event')" >/dev/null
+check "the event waits with its first step done" "SELECT cte_ctel.cte_balance('w-bob', 'USD') = 3"
+wait_for 15 "an event past its deadline is compensated by the worker" \
+    "SELECT status = 'compensated' AND error = 'deadline passed' FROM cte_ctel.cte_events WHERE id = '$event'"
+check "its transfer is undone" "SELECT cte_ctel.cte_balance('w-bob', 'USD') = 0"
+
+q >/dev/null <<'SQL'
+CREATE SEQUENCE flaky_calls;
+CREATE FUNCTION flaky(transaction_id uuid, payload jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+BEGIN
+        -- Executors run with search_path = pg_catalog, pg_temp: names are qualified.
+    IF nextval('public.flaky_calls') = 1 THEN
+        RAISE EXCEPTION 'first call conflicts' USING ERRCODE = '40001';
+    END IF;
+    RETURN '{"ok": true}';
+END $$;
+SELECT cte_ctel.cte_register_executor('flaky.step', 'public.flaky(uuid, jsonb)');
+SQL
+retry=$(q -c "SET cte_ctel.retry_backoff_ms = 300" -c "SELECT cte_ctel.cte_create_event('retried')" | tail -n 1)
+q -c "SET cte_ctel.retry_backoff_ms = 300" \
+  -c "SELECT cte_ctel.cte_add_transaction('$retry', 'flaky', 'flaky.step', '{}')" \
+  -c "SELECT cte_ctel.cte_start_event('$retry')" >/dev/null
+check "a retryable failure leaves the event waiting for its retry" \
+    "SELECT status = 'waiting' FROM cte_ctel.cte_events WHERE id = '$retry'"
+wait_for 15 "the worker runs the retry when it falls due" \
+    "SELECT e.status = 'completed' AND t.attempts = 2 FROM cte_ctel.cte_events e
+       JOIN cte_ctel.cte_transactions t ON t.event_id = e.id WHERE e.id = '$retry'"
+
+first_pid=$(q -c "$worker_pid")
+q -c "SELECT pg_terminate_backend($first_pid)" >/dev/null
+wait_for 30 "after pg_terminate_backend the postmaster starts the worker again" \
+    "SELECT EXISTS ($worker_pid AND pid <> $first_pid AND datname = 'cte_worker')"
+lien=$(q -c "SELECT cte_ctel.ctel_create_lien(NULL, 'w-alice', 1, 'USD', now() + interval '500 milliseconds')")
+wait_for 15 "the restarted worker expires liens again" \
+    "SELECT status = 'expired' FROM cte_ctel.cte_liens WHERE id = '$lien'"
+
+# SIGHUP: turning the worker off pauses its duties; on again, it catches up.
+q -c "ALTER SYSTEM SET cte_ctel.worker_enabled = off" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 1
+lien=$(q -c "SELECT cte_ctel.ctel_create_lien(NULL, 'w-alice', 1, 'USD', now() + interval '200 milliseconds')")
+sleep 2
+check "with cte_ctel.worker_enabled off (reloaded on SIGHUP) the worker leaves an expired lien alone" \
+    "SELECT status = 'active' FROM cte_ctel.cte_liens WHERE id = '$lien'"
+q -c "ALTER SYSTEM RESET cte_ctel.worker_enabled" -c "SELECT pg_reload_conf()" >/dev/null
+wait_for 15 "switched back on, it expires the lien" \
+    "SELECT status = 'expired' FROM cte_ctel.cte_liens WHERE id = '$lien'"
+
+check "cte_verify_ledger() finds nothing wrong after all the worker did" \
+    "SELECT count(*) = 0 FROM cte_ctel.cte_verify_ledger()"
+
+# Without the extension the worker stays up and does nothing.
+pid=$(q -c "$worker_pid")
+q -c "DROP EXTENSION cte_ctel CASCADE" >/dev/null 2>&1
+sleep 1
+check "where the extension is not installed the worker keeps running quietly" \
+    "SELECT EXISTS ($worker_pid AND pid = $pid)"
+
+
+[ "$failures" -eq 0 ]
