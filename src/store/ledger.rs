@@ -346,3 +346,22 @@ pub fn reverse_postings_of(step: Uuid) -> Result<Vec<Uuid>, CteError> {
     }
     Ok(reversals)
 }
+
+// Rows are locked as the sort emits them (LockRows sits above Sort): bytewise order, the same
+// order Rust sorts account ids in.
+const WALLETS_LOCK: &str = "
+    SELECT 1 FROM cte_ctel.cte_balances b
+      JOIN unnest($1::text[], $2::text[]) AS w(account_id, currency)
+        ON w.account_id = b.account_id AND w.currency = b.currency
+     ORDER BY b.account_id COLLATE \"C\", b.currency COLLATE \"C\"
+       FOR NO KEY UPDATE OF b";
+
+/// Locks wallet balance rows in the global order (account id, then currency, bytewise), so
+/// work that goes on to touch them in any order cannot deadlock with other such work.
+pub fn lock_wallets(wallets: &[(String, String)]) {
+    let (accounts, currencies): (Vec<String>, Vec<String>) = wallets.iter().cloned().unzip();
+    let args = [accounts.into(), currencies.into()];
+    Spi::connect_mut(|client| {
+        spi(client.update(WALLETS_LOCK, None, &args), WALLETS_LOCK);
+    });
+}

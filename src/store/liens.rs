@@ -333,3 +333,25 @@ pub fn expire_due(limit: i64) -> usize {
     }
     expired
 }
+
+const WALLETS_OF_EVENT_LIENS: &str = "
+    SELECT account_id, currency FROM cte_ctel.cte_liens
+     WHERE event_id = $1 AND status IN ('pending', 'active')";
+
+/// The wallets an event's pending and active liens are on.
+pub fn wallets_of_event(event_id: Uuid) -> Vec<(String, String)> {
+    Spi::connect_mut(|client| {
+        let table = spi(
+            client.update(WALLETS_OF_EVENT_LIENS, None, &[event_id.into()]),
+            WALLETS_OF_EVENT_LIENS,
+        );
+        table
+            .map(|row| {
+                let text = |ordinal| {
+                    spi(row.get::<String>(ordinal), WALLETS_OF_EVENT_LIENS).unwrap_or_default()
+                };
+                (text(1), text(2))
+            })
+            .collect()
+    })
+}

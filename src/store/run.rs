@@ -11,9 +11,9 @@ use pgrx::Uuid;
 use serde_json::Value;
 
 use super::events::{self, StepRow};
-use super::liens;
 use super::steps::{self, Outcome};
 use super::subtransaction::Failure;
+use super::{ledger, liens};
 
 /// What to do to an event.
 pub enum Command {
@@ -51,6 +51,7 @@ pub fn drive(
     let mut steps = events::steps(event_id);
     let mut saga = Saga::new(event.status, steps.iter().map(|s| s.state.clone()).collect());
     let mut event_error: EventError = None;
+    lock_wallets_in_order(event_id, &steps);
     let starting = matches!(command, Command::Start);
     let reason = apply(&mut saga, &mut steps, command, now_ms, policy, &mut event_error)?;
     if starting {
@@ -101,6 +102,21 @@ pub fn drive(
     }
     persist(&event, &saga, &mut steps, &event_error, reason.as_deref());
     Ok(saga.status)
+}
+
+/// Locks, in the global order, every wallet row this event may touch (its built-in steps' and
+/// liens'), before any step runs or is compensated: whatever order its steps then touch them
+/// in, two events cannot deadlock. A lone posting locks its rows in order itself: skipped.
+fn lock_wallets_in_order(event_id: Uuid, steps: &[StepRow]) {
+    let (mut wallets, postings) = steps::wallets_touched(steps);
+    let lien_wallets = liens::wallets_of_event(event_id);
+    if postings <= 1 && lien_wallets.is_empty() {
+        return;
+    }
+    wallets.extend(lien_wallets);
+    wallets.sort_by(|a, b| (a.0.as_bytes(), a.1.as_bytes()).cmp(&(b.0.as_bytes(), b.1.as_bytes())));
+    wallets.dedup();
+    ledger::lock_wallets(&wallets);
 }
 
 /// When an event ends: a completed one makes the postings its withdrawals and exchanges held

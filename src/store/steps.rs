@@ -31,6 +31,25 @@ fn planned(step_type: &StepType, step: &StepRow) -> Result<StepPlan, CteError> {
     Ok(planned.unwrap_or(StepPlan { postings: Vec::new(), items: Vec::new() }))
 }
 
+/// Every wallet (account, currency) the built-in steps of an event touch, and how many postings
+/// they plan in all. Custom steps are not known in advance.
+pub fn wallets_touched(steps: &[StepRow]) -> (Vec<(String, String)>, usize) {
+    let mut wallets = Vec::new();
+    let mut postings = 0;
+    for step in steps {
+        let planned = StepType::parse(&step.step_type)
+            .ok()
+            .and_then(|t| plan(&t, &step.payload).ok().flatten());
+        for posting in planned.iter().flat_map(|planned| planned.postings.iter()) {
+            postings += 1;
+            for entry in posting.entries.iter().filter(|entry| !entry.is_system()) {
+                wallets.push((entry.account_id.clone(), posting.currency.clone()));
+            }
+        }
+    }
+    (wallets, postings)
+}
+
 /// Makes the postings of the steps whose funds were held (withdrawals, exchanges), in order,
 /// as their event completes.
 pub fn capture_held(steps: &[StepRow]) -> Result<(), CteError> {
