@@ -94,10 +94,8 @@ pub enum CteError {
     #[error("payload of {step_type} is not valid: {why}")]
     PayloadInvalid { step_type: String, why: String },
 
-    #[error(
-        "idempotency key {key:?} belongs to event {event_id} named {name:?}, not {requested:?}"
-    )]
-    IdempotencyConflict { key: String, event_id: String, name: String, requested: String },
+    #[error("idempotency key {key:?} already names an event called {name:?}, not {requested:?}")]
+    IdempotencyConflict { key: String, name: String, requested: String },
 
     #[error("reference {reference:?} is already used by a {step_type} transaction")]
     DuplicateReference { step_type: String, reference: String },
@@ -349,12 +347,7 @@ impl CteError {
             CteError::TransactionUnknown { transaction_id: text() },
             CteError::StepTypeUnknown { step_type: text() },
             CteError::PayloadInvalid { step_type: text(), why: text() },
-            CteError::IdempotencyConflict {
-                key: text(),
-                event_id: text(),
-                name: text(),
-                requested: text(),
-            },
+            CteError::IdempotencyConflict { key: text(), name: text(), requested: text() },
             CteError::DuplicateReference { step_type: text(), reference: text() },
             CteError::ExecutorInvalid { step_type: text(), why: text() },
             CteError::OrderTaken { event_id: text(), order: 1 },

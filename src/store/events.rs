@@ -76,9 +76,8 @@ pub fn create(
     });
     match existing {
         (Some(id), Some(existing_name)) if existing_name == name => Ok(id),
-        (Some(id), Some(existing_name)) => Err(CteError::IdempotencyConflict {
+        (Some(_), Some(existing_name)) => Err(CteError::IdempotencyConflict {
             key: key.to_string(),
-            event_id: id.to_string(),
             name: existing_name,
             requested: name.to_string(),
         }),
