@@ -84,3 +84,7 @@ pub const ACTIONS_PER_RUN_MAX: usize = 2 * EVENT_STEPS_MAX + 2;
 
 const _: () = assert!(STEP_ATTEMPTS_DEFAULT <= STEP_ATTEMPTS_MAX);
 const _: () = assert!(BATCH_ITEMS_MAX * 512 <= PAYLOAD_BYTES_MAX);
+
+/// Deepest JSON nesting accepted in a payload, metadata or result: serde_json's own recursion
+/// limit, which bounds the stack a hostile document can take.
+pub const JSON_DEPTH_MAX: usize = 128;

@@ -2,11 +2,14 @@
 --   test.refusal(statement): runs a statement that must be refused and shows
 --     "SQLSTATE: message" (ids masked as <uuid>), flagging [LEDGER CHANGED] if the ledger
 --     differs afterwards.
---   test.ledger_state(): a fingerprint of every row the ledger holds.
+--   test.ledger_state(), test.engine_state(): fingerprints of every row the ledger (money,
+--     liens) and the engine (events, steps, history, executors) hold.
 CREATE SCHEMA test;
 CREATE TABLE test.observed_sqlstates (sqlstate text NOT NULL);
 
-CREATE FUNCTION test.ledger_state() RETURNS text LANGUAGE sql AS $$
+-- SECURITY DEFINER: tests that run as unprivileged roles still fingerprint the whole ledger.
+CREATE FUNCTION test.ledger_state() RETURNS text LANGUAGE sql SECURITY DEFINER
+SET search_path = pg_catalog AS $$
     SELECT md5(concat_ws('|',
         (SELECT string_agg(code || ':' || scale, ',' ORDER BY code) FROM cte_ctel.cte_currencies),
         (SELECT string_agg(id || ':' || allow_negative || ':' || COALESCE(metadata::text, '-'),
@@ -15,13 +18,24 @@ CREATE FUNCTION test.ledger_state() RETURNS text LANGUAGE sql AS $$
                            ',' ORDER BY account_id, currency) FROM cte_ctel.cte_balances),
         (SELECT string_agg(account_id || ':' || currency || ':' || folded_balance,
                            ',' ORDER BY account_id, currency) FROM cte_ctel.cte_system_balances),
-        (SELECT count(*)::text FROM cte_ctel.cte_entries),
-        (SELECT count(*)::text FROM cte_ctel.cte_system_deltas)))
+                (SELECT count(*)::text FROM cte_ctel.cte_entries),
+                (SELECT count(*)::text FROM cte_ctel.cte_system_deltas),
+        (SELECT string_agg(id || ':' || status, ',' ORDER BY id) FROM cte_ctel.cte_liens)))
+$$;
+
+CREATE FUNCTION test.engine_state() RETURNS text LANGUAGE sql SECURITY DEFINER
+SET search_path = pg_catalog AS $$
+    SELECT md5(concat_ws('|',
+        (SELECT string_agg(id || ':' || status, ',' ORDER BY id) FROM cte_ctel.cte_events),
+        (SELECT string_agg(id || ':' || status || ':' || attempts, ',' ORDER BY id)
+           FROM cte_ctel.cte_transactions),
+        (SELECT count(*)::text FROM cte_ctel.cte_event_history),
+        (SELECT string_agg(type, ',' ORDER BY type) FROM cte_ctel.cte_executors)))
 $$;
 
 CREATE FUNCTION test.refusal(statement text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
-    before text := test.ledger_state();
+    before text := test.ledger_state() || test.engine_state();
 BEGIN
     EXECUTE statement;
     RETURN 'NOT REFUSED: ' || statement;
@@ -31,7 +45,8 @@ EXCEPTION WHEN OTHERS THEN
     RETURN SQLSTATE || ': '
         || regexp_replace(SQLERRM, '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}',
                           '<uuid>', 'g')
-        || CASE WHEN test.ledger_state() = before THEN '' ELSE ' [LEDGER CHANGED]' END;
+                || CASE WHEN test.ledger_state() || test.engine_state() = before THEN ''
+                ELSE ' [LEDGER CHANGED]' END;
 END
 $$;
 

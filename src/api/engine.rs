@@ -15,6 +15,7 @@ use pgrx::prelude::*;
 use pgrx::{AnyNumeric, JsonB, PgSqlErrorCode, Uuid};
 use serde_json::{json, Value};
 
+use super::json_text::JsonbText;
 use super::{report, required, sqlstate_code};
 use crate::gucs;
 use crate::store::events::{self, NewStep};
@@ -51,7 +52,7 @@ fn cte_create_event(
     name: Option<String>,
     description: default!(Option<String>, "NULL"),
     timeout: default!(Option<Interval>, "'5 minutes'"),
-    metadata: default!(Option<JsonB>, "NULL"),
+    metadata: default!(Option<JsonbText>, "NULL"),
     idempotency_key: default!(Option<String>, "NULL"),
 ) -> Result<Uuid, ErrorReport> {
     let create = || {
@@ -62,8 +63,8 @@ fn cte_create_event(
             .map(|d| text_bounded(d, "description", DESCRIPTION_BYTES_MAX))
             .transpose()?;
         let timeout = required(timeout, "timeout")?;
-        let metadata = metadata.map(|JsonB(value)| value);
-        let metadata_bytes = metadata.as_ref().map_or(0, |value| value.to_string().len());
+        let metadata_bytes = metadata.as_ref().map_or(0, |text| text.0.len());
+        let metadata = metadata.map(|text| text.parse("metadata size in bytes")).transpose()?;
         let metadata = Metadata::parse(metadata, metadata_bytes)?;
         let key = idempotency_key
             .as_deref()
@@ -81,7 +82,7 @@ fn cte_add_transaction(
     event_id: Option<Uuid>,
     name: Option<String>,
     step_type: Option<String>,
-    payload: Option<JsonB>,
+    payload: Option<JsonbText>,
     description: default!(Option<String>, "NULL"),
     order: default!(Option<i32>, "NULL"),
     max_attempts: default!(Option<i32>, "NULL"),
@@ -90,7 +91,7 @@ fn cte_add_transaction(
         let event_id = required(event_id, "event_id")?;
         let name = required(name, "name")?;
         let type_name = required(step_type, "type")?;
-        let JsonB(payload) = required(payload, "payload")?;
+        let payload = required(payload, "payload")?.parse("payload size in bytes")?;
         let event = events::lock(event_id)?;
         if event.status != EventStatus::Created {
             return Err(CteError::TransitionNotAllowed {
@@ -208,12 +209,13 @@ fn cte_cancel_event(
 #[search_path(pg_catalog, pg_temp)]
 fn cte_complete_transaction(
     transaction_id: Option<Uuid>,
-    result: default!(Option<JsonB>, "NULL"),
+    result: default!(Option<JsonbText>, "NULL"),
 ) -> Result<String, ErrorReport> {
     let complete = || {
         let step_id = required(transaction_id, "transaction_id")?;
         let event_id = events::event_of_step(step_id)?;
-        let report = Report::Completed(result.map(|JsonB(value)| value));
+        let result = result.map(|text| text.parse("result size in bytes")).transpose()?;
+        let report = Report::Completed(result);
         drive(event_id, Command::Report { step_id, report })
     };
     complete().map_err(report("cte_complete_transaction"))

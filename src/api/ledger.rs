@@ -5,7 +5,9 @@ use cte_ctel_core::money::Currency;
 use cte_ctel_core::CteError;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
-use pgrx::{AnyNumeric, JsonB};
+use pgrx::AnyNumeric;
+
+use super::json_text::JsonbText;
 
 use super::{report, required};
 use crate::store;
@@ -30,14 +32,14 @@ fn cte_create_account(
     account_id: Option<String>,
     currencies: Option<Vec<Option<String>>>,
     allow_negative: default!(Option<bool>, false),
-    metadata: default!(Option<JsonB>, "NULL"),
+    metadata: default!(Option<JsonbText>, "NULL"),
 ) -> Result<String, ErrorReport> {
     let create = || {
         let account_id = required(account_id, "account_id")?;
         let currencies = required(currencies, "currencies")?;
         let allow_negative = required(allow_negative, "allow_negative")?;
-        let metadata = metadata.map(|JsonB(value)| value);
-        let metadata_bytes = metadata.as_ref().map_or(0, |value| value.to_string().len());
+        let metadata_bytes = metadata.as_ref().map_or(0, |text| text.0.len());
+        let metadata = metadata.map(|text| text.parse("metadata size in bytes")).transpose()?;
         let metadata = Metadata::parse(metadata, metadata_bytes)?;
         let opening = AccountOpening::new(&account_id, &currencies, allow_negative, metadata)?;
         store::ledger::create_account(&opening)?;

@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod engine;
 pub mod journal;
+pub mod json_text;
 pub mod ledger;
 pub mod liens;
 
