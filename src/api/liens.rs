@@ -8,8 +8,9 @@ use cte_ctel_core::CteError;
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
-use pgrx::{AnyNumeric, JsonB, Uuid};
+use pgrx::{AnyNumeric, Uuid};
 
+use super::json_text::JsonbText;
 use super::{report, required};
 use crate::store::{events, ledger, liens};
 
@@ -24,7 +25,7 @@ fn ctel_create_lien(
     amount: Option<AnyNumeric>,
     currency: Option<String>,
     expires_at: default!(Option<TimestampWithTimeZone>, "NULL"),
-    metadata: default!(Option<JsonB>, "NULL"),
+    metadata: default!(Option<JsonbText>, "NULL"),
 ) -> Result<Uuid, ErrorReport> {
     let create = || {
         let account = AccountId::parse(&required(account_id, "account_id")?)?;
@@ -35,8 +36,8 @@ fn ctel_create_lien(
         }
         let currency = ledger::currency(&required(currency, "currency")?)?;
         let amount = Amount::parse(&required(amount, "amount")?.to_string(), &currency)?;
-        let metadata = metadata.map(|JsonB(value)| value);
-        let metadata_bytes = metadata.as_ref().map_or(0, |value| value.to_string().len());
+        let metadata_bytes = metadata.as_ref().map_or(0, |text| text.0.len());
+        let metadata = metadata.map(|text| text.parse("metadata size in bytes")).transpose()?;
         let metadata = Metadata::parse(metadata, metadata_bytes)?;
         let active = match event_id {
             None => true,
