@@ -201,6 +201,12 @@ pub fn capture(
     let captured = Amount::parse(&captured.to_string(), &currency)?;
     let source = AccountId::parse(&lien.account_id)?;
     let posting = Posting::transfer(&source, destination, &captured)?;
+    // Both wallets in the global order before either is touched: giving the hold back locks
+    // the source, and the posting would otherwise lock the destination after it.
+    ledger::lock_wallets(&ordered(vec![
+        (lien.account_id.clone(), lien.currency.clone()),
+        (destination.as_str().to_string(), lien.currency.clone()),
+    ]));
     // Give the hold back first: the capture's own debit is then checked like any posting.
     unreserve(&lien.account_id, &lien.currency, &lien.amount);
     let posting_id = ledger::post(&posting, None, None)?;
@@ -319,12 +325,16 @@ const DUE_LIENS: &str = "SELECT id, transaction_id, account_id, currency, amount
     WHERE status IN ('pending', 'active') AND expires_at <= now()
     ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED";
 
-/// Expires liens past `expires_at` (at most `limit`); returns how many.
-pub fn expire_due(limit: i64) -> usize {
-    let liens: Vec<LienRow> = Spi::connect_mut(|client| {
+/// Locks up to `limit` liens past `expires_at` (skipping any another session holds).
+pub fn lock_due(limit: i64) -> Vec<LienRow> {
+    Spi::connect_mut(|client| {
         let table = spi(client.update(DUE_LIENS, None, &[limit.into()]), DUE_LIENS);
         table.map(|row| lien_row(&row, DUE_LIENS)).collect()
-    });
+    })
+}
+
+/// Expires locked, due liens; returns how many.
+pub fn expire(liens: Vec<LienRow>) -> usize {
     let mut expired = 0;
     for lien in liens {
         if change(&lien, LienInput::Expire, Some("expired"), None).is_ok() {
@@ -354,4 +364,11 @@ pub fn wallets_of_event(event_id: Uuid) -> Vec<(String, String)> {
             })
             .collect()
     })
+}
+
+/// Wallets sorted and deduplicated in the global lock order (bytewise account id, currency).
+pub fn ordered(mut wallets: Vec<(String, String)>) -> Vec<(String, String)> {
+    wallets.sort_by(|a, b| (a.0.as_bytes(), a.1.as_bytes()).cmp(&(b.0.as_bytes(), b.1.as_bytes())));
+    wallets.dedup();
+    wallets
 }

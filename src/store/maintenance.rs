@@ -54,13 +54,23 @@ fn drive_each(
     (ids.len() - failed, failed)
 }
 
-/// One pass; returns what it did.
+/// One pass; returns what it did. The pass is one transaction: it picks its events (locking
+/// their rows) and its due liens, then locks every wallet any of them touches in the global
+/// order before changing anything, so it cannot deadlock with a caller's posting.
 pub fn run(now_ms: i64, policy: &RetryPolicy) -> Value {
     let overdue = event_ids(OVERDUE_EVENTS);
+    let mut due = event_ids(DUE_RETRIES);
+    due.retain(|id| !overdue.contains(id)); // timed out first: nothing left to retry
+    let due_liens = liens::lock_due(EVENTS_PER_MAINTENANCE_MAX);
+    let mut wallets = run::wallets_of_events(&overdue);
+    wallets.extend(run::wallets_of_events(&due));
+    wallets.extend(due_liens.iter().map(|lien| (lien.account_id.clone(), lien.currency.clone())));
+    if !wallets.is_empty() {
+        ledger::lock_wallets(&liens::ordered(wallets));
+    }
     let (timed_out, timeout_failures) = drive_each(&overdue, || Command::Timeout, now_ms, policy);
-    let due = event_ids(DUE_RETRIES);
     let (retried, retry_failures) = drive_each(&due, || Command::Resume, now_ms, policy);
-    let expired = liens::expire_due(EVENTS_PER_MAINTENANCE_MAX);
+    let expired = liens::expire(due_liens);
     let folded = ledger::fold_system_balances();
     json!({
         "events_timed_out": timed_out,

@@ -108,15 +108,27 @@ pub fn drive(
 /// liens'), before any step runs or is compensated: whatever order its steps then touch them
 /// in, two events cannot deadlock. A lone posting locks its rows in order itself: skipped.
 fn lock_wallets_in_order(event_id: Uuid, steps: &[StepRow]) {
-    let (mut wallets, postings) = steps::wallets_touched(steps);
-    let lien_wallets = liens::wallets_of_event(event_id);
-    if postings <= 1 && lien_wallets.is_empty() {
+    let (postings, wallets) = wallets_of(event_id, steps);
+    if postings <= 1 && wallets.len() <= 2 {
         return;
     }
-    wallets.extend(lien_wallets);
-    wallets.sort_by(|a, b| (a.0.as_bytes(), a.1.as_bytes()).cmp(&(b.0.as_bytes(), b.1.as_bytes())));
-    wallets.dedup();
-    ledger::lock_wallets(&wallets);
+    ledger::lock_wallets(&liens::ordered(wallets));
+}
+
+/// Every wallet an event's built-in steps and liens touch, and how many postings its steps plan.
+fn wallets_of(event_id: Uuid, steps: &[StepRow]) -> (usize, Vec<(String, String)>) {
+    let (mut wallets, postings) = steps::wallets_touched(steps);
+    wallets.extend(liens::wallets_of_event(event_id));
+    (postings, wallets)
+}
+
+/// Every wallet the given events may touch (maintenance locks them all before driving any).
+pub fn wallets_of_events(event_ids: &[Uuid]) -> Vec<(String, String)> {
+    let mut wallets = Vec::new();
+    for event_id in event_ids {
+        wallets.extend(wallets_of(*event_id, &events::steps(*event_id)).1);
+    }
+    wallets
 }
 
 /// When an event ends: a completed one makes the postings its withdrawals and exchanges held

@@ -1,0 +1,766 @@
+//! Seeded, randomized, concurrent stress test of `cte_ctel` against a live server, with optional
+//! crashes (kill -9 of the postmaster at random moments, then a restart).
+//!
+//! Several sessions issue a random mix of operations: transfers, deposits, three-step events
+//! whose last step may be impossible, withdrawals held until an external payout is reported
+//! done or failed, exchanges with fees, batches, liens captured, released or left to expire,
+//! custom steps that fail, cancels, and events left for the worker to time out. Every event
+//! carries an idempotency key and every lien its key in its metadata, so that after a crash the
+//! outcome of an operation in flight is read from the database rather than guessed.
+//!
+//! Checks: `cte_verify_ledger()` during the run (from a monitor session) and after it; each
+//! completed event's postings against what the client asked for, each compensated event's
+//! against nothing; every balance against the client's own model; no event left unfinished,
+//! no lien left active past its expiry. Prints the seed, the counts and every violation; exits
+//! 1 if there is any.
+//!
+//! Usage: cte_ctel_stress --host DIR --port N [--database NAME] [--seed N] [--sessions N]
+//!        [--operations N] [--crashes N --pgdata DIR]
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use postgres::{Client, NoTls};
+use rust_decimal::{Decimal, RoundingStrategy};
+
+const ACCOUNTS: usize = 12;
+const FUNDS_USD: i64 = 1_000;
+const FUNDS_EUR: i64 = 500;
+const EXCHANGE_RATE: &str = "0.85";
+/// Longest wait for the server to come back, the worker to settle, a connection to open.
+const WAIT_MAX: Duration = Duration::from_secs(90);
+
+struct Config {
+    host: String,
+    port: u16,
+    database: String,
+    seed: u64,
+    sessions: usize,
+    operations: usize,
+    crashes: usize,
+    pgdata: Option<String>,
+}
+
+fn config() -> Config {
+    let mut config = Config {
+        host: "/tmp".into(),
+        port: 5432,
+        database: "cte_stress".into(),
+        seed: 1,
+        sessions: 4,
+        operations: 100,
+        crashes: 0,
+        pgdata: None,
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    for pair in args.chunks(2) {
+        let value = pair.get(1).cloned().unwrap_or_default();
+        let number =
+            || value.parse::<u64>().unwrap_or_else(|_| panic!("{} wants a number", pair[0]));
+        match pair[0].as_str() {
+            "--host" => config.host = value.clone(),
+            "--port" => config.port = number() as u16,
+            "--database" => config.database = value.clone(),
+            "--seed" => config.seed = number(),
+            "--sessions" => config.sessions = number() as usize,
+            "--operations" => config.operations = number() as usize,
+            "--crashes" => config.crashes = number() as usize,
+            "--pgdata" => config.pgdata = Some(value.clone()),
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    assert!(config.crashes == 0 || config.pgdata.is_some(), "--crashes needs --pgdata");
+    config
+}
+
+/// xorshift64: deterministic per seed, so a run's choices replay from its seed.
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, bound: u64) -> u64 {
+        self.next() % bound
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+    fn account(&mut self) -> String {
+        format!("s{:02}", self.below(ACCOUNTS as u64))
+    }
+    fn two_accounts(&mut self) -> (String, String) {
+        let first = self.account();
+        loop {
+            let second = self.account();
+            if second != first {
+                return (first, second);
+            }
+        }
+    }
+    /// An amount of 0.01 to 60.00 with two decimals (now and then an impossible one).
+    fn amount(&mut self) -> Decimal {
+        if self.chance(3) {
+            return Decimal::new(1_000_000, 0);
+        }
+        Decimal::new(1 + self.below(6_000) as i64, 2)
+    }
+}
+
+/// What an operation must have done to wallets if its event completed: (account, currency, Δ).
+type Deltas = Vec<(String, &'static str, Decimal)>;
+
+#[derive(Default)]
+struct Shared {
+    expected: Mutex<BTreeMap<String, Deltas>>,
+    liens: Mutex<Vec<(String, String, String)>>,
+    violations: Mutex<Vec<String>>,
+    operations: AtomicUsize,
+    interrupted: AtomicUsize,
+    failed: AtomicUsize,
+    crashes: AtomicUsize,
+    /// Set once every requested crash has happened: sessions work on until then.
+    crashes_done: AtomicBool,
+    stop: AtomicBool,
+}
+
+impl Shared {
+    fn violation(&self, text: String) {
+        eprintln!("VIOLATION: {text}");
+        self.violations.lock().unwrap_or_else(|e| e.into_inner()).push(text);
+    }
+}
+
+fn connect(config: &Config, database: &str) -> Client {
+    let started = Instant::now();
+    loop {
+        let params =
+            format!("host={} port={} user=postgres dbname={database}", config.host, config.port);
+        match Client::connect(&params, NoTls) {
+            Ok(client) => return client,
+            Err(error) if started.elapsed() < WAIT_MAX => {
+                let _ = error;
+                thread::sleep(Duration::from_millis(200));
+            }
+            Err(error) => panic!("cannot connect to {database}: {error}"),
+        }
+    }
+}
+
+fn setup(config: &Config) {
+    let mut admin = connect(config, "postgres");
+    let database = &config.database;
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")).unwrap();
+    admin.batch_execute(&format!("CREATE DATABASE {database}")).unwrap();
+    let mut client = connect(config, database);
+    client
+        .batch_execute(
+            "CREATE EXTENSION cte_ctel;
+             CREATE FUNCTION public.maybe_fail(transaction_id uuid, payload jsonb) RETURNS jsonb
+             LANGUAGE plpgsql AS $$
+             BEGIN
+                 IF (payload ->> 'fail')::boolean THEN
+                     RAISE EXCEPTION 'asked to fail' USING ERRCODE = 'P0001';
+                 END IF;
+                 RETURN '{}';
+             END $$;
+             SELECT cte_ctel.cte_register_executor('stress.maybe_fail', 'public.maybe_fail(uuid, jsonb)');
+             SELECT cte_ctel.cte_create_account('fees', ARRAY['USD']);",
+        )
+        .unwrap();
+    for index in 0..ACCOUNTS {
+        let account = format!("s{index:02}");
+        client
+            .execute("SELECT cte_ctel.cte_create_account($1, ARRAY['USD', 'EUR'])", &[&account])
+            .unwrap();
+        let usd = FUNDS_USD.to_string();
+        let eur = FUNDS_EUR.to_string();
+        client
+            .execute("SELECT cte_ctel.cte_deposit($1, $2::text::numeric, 'USD')", &[&account, &usd])
+            .unwrap();
+        client
+            .execute("SELECT cte_ctel.cte_deposit($1, $2::text::numeric, 'EUR')", &[&account, &eur])
+            .unwrap();
+    }
+}
+
+fn transfer(source: &str, destination: &str, amount: Decimal) -> (String, Deltas) {
+    let payload = format!(
+        r#"{{"source_account_id": "{source}", "destination_account_id": "{destination}", "amount": "{amount}", "currency": "USD"}}"#
+    );
+    let deltas =
+        vec![(source.to_string(), "USD", -amount), (destination.to_string(), "USD", amount)];
+    (payload, deltas)
+}
+
+/// Creates, fills and starts an event in one database transaction; returns its status.
+fn run_event(
+    client: &mut Client,
+    key: &str,
+    steps: &[(&str, String)],
+    timeout_seconds: f64,
+) -> Result<String, postgres::Error> {
+    let mut transaction = client.transaction()?;
+    let row = transaction.query_one(
+        "SELECT cte_ctel.cte_create_event('stress', timeout => make_interval(secs => $1),
+                                          idempotency_key => $2)::text",
+        &[&timeout_seconds, &key],
+    )?;
+    let event: String = row.get(0);
+    for (step_type, payload) in steps {
+        transaction.execute(
+            "SELECT cte_ctel.cte_add_transaction($1::text::uuid, 'step', $2, $3::text::jsonb)",
+            &[&event, step_type, payload],
+        )?;
+    }
+    let status: String =
+        transaction.query_one("SELECT cte_ctel.cte_start_event($1::text::uuid)", &[&event])?.get(0);
+    transaction.commit()?;
+    Ok(status)
+}
+
+fn report(client: &mut Client, key: &str, complete: bool) -> Result<(), postgres::Error> {
+    let step = "SELECT t.id::text FROM cte_ctel.cte_transactions t
+                  JOIN cte_ctel.cte_events e ON e.id = t.event_id
+                 WHERE e.idempotency_key = $1 AND t.type = 'external'";
+    let Some(row) = client.query_opt(step, &[&key])? else { return Ok(()) };
+    let step_id: String = row.get(0);
+    let call = if complete {
+        "SELECT cte_ctel.cte_complete_transaction($1::text::uuid, '{\"paid\": true}')"
+    } else {
+        "SELECT cte_ctel.cte_fail_transaction($1::text::uuid, 'payout refused', false)"
+    };
+    match client.execute(call, &[&step_id]) {
+        // The worker may have timed the event out, or it was cancelled: refused, as it must be.
+        Err(error) if error.code().map(|c| c.code()) == Some("55000") => Ok(()),
+        other => other.map(|_| ()),
+    }
+}
+
+/// One session's run: `operations` random operations, then its pending payouts reported.
+fn session(config: &Config, shared: &Shared, index: usize) {
+    let mut random = Random(config.seed.wrapping_mul(1_000_003).wrapping_add(index as u64 + 1) | 1);
+    let mut client = connect(config, &config.database);
+    let mut pending: Vec<String> = Vec::new();
+    let mut number = 0;
+    while number < config.operations || !shared.crashes_done.load(Ordering::Relaxed) {
+        number += 1;
+        let roll = random.below(100);
+        let key = format!("stress-{}-{index}-{number}-{}", config.seed, kind(roll));
+        if let Err(error) = operation(&mut client, &mut random, shared, &key, roll, &mut pending) {
+            if connection_lost(&error) {
+                shared.interrupted.fetch_add(1, Ordering::Relaxed);
+                client = connect(config, &config.database);
+            } else {
+                shared.violation(format!("{key}: unexpected error {}", describe(&error)));
+            }
+        }
+        shared.operations.fetch_add(1, Ordering::Relaxed);
+    }
+    for key in pending {
+        let complete = random.chance(70);
+        while let Err(error) = report(&mut client, &key, complete) {
+            if !connection_lost(&error) {
+                shared.violation(format!("{key}: report failed: {}", describe(&error)));
+                break;
+            }
+            client = connect(config, &config.database);
+        }
+    }
+}
+
+fn describe(error: &postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{} {}", db.code().code(), db.message()),
+        None => error.to_string(),
+    }
+}
+
+/// Whether an error is the server going away (a crash) rather than an answer: no SQLSTATE, a
+/// closed connection, an admin shutdown / crash / starting-up (57P0x) or a connection class 08.
+fn connection_lost(error: &postgres::Error) -> bool {
+    match error.code() {
+        None => true,
+        Some(code) => {
+            code.code().starts_with("57P0") || code.code().starts_with("08") || error.is_closed()
+        }
+    }
+}
+
+/// The operation a roll of 0–99 picks, by name (it goes into the key, for reading violations).
+fn kind(roll: u64) -> &'static str {
+    match roll {
+        0..=29 => "transfer",
+        30..=39 => "deposit",
+        40..=49 => "three-steps",
+        50..=59 => "withdrawal",
+        60..=69 => "exchange",
+        70..=79 => "batch",
+        80..=89 => "lien",
+        90..=94 => "custom",
+        95..=97 => "cancel",
+        _ => "timeout",
+    }
+}
+
+fn expect(shared: &Shared, key: &str, deltas: Deltas) {
+    shared.expected.lock().unwrap_or_else(|e| e.into_inner()).insert(key.to_string(), deltas);
+}
+
+fn operation(
+    client: &mut Client,
+    random: &mut Random,
+    shared: &Shared,
+    key: &str,
+    roll: u64,
+    pending: &mut Vec<String>,
+) -> Result<(), postgres::Error> {
+    let (a, b) = random.two_accounts();
+    let amount = random.amount();
+    let (one, mut deltas) = transfer(&a, &b, amount);
+    let steps: Vec<(&str, String)> = match roll {
+        0..=29 => vec![("wallet.transfer", one)],
+        30..=39 => {
+            let payload =
+                format!(r#"{{"account_id": "{a}", "amount": "{amount}", "currency": "USD"}}"#);
+            deltas = vec![(a.clone(), "USD", amount)];
+            vec![("wallet.deposit", payload)]
+        }
+        40..=49 => {
+            let (c, d) = random.two_accounts();
+            let (two, more) = transfer(&c, &d, random.amount());
+            deltas.extend(more);
+            let small = Decimal::new(1 + random.below(500) as i64, 2);
+            deltas.push((b.clone(), "EUR", small));
+            let deposit =
+                format!(r#"{{"account_id": "{b}", "amount": "{small}", "currency": "EUR"}}"#);
+            vec![("wallet.transfer", one), ("wallet.deposit", deposit), ("wallet.transfer", two)]
+        }
+        50..=59 => {
+            let payload =
+                format!(r#"{{"account_id": "{a}", "amount": "{amount}", "currency": "USD"}}"#);
+            deltas = vec![(a.clone(), "USD", -amount)];
+            pending.push(key.to_string());
+            vec![("wallet.withdrawal", payload), ("external", "{}".into())]
+        }
+        60..=69 => {
+            let fee = Decimal::new(1 + random.below(200) as i64, 2);
+            let rate = Decimal::from_str_exact(EXCHANGE_RATE).unwrap_or_default();
+            let bought =
+                (amount * rate).round_dp_with_strategy(2, RoundingStrategy::MidpointNearestEven);
+            deltas = vec![
+                (a.clone(), "USD", -amount - fee),
+                (b.clone(), "EUR", bought),
+                ("fees".into(), "USD", fee),
+            ];
+            let payload = format!(
+                r#"{{"source_account_id": "{a}", "source_currency": "USD", "source_amount": "{amount}",
+                    "destination_account_id": "{b}", "destination_currency": "EUR",
+                    "exchange_rate": "{EXCHANGE_RATE}", "fee_account_id": "fees", "fee_amount": "{fee}"}}"#
+            );
+            vec![("wallet.exchange", payload)]
+        }
+        70..=79 => {
+            let mut items = Vec::new();
+            for item in 0..3 {
+                let (c, d) = random.two_accounts();
+                let (payload, more) = transfer(&c, &d, random.amount());
+                deltas = if item == 0 { more } else { [deltas, more].concat() };
+                items.push(format!(
+                    r#"{{"id": "i{item}", "type": "wallet.transfer", "payload": {payload}}}"#
+                ));
+            }
+            vec![("batch.operation", format!(r#"{{"transactions": [{}]}}"#, items.join(", ")))]
+        }
+        80..=89 => return lien(client, random, shared, key, &a, &b, amount),
+        90..=94 => {
+            let fail = random.chance(50);
+            vec![("wallet.transfer", one), ("stress.maybe_fail", format!(r#"{{"fail": {fail}}}"#))]
+        }
+        95..=97 => {
+            expect(shared, key, deltas);
+            let status = run_event(
+                client,
+                key,
+                &[("wallet.transfer", one), ("external", "{}".into())],
+                60.0,
+            )?;
+            // A refused transfer has compensated the event already; only a waiting one is cancelled.
+            if status == "waiting" {
+                let cancel =
+                    "SELECT cte_ctel.cte_cancel_event(id, 'stress') FROM cte_ctel.cte_events
+                               WHERE idempotency_key = $1";
+                client.execute(cancel, &[&key])?;
+            }
+            return Ok(());
+        }
+        _ => {
+            // Left waiting: the worker compensates it when its two seconds are up.
+            expect(shared, key, deltas);
+            run_event(client, key, &[("wallet.transfer", one), ("external", "{}".into())], 2.0)?;
+            return Ok(());
+        }
+    };
+    expect(shared, key, deltas);
+    run_event(client, key, &steps, 60.0).map(|_| ())
+}
+
+fn lien(
+    client: &mut Client,
+    random: &mut Random,
+    shared: &Shared,
+    key: &str,
+    account: &str,
+    destination: &str,
+    amount: Decimal,
+) -> Result<(), postgres::Error> {
+    shared.liens.lock().unwrap_or_else(|e| e.into_inner()).push((
+        key.into(),
+        account.into(),
+        destination.into(),
+    ));
+    let expires = if random.chance(30) { 1.0 } else { 600.0 };
+    let amount = amount.to_string();
+    let create = "SELECT cte_ctel.ctel_create_lien(NULL, $1, $2::text::numeric, 'USD',
+                         now() + make_interval(secs => $3), jsonb_build_object('op', $4::text))::text";
+    let lien: String = match client.query_one(create, &[&account, &amount, &expires, &key]) {
+        Ok(row) => row.get(0),
+        Err(error) if error.code().map(|c| c.code()) == Some("23514") => return Ok(()),
+        Err(error) => return Err(error),
+    };
+    match random.below(3) {
+        0 => {
+            let part = Decimal::from_str_exact(&amount).unwrap_or_default() / Decimal::from(2);
+            let part = part
+                .round_dp_with_strategy(2, RoundingStrategy::ToZero)
+                .max(Decimal::new(1, 2))
+                .to_string();
+            client.execute(
+                "SELECT cte_ctel.ctel_capture_lien($1::text::uuid, $2, $3::text::numeric)",
+                &[&lien, &destination, &part],
+            )?;
+        }
+        1 => {
+            client.execute("SELECT cte_ctel.ctel_release_lien($1::text::uuid)", &[&lien])?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn monitor(config: &Config, shared: &Shared) {
+    let mut client = connect(config, &config.database);
+    while !shared.stop.load(Ordering::Relaxed) {
+        match client
+            .query("SELECT check_name || ': ' || detail FROM cte_ctel.cte_verify_ledger()", &[])
+        {
+            Ok(rows) => {
+                for row in rows {
+                    shared.violation(format!("during the run: {}", row.get::<_, String>(0)));
+                }
+            }
+            Err(_) => client = connect(config, &config.database),
+        }
+        thread::sleep(Duration::from_millis(300));
+    }
+}
+
+fn server_command(pgdata: &str, action: &str) {
+    let pg_ctl = "/usr/lib/postgresql/15/bin/pg_ctl";
+    let log = format!("{pgdata}/server.log");
+    let args = ["-D", pgdata, "-w", "-t", "90", "-l", &log, action];
+    let mut command = if is_root() {
+        let mut command = Command::new("runuser");
+        command.args(["-u", "postgres", "--", "env", "-u", "RUST_BACKTRACE", pg_ctl]).args(args);
+        command
+    } else {
+        let mut command = Command::new(pg_ctl);
+        command.args(args);
+        command
+    };
+    let status = command.status().expect("pg_ctl runs");
+    assert!(status.success(), "pg_ctl {action} failed");
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false)
+}
+
+/// Kills the postmaster with SIGKILL `crashes` times at random moments, each time waiting for
+/// it to vanish (PG15's pg_ctl cannot be told to) and starting it again.
+fn crasher(config: &Config, shared: &Shared) {
+    let pgdata = config.pgdata.clone().unwrap_or_default();
+    let mut random = Random(config.seed | 1);
+    for _ in 0..config.crashes {
+        crash_once(&pgdata, &mut random, shared);
+    }
+    shared.crashes_done.store(true, Ordering::Relaxed);
+}
+
+fn crash_once(pgdata: &str, random: &mut Random, shared: &Shared) {
+    thread::sleep(Duration::from_millis(800 + random.below(2_500)));
+    let pid_file = std::fs::read_to_string(format!("{pgdata}/postmaster.pid")).unwrap_or_default();
+    let pid = pid_file.lines().next().unwrap_or_default().trim().to_string();
+    assert!(!pid.is_empty(), "the postmaster runs");
+    let killed = Command::new("kill").args(["-9", &pid]).status();
+    assert!(killed.is_ok_and(|status| status.success()), "kill -9 {pid} worked");
+    let started = Instant::now();
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() && started.elapsed() < WAIT_MAX {
+        thread::sleep(Duration::from_millis(50));
+    }
+    thread::sleep(Duration::from_millis(300));
+    server_command(pgdata, "start");
+    shared.crashes.fetch_add(1, Ordering::Relaxed);
+    eprintln!("crash {} done, server restarted", shared.crashes.load(Ordering::Relaxed));
+}
+
+fn wait_until(client: &mut Client, what: &str, sql: &str, shared: &Shared) {
+    let started = Instant::now();
+    loop {
+        let done: bool = client.query_one(sql, &[]).map(|row| row.get(0)).unwrap_or(false);
+        if done {
+            return;
+        }
+        if started.elapsed() > WAIT_MAX {
+            shared.violation(format!("never settled: {what}"));
+            return;
+        }
+        thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn main() {
+    let config = Arc::new(config());
+    println!(
+        "stress: seed {} sessions {} operations per session {} crashes {}",
+        config.seed, config.sessions, config.operations, config.crashes
+    );
+    setup(&config);
+    let shared = Arc::new(Shared::default());
+    let started = Instant::now();
+    let monitor_thread = {
+        let (config, shared) = (config.clone(), shared.clone());
+        thread::spawn(move || monitor(&config, &shared))
+    };
+    let crash_thread = {
+        let (config, shared) = (config.clone(), shared.clone());
+        thread::spawn(move || crasher(&config, &shared))
+    };
+    let sessions: Vec<_> = (0..config.sessions)
+        .map(|index| {
+            let (config, shared) = (config.clone(), shared.clone());
+            thread::spawn(move || session(&config, &shared, index))
+        })
+        .collect();
+    for handle in sessions {
+        handle.join().expect("a session ran to its end");
+    }
+    shared.stop.store(true, Ordering::Relaxed);
+    crash_thread.join().expect("the crasher ran to its end");
+    monitor_thread.join().expect("the monitor ran to its end");
+    let elapsed = started.elapsed();
+    check(&config, &shared);
+    let violations = shared.violations.lock().unwrap_or_else(|e| e.into_inner()).len();
+    println!(
+        "stress: seed {} operations {} interrupted by crashes {} failed for an operator {} crashes {} violations {violations} in {:.1}s",
+        config.seed,
+        shared.operations.load(Ordering::Relaxed),
+        shared.interrupted.load(Ordering::Relaxed),
+        shared.failed.load(Ordering::Relaxed),
+        shared.crashes.load(Ordering::Relaxed),
+        elapsed.as_secs_f64()
+    );
+    std::process::exit(if violations == 0 { 0 } else { 1 });
+}
+
+/// The checks after the run, each printed as "ok - …" or "not ok - …".
+fn check(config: &Config, shared: &Shared) {
+    let mut client = connect(config, &config.database);
+    let before = shared.violations.lock().unwrap_or_else(|e| e.into_inner()).len();
+    verdict(shared, before, "cte_verify_ledger() stayed clean during the run");
+    let mark = shared.violations.lock().unwrap_or_else(|e| e.into_inner()).len();
+    wait_until(
+        &mut client,
+        "events still unfinished",
+        "SELECT NOT EXISTS (SELECT 1 FROM cte_ctel.cte_events
+                       WHERE status NOT IN ('completed', 'compensated', 'failed'))",
+        shared,
+    );
+    verdict(
+        shared,
+        mark,
+        "every event finished: completed, compensated, or failed for an operator",
+    );
+    let mark = shared.violations.lock().unwrap_or_else(|e| e.into_inner()).len();
+    wait_until(&mut client, "liens active past their expiry",
+        "SELECT NOT EXISTS (SELECT 1 FROM cte_ctel.cte_liens WHERE status = 'active' AND expires_at < now() - interval '1 second')", shared);
+    verdict(shared, mark, "no lien is active past its expiry");
+    let mark = shared.violations.lock().unwrap_or_else(|e| e.into_inner()).len();
+    for row in client
+        .query("SELECT check_name || ': ' || detail FROM cte_ctel.cte_verify_ledger()", &[])
+        .unwrap_or_default()
+    {
+        shared.violation(format!("after the run: {}", row.get::<_, String>(0)));
+    }
+    verdict(shared, mark, "cte_verify_ledger() is clean after the run");
+    let mark = shared.violations.lock().unwrap_or_else(|e| e.into_inner()).len();
+    let model = check_events(&mut client, shared);
+    verdict(
+        shared,
+        mark,
+        "each completed event posted exactly what it asked for; each compensated one nothing",
+    );
+    let mark = shared.violations.lock().unwrap_or_else(|e| e.into_inner()).len();
+    check_balances(&mut client, shared, model);
+    verdict(
+        shared,
+        mark,
+        "every balance equals the client's model (deposits, events, lien captures)",
+    );
+}
+
+fn verdict(shared: &Shared, mark: usize, what: &str) {
+    let now = shared.violations.lock().unwrap_or_else(|e| e.into_inner()).len();
+    if now == mark {
+        println!("ok - {what}");
+    } else {
+        println!("not ok - {what} ({} violations)", now - mark);
+    }
+}
+
+type Wallets = BTreeMap<(String, String), Decimal>;
+
+fn add(wallets: &mut Wallets, account: &str, currency: &str, delta: Decimal) {
+    let total = wallets.entry((account.to_string(), currency.to_string())).or_default();
+    *total += delta;
+}
+
+/// Compares each event's postings per wallet with what its operation asked for, and returns
+/// the model of every balance.
+fn check_events(client: &mut Client, shared: &Shared) -> Wallets {
+    let rows = client
+        .query(
+            "SELECT e.idempotency_key,
+                    CASE WHEN e.status = 'failed' THEN 'failed ' || COALESCE(e.error_sqlstate, '?')
+                         ELSE e.status END,
+                    w.account_id, w.currency, w.total::text
+               FROM cte_ctel.cte_events e
+               LEFT JOIN (SELECT t.event_id, n.account_id, n.currency, sum(n.amount) AS total
+                            FROM cte_ctel.cte_entries n
+                            JOIN cte_ctel.cte_transactions t ON t.id = n.transaction_id
+                           WHERE left(n.account_id, 1) <> '@'
+                           GROUP BY t.event_id, n.account_id, n.currency) w ON w.event_id = e.id
+              WHERE e.idempotency_key LIKE 'stress-%'",
+            &[],
+        )
+        .unwrap_or_default();
+    let mut posted: BTreeMap<String, (String, Wallets)> = BTreeMap::new();
+    for row in rows {
+        let key: String = row.get(0);
+        let entry = posted.entry(key).or_insert_with(|| (row.get(1), Wallets::new()));
+        if let (Some(account), Some(currency), Some(total)) = (
+            row.get::<_, Option<String>>(2),
+            row.get::<_, Option<String>>(3),
+            row.get::<_, Option<String>>(4),
+        ) {
+            let total = Decimal::from_str_exact(&total).unwrap_or_default();
+            if !total.is_zero() {
+                add(&mut entry.1, &account, &currency, total);
+            }
+        }
+    }
+    let mut model = Wallets::new();
+    for index in 0..ACCOUNTS {
+        add(&mut model, &format!("s{index:02}"), "USD", Decimal::from(FUNDS_USD));
+        add(&mut model, &format!("s{index:02}"), "EUR", Decimal::from(FUNDS_EUR));
+    }
+    let expected = shared.expected.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for (key, deltas) in &expected {
+        let mut asked = Wallets::new();
+        for (account, currency, delta) in deltas {
+            add(&mut asked, account, currency, *delta);
+        }
+        asked.retain(|_, total| !total.is_zero());
+        match posted.get(key) {
+            None => {} // never committed (refused, or in flight at a crash): nothing to find
+            Some((status, totals)) if status == "completed" => {
+                if *totals != asked {
+                    shared.violation(format!(
+                        "{key} completed but posted {totals:?}, asked {asked:?}"
+                    ));
+                }
+                for ((account, currency), delta) in &asked {
+                    add(&mut model, account, currency, *delta);
+                }
+            }
+            // A step reversed only after the event waited (a cancel, a timeout) finds its money
+            // may have been spent meanwhile: its compensation is refused for insufficient funds
+            // and the event ends failed, for an operator. Its forward postings stay, exactly.
+            Some((status, totals)) if status == "failed 23514" => {
+                if *totals != asked {
+                    shared
+                        .violation(format!("{key} failed but posted {totals:?}, asked {asked:?}"));
+                }
+                for ((account, currency), delta) in &asked {
+                    add(&mut model, account, currency, *delta);
+                }
+                shared.failed.fetch_add(1, Ordering::Relaxed);
+            }
+            Some((status, totals)) if status == "compensated" => {
+                if !totals.is_empty() {
+                    shared.violation(format!("{key} compensated but left {totals:?}"));
+                }
+            }
+            Some((status, _)) => shared.violation(format!("{key} ended {status}")),
+        }
+    }
+    model
+}
+
+/// Adds what captured liens moved to the model, then compares every wallet balance with it.
+fn check_balances(client: &mut Client, shared: &Shared, mut model: Wallets) {
+    let liens = shared.liens.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let captured = client
+        .query(
+            "SELECT metadata ->> 'op', captured_amount::text FROM cte_ctel.cte_liens
+              WHERE status = 'captured' AND metadata ? 'op'",
+            &[],
+        )
+        .unwrap_or_default();
+    for row in captured {
+        let key: String = row.get(0);
+        let amount = Decimal::from_str_exact(&row.get::<_, String>(1)).unwrap_or_default();
+        match liens.iter().find(|(lien_key, _, _)| *lien_key == key) {
+            Some((_, account, destination)) => {
+                add(&mut model, account, "USD", -amount);
+                add(&mut model, destination, "USD", amount);
+            }
+            None => shared.violation(format!("a captured lien {key} that no session made")),
+        }
+    }
+    let balances = client
+        .query(
+            "SELECT account_id, currency, balance::text, reserved::text FROM cte_ctel.cte_balances",
+            &[],
+        )
+        .unwrap_or_default();
+    for row in balances {
+        let (account, currency): (String, String) = (row.get(0), row.get(1));
+        let balance = Decimal::from_str_exact(&row.get::<_, String>(2)).unwrap_or_default();
+        let reserved = Decimal::from_str_exact(&row.get::<_, String>(3)).unwrap_or_default();
+        let expected = model.get(&(account.clone(), currency.clone())).copied().unwrap_or_default();
+        if balance != expected {
+            shared.violation(format!("{account} {currency}: balance {balance}, model {expected}"));
+        }
+        if reserved.is_sign_negative() || reserved > balance {
+            shared.violation(format!("{account} {currency}: reserved {reserved} of {balance}"));
+        }
+    }
+}
