@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""Benchmarks of cte_ctel side by side with plain SQL (see bench/README.md).
+
+Each workload and its plain-SQL baseline run alternately (baseline, engine, engine, baseline,
+...) with pgbench against the same server, at 1 and 8 clients, over 10,000 accounts and over 10
+hot ones. Prints a table of throughput, p50/p99 latency and the ratio to the baseline; writes
+the figures as JSON under bench/results/ and the chart as docs/performance.png.
+"""
+import argparse
+import datetime
+import glob
+import json
+import os
+import platform
+import statistics
+import subprocess
+import tempfile
+
+PGBIN = "/usr/lib/postgresql/15/bin"
+PAIR = "\\set a random(1, :n)\n\\set b 1 + (:a + random(0, :n - 2)) % :n\n"
+
+# name, engine statement, baseline statement, transfers per transaction, clients, account sets
+WORKLOADS = [
+    ("cte_transfer", "SELECT cte_ctel.cte_transfer('a' || :a, 'a' || :b, 0.01, 'USD');",
+     "SELECT plain.transfer('a' || :a, 'a' || :b, 0.01);", 1, (1, 8), (10000, 10)),
+    ("event, 1 step", "SELECT bench.event(1, 'a' || :a, 'a' || :b);",
+     "SELECT plain.transfers(1, 'a' || :a, 'a' || :b, 0.01);", 1, (1, 8), (10000, 10)),
+    ("event, 3 steps", "SELECT bench.event(3, 'a' || :a, 'a' || :b);",
+     "SELECT plain.transfers(3, 'a' || :a, 'a' || :b, 0.01);", 3, (1, 8), (10000, 10)),
+    ("lien create + capture", "SELECT bench.lien_capture('a' || :a, 'a' || :b);",
+     "SELECT plain.lien_capture('a' || :a, 'a' || :b, 0.05);", 1, (1, 8), (10000, 10)),
+    ("deposit via @world", "SELECT cte_ctel.cte_deposit('a' || :a, 0.01, 'USD');",
+     "SELECT plain.deposit('a' || :a, 0.01);", 1, (1, 8), (10000, 10)),
+    ("batch of 1,000", "SELECT bench.batch(1 + 10 * random(0, :n / 10 - 1));",
+     "SELECT plain.batch(1 + 10 * random(0, :n / 10 - 1));", 1000, (1,), (10000,)),
+]
+
+
+def pgbench(args, statement, clients, accounts, seconds, logdir, tag):
+    """One pgbench run; returns (tps, latencies in ms, failed transactions, aborted clients)."""
+    script = os.path.join(logdir, tag + ".sql")
+    with open(script, "w") as handle:
+        handle.write(PAIR + statement.replace(":n / 10", ":n / 10") + "\n")
+    prefix = os.path.join(logdir, tag)
+    command = [os.path.join(PGBIN, "pgbench"), "-n", "-h", args.host, "-p", str(args.port),
+               "-U", "postgres", "-c", str(clients), "-j", str(min(clients, 2)), "-T",
+               str(seconds), "-f", script, "-D", "n=%d" % accounts, "--log",
+               "--log-prefix=" + prefix, args.database]
+    run = subprocess.run(command, capture_output=True, text=True, cwd=logdir)
+    tps = 0.0
+    failed = 0
+    for line in run.stdout.splitlines():
+        if line.startswith("tps = "):
+            tps = float(line.split()[2])
+        if line.startswith("number of failed transactions"):
+            failed = int(line.split(":")[1].split()[0])
+    aborted = run.stderr.count("aborted")
+    if run.returncode != 0 and tps == 0.0:
+        raise SystemExit("pgbench failed:\n" + run.stdout + run.stderr)
+    latencies = []
+    for path in glob.glob(prefix + ".*"):
+        with open(path) as handle:
+            latencies.extend(int(line.split()[2]) / 1000.0 for line in handle if line.strip())
+        os.remove(path)
+    return tps, latencies, failed, aborted
+
+
+def percentile(values, fraction):
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def measure(args, logdir):
+    rows = []
+    for name, engine, baseline, per_txn, client_counts, account_sets in WORKLOADS:
+        for accounts in account_sets:
+            for clients in client_counts:
+                figures = {"engine": ([], [], 0, 0), "baseline": ([], [], 0, 0)}
+                for round_number in range(args.rounds):
+                    order = ("baseline", "engine") if round_number % 2 == 0 else ("engine", "baseline")
+                    for side in order:
+                        statement = engine if side == "engine" else baseline
+                        tag = "%s-%s-%d-%d-%d" % (name.replace(" ", "_").replace(",", ""), side,
+                                                   clients, accounts, round_number)
+                        tps, latencies, failed, aborted = pgbench(
+                            args, statement, clients, accounts, args.seconds, logdir, tag)
+                        all_tps, all_lat, all_failed, all_aborted = figures[side]
+                        figures[side] = (all_tps + [tps], all_lat + latencies,
+                                         all_failed + failed, all_aborted + aborted)
+                row = {"workload": name, "accounts": accounts, "clients": clients,
+                       "transfers_per_transaction": per_txn}
+                for side in ("engine", "baseline"):
+                    all_tps, all_lat, failed, aborted = figures[side]
+                    row[side] = {"tps": round(statistics.mean(all_tps), 1),
+                                 "transfers_per_second": round(statistics.mean(all_tps) * per_txn, 1),
+                                 "p50_ms": round(percentile(all_lat, 0.50), 2),
+                                 "p99_ms": round(percentile(all_lat, 0.99), 2),
+                                 "failed": failed, "aborted_clients": aborted}
+                base = row["baseline"]["tps"]
+                row["ratio"] = round(row["engine"]["tps"] / base, 3) if base else None
+                rows.append(row)
+                print("%-22s %6d accounts %d clients  engine %8.1f tps  baseline %8.1f tps  ratio %.2f  "
+                      "p50 %.2f/%.2f ms  p99 %.2f/%.2f ms  failed %d/%d" % (
+                          name, accounts, clients, row["engine"]["tps"], base, row["ratio"] or 0,
+                          row["engine"]["p50_ms"], row["baseline"]["p50_ms"], row["engine"]["p99_ms"],
+                          row["baseline"]["p99_ms"], row["engine"]["failed"] + row["engine"]["aborted_clients"],
+                          row["baseline"]["failed"] + row["baseline"]["aborted_clients"]), flush=True)
+    return rows
+
+
+def machine(args):
+    def query(sql):
+        return subprocess.run([os.path.join(PGBIN, "psql"), "-X", "-A", "-t", "-h", args.host, "-p",
+                               str(args.port), "-U", "postgres", "-d", args.database, "-c", sql],
+                              capture_output=True, text=True).stdout.strip()
+    memory = open("/proc/meminfo").readline().split()[1]
+    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "memory_kib": int(memory), "postgres": query("SHOW server_version"),
+            "synchronous_commit": query("SHOW synchronous_commit"),
+            "shared_buffers": query("SHOW shared_buffers"),
+            "seconds_per_run": args.seconds, "rounds": args.rounds}
+
+
+def chart(rows, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    labels = ["%s\n%s acc, %d cl" % (r["workload"], "{:,}".format(r["accounts"]), r["clients"]) for r in rows]
+    ratios = [r["ratio"] or 0 for r in rows]
+    figure, axes = plt.subplots(figsize=(12, 5.5))
+    bars = axes.bar(range(len(rows)), ratios, color="#4a7ab5")
+    axes.axhline(1.0, color="grey", linewidth=0.8)
+    axes.set_xticks(range(len(rows)))
+    axes.set_xticklabels(labels, rotation=60, ha="right", fontsize=7)
+    axes.set_ylabel("throughput ratio: cte_ctel / plain SQL")
+    axes.set_title("cte_ctel against hand-written plain SQL, side by side (higher is better)")
+    for bar, ratio in zip(bars, ratios):
+        axes.text(bar.get_x() + bar.get_width() / 2, ratio + 0.01, "%.2f" % ratio, ha="center", fontsize=6)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--database", default="cte_bench")
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as logdir:
+        os.chmod(logdir, 0o777)
+        rows = measure(args, logdir)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    result = {"taken_at": stamp, "machine": machine(args), "rows": rows}
+    path = os.path.join(args.out, "results", stamp + ".json")
+    with open(path, "w") as handle:
+        json.dump(result, handle, indent=1)
+    print("results: " + path)
+    chart(rows, os.path.join(args.out, "..", "docs", "performance.png"))
+    print("chart: docs/performance.png")
+
+
+if __name__ == "__main__":
+    main()
