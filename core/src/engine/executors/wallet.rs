@@ -5,7 +5,8 @@ use serde_json::Value;
 use super::fields::Fields;
 use super::CurrencyBook;
 use crate::error::CteError;
-use crate::ledger::Posting;
+use crate::ledger::{AccountId, Posting};
+use crate::money::Amount;
 
 const TRANSFER_FIELDS: [&str; 6] = [
     "source_account_id",
@@ -29,21 +30,25 @@ pub(super) fn transfer(payload: &Value, book: &CurrencyBook) -> Result<Vec<Posti
 }
 
 pub(super) fn deposit(payload: &Value, book: &CurrencyBook) -> Result<Vec<Posting>, CteError> {
-    let fields = Fields::new("wallet.deposit", payload, &ACCOUNT_FIELDS)?;
-    let account = fields.account("account_id")?;
-    let currency = fields.currency("currency", book)?;
-    let amount = fields.amount("amount", &currency)?;
-    fields.reference()?;
-    fields.description()?;
-    Ok(vec![Posting::deposit(&account, &amount)?])
+    one_account("wallet.deposit", payload, book, Posting::deposit)
 }
 
 pub(super) fn withdrawal(payload: &Value, book: &CurrencyBook) -> Result<Vec<Posting>, CteError> {
-    let fields = Fields::new("wallet.withdrawal", payload, &ACCOUNT_FIELDS)?;
+    one_account("wallet.withdrawal", payload, book, Posting::withdrawal)
+}
+
+/// A step on one wallet and the outside world: the same payload, another posting.
+fn one_account(
+    step_type: &str,
+    payload: &Value,
+    book: &CurrencyBook,
+    posting: fn(&AccountId, &Amount) -> Result<Posting, CteError>,
+) -> Result<Vec<Posting>, CteError> {
+    let fields = Fields::new(step_type, payload, &ACCOUNT_FIELDS)?;
     let account = fields.account("account_id")?;
     let currency = fields.currency("currency", book)?;
     let amount = fields.amount("amount", &currency)?;
     fields.reference()?;
     fields.description()?;
-    Ok(vec![Posting::withdrawal(&account, &amount)?])
+    Ok(vec![posting(&account, &amount)?])
 }
