@@ -78,8 +78,9 @@ BEGIN
     VALUES (posting, '@world', 'USD', -amount, NULL), (posting, account, 'USD', amount, after);
 END $$;
 
--- A hold then its capture: reserve, record; then release the hold and transfer.
-CREATE FUNCTION plain.lien_capture(source text, destination text, amount numeric) RETURNS void
+-- A hold, committed, then its capture in a second transaction (as a hold placed by one request
+-- and captured by a later one): reserve and record; then release the hold and transfer.
+CREATE PROCEDURE plain.lien_capture(source text, destination text, amount numeric)
 LANGUAGE plpgsql AS $$
 DECLARE
     lien bigint;
@@ -88,8 +89,15 @@ BEGIN
      WHERE account_id = source AND currency = 'USD' AND balance - reserved >= amount;
     INSERT INTO plain.liens (account_id, amount, status) VALUES (source, amount, 'active')
     RETURNING id INTO lien;
-    UPDATE plain.balances SET reserved = reserved - amount WHERE account_id = source AND currency = 'USD';
-    PERFORM plain.transfer(source, destination, amount);
+    COMMIT;
+    IF source < destination THEN
+        UPDATE plain.balances SET reserved = reserved - amount WHERE account_id = source AND currency = 'USD';
+        PERFORM plain.transfer(source, destination, amount);
+    ELSE
+        PERFORM 1 FROM plain.balances WHERE account_id = destination AND currency = 'USD' FOR UPDATE;
+        UPDATE plain.balances SET reserved = reserved - amount WHERE account_id = source AND currency = 'USD';
+        PERFORM plain.transfer(source, destination, amount);
+    END IF;
     UPDATE plain.liens SET status = 'captured' WHERE id = lien;
 END $$;
 
@@ -116,10 +124,12 @@ BEGIN
     RETURN cte_ctel.cte_start_event(e);
 END $$;
 
-CREATE FUNCTION bench.lien_capture(source text, destination text) RETURNS void
-LANGUAGE plpgsql AS $$
+CREATE PROCEDURE bench.lien_capture(source text, destination text) LANGUAGE plpgsql AS $$
+DECLARE
+    lien uuid := cte_ctel.ctel_create_lien(NULL, source, 0.05, 'USD');
 BEGIN
-    PERFORM cte_ctel.ctel_capture_lien(cte_ctel.ctel_create_lien(NULL, source, 0.05, 'USD'), destination);
+    COMMIT;
+    PERFORM cte_ctel.ctel_capture_lien(lien, destination);
 END $$;
 
 CREATE FUNCTION bench.batch(first int) RETURNS text LANGUAGE plpgsql AS $$

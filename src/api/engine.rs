@@ -2,7 +2,7 @@
 //! the one-step shortcuts `cte_transfer` and `cte_deposit`.
 
 use cte_ctel_core::engine::executors::{self, StepType};
-use cte_ctel_core::engine::{EventStatus, StepStatus};
+use cte_ctel_core::engine::EventStatus;
 use cte_ctel_core::ledger::{AccountId, Metadata};
 use cte_ctel_core::limits::{
     DESCRIPTION_BYTES_MAX, EVENT_STEPS_MAX, NAME_BYTES_MAX, PAYLOAD_BYTES_MAX, STEP_ATTEMPTS_MAX,
@@ -12,15 +12,15 @@ use cte_ctel_core::CteError;
 use pgrx::datum::Interval;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
-use pgrx::{AnyNumeric, JsonB, PgSqlErrorCode, Uuid};
+use pgrx::{AnyNumeric, JsonB, Uuid};
 use serde_json::{json, Value};
 
 use super::json_text::JsonbText;
-use super::{report, required, sqlstate_code};
+use super::{report, required};
 use crate::gucs;
 use crate::store::events::{self, NewStep};
 use crate::store::run::{self, Command, Report};
-use crate::store::{self, ledger, maintenance, now_ms, steps};
+use crate::store::{self, fast, ledger, maintenance, now_ms, steps};
 
 fn text_bounded<'a>(
     text: &'a str,
@@ -263,32 +263,23 @@ fn cte_run_maintenance() -> JsonB {
     JsonB(maintenance::run(now_ms(), &gucs::retry_policy()))
 }
 
-/// Creates, fills and starts a one-step event. Returns its id when it completes; otherwise
-/// raises the failing step's own error (its SQLSTATE and message), undoing everything.
+/// A one-step event of a built-in posting: checked like any step, then posted on the fast path
+/// (`store::fast`), which ends with the same rows the saga would (pg_test 15_fast_path compares
+/// them). Returns the event id; a refusal raises its own error and leaves nothing.
 fn one_step_event(
     function: &'static str,
     step_type: &'static str,
     payload: Value,
 ) -> Result<Uuid, ErrorReport> {
     let run = || {
-        let event_id = events::create(step_type, None, Interval::from_minutes(5), None, None)?;
         let step = checked_step(step_type, None, step_type, payload, None, Some(1))?;
-        events::add_step(event_id, step)?;
-        let status = run::drive(event_id, Command::Start, now_ms(), &gucs::retry_policy())?;
-        Ok((event_id, status))
+        let plan = steps::plan(&StepType::parse(step_type)?, &step.payload)?;
+        let posting = plan.and_then(|plan| plan.postings.into_iter().next());
+        assert!(posting.is_some(), "a one-step shortcut plans one posting");
+        let posting = posting.ok_or(CteError::StepTypeUnknown { step_type: step_type.into() })?;
+        fast::one_step_event(step_type, step.payload, &posting, step.reference.as_deref())
     };
-    let (event_id, status) = run().map_err(report(function))?;
-    if status == EventStatus::Completed {
-        return Ok(event_id);
-    }
-    let failed =
-        events::steps(event_id).into_iter().find(|step| step.state.status == StepStatus::Failed);
-    let (sqlstate, message) = failed.and_then(|step| step.error).map_or(
-        ("55000".to_string(), format!("{step_type} ended {status}")),
-        |(sqlstate, message)| (sqlstate.unwrap_or_else(|| "55000".into()), message),
-    );
-    let code = PgSqlErrorCode::from(sqlstate_code(&sqlstate));
-    Err(ErrorReport::new(code, message, function))
+    run().map_err(report(function))
 }
 
 /// A one-step `wallet.transfer` event, created and run. Returns the event id when it

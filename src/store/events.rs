@@ -162,18 +162,23 @@ pub struct NewStep<'a> {
     pub attempts_max: i32,
 }
 
-/// Appends a step to a locked `created` event. The reference's uniqueness is checked here for a
-/// clear message and held by a unique index against races.
+/// Refuses a reference already used by a step of the same type that did not fail. Checked
+/// here for a clear message; a unique index holds it against races.
+pub fn check_reference(step_type: &str, reference: &str) -> Result<(), CteError> {
+    let taken: Option<bool> = select_one(REFERENCE_TAKEN, &[step_type.into(), reference.into()]);
+    if taken == Some(true) {
+        return Err(CteError::DuplicateReference {
+            step_type: step_type.to_string(),
+            reference: reference.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Appends a step to a locked `created` event.
 pub fn add_step(event_id: Uuid, step: NewStep) -> Result<Uuid, CteError> {
     if let Some(reference) = &step.reference {
-        let taken: Option<bool> =
-            select_one(REFERENCE_TAKEN, &[step.step_type.into(), reference.as_str().into()]);
-        if taken == Some(true) {
-            return Err(CteError::DuplicateReference {
-                step_type: step.step_type.to_string(),
-                reference: reference.clone(),
-            });
-        }
+        check_reference(step.step_type, reference)?;
     }
     let args = [
         event_id.into(),

@@ -11,7 +11,7 @@ use cte_ctel_core::CteError;
 use pgrx::prelude::*;
 use pgrx::{AnyNumeric, JsonB, Uuid};
 
-use super::{select_one, spi, update_one};
+use super::{run_cached, select_one, spi, update_one};
 
 /// A balance as the API reports it.
 pub struct BalanceRow {
@@ -137,8 +137,7 @@ pub fn post(
             let delta = numeric(&entry.amount.to_string());
             let args =
                 [entry.account_id.as_str().into(), posting.currency.as_str().into(), delta.into()];
-            let table =
-                spi(client.update(BALANCE_GUARDED_UPDATE, None, &args), BALANCE_GUARDED_UPDATE);
+            let table = run_cached(client, BALANCE_GUARDED_UPDATE, &args, true);
             if table.is_empty() {
                 return Err(refusal(
                     &entry.account_id,
@@ -296,8 +295,8 @@ pub fn check_wallets(postings: &[Posting]) -> Result<(), CteError> {
 
 fn missing_wallet(accounts: Vec<String>, currencies: Vec<String>) -> Result<(), CteError> {
     let args = [accounts.into(), currencies.into()];
-    let missing = Spi::connect(|client| {
-        let table = spi(client.select(WALLETS_MISSING, Some(1), &args), WALLETS_MISSING);
+    let missing = Spi::connect_mut(|client| {
+        let table = run_cached(client, WALLETS_MISSING, &args, false);
         if table.is_empty() {
             return None;
         }

@@ -3,6 +3,8 @@
 //! `search_path = pg_catalog, pg_temp`, so nothing a user creates elsewhere can be picked up.
 
 pub mod events;
+pub mod fast;
+
 pub mod ledger;
 pub mod liens;
 pub mod maintenance;
@@ -10,7 +12,12 @@ pub mod run;
 pub mod steps;
 pub mod subtransaction;
 
-use pgrx::spi::SpiResult;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use pgrx::datum::DatumWithOid;
+use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiResult, SpiTupleTable};
+use pgrx::{PgOid, Spi};
 
 /// An SPI result that can fail only by a bug here (a wrong type or column in our own query):
 /// errors the database raises for the data itself (constraints, locks) do not come this way,
@@ -22,25 +29,61 @@ pub(crate) fn spi<T>(result: SpiResult<T>, query: &str) -> T {
     }
 }
 
+thread_local! {
+    /// Plans of the store's constant queries, prepared once per backend and kept
+    /// (`SPI_keepplan`), as parsing and planning each statement on every call was most of a
+    /// transfer's cost. PostgreSQL re-plans a kept plan itself when the schema changes. Keyed by
+    /// the query text's address and whether it writes: every query is a `const &'static str`.
+    static PLANS: RefCell<HashMap<(usize, bool), OwnedPreparedStatement>> = RefCell::new(HashMap::new());
+}
+
+/// Runs a constant query through its kept plan: read-only (`writes` false, no xid needed, as
+/// on a standby) or writing.
+pub(crate) fn run_cached<'conn>(
+    client: &mut SpiClient<'conn>,
+    query: &'static str,
+    args: &[DatumWithOid],
+    writes: bool,
+) -> SpiTupleTable<'conn> {
+    let key = (query.as_ptr() as usize, writes);
+    PLANS.with(|plans| {
+        let mut plans = plans.borrow_mut();
+        let plan = plans.entry(key).or_insert_with(|| {
+            let types: Vec<PgOid> = args.iter().map(|arg| PgOid::from(arg.oid())).collect();
+            let plan = if writes {
+                spi(client.prepare_mut(query, &types), query)
+            } else {
+                spi(client.prepare(query, &types), query)
+            };
+            plan.keep()
+        });
+        if writes {
+            spi(client.update(&*plan, None, args), query)
+        } else {
+            spi(client.select(&*plan, None, args), query)
+        }
+    })
+}
+
 /// The first column of the first row of a read-only query; `None` when there is no row or the
 /// value is NULL.
 pub(crate) fn select_one<T: pgrx::FromDatum + pgrx::IntoDatum>(
-    query: &str,
-    args: &[pgrx::datum::DatumWithOid],
+    query: &'static str,
+    args: &[DatumWithOid],
 ) -> Option<T> {
-    pgrx::Spi::connect(|client| {
-        let table = spi(client.select(query, Some(1), args), query);
+    Spi::connect_mut(|client| {
+        let table = run_cached(client, query, args, false);
         first_value(table, query)
     })
 }
 
 /// The first column of the first row a writing query returned, as `select_one`.
 pub(crate) fn update_one<T: pgrx::FromDatum + pgrx::IntoDatum>(
-    client: &mut pgrx::spi::SpiClient<'_>,
-    query: &str,
-    args: &[pgrx::datum::DatumWithOid],
+    client: &mut SpiClient<'_>,
+    query: &'static str,
+    args: &[DatumWithOid],
 ) -> Option<T> {
-    let table = spi(client.update(query, None, args), query);
+    let table = run_cached(client, query, args, true);
     first_value(table, query)
 }
 
