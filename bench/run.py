@@ -31,8 +31,8 @@ WORKLOADS = [
      "CALL plain.lien_capture('a' || :a, 'a' || :b, 0.05);", 1, (1, 8), (10000, 10)),
     ("deposit via @world", "SELECT cte_ctel.cte_deposit('a' || :a, 0.01, 'USD');",
      "SELECT plain.deposit('a' || :a, 0.01);", 1, (1, 8), (10000, 10)),
-    ("batch of 1,000", "SELECT bench.batch(1 + 10 * random(0, :n / 10 - 1));",
-     "SELECT plain.batch(1 + 10 * random(0, :n / 10 - 1));", 1000, (1,), (10000,)),
+    ("batch of 1,000", "\\set first 1 + 10 * random(0, :n / 10 - 1)\nSELECT bench.batch(:first);",
+     "\\set first 1 + 10 * random(0, :n / 10 - 1)\nSELECT plain.batch(:first);", 1000, (1,), (10000,)),
 ]
 
 
@@ -55,7 +55,7 @@ def pgbench(args, statement, clients, accounts, seconds, logdir, tag):
     aborted = run.stderr.count("aborted")
     if run.returncode != 0 and tps == 0.0:
         raise SystemExit("pgbench failed:\n" + run.stdout + run.stderr)
-        latencies = []
+    latencies = []
     for path in glob.glob(prefix + ".[0-9]*"):  # pgbench logs: PREFIX.PID[.THREAD]
         with open(path) as handle:
             for line in handle:
@@ -75,9 +75,10 @@ def percentile(values, fraction):
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def measure(args, logdir):
-    rows = []
+def measure(args, logdir, save, rows):
     for name, engine, baseline, per_txn, client_counts, account_sets in WORKLOADS:
+        if args.only and name != args.only:
+            continue
         for accounts in account_sets:
             for clients in client_counts:
                 figures = {"engine": ([], [], 0, 0), "baseline": ([], [], 0, 0)}
@@ -85,8 +86,8 @@ def measure(args, logdir):
                     order = ("baseline", "engine") if round_number % 2 == 0 else ("engine", "baseline")
                     for side in order:
                         statement = engine if side == "engine" else baseline
-                        tag = "%s-%s-%d-%d-%d" % (name.replace(" ", "_").replace(",", ""), side,
-                                                   clients, accounts, round_number)
+                        slug = "".join(c if c.isalnum() else "_" for c in name)  # pgbench reads "@"
+                        tag = "%s-%s-%d-%d-%d" % (slug, side, clients, accounts, round_number)
                         tps, latencies, failed, aborted = pgbench(
                             args, statement, clients, accounts, args.seconds, logdir, tag)
                         all_tps, all_lat, all_failed, all_aborted = figures[side]
@@ -104,6 +105,7 @@ def measure(args, logdir):
                 base = row["baseline"]["tps"]
                 row["ratio"] = round(row["engine"]["tps"] / base, 3) if base else None
                 rows.append(row)
+                save(rows)
                 print("%-22s %6d accounts %d clients  engine %8.1f tps  baseline %8.1f tps  ratio %.2f  "
                       "p50 %.2f/%.2f ms  p99 %.2f/%.2f ms  failed %d/%d" % (
                           name, accounts, clients, row["engine"]["tps"], base, row["ratio"] or 0,
@@ -153,15 +155,21 @@ def main():
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--only", help="run just this workload")
+    parser.add_argument("--results", help="add the rows to this results file instead of a new one")
     args = parser.parse_args()
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    path = args.results or os.path.join(args.out, "results", stamp + ".json")
+    about = machine(args)
+    earlier = json.load(open(path))["rows"] if args.results else []
+
+    def save(rows):  # after every row, so an interrupted run keeps what it measured
+        with open(path, "w") as handle:
+            json.dump({"taken_at": stamp, "machine": about, "rows": rows}, handle, indent=1)
+
     with tempfile.TemporaryDirectory() as logdir:
         os.chmod(logdir, 0o777)
-        rows = measure(args, logdir)
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    result = {"taken_at": stamp, "machine": machine(args), "rows": rows}
-    path = os.path.join(args.out, "results", stamp + ".json")
-    with open(path, "w") as handle:
-        json.dump(result, handle, indent=1)
+        rows = measure(args, logdir, save, earlier)
     print("results: " + path)
     chart(rows, os.path.join(args.out, "..", "docs", "performance.png"))
     print("chart: docs/performance.png")
