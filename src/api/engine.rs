@@ -1,7 +1,7 @@
 //! Event functions of SPEC §4: create, add, start, cancel, report, register, maintain, and
 //! the one-step shortcuts `cte_transfer` and `cte_deposit`.
 
-use cte_ctel_core::engine::executors::{self, StepType};
+use cte_ctel_core::engine::executors::{self, StepPlan, StepType};
 use cte_ctel_core::engine::EventStatus;
 use cte_ctel_core::ledger::{AccountId, Metadata};
 use cte_ctel_core::limits::{
@@ -101,7 +101,8 @@ fn cte_add_transaction(
             });
         }
         let step =
-            checked_step(&name, description.as_deref(), &type_name, payload, order, max_attempts)?;
+            checked_step(&name, description.as_deref(), &type_name, payload, order, max_attempts)?
+                .0;
         let steps_now = usize::try_from(events::step_count(event_id)).unwrap_or(usize::MAX);
         if steps_now >= EVENT_STEPS_MAX {
             return Err(CteError::LimitExceeded {
@@ -122,7 +123,7 @@ fn checked_step<'a>(
     payload: Value,
     order: Option<i32>,
     max_attempts: Option<i32>,
-) -> Result<NewStep<'a>, CteError> {
+) -> Result<(NewStep<'a>, Option<StepPlan>), CteError> {
     name_checked(name, "transaction name")?;
     let description =
         description.map(|d| text_bounded(d, "description", DESCRIPTION_BYTES_MAX)).transpose()?;
@@ -146,7 +147,8 @@ fn checked_step<'a>(
             return Err(CteError::StepTypeUnknown { step_type: custom.clone() });
         }
     }
-    if let Some(plan) = steps::plan(&step_type, &payload)? {
+    let plan = steps::plan(&step_type, &payload)?;
+    if let Some(plan) = &plan {
         ledger::check_wallets(&plan.postings)?;
     }
     let reference = executors::reference(&step_type, &payload)?;
@@ -167,7 +169,16 @@ fn checked_step<'a>(
             max: i64::from(STEP_ATTEMPTS_MAX),
         });
     }
-    Ok(NewStep { name, description, step_type: type_name, order, payload, reference, attempts_max })
+    let step = NewStep {
+        name,
+        description,
+        step_type: type_name,
+        order,
+        payload,
+        reference,
+        attempts_max,
+    };
+    Ok((step, plan))
 }
 
 fn drive(event_id: Uuid, command: Command) -> Result<String, CteError> {
@@ -272,8 +283,7 @@ fn one_step_event(
     payload: Value,
 ) -> Result<Uuid, ErrorReport> {
     let run = || {
-        let step = checked_step(step_type, None, step_type, payload, None, Some(1))?;
-        let plan = steps::plan(&StepType::parse(step_type)?, &step.payload)?;
+        let (step, plan) = checked_step(step_type, None, step_type, payload, None, Some(1))?;
         let posting = plan.and_then(|plan| plan.postings.into_iter().next());
         assert!(posting.is_some(), "a one-step shortcut plans one posting");
         let posting = posting.ok_or(CteError::StepTypeUnknown { step_type: step_type.into() })?;

@@ -29,11 +29,6 @@ impl RetryPolicy {
         let backoff = self.backoff_ms_base.saturating_mul(1u64 << doublings);
         backoff.min(self.backoff_ms_max)
     }
-
-    /// Whether a step that has made `attempts` attempts may make another.
-    pub fn allows_another(&self, attempts: u32) -> bool {
-        attempts < self.attempts_max
-    }
 }
 
 #[cfg(test)]
@@ -56,12 +51,5 @@ mod tests {
         for code in ["23514", "22023", "P0001", "XX000", "42883"] {
             assert!(!is_retryable_sqlstate(code), "{code}");
         }
-    }
-
-    #[test]
-    fn attempts_stop_at_the_maximum() {
-        let policy = RetryPolicy { attempts_max: 3, backoff_ms_base: 1, backoff_ms_max: 1 };
-        assert!(policy.allows_another(2));
-        assert!(!policy.allows_another(3));
     }
 }
