@@ -4,7 +4,7 @@
 //! a guarded UPDATE that refuses to take an account below what it may hold; system accounts get
 //! an appended delta instead of an update, so they never become a hot row.
 
-use cte_ctel_core::ledger::{AccountId, AccountOpening, Posting};
+use cte_ctel_core::ledger::{in_lock_order, AccountId, AccountOpening, Posting};
 use cte_ctel_core::limits::SYSTEM_DELTAS_PER_FOLD_MAX;
 use cte_ctel_core::money::Currency;
 use cte_ctel_core::CteError;
@@ -355,10 +355,11 @@ const WALLETS_LOCK: &str = "
      ORDER BY b.account_id COLLATE \"C\", b.currency COLLATE \"C\"
        FOR NO KEY UPDATE OF b";
 
-/// Locks wallet balance rows in the global order (account id, then currency, bytewise), so
+/// Locks wallet balance rows in the global lock order (`cte_ctel_core::ledger::lock_order`), so
 /// work that goes on to touch them in any order cannot deadlock with other such work.
-pub fn lock_wallets(wallets: &[(String, String)]) {
-    let (accounts, currencies): (Vec<String>, Vec<String>) = wallets.iter().cloned().unzip();
+pub fn lock_wallets(wallets: Vec<(String, String)>) {
+    let (accounts, currencies): (Vec<String>, Vec<String>) =
+        in_lock_order(wallets).into_iter().unzip();
     let args = [accounts.into(), currencies.into()];
     Spi::connect_mut(|client| {
         spi(client.update(WALLETS_LOCK, None, &args), WALLETS_LOCK);

@@ -203,10 +203,10 @@ pub fn capture(
     let posting = Posting::transfer(&source, destination, &captured)?;
     // Both wallets in the global order before either is touched: giving the hold back locks
     // the source, and the posting would otherwise lock the destination after it.
-    ledger::lock_wallets(&ordered(vec![
+    ledger::lock_wallets(vec![
         (lien.account_id.clone(), lien.currency.clone()),
         (destination.as_str().to_string(), lien.currency.clone()),
-    ]));
+    ]);
     // Give the hold back first: the capture's own debit is then checked like any posting.
     unreserve(&lien.account_id, &lien.currency, &lien.amount);
     let posting_id = ledger::post(&posting, None, None)?;
@@ -364,11 +364,4 @@ pub fn wallets_of_event(event_id: Uuid) -> Vec<(String, String)> {
             })
             .collect()
     })
-}
-
-/// Wallets sorted and deduplicated in the global lock order (bytewise account id, currency).
-pub fn ordered(mut wallets: Vec<(String, String)>) -> Vec<(String, String)> {
-    wallets.sort_by(|a, b| (a.0.as_bytes(), a.1.as_bytes()).cmp(&(b.0.as_bytes(), b.1.as_bytes())));
-    wallets.dedup();
-    wallets
 }

@@ -66,7 +66,7 @@ pub fn run(now_ms: i64, policy: &RetryPolicy) -> Value {
     wallets.extend(run::wallets_of_events(&due));
     wallets.extend(due_liens.iter().map(|lien| (lien.account_id.clone(), lien.currency.clone())));
     if !wallets.is_empty() {
-        ledger::lock_wallets(&liens::ordered(wallets));
+        ledger::lock_wallets(wallets);
     }
     let (timed_out, timeout_failures) = drive_each(&overdue, || Command::Timeout, now_ms, policy);
     let (retried, retry_failures) = drive_each(&due, || Command::Resume, now_ms, policy);

@@ -112,7 +112,7 @@ fn lock_wallets_in_order(event_id: Uuid, steps: &[StepRow]) {
     if postings <= 1 && wallets.len() <= 2 {
         return;
     }
-    ledger::lock_wallets(&liens::ordered(wallets));
+    ledger::lock_wallets(wallets);
 }
 
 /// Every wallet an event's built-in steps and liens touch, and how many postings its steps plan.

@@ -11,7 +11,7 @@ mod posting;
 
 pub use account::{AccountId, AccountOpening, Metadata};
 pub use lien::{capture_split, lien_transition, LienInput, LienStatus};
-pub use posting::{wallet_debits, Entry, Posting, PostingKind};
+pub use posting::{in_lock_order, lock_order, wallet_debits, Entry, Posting, PostingKind};
 
 /// The system account money enters through (deposits) and leaves through (withdrawals).
 pub const SYSTEM_ACCOUNT_WORLD: &str = "@world";

@@ -4,6 +4,8 @@
 //! writes it. Wallet entries are applied in `lock_order`, the one global order in which every
 //! session locks balance rows, so two postings over the same accounts cannot deadlock.
 
+use std::cmp::Ordering;
+
 use rust_decimal::Decimal;
 
 use super::{is_system_account, AccountId, SYSTEM_ACCOUNT_WORLD};
@@ -170,7 +172,8 @@ impl Posting {
     /// posting), so that concurrent postings lock balance rows in the same sequence.
     pub fn wallet_entries_in_lock_order(&self) -> Vec<&Entry> {
         let mut wallet: Vec<&Entry> = self.entries.iter().filter(|e| !e.is_system()).collect();
-        wallet.sort_by(|a, b| a.account_id.cmp(&b.account_id));
+        let currency = self.currency.as_str();
+        wallet.sort_by(|a, b| lock_order((&a.account_id, currency), (&b.account_id, currency)));
         wallet
     }
 }
@@ -196,8 +199,22 @@ pub fn wallet_debits(postings: &[Posting]) -> Vec<(String, String, Decimal)> {
             }
         }
     }
-    debits.sort_by(|a, b| (a.0.as_bytes(), a.1.as_bytes()).cmp(&(b.0.as_bytes(), b.1.as_bytes())));
+    debits.sort_by(|a, b| lock_order((&a.0, &a.1), (&b.0, &b.1)));
     debits
+}
+
+/// The one global order in which balance rows are locked: account id, then currency, compared
+/// bytewise (SQL's `COLLATE "C"`). Every path that locks more than one row follows it, so no two
+/// of them can wait on each other in a cycle.
+pub fn lock_order(a: (&str, &str), b: (&str, &str)) -> Ordering {
+    (a.0.as_bytes(), a.1.as_bytes()).cmp(&(b.0.as_bytes(), b.1.as_bytes()))
+}
+
+/// Wallets (account id, currency) sorted in the global lock order, each once.
+pub fn in_lock_order(mut wallets: Vec<(String, String)>) -> Vec<(String, String)> {
+    wallets.sort_by(|a, b| lock_order((&a.0, &a.1), (&b.0, &b.1)));
+    wallets.dedup();
+    wallets
 }
 
 fn refuse_system_account(account: &AccountId) -> Result<(), CteError> {
@@ -286,6 +303,21 @@ mod tests {
                 ("zed".into(), "USD".into(), "1.25".into()),
             ]
         );
+    }
+
+    #[test]
+    fn the_lock_order_is_bytewise_account_then_currency_each_once() {
+        let wallets = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs.iter().map(|(a, c)| (a.to_string(), c.to_string())).collect()
+        };
+        let sorted = in_lock_order(wallets(&[
+            ("b", "USD"),
+            ("Z", "EUR"),
+            ("b", "EUR"),
+            ("é", "USD"),
+            ("b", "USD"),
+        ]));
+        assert_eq!(sorted, wallets(&[("Z", "EUR"), ("b", "EUR"), ("b", "USD"), ("é", "USD")]));
     }
 
     #[test]
