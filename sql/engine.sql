@@ -55,10 +55,14 @@ CREATE INDEX cte_transactions_retry_idx ON cte_ctel.cte_transactions (next_attem
 COMMENT ON TABLE cte_ctel.cte_transactions IS
     'The steps of each event, run in "order"; payload, result, error, attempts and retry time.';
 
+-- No foreign keys here: every status change writes a row (five for a one-step transfer), and
+-- their two referential checks each were a fifth of a transfer's time (bench/, issue 6). The
+-- rows are written only by the statements that write the event or step they name, and
+-- cte_verify_ledger() checks the stronger rule (the step belongs to that event).
 CREATE TABLE cte_ctel.cte_event_history (
     id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    event_id       uuid NOT NULL REFERENCES cte_ctel.cte_events (id),
-    transaction_id uuid REFERENCES cte_ctel.cte_transactions (id),
+    event_id       uuid NOT NULL,
+    transaction_id uuid,
     old_status     text,
     new_status     text NOT NULL,
     actor          text NOT NULL,
@@ -68,6 +72,15 @@ CREATE TABLE cte_ctel.cte_event_history (
 CREATE INDEX cte_event_history_event_idx ON cte_ctel.cte_event_history (event_id, id);
 COMMENT ON TABLE cte_ctel.cte_event_history IS
     'Every status change of an event (transaction_id NULL) or of one of its steps: who, when, why.';
+
+-- Status changes waiting to be announced when cte_ctel.notify_by_worker is on: one row per
+-- statement that recorded changes, deleted by the maintenance pass as it sends them.
+CREATE TABLE cte_ctel.cte_notify_queue (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    history_ids bigint[] NOT NULL CHECK (cardinality(history_ids) >= 1)
+);
+COMMENT ON TABLE cte_ctel.cte_notify_queue IS
+    'History rows whose NOTIFY cte_events the maintenance pass still has to send (notify_by_worker).';
 
 CREATE TABLE cte_ctel.cte_executors (
     type          text PRIMARY KEY,

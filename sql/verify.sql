@@ -74,6 +74,16 @@ AS $$
       FROM cte_ctel.cte_liens l JOIN cte_ctel.cte_events e ON e.id = l.event_id
      WHERE l.status IN ('pending', 'active') AND e.status IN ('completed', 'compensated', 'failed')
     UNION ALL
+    -- Each history row names an event that exists and, if a step, a step of that event.
+    SELECT 'history_orphan',
+           format('history %s: event %s, transaction %s not found', h.id, h.event_id,
+                  COALESCE(h.transaction_id::text, '-'))
+      FROM cte_ctel.cte_event_history h
+     WHERE NOT EXISTS (SELECT 1 FROM cte_ctel.cte_events e WHERE e.id = h.event_id)
+        OR (h.transaction_id IS NOT NULL AND NOT EXISTS (
+              SELECT 1 FROM cte_ctel.cte_transactions t
+               WHERE t.id = h.transaction_id AND t.event_id = h.event_id))
+    UNION ALL
     -- The copy of allow_negative that the balance CHECK relies on matches the account.
     SELECT 'allow_negative_mismatch',
            format('%s %s: balance row says %s, account says %s',

@@ -97,6 +97,35 @@ q -c "ALTER SYSTEM RESET cte_ctel.worker_enabled" -c "SELECT pg_reload_conf()" >
 wait_for 15 "switched back on, it expires the lien" \
     "SELECT status = 'expired' FROM cte_ctel.cte_liens WHERE id = '$lien'"
 
+# cte_ctel.notify_by_worker: the transfer's transaction queues its five status changes and
+# the worker sends them; the listener (the same session) gets them from the worker's PID.
+worker=$(q -c "$worker_pid")
+heard=$("$PSQL" -X -q -t -A -h "$host" -p "$port" -U postgres -d cte_worker -v ON_ERROR_STOP=1 2>&1 <<'SQL'
+LISTEN cte_events;
+SET cte_ctel.notify_by_worker = on;
+SELECT 'sender ' || pg_backend_pid();
+SELECT cte_ctel.cte_transfer('w-alice', 'w-bob', 1, 'USD') \g /dev/null
+SELECT 'queued ' || count(*) FROM cte_ctel.cte_notify_queue;
+DO $$ BEGIN
+    FOR i IN 1..150 LOOP
+        EXIT WHEN NOT EXISTS (SELECT 1 FROM cte_ctel.cte_notify_queue);
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+END $$;
+SELECT pg_sleep(0.5) \g /dev/null
+SELECT 1 \g /dev/null
+SQL
+)
+sender=$(echo "$heard" | sed -n 's/^sender //p')
+from_worker=$(echo "$heard" | grep -c "received from server process with PID $worker\.")
+if echo "$heard" | grep -q '^queued 1$' && [ "$from_worker" -eq 5 ] && [ -n "$sender" ] \
+    && ! echo "$heard" | grep -q "PID $sender\."; then
+    ok "with cte_ctel.notify_by_worker on, a transfer's 5 notifications are queued and sent by the worker"
+else
+    not_ok "with cte_ctel.notify_by_worker on, a transfer's 5 notifications come from the worker (got: $heard)"
+fi
+check "the worker emptied the notify queue" "SELECT count(*) = 0 FROM cte_ctel.cte_notify_queue"
+
 check "cte_verify_ledger() finds nothing wrong after all the worker did" \
     "SELECT count(*) = 0 FROM cte_ctel.cte_verify_ledger()"
 

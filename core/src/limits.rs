@@ -77,6 +77,10 @@ pub const STEP_ATTEMPTS_DEFAULT: u32 = 3;
 /// Events one maintenance pass resumes (due retries) or times out, so a pass stays short.
 pub const EVENTS_PER_MAINTENANCE_MAX: i64 = 1_000;
 
+/// Queued announcements (one per statement that recorded status changes, a few changes each)
+/// one maintenance pass sends when `notify_by_worker` is on; the rest wait for the next pass.
+pub const NOTIFY_QUEUE_ROWS_PER_MAINTENANCE_MAX: i64 = 10_000;
+
 /// Actions (step runs and compensations) one call drives before it must have finished: a bound
 /// on the driver loop; an event has at most `EVENT_STEPS_MAX` steps, each run and compensated
 /// at most once per call.

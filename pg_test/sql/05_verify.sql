@@ -51,6 +51,14 @@ DELETE FROM cte_system_deltas WHERE id = (SELECT min(id) FROM cte_system_deltas)
 SELECT * FROM cte_verify_ledger();
 ROLLBACK TO SAVEPOINT corrupt;
 
+-- A history row naming a step of another event (history has no foreign keys: this check is
+-- what holds it).
+INSERT INTO cte_event_history (event_id, transaction_id, new_status, actor)
+SELECT e.id, t.id, 'running', 'test'
+  FROM cte_events e, cte_transactions t WHERE t.event_id <> e.id LIMIT 1;
+SELECT check_name FROM cte_verify_ledger();
+ROLLBACK TO SAVEPOINT corrupt;
+
 -- The constraint backstops: even a superuser's direct write cannot break these.
 SELECT test.refusal($$UPDATE cte_ctel.cte_balances SET balance = -1 WHERE account_id = 'bob'$$);
 SELECT test.refusal($$UPDATE cte_ctel.cte_balances SET reserved = -1 WHERE account_id = 'bob'$$);

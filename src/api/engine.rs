@@ -100,9 +100,11 @@ fn cte_add_transaction(
                 input: "add a transaction to",
             });
         }
-        let step =
-            checked_step(&name, description.as_deref(), &type_name, payload, order, max_attempts)?
-                .0;
+        let (step, plan) =
+            checked_step(&name, description.as_deref(), &type_name, payload, order, max_attempts)?;
+        if let Some(plan) = &plan {
+            ledger::check_wallets(&plan.postings)?;
+        }
         let steps_now = usize::try_from(events::step_count(event_id)).unwrap_or(usize::MAX);
         if steps_now >= EVENT_STEPS_MAX {
             return Err(CteError::LimitExceeded {
@@ -116,6 +118,9 @@ fn cte_add_transaction(
     add().map_err(report("cte_add_transaction"))
 }
 
+/// A step's checks that need no wallet: its name, type, payload and limits, and its plan. Wallets
+/// are checked when a step is added to an event; a one-step shortcut posts at once, and its
+/// guarded balance update names the same refusal.
 fn checked_step<'a>(
     name: &'a str,
     description: Option<&'a str>,
@@ -148,9 +153,6 @@ fn checked_step<'a>(
         }
     }
     let plan = steps::plan(&step_type, &payload)?;
-    if let Some(plan) = &plan {
-        ledger::check_wallets(&plan.postings)?;
-    }
     let reference = executors::reference(&step_type, &payload)?;
     if let Some(order) = order.filter(|order| *order < 1) {
         return Err(CteError::ArgumentOutOfRange {

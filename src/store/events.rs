@@ -8,7 +8,8 @@ use pgrx::prelude::*;
 use pgrx::{JsonB, Uuid};
 use serde_json::{json, Value};
 
-use super::{select_one, spi, update_one};
+use super::{run_cached, select_one, spi, update_one};
+use crate::gucs;
 
 /// An event as the driver needs it.
 pub struct EventRow {
@@ -263,52 +264,68 @@ pub fn save_event(
     });
 }
 
+// Both the history insert and the announcement of each change: sent now ($6 false) or queued
+// for the maintenance pass ($6 true, `cte_ctel.notify_by_worker`). The notifications go out in
+// the order of the changes, which is the order of their history ids.
 const HISTORY_INSERT: &str = "
     WITH change AS (
         INSERT INTO cte_ctel.cte_event_history
                (event_id, transaction_id, old_status, new_status, actor, reason)
-        VALUES ($1, $2, $3, $4, session_user, $5)
-        RETURNING event_id, transaction_id, old_status, new_status)
-    SELECT pg_catalog.pg_notify('cte_events', pg_catalog.json_build_object(
+        SELECT $1, c.transaction_id, c.old_status, c.new_status, session_user, $5
+          FROM unnest($2::uuid[], $3::text[], $4::text[]) WITH ORDINALITY
+                   AS c(transaction_id, old_status, new_status, n)
+         ORDER BY c.n
+        RETURNING id, event_id, transaction_id, old_status, new_status),
+    queued AS (
+        INSERT INTO cte_ctel.cte_notify_queue (history_ids)
+        SELECT pg_catalog.array_agg(id ORDER BY id) FROM change HAVING $6 AND count(*) > 0)
+    SELECT count(pg_catalog.pg_notify('cte_events', pg_catalog.json_build_object(
                'event_id', event_id, 'transaction_id', transaction_id,
-               'old_status', old_status, 'new_status', new_status)::text)
-      FROM change";
+               'old_status', old_status, 'new_status', new_status)::text))
+      FROM change WHERE NOT $6";
 
 /// The first history entry of an event (no status → created), announced like every other.
 fn record_created(event_id: Uuid) {
-    record_one(event_id, None, None, EventStatus::Created.as_str(), None);
+    record_all(event_id, &[(None, None, EventStatus::Created.as_str())], None);
 }
 
-/// Records each change in the history and announces it on channel `cte_events`.
+/// Records each change in the history and announces it on channel `cte_events`, in one
+/// statement.
 pub fn record(event_id: Uuid, steps: &[StepRow], changes: &[Change], reason: Option<&str>) {
-    for change in changes {
-        match change {
-            Change::Event { from, to } => {
-                record_one(event_id, None, Some(from.as_str()), to.as_str(), reason);
-            }
+    let rows: Vec<_> = changes
+        .iter()
+        .map(|change| match change {
+            Change::Event { from, to } => (None, Some(from.as_str()), to.as_str()),
             Change::Step { index, from, to } => {
-                record_one(
-                    event_id,
-                    Some(steps[*index].id),
-                    Some(from.as_str()),
-                    to.as_str(),
-                    reason,
-                );
+                (Some(steps[*index].id), Some(from.as_str()), to.as_str())
             }
-        }
-    }
+        })
+        .collect();
+    record_all(event_id, &rows, reason);
 }
 
-fn record_one(
+fn record_all(
     event_id: Uuid,
-    step: Option<Uuid>,
-    from: Option<&str>,
-    to: &str,
+    changes: &[(Option<Uuid>, Option<&str>, &str)],
     reason: Option<&str>,
 ) {
-    let args = [event_id.into(), step.into(), from.into(), to.into(), reason.into()];
+    if changes.is_empty() {
+        return;
+    }
+    let steps: Vec<Option<Uuid>> = changes.iter().map(|change| change.0).collect();
+    let from: Vec<Option<String>> =
+        changes.iter().map(|change| change.1.map(str::to_string)).collect();
+    let to: Vec<String> = changes.iter().map(|change| change.2.to_string()).collect();
+    let args = [
+        event_id.into(),
+        steps.into(),
+        from.into(),
+        to.into(),
+        reason.into(),
+        gucs::notify_by_worker().into(),
+    ];
     Spi::connect_mut(|client| {
-        spi(client.update(HISTORY_INSERT, None, &args), HISTORY_INSERT);
+        run_cached(client, HISTORY_INSERT, &args, true);
     });
 }
 

@@ -1,7 +1,7 @@
 //! The fast path of the one-step shortcuts (`cte_transfer`, `cte_deposit`): a single built-in
 //! posting with one attempt has only two possible ends, so instead of driving the saga step by
 //! step it posts, then writes in one statement the rows the saga would have ended with — the
-//! event and its step `completed`, the five history rows and their notifications. A refusal
+//! event and its step `completed`, the five history rows and their notifications (or their place in the notify queue). A refusal
 //! raises before anything is written, as the saga's rollback would leave nothing either.
 
 use cte_ctel_core::ledger::Posting;
@@ -10,9 +10,8 @@ use pgrx::prelude::*;
 use pgrx::{JsonB, Uuid};
 use serde_json::Value;
 
-use super::{events, ledger, spi, update_one};
-
-const TWO_IDS: &str = "SELECT pg_catalog.gen_random_uuid(), pg_catalog.gen_random_uuid()";
+use super::{events, ledger, new_id, update_one};
+use crate::gucs;
 
 const COMPLETED_EVENT: &str = "
     WITH event AS (
@@ -29,11 +28,15 @@ const COMPLETED_EVENT: &str = "
                (5, NULL, 'running', 'completed')),
     history AS (
         INSERT INTO cte_ctel.cte_event_history (event_id, transaction_id, old_status, new_status, actor)
-        SELECT $1, transaction_id, old_status, new_status, session_user FROM changes ORDER BY n)
+        SELECT $1, transaction_id, old_status, new_status, session_user FROM changes ORDER BY n
+        RETURNING id),
+    queued AS (
+        INSERT INTO cte_ctel.cte_notify_queue (history_ids)
+        SELECT pg_catalog.array_agg(id ORDER BY id) FROM history HAVING $7)
     SELECT count(pg_catalog.pg_notify('cte_events', pg_catalog.json_build_object(
                'event_id', $1, 'transaction_id', transaction_id,
                'old_status', old_status, 'new_status', new_status)::text))
-      FROM changes";
+      FROM (SELECT * FROM changes WHERE NOT $7 ORDER BY n) ordered";
 
 /// Posts a one-step event's only posting and records the event as completed; returns its id.
 pub fn one_step_event(
@@ -45,15 +48,10 @@ pub fn one_step_event(
     if let Some(reference) = reference {
         events::check_reference(step_type, reference)?;
     }
-    let (event_id, step_id) = Spi::connect_mut(|client| {
-        let table = spi(client.update(TWO_IDS, Some(1), &[]), TWO_IDS).first();
-        (spi(table.get::<Uuid>(1), TWO_IDS), spi(table.get::<Uuid>(2), TWO_IDS))
-    });
-    let (Some(event_id), Some(step_id)) = (event_id, step_id) else {
-        panic!("gen_random_uuid returns ids");
-    };
+    let (event_id, step_id) = (new_id(), new_id());
     let posting_id = ledger::post(posting, reference, Some(step_id))?;
     let result = events::postings_result(&[posting_id]);
+    let by_worker = gucs::notify_by_worker();
     let args = [
         event_id.into(),
         step_id.into(),
@@ -61,9 +59,11 @@ pub fn one_step_event(
         JsonB(payload).into(),
         reference.into(),
         JsonB(result).into(),
+        by_worker.into(),
     ];
     let notified: Option<i64> =
         Spi::connect_mut(|client| update_one(client, COMPLETED_EVENT, &args));
-    assert_eq!(notified, Some(5), "a completed one-step event has five status changes");
+    let expected = if by_worker { 0 } else { 5 };
+    assert_eq!(notified, Some(expected), "five status changes, announced now or queued");
     Ok(event_id)
 }

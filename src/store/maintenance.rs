@@ -1,6 +1,7 @@
 //! One maintenance pass: compensate events past their deadline, run retries that fell due,
-//! expire liens past their expiry, fold system-account deltas. Bounded per pass; each event is handled in its own
-//! subtransaction, so one that fails is logged and the pass goes on.
+//! expire liens past their expiry, fold system-account deltas, send queued notifications.
+//! Bounded per pass; each event is handled in its own subtransaction, so one that fails is
+//! logged and the pass goes on.
 
 use cte_ctel_core::engine::RetryPolicy;
 use cte_ctel_core::limits::EVENTS_PER_MAINTENANCE_MAX;
@@ -9,7 +10,7 @@ use pgrx::Uuid;
 use serde_json::{json, Value};
 
 use super::run::{self, Command};
-use super::{ledger, liens, spi, subtransaction};
+use super::{ledger, liens, notifications, spi, subtransaction};
 
 // SKIP LOCKED: an event another session is driving is left for the next pass.
 const OVERDUE_EVENTS: &str = "
@@ -72,11 +73,13 @@ pub fn run(now_ms: i64, policy: &RetryPolicy) -> Value {
     let (retried, retry_failures) = drive_each(&due, || Command::Resume, now_ms, policy);
     let expired = liens::expire(due_liens);
     let folded = ledger::fold_system_balances();
+    let notified = notifications::send_queued();
     json!({
         "events_timed_out": timed_out,
         "events_retried": retried,
-                "events_failed": timeout_failures + retry_failures,
+        "events_failed": timeout_failures + retry_failures,
         "liens_expired": expired,
         "system_deltas_folded": folded,
+        "notifications_sent": notified,
     })
 }

@@ -8,6 +8,7 @@ pub mod fast;
 pub mod ledger;
 pub mod liens;
 pub mod maintenance;
+pub mod notifications;
 pub mod run;
 pub mod steps;
 pub mod subtransaction;
@@ -95,6 +96,18 @@ fn first_value<T: pgrx::FromDatum + pgrx::IntoDatum>(
         return None;
     }
     spi(table.first().get_one(), query)
+}
+
+/// A random (version 4) UUID from PostgreSQL's strong random source, as `gen_random_uuid()`
+/// makes, without a statement to ask for it.
+pub(crate) fn new_id() -> pgrx::Uuid {
+    let mut bytes = [0u8; 16];
+    // SAFETY: writes exactly `bytes.len()` bytes into the buffer.
+    let filled = unsafe { pgrx::pg_sys::pg_strong_random(bytes.as_mut_ptr().cast(), bytes.len()) };
+    assert!(filled, "pg_strong_random fills the buffer");
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    pgrx::Uuid::from_bytes(bytes)
 }
 
 const NOW_MS: &str = "SELECT (extract(epoch FROM now()) * 1000)::bigint";
