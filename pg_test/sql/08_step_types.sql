@@ -76,6 +76,22 @@ SELECT cte_start_event(:'bb');
 SELECT status, error_sqlstate, error FROM cte_transactions WHERE event_id = :'bb';
 SELECT test.ledger_state() = :'before_batch' AS ledger_unchanged;
 
+-- A batch is written all at once, but its items see what the items before them left: bob, who
+-- holds 50 USD, can pay 60 only after alice's item; each entry records the balance it reached.
+SELECT cte_create_event('chained batch') AS cb \gset
+SELECT cte_add_transaction(:'cb', 'chain', 'batch.operation', '{"transactions": [
+      {"id": "in", "type": "wallet.transfer", "payload": {"source_account_id": "alice",
+        "destination_account_id": "bob", "amount": 10, "currency": "USD"}},
+      {"id": "on", "type": "wallet.transfer", "payload": {"source_account_id": "bob",
+        "destination_account_id": "alice", "amount": 60, "currency": "USD"}},
+      {"id": "back", "type": "wallet.transfer", "payload": {"source_account_id": "alice",
+        "destination_account_id": "bob", "amount": 0.5, "currency": "USD"}}]}') IS NOT NULL AS added;
+SELECT cte_start_event(:'cb');
+SELECT e.account_id, e.amount, e.balance_after
+  FROM cte_entries e JOIN cte_transactions t ON t.id = e.transaction_id
+ WHERE t.event_id = :'cb' AND e.currency = 'USD' ORDER BY e.id;
+SELECT count(*) AS violations FROM cte_verify_ledger();
+
 -- Payloads are checked when the step is added.
 SELECT cte_create_event('checks') AS k \gset
 SELECT test.refusal(format($$SELECT cte_ctel.cte_add_transaction(%L, 's', 'wallet.transfer',

@@ -196,7 +196,8 @@ pub fn refusal(account_id: &str, currency: &str, amount: &str) -> CteError {
 
 const ACCOUNT_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM cte_ctel.cte_accounts WHERE id = $1)";
 
-fn account_missing_or_currency_not_held(account_id: &str, currency: &str) -> CteError {
+/// Why a wallet is missing: the account is unknown, or it does not hold `currency`.
+pub fn account_missing_or_currency_not_held(account_id: &str, currency: &str) -> CteError {
     let exists: Option<bool> = select_one(ACCOUNT_EXISTS, &[account_id.into()]);
     if exists == Some(true) {
         CteError::CurrencyNotHeld {

@@ -2,15 +2,14 @@
 //! planned postings; `external` waits; a custom step calls its registered functions.
 
 use cte_ctel_core::engine::executors::{self, StepPlan, StepType};
-use cte_ctel_core::ledger::Posting;
 use cte_ctel_core::CteError;
 use pgrx::prelude::*;
-use pgrx::{JsonB, Uuid};
+use pgrx::JsonB;
 use serde_json::{json, Value};
 
 use super::events::StepRow;
 use super::subtransaction::{self, Failure};
-use super::{ledger, liens, spi};
+use super::{bulk, ledger, liens, spi};
 
 /// How a step (or its compensation) ended, when it did not fail.
 pub enum Outcome {
@@ -89,40 +88,50 @@ pub fn execute(step: &StepRow) -> Result<Outcome, Failure> {
     })
 }
 
-/// Posts a plan's postings with the step's reference; a batch records a result per item, and a
-/// refused item names itself in the step's error.
+/// Posts a plan's postings with the step's reference, all at once (`bulk`); a batch records a
+/// result per item, and a refused item names itself in the step's error.
 fn post_plan(step: &StepRow, planned: &StepPlan) -> Result<Value, Failure> {
     let reference = step.payload.get("reference").and_then(Value::as_str);
     if planned.items.is_empty() {
-        let ids = post_all(&planned.postings, reference, step.id)?;
+        let ids = if planned.postings.len() == 1 {
+            vec![ledger::post(&planned.postings[0], reference, Some(step.id))?]
+        } else {
+            let references = vec![reference; planned.postings.len()];
+            bulk::post_all(&planned.postings, &references, step.id).map_err(|(_, error)| error)?
+        };
         return Ok(super::events::postings_result(&ids));
     }
-    let mut items = Vec::with_capacity(planned.items.len());
+    let mut references = Vec::with_capacity(planned.postings.len());
     for item in &planned.items {
-        let postings = &planned.postings[item.first..item.first + item.count];
-        let ids =
-            post_all(postings, item.reference.as_deref(), step.id).map_err(|failure| Failure {
-                message: format!("transaction {:?}: {}", item.id, failure.message),
+        references.extend(std::iter::repeat_n(item.reference.as_deref(), item.count));
+    }
+    let ids =
+        bulk::post_all(&planned.postings, &references, step.id).map_err(|(index, error)| {
+            let item = planned
+                .items
+                .iter()
+                .find(|item| (item.first..item.first + item.count).contains(&index));
+            assert!(item.is_some(), "every posting of a batch belongs to an item");
+            let failure = Failure::from(error);
+            Failure {
+                message: format!(
+                    "transaction {:?}: {}",
+                    item.map(|item| item.id.as_str()).unwrap_or(""),
+                    failure.message
+                ),
                 ..failure
-            })?;
-        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
-        items.push(
-            json!({"id": item.id, "type": item.step_type, "status": "completed", "postings": ids}),
-        );
-    }
+            }
+        })?;
+    let items = planned
+        .items
+        .iter()
+        .map(|item| {
+            let ids: Vec<String> =
+                ids[item.first..item.first + item.count].iter().map(ToString::to_string).collect();
+            json!({"id": item.id, "type": item.step_type, "status": "completed", "postings": ids})
+        })
+        .collect::<Vec<_>>();
     Ok(json!({ "batch_id": step.payload.get("batch_id"), "items": items }))
-}
-
-fn post_all(
-    postings: &[Posting],
-    reference: Option<&str>,
-    step: Uuid,
-) -> Result<Vec<Uuid>, Failure> {
-    let mut ids = Vec::with_capacity(postings.len());
-    for posting in postings {
-        ids.push(ledger::post(posting, reference, Some(step))?);
-    }
-    Ok(ids)
 }
 
 /// Compensates a completed step in a subtransaction: built-in steps post the reversal of

@@ -8,6 +8,7 @@
 mod account;
 mod lien;
 mod posting;
+pub mod wallets;
 
 pub use account::{AccountId, AccountOpening, Metadata};
 pub use lien::{capture_split, lien_transition, LienInput, LienStatus};
