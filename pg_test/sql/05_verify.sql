@@ -65,6 +65,15 @@ SELECT test.refusal($$UPDATE cte_ctel.cte_balances SET reserved = -1 WHERE accou
 SELECT test.refusal($$INSERT INTO cte_ctel.cte_entries (posting_id, kind, account_id, currency, amount)
                       VALUES (gen_random_uuid(), 'deposit', 'bob', 'USD', 0)$$);
 SELECT test.refusal($$INSERT INTO cte_ctel.cte_accounts (id, is_system) VALUES ('@fake', false)$$);
+-- Money is finite: NaN and infinities are refused wherever money is stored.
+SELECT test.refusal($$UPDATE cte_ctel.cte_balances SET balance = 'NaN' WHERE account_id = 'bob'$$);
+SELECT test.refusal($$UPDATE cte_ctel.cte_balances SET balance = 'Infinity' WHERE account_id = 'bob'$$);
+SELECT test.refusal($$INSERT INTO cte_ctel.cte_entries (posting_id, kind, account_id, currency, amount)
+                      VALUES (gen_random_uuid(), 'deposit', '@world', 'USD', 'NaN')$$);
+SELECT test.refusal($$INSERT INTO cte_ctel.cte_system_deltas (account_id, currency, amount)
+                      VALUES ('@world', 'USD', '-Infinity')$$);
+SELECT test.refusal($$INSERT INTO cte_ctel.cte_liens (account_id, currency, amount, status)
+                      VALUES ('bob', 'USD', 'NaN', 'active')$$);
 
 SELECT * FROM cte_verify_ledger();
 ROLLBACK;
