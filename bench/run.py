@@ -19,24 +19,48 @@ import tempfile
 PGBIN = "/usr/lib/postgresql/15/bin"
 PAIR = "\\set a random(1, :n)\n\\set b 1 + (:a + random(0, :n - 2)) % :n\n"
 
-# name, engine statement, baseline statement, transfers per transaction, clients, account sets
+WORKER = "-c cte_ctel.notify_by_worker=on"
+TRANSFER = ("SELECT cte_ctel.cte_transfer('a' || :a, 'a' || :b, 0.01, 'USD');",
+            "SELECT plain.transfer('a' || :a, 'a' || :b, 0.01);")
+EVENT3 = ("SELECT bench.event(3, 'a' || :a, 'a' || :b);",
+          "SELECT plain.transfers(3, 'a' || :a, 'a' || :b, 0.01);")
+DEPOSIT = ("SELECT cte_ctel.cte_deposit('a' || :a, 0.01, 'USD');", "SELECT plain.deposit('a' || :a, 0.01);")
+BATCH_FIRST = "\\set first 1 + 10 * random(0, :n / 10 - 1)\n"
+
+
+def workload(name, statements, per_txn, clients, accounts, options="", database=None, journal=None):
+    """One workload: the engine's statement and its baseline's, run at each client count over each
+    account set; `options` are the engine session's settings (PGOPTIONS); `database` and
+    `journal` (entries already in it) are for the scale runs."""
+    return {"name": name, "engine": statements[0], "baseline": statements[1], "per_txn": per_txn,
+            "clients": clients, "accounts": accounts, "options": options, "database": database,
+            "journal": journal}
+
+
 WORKLOADS = [
-    ("cte_transfer", "SELECT cte_ctel.cte_transfer('a' || :a, 'a' || :b, 0.01, 'USD');",
-     "SELECT plain.transfer('a' || :a, 'a' || :b, 0.01);", 1, (1, 8), (10000, 10)),
-    ("event, 1 step", "SELECT bench.event(1, 'a' || :a, 'a' || :b);",
-     "SELECT plain.transfers(1, 'a' || :a, 'a' || :b, 0.01);", 1, (1, 8), (10000, 10)),
-    ("event, 3 steps", "SELECT bench.event(3, 'a' || :a, 'a' || :b);",
-     "SELECT plain.transfers(3, 'a' || :a, 'a' || :b, 0.01);", 3, (1, 8), (10000, 10)),
-        ("lien create, capture", "CALL bench.lien_capture('a' || :a, 'a' || :b);",
-     "CALL plain.lien_capture('a' || :a, 'a' || :b, 0.05);", 1, (1, 8), (10000, 10)),
-    ("deposit via @world", "SELECT cte_ctel.cte_deposit('a' || :a, 0.01, 'USD');",
-     "SELECT plain.deposit('a' || :a, 0.01);", 1, (1, 8), (10000, 10)),
-    ("batch of 1,000", "\\set first 1 + 10 * random(0, :n / 10 - 1)\nSELECT bench.batch(:first);",
-     "\\set first 1 + 10 * random(0, :n / 10 - 1)\nSELECT plain.batch(:first);", 1000, (1,), (10000,)),
+    workload("cte_transfer", TRANSFER, 1, (1, 8), (10000, 10)),
+    workload("cte_transfer, notify by worker", TRANSFER, 1, (1, 8), (10000, 10), WORKER),
+    workload("event, 1 step", ("SELECT bench.event(1, 'a' || :a, 'a' || :b);",
+                               "SELECT plain.transfers(1, 'a' || :a, 'a' || :b, 0.01);"), 1, (1, 8), (10000, 10)),
+    workload("event, 3 steps", EVENT3, 3, (1, 8), (10000, 10)),
+    workload("event, 3 steps, notify by worker", EVENT3, 3, (1, 8), (10000,), WORKER),
+    workload("lien create, capture", ("CALL bench.lien_capture('a' || :a, 'a' || :b);",
+                                      "CALL plain.lien_capture('a' || :a, 'a' || :b, 0.05);"), 1, (1, 8), (10000, 10)),
+    workload("deposit via @world", DEPOSIT, 1, (1, 8), (10000, 10)),
+    workload("deposit via @world, notify by worker", DEPOSIT, 1, (1, 8), (10000, 10), WORKER),
+    workload("batch of 1,000", (BATCH_FIRST + "SELECT bench.batch(:first);",
+                                BATCH_FIRST + "SELECT plain.batch(:first);"), 1000, (1,), (10000,)),
+]
+
+# bench/run scale: the same transfer over a small, fresh ledger and over a large one.
+SCALE = [
+    workload("cte_transfer, small ledger", TRANSFER, 1, (1, 8), (1000,), database="cte_scale_small", journal=0),
+    workload("cte_transfer, large ledger", TRANSFER, 1, (1, 8), (1000000,), database="cte_scale_large",
+             journal=10000000),
 ]
 
 
-def pgbench(args, statement, clients, accounts, seconds, logdir, tag):
+def pgbench(args, statement, clients, accounts, seconds, logdir, tag, options="", database=None):
     """One pgbench run; returns (tps, latencies in ms, failed transactions, aborted clients)."""
     script = os.path.join(logdir, tag + ".sql")
     with open(script, "w") as handle:
@@ -45,8 +69,9 @@ def pgbench(args, statement, clients, accounts, seconds, logdir, tag):
     command = [os.path.join(PGBIN, "pgbench"), "-n", "-h", args.host, "-p", str(args.port),
                "-U", "postgres", "-c", str(clients), "-j", str(min(clients, 2)), "-T",
                str(seconds), "-f", script, "-D", "n=%d" % accounts, "--log",
-               "--log-prefix=" + prefix, args.database]
-    run = subprocess.run(command, capture_output=True, text=True, cwd=logdir)
+               "--log-prefix=" + prefix, database or args.database]
+    run = subprocess.run(command, capture_output=True, text=True, cwd=logdir,
+                         env=dict(os.environ, PGOPTIONS=options))
     tps = 0.0
     failed = 0  # counted from the per-transaction logs below
     for line in run.stdout.splitlines():
@@ -76,25 +101,30 @@ def percentile(values, fraction):
 
 
 def measure(args, logdir, save, rows):
-    for name, engine, baseline, per_txn, client_counts, account_sets in WORKLOADS:
+    for spec in SCALE if args.scale else WORKLOADS:
+        name, per_txn = spec["name"], spec["per_txn"]
         if args.only and name != args.only:
             continue
-        for accounts in account_sets:
-            for clients in client_counts:
+        for accounts in spec["accounts"]:
+            for clients in spec["clients"]:
                 figures = {"engine": ([], [], 0, 0), "baseline": ([], [], 0, 0)}
                 for round_number in range(args.rounds):
                     order = ("baseline", "engine") if round_number % 2 == 0 else ("engine", "baseline")
                     for side in order:
-                        statement = engine if side == "engine" else baseline
+                        statement = spec[side]
+                        options = spec["options"] if side == "engine" else ""
                         slug = "".join(c if c.isalnum() else "_" for c in name)  # pgbench reads "@"
                         tag = "%s-%s-%d-%d-%d" % (slug, side, clients, accounts, round_number)
                         tps, latencies, failed, aborted = pgbench(
-                            args, statement, clients, accounts, args.seconds, logdir, tag)
+                            args, statement, clients, accounts, args.seconds, logdir, tag, options,
+                            spec["database"])
                         all_tps, all_lat, all_failed, all_aborted = figures[side]
                         figures[side] = (all_tps + [tps], all_lat + latencies,
                                          all_failed + failed, all_aborted + aborted)
                 row = {"workload": name, "accounts": accounts, "clients": clients,
-                       "transfers_per_transaction": per_txn}
+                       "transfers_per_transaction": per_txn, "engine_settings": spec["options"]}
+                if spec["journal"] is not None:
+                    row["journal_entries"] = spec["journal"]
                 for side in ("engine", "baseline"):
                     all_tps, all_lat, failed, aborted = figures[side]
                     row[side] = {"tps": round(statistics.mean(all_tps), 1),
@@ -157,9 +187,11 @@ def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--only", help="run just this workload")
     parser.add_argument("--results", help="add the rows to this results file instead of a new one")
+    parser.add_argument("--scale", action="store_true",
+                        help="the scale runs (databases cte_scale_small and cte_scale_large)")
     args = parser.parse_args()
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    path = args.results or os.path.join(args.out, "results", stamp + ".json")
+    path = args.results or os.path.join(args.out, "results", stamp + ("-scale" if args.scale else "") + ".json")
     about = machine(args)
     earlier = json.load(open(path))["rows"] if args.results else []
 
@@ -171,8 +203,9 @@ def main():
         os.chmod(logdir, 0o777)
         rows = measure(args, logdir, save, earlier)
     print("results: " + path)
-    chart(rows, os.path.join(args.out, "..", "docs", "performance.png"))
-    print("chart: docs/performance.png")
+    if not args.scale:
+        chart(rows, os.path.join(args.out, "..", "docs", "performance.png"))
+        print("chart: docs/performance.png")
 
 
 if __name__ == "__main__":

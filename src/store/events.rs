@@ -108,8 +108,8 @@ const STEPS_OF_EVENT: &str = "
 
 /// The steps of an event, in order.
 pub fn steps(event_id: Uuid) -> Vec<StepRow> {
-    Spi::connect(|client| {
-        let table = spi(client.select(STEPS_OF_EVENT, None, &[event_id.into()]), STEPS_OF_EVENT);
+    Spi::connect_mut(|client| {
+        let table = run_cached(client, STEPS_OF_EVENT, &[event_id.into()], false);
         table.map(|row| step_row(&row, event_id)).collect()
     })
 }
@@ -235,7 +235,7 @@ pub fn save_step(step: &StepRow) {
         message.into(),
     ];
     Spi::connect_mut(|client| {
-        spi(client.update(STEP_SAVE, None, &args), STEP_SAVE);
+        run_cached(client, STEP_SAVE, &args, true);
     });
 }
 
@@ -260,7 +260,7 @@ pub fn save_event(
     let args =
         [event_id.into(), status.as_str().into(), sqlstate.into(), error.into(), started.into()];
     Spi::connect_mut(|client| {
-        spi(client.update(EVENT_SAVE, None, &args), EVENT_SAVE);
+        run_cached(client, EVENT_SAVE, &args, true);
     });
 }
 

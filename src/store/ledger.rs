@@ -363,6 +363,6 @@ pub fn lock_wallets(wallets: Vec<(String, String)>) {
         in_lock_order(wallets).into_iter().unzip();
     let args = [accounts.into(), currencies.into()];
     Spi::connect_mut(|client| {
-        spi(client.update(WALLETS_LOCK, None, &args), WALLETS_LOCK);
+        run_cached(client, WALLETS_LOCK, &args, true);
     });
 }

@@ -13,7 +13,7 @@ use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 use pgrx::{AnyNumeric, JsonB, Uuid};
 
-use super::{ledger, select_one, spi, update_one};
+use super::{ledger, run_cached, select_one, spi, update_one};
 
 const RESERVE: &str = "
     UPDATE cte_ctel.cte_balances SET reserved = reserved + $3
@@ -68,9 +68,9 @@ fn lien_row(row: &pgrx::spi::SpiHeapTupleData, query: &str) -> LienRow {
 }
 
 /// Locks and reads the liens a query selects (by `$1`), in the order it gives.
-fn lock_liens(query: &str, key: Uuid) -> Vec<LienRow> {
+fn lock_liens(query: &'static str, key: Uuid) -> Vec<LienRow> {
     Spi::connect_mut(|client| {
-        let table = spi(client.update(query, None, &[key.into()]), query);
+        let table = run_cached(client, query, &[key.into()], true);
         table.map(|row| lien_row(&row, query)).collect()
     })
 }
@@ -113,7 +113,7 @@ fn change(
         capture.map(|(_, posting)| posting).into(),
     ];
     Spi::connect_mut(|client| {
-        spi(client.update(LIEN_FINISH, None, &args), LIEN_FINISH);
+        run_cached(client, LIEN_FINISH, &args, true);
     });
     Ok(to)
 }
@@ -226,7 +226,7 @@ fn finish_captured(lien: &LienRow, reason: &str, captured: &str, posting_id: Uui
         posting_id.into(),
     ];
     Spi::connect_mut(|client| {
-        spi(client.update(LIEN_FINISH, None, &args), LIEN_FINISH);
+        run_cached(client, LIEN_FINISH, &args, true);
     });
 }
 
@@ -351,10 +351,7 @@ const WALLETS_OF_EVENT_LIENS: &str = "
 /// The wallets an event's pending and active liens are on.
 pub fn wallets_of_event(event_id: Uuid) -> Vec<(String, String)> {
     Spi::connect_mut(|client| {
-        let table = spi(
-            client.update(WALLETS_OF_EVENT_LIENS, None, &[event_id.into()]),
-            WALLETS_OF_EVENT_LIENS,
-        );
+        let table = run_cached(client, WALLETS_OF_EVENT_LIENS, &[event_id.into()], true);
         table
             .map(|row| {
                 let text = |ordinal| {
