@@ -1,6 +1,9 @@
 //! Events and steps in SQL: create, add, load under the event's row lock, save, and record
 //! every status change in `cte_event_history` with a `NOTIFY cte_events`.
 
+use std::cell::OnceCell;
+
+use cte_ctel_core::engine::executors::StepPlan;
 use cte_ctel_core::engine::{Change, EventStatus, StepState, StepStatus};
 use cte_ctel_core::CteError;
 use pgrx::datum::Interval;
@@ -29,6 +32,8 @@ pub struct StepRow {
     pub state: StepState,
     /// The last failure: its SQLSTATE (none when the application reported it) and text.
     pub error: Option<(Option<String>, String)>,
+    /// A built-in step's plan, made once per drive (pre-lock and execution both need it).
+    pub plan: OnceCell<StepPlan>,
 }
 
 const EVENT_BY_KEY: &str = "SELECT id, name FROM cte_ctel.cte_events WHERE idempotency_key = $1";
@@ -135,6 +140,7 @@ fn step_row(row: &pgrx::spi::SpiHeapTupleData, event_id: Uuid) -> StepRow {
             next_attempt_at_ms: spi(row.get::<i64>(9), STEPS_OF_EVENT),
         },
         error,
+        plan: OnceCell::new(),
     }
 }
 
