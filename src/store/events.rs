@@ -218,30 +218,51 @@ pub fn event_of_step(step_id: Uuid) -> Result<Uuid, CteError> {
     event.ok_or_else(|| CteError::TransactionUnknown { transaction_id: step_id.to_string() })
 }
 
-const STEP_SAVE: &str = "
-    UPDATE cte_ctel.cte_transactions
-       SET status = $2, attempts = $3,
-           next_attempt_at = 'epoch'::timestamptz + $4 * interval '1 millisecond',
-           result = $5, error_sqlstate = $6, error = $7
-     WHERE id = $1";
+const STEPS_SAVE: &str = "
+    UPDATE cte_ctel.cte_transactions t
+       SET status = s.status, attempts = s.attempts,
+           next_attempt_at = 'epoch'::timestamptz + s.next_ms * interval '1 millisecond',
+           result = s.result, error_sqlstate = s.sqlstate, error = s.error
+      FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bigint[], $5::jsonb[], $6::text[],
+                  $7::text[]) AS s(id, status, attempts, next_ms, result, sqlstate, error)
+     WHERE t.id = s.id";
 
-/// Writes a step's state back.
-pub fn save_step(step: &StepRow) {
-    let (sqlstate, message) = match &step.error {
-        Some((sqlstate, message)) => (sqlstate.as_deref(), Some(message.as_str())),
-        None => (None, None),
-    };
+/// Writes the steps' states back, in one statement.
+pub fn save_steps(steps: &[&StepRow]) {
+    if steps.is_empty() {
+        return;
+    }
+    let error =
+        |step: &StepRow, sqlstate: bool| {
+            step.error.as_ref().and_then(|(code, message)| {
+                if sqlstate {
+                    code.clone()
+                } else {
+                    Some(message.clone())
+                }
+            })
+        };
+    let ids: Vec<Uuid> = steps.iter().map(|step| step.id).collect();
+    let statuses: Vec<&str> = steps.iter().map(|step| step.state.status.as_str()).collect();
+    let attempts: Vec<i32> =
+        steps.iter().map(|step| i32::try_from(step.state.attempts).unwrap_or(i32::MAX)).collect();
+    let next_ms: Vec<Option<i64>> =
+        steps.iter().map(|step| step.state.next_attempt_at_ms).collect();
+    let results: Vec<Option<JsonB>> =
+        steps.iter().map(|step| step.result.clone().map(JsonB)).collect();
+    let sqlstates: Vec<Option<String>> = steps.iter().map(|step| error(step, true)).collect();
+    let messages: Vec<Option<String>> = steps.iter().map(|step| error(step, false)).collect();
     let args = [
-        step.id.into(),
-        step.state.status.as_str().into(),
-        i32::try_from(step.state.attempts).unwrap_or(i32::MAX).into(),
-        step.state.next_attempt_at_ms.into(),
-        step.result.clone().map(JsonB).into(),
-        sqlstate.into(),
-        message.into(),
+        ids.into(),
+        statuses.into(),
+        attempts.into(),
+        next_ms.into(),
+        results.into(),
+        sqlstates.into(),
+        messages.into(),
     ];
     Spi::connect_mut(|client| {
-        run_cached(client, STEP_SAVE, &args, true);
+        run_cached(client, STEPS_SAVE, &args, true);
     });
 }
 

@@ -297,14 +297,14 @@ fn persist(
     error: &EventError,
     reason: Option<&str>,
 ) {
+    let mut changed = Vec::new();
     for (index, step) in steps.iter_mut().enumerate() {
-        let changed =
-            step.state != saga.steps[index] || step.result.is_some() || step.error.is_some();
-        step.state = saga.steps[index].clone();
-        if changed {
-            events::save_step(step);
+        if step.state != saga.steps[index] || step.result.is_some() || step.error.is_some() {
+            changed.push(index);
         }
+        step.state = saga.steps[index].clone();
     }
+    events::save_steps(&changed.iter().map(|index| &steps[*index]).collect::<Vec<_>>());
     let (sqlstate, message) = match error {
         Some((sqlstate, message)) => (sqlstate.as_deref(), Some(message.as_str())),
         None => (None, None),
