@@ -9,7 +9,7 @@ CREATE TABLE cte_ctel.cte_events (
     timeout         interval NOT NULL CHECK (timeout > interval '0'),
     deadline        timestamptz,
     metadata        cte_ctel.cte_json_object,
-    idempotency_key cte_ctel.cte_name UNIQUE,
+    idempotency_key cte_ctel.cte_name,
     error           text,
     error_sqlstate  text,
     created_at      timestamptz NOT NULL DEFAULT now(),
@@ -17,6 +17,9 @@ CREATE TABLE cte_ctel.cte_events (
     finished_at     timestamptz,
     CHECK ((status IN ('completed', 'compensated', 'failed')) = (finished_at IS NOT NULL))
 );
+-- Partial: most events have no key, and an index entry for each NULL cost every event a write.
+CREATE UNIQUE INDEX cte_events_idempotency_key_idx ON cte_ctel.cte_events (idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
 CREATE INDEX cte_events_unfinished_idx ON cte_ctel.cte_events (deadline)
     WHERE status IN ('running', 'waiting', 'compensating');
 COMMENT ON TABLE cte_ctel.cte_events IS

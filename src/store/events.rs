@@ -41,7 +41,7 @@ const EVENT_BY_KEY: &str = "SELECT id, name FROM cte_ctel.cte_events WHERE idemp
 const EVENT_INSERT: &str = "
     INSERT INTO cte_ctel.cte_events (name, description, timeout, metadata, idempotency_key)
     VALUES ($1, $2, $3, $4, $5)
-    ON CONFLICT (idempotency_key) DO NOTHING
+    ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id";
 
 const TIMEOUT_VALID: &str = "SELECT $1 > interval '0' AND $1 <= interval '30 days'";
