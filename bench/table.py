@@ -20,7 +20,10 @@ for row in result["rows"]:
            if unit > 1 else "%.0f" % engine["tps"])
     btps = ("%.0f (%s transfers/s)" % (base["tps"], "{:,.0f}".format(base["transfers_per_second"]))
             if unit > 1 else "%.0f" % base["tps"])
+    accounts = "{:,}".format(row["accounts"])
+    if "journal_entries" in row:
+        accounts += " (journal of {:,})".format(row["journal_entries"])
     print("| %s | %s | %d | %s | %s | **%.2f** | %.2f / %.2f | %.2f / %.2f | %d |" % (
-        row["workload"], "{:,}".format(row["accounts"]), row["clients"], tps, btps, row["ratio"],
+        row["workload"], accounts, row["clients"], tps, btps, row["ratio"],
         engine["p50_ms"], base["p50_ms"], engine["p99_ms"], base["p99_ms"],
         engine["failed"] + engine["aborted_clients"]))
