@@ -54,7 +54,7 @@ WORKLOADS = [
 
 # bench/run scale: the same transfer over a small, fresh ledger and over a large one.
 SCALE = [
-    workload("cte_transfer, small ledger", TRANSFER, 1, (1, 8), (1000,), database="cte_scale_small", journal=0),
+    workload("cte_transfer, small ledger", TRANSFER, 1, (1, 8), (1000,), database="cte_scale_small", journal=2000),
     workload("cte_transfer, large ledger", TRANSFER, 1, (1, 8), (1000000,), database="cte_scale_large",
              journal=10000000),
 ]
