@@ -4,7 +4,6 @@
 //! their system deltas. A sum beyond `Decimal` falls back to posting one at a time in SQL.
 
 use std::collections::HashMap;
-use std::str::FromStr;
 
 use cte_ctel_core::ledger::wallets::{self, Applied, Refused, Wallet};
 use cte_ctel_core::ledger::{in_lock_order, Posting};
@@ -83,7 +82,8 @@ pub fn post_all(
     }
 }
 
-/// The wanted wallets that exist, locked; `None` if a figure is beyond `Decimal`.
+/// The wanted wallets that exist, locked; `None` if a figure is beyond `Decimal` (read exactly,
+/// never rounded: such a batch is posted in SQL numeric instead).
 fn read_locked(wanted: Vec<(String, String)>) -> Option<HashMap<(String, String), Wallet>> {
     let (accounts, currencies): (Vec<String>, Vec<String>) = wanted.into_iter().unzip();
     let args = [accounts.into(), currencies.into()];
@@ -94,8 +94,8 @@ fn read_locked(wanted: Vec<(String, String)>) -> Option<HashMap<(String, String)
                 let text =
                     |ordinal| spi(row.get::<String>(ordinal), WALLETS_READ).unwrap_or_default();
                 let wallet = Wallet {
-                    balance: Decimal::from_str(&text(3)).ok()?,
-                    reserved: Decimal::from_str(&text(4)).ok()?,
+                    balance: Decimal::from_str_exact(&text(3)).ok()?,
+                    reserved: Decimal::from_str_exact(&text(4)).ok()?,
                     allow_negative: spi(row.get::<bool>(5), WALLETS_READ) == Some(true),
                 };
                 Some(((text(1), text(2)), wallet))
