@@ -21,8 +21,8 @@ REVOKE ALL ON ALL TABLES IN SCHEMA cte_ctel FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA cte_ctel FROM PUBLIC;
 REVOKE ALL ON DOMAIN cte_ctel.cte_name, cte_ctel.cte_description, cte_ctel.cte_reference,
     cte_ctel.cte_json_object, cte_ctel.cte_entry_amount, cte_ctel.cte_balance,
-    cte_ctel.cte_reserved, cte_ctel.cte_positive_amount, cte_ctel.cte_event_status, cte_ctel.cte_step_status,
-    cte_ctel.cte_lien_status FROM PUBLIC;
+    cte_ctel.cte_reserved, cte_ctel.cte_positive_amount, cte_ctel.cte_event_status,
+    cte_ctel.cte_step_status, cte_ctel.cte_lien_status FROM PUBLIC;
 GRANT USAGE ON SCHEMA cte_ctel TO cte_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA cte_ctel TO cte_reader;
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # NOTIFY cte_events: a listener sees one notification per status change of an event and its
 # steps, sent when the transaction commits, with a JSON payload (event_id, transaction_id,
-# old_status, new_status). psql prints the sender's PID and ids differ on every run, so both
-# are masked before the output is compared with tests/expected/notify.out.
+# old_status, new_status): first a 1-step event left waiting, then a deposit (the fast path).
+# psql prints the sender's PID and ids differ on every run, so both are masked before the
+# output is compared with tests/expected/notify.out.
 # Usage: tests/notify.sh HOST PORT  (a server with cte_ctel installed in database cte_regress)
 set -euo pipefail
 host=$1 port=$2
@@ -18,6 +19,7 @@ SELECT cte_create_event('notified') AS e \gset
 SELECT cte_add_transaction(:'e', 'wait', 'external', '{}') \g /dev/null
 SELECT cte_start_event(:'e') \g /dev/null
 COMMIT;
+SELECT cte_deposit('notify-a', 1, 'USD') \g /dev/null
 SELECT 1 \g /dev/null
 SQL
 )

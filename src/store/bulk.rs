@@ -1,28 +1,20 @@
-//! Many postings in three statements, for a batch: read and lock every wallet they touch in the
-//! global order, apply them in memory with the core's rule (`ledger::wallets::apply`, the same
-//! guard as the one-posting update), then write the final balances, and all the entries with
-//! their system deltas. A sum beyond `Decimal` falls back to posting one at a time in SQL.
+//! Many postings in three statements, for a batch: lock and read every wallet they touch in the
+//! global order (`ledger::lock_wallets`), apply them in memory with the core's rule
+//! (`ledger::wallets::apply`, the same guard as the one-posting update), then write the final
+//! balances, and all the entries with their system deltas. A sum beyond `Decimal` falls back to
+//! posting one at a time in SQL.
 
 use std::collections::HashMap;
 
 use cte_ctel_core::ledger::wallets::{self, Applied, Refused, Wallet};
-use cte_ctel_core::ledger::{in_lock_order, Posting};
+use cte_ctel_core::ledger::Posting;
 use cte_ctel_core::CteError;
 use pgrx::prelude::*;
 use pgrx::{AnyNumeric, Uuid};
 use rust_decimal::Decimal;
 
 use super::ledger::{self, numeric};
-use super::{new_id, run_cached, spi};
-
-// Locked as the sort emits them (LockRows sits above Sort): the global lock order.
-const WALLETS_READ: &str = "
-    SELECT b.account_id, b.currency, b.balance::text, b.reserved::text, b.allow_negative
-      FROM cte_ctel.cte_balances b
-      JOIN unnest($1::text[], $2::text[]) AS w(account_id, currency)
-        ON w.account_id = b.account_id AND w.currency = b.currency
-     ORDER BY b.account_id COLLATE \"C\", b.currency COLLATE \"C\"
-       FOR NO KEY UPDATE OF b";
+use super::{new_id, run_cached};
 
 const BALANCES_WRITE: &str = "
     UPDATE cte_ctel.cte_balances b SET balance = w.balance
@@ -53,17 +45,16 @@ pub fn post_all(
     step: Uuid,
 ) -> Result<Vec<Uuid>, (usize, CteError)> {
     assert_eq!(postings.len(), references.len(), "one reference per posting");
-    let wanted = in_lock_order(
-        postings
-            .iter()
-            .flat_map(|posting| {
-                posting
-                    .wallet_entries_in_lock_order()
-                    .into_iter()
-                    .map(|entry| (entry.account_id.clone(), posting.currency.clone()))
-            })
-            .collect(),
-    );
+    let wanted = postings
+        .iter()
+        .flat_map(|posting| {
+            posting
+                .entries
+                .iter()
+                .filter(|entry| !entry.is_system())
+                .map(|entry| (entry.account_id.clone(), posting.currency.clone()))
+        })
+        .collect();
     let Some(read) = read_locked(wanted) else {
         return one_at_a_time(postings, references, step);
     };
@@ -82,26 +73,20 @@ pub fn post_all(
     }
 }
 
-/// The wanted wallets that exist, locked; `None` if a figure is beyond `Decimal` (read exactly,
-/// never rounded: such a batch is posted in SQL numeric instead).
+/// The wanted wallets that exist, locked in the global order; `None` if a figure is beyond
+/// `Decimal` (read exactly, never rounded: such a batch is posted in SQL numeric instead).
 fn read_locked(wanted: Vec<(String, String)>) -> Option<HashMap<(String, String), Wallet>> {
-    let (accounts, currencies): (Vec<String>, Vec<String>) = wanted.into_iter().unzip();
-    let args = [accounts.into(), currencies.into()];
-    Spi::connect_mut(|client| {
-        let table = run_cached(client, WALLETS_READ, &args, true);
-        table
-            .map(|row| {
-                let text =
-                    |ordinal| spi(row.get::<String>(ordinal), WALLETS_READ).unwrap_or_default();
-                let wallet = Wallet {
-                    balance: Decimal::from_str_exact(&text(3)).ok()?,
-                    reserved: Decimal::from_str_exact(&text(4)).ok()?,
-                    allow_negative: spi(row.get::<bool>(5), WALLETS_READ) == Some(true),
-                };
-                Some(((text(1), text(2)), wallet))
-            })
-            .collect()
-    })
+    ledger::lock_wallets(wanted)
+        .into_iter()
+        .map(|locked| {
+            let wallet = Wallet {
+                balance: Decimal::from_str_exact(&locked.balance).ok()?,
+                reserved: Decimal::from_str_exact(&locked.reserved).ok()?,
+                allow_negative: locked.allow_negative,
+            };
+            Some(((locked.account_id, locked.currency), wallet))
+        })
+        .collect()
 }
 
 fn write(
@@ -125,16 +110,13 @@ fn write(
             refs.push(references[index]);
         }
     }
-    let (wallet_accounts, wallet_currencies, balances): (Vec<&str>, Vec<&str>, Vec<AnyNumeric>) =
-        applied.final_balances.iter().fold(
-            (Vec::new(), Vec::new(), Vec::new()),
-            |(mut a, mut c, mut b), ((account, currency), balance)| {
-                a.push(account.as_str());
-                c.push(currency.as_str());
-                b.push(numeric(&balance.to_string()));
-                (a, c, b)
-            },
-        );
+    let finals = &applied.final_balances;
+    let wallet_accounts: Vec<&str> =
+        finals.iter().map(|((account, _), _)| account.as_str()).collect();
+    let wallet_currencies: Vec<&str> =
+        finals.iter().map(|((_, currency), _)| currency.as_str()).collect();
+    let balances: Vec<AnyNumeric> =
+        finals.iter().map(|(_, balance)| numeric(&balance.to_string())).collect();
     let balance_args = [wallet_accounts.into(), wallet_currencies.into(), balances.into()];
     let entry_args = [
         posting_ids.into(),

@@ -232,16 +232,6 @@ pub fn save_steps(steps: &[&StepRow]) {
     if steps.is_empty() {
         return;
     }
-    let error =
-        |step: &StepRow, sqlstate: bool| {
-            step.error.as_ref().and_then(|(code, message)| {
-                if sqlstate {
-                    code.clone()
-                } else {
-                    Some(message.clone())
-                }
-            })
-        };
     let ids: Vec<Uuid> = steps.iter().map(|step| step.id).collect();
     let statuses: Vec<&str> = steps.iter().map(|step| step.state.status.as_str()).collect();
     let attempts: Vec<i32> =
@@ -250,8 +240,10 @@ pub fn save_steps(steps: &[&StepRow]) {
         steps.iter().map(|step| step.state.next_attempt_at_ms).collect();
     let results: Vec<Option<JsonB>> =
         steps.iter().map(|step| step.result.clone().map(JsonB)).collect();
-    let sqlstates: Vec<Option<String>> = steps.iter().map(|step| error(step, true)).collect();
-    let messages: Vec<Option<String>> = steps.iter().map(|step| error(step, false)).collect();
+    let sqlstates: Vec<Option<String>> =
+        steps.iter().map(|step| step.error.as_ref().and_then(|(code, _)| code.clone())).collect();
+    let messages: Vec<Option<String>> =
+        steps.iter().map(|step| step.error.as_ref().map(|(_, message)| message.clone())).collect();
     let args = [
         ids.into(),
         statuses.into(),
@@ -294,7 +286,8 @@ pub fn save_event(
 // Both the history insert and the announcement of each change: sent now ($6 false) or queued
 // for the maintenance pass ($6 true, `cte_ctel.notify_by_worker`). The notifications go out in
 // the order of the changes, which is the order of their history ids.
-const HISTORY_INSERT: &str = "
+const HISTORY_INSERT: &str = concat!(
+    "
     WITH change AS (
         INSERT INTO cte_ctel.cte_event_history
                (event_id, transaction_id, old_status, new_status, actor, reason)
@@ -306,10 +299,11 @@ const HISTORY_INSERT: &str = "
     queued AS (
         INSERT INTO cte_ctel.cte_notify_queue (history_ids)
         SELECT pg_catalog.array_agg(id ORDER BY id) FROM change HAVING $6 AND count(*) > 0)
-    SELECT count(pg_catalog.pg_notify('cte_events', pg_catalog.json_build_object(
-               'event_id', event_id, 'transaction_id', transaction_id,
-               'old_status', old_status, 'new_status', new_status)::text))
-      FROM change WHERE NOT $6";
+    ",
+    notify_changes!(),
+    "
+      FROM change WHERE NOT $6"
+);
 
 /// The first history entry of an event (no status → created), announced like every other.
 fn record_created(event_id: Uuid) {

@@ -13,7 +13,8 @@ use serde_json::Value;
 use super::{events, ledger, new_id, update_one};
 use crate::gucs;
 
-const COMPLETED_EVENT: &str = "
+const COMPLETED_EVENT: &str = concat!(
+    "
     WITH event AS (
         INSERT INTO cte_ctel.cte_events (id, name, status, timeout, started_at, deadline, finished_at)
         VALUES ($1, $3, 'completed', interval '5 minutes', now(), now() + interval '5 minutes', now())),
@@ -33,10 +34,12 @@ const COMPLETED_EVENT: &str = "
     queued AS (
         INSERT INTO cte_ctel.cte_notify_queue (history_ids)
         SELECT pg_catalog.array_agg(id ORDER BY id) FROM history HAVING $7)
-    SELECT count(pg_catalog.pg_notify('cte_events', pg_catalog.json_build_object(
-               'event_id', $1, 'transaction_id', transaction_id,
-               'old_status', old_status, 'new_status', new_status)::text))
-      FROM (SELECT * FROM changes WHERE NOT $7 ORDER BY n) ordered";
+    ",
+    notify_changes!(),
+    "
+      FROM (SELECT $1::uuid AS event_id, transaction_id, old_status, new_status
+              FROM changes WHERE NOT $7 ORDER BY n) ordered"
+);
 
 /// Posts a one-step event's only posting and records the event as completed; returns its id.
 pub fn one_step_event(

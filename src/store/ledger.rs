@@ -350,19 +350,43 @@ pub fn reverse_postings_of(step: Uuid) -> Result<Vec<Uuid>, CteError> {
 // Rows are locked as the sort emits them (LockRows sits above Sort): bytewise order, the same
 // order Rust sorts account ids in.
 const WALLETS_LOCK: &str = "
-    SELECT 1 FROM cte_ctel.cte_balances b
+    SELECT b.account_id, b.currency, b.balance::text, b.reserved::text, b.allow_negative
+      FROM cte_ctel.cte_balances b
       JOIN unnest($1::text[], $2::text[]) AS w(account_id, currency)
         ON w.account_id = b.account_id AND w.currency = b.currency
      ORDER BY b.account_id COLLATE \"C\", b.currency COLLATE \"C\"
        FOR NO KEY UPDATE OF b";
 
+/// A wallet balance row as locked, its figures as exact decimal text.
+pub struct LockedWallet {
+    pub account_id: String,
+    pub currency: String,
+    pub balance: String,
+    pub reserved: String,
+    pub allow_negative: bool,
+}
+
 /// Locks wallet balance rows in the global lock order (`cte_ctel_core::ledger::lock_order`), so
-/// work that goes on to touch them in any order cannot deadlock with other such work.
-pub fn lock_wallets(wallets: Vec<(String, String)>) {
+/// work that goes on to touch them in any order cannot deadlock with other such work; returns
+/// the rows that exist, as locked.
+pub fn lock_wallets(wallets: Vec<(String, String)>) -> Vec<LockedWallet> {
     let (accounts, currencies): (Vec<String>, Vec<String>) =
         in_lock_order(wallets).into_iter().unzip();
     let args = [accounts.into(), currencies.into()];
     Spi::connect_mut(|client| {
-        run_cached(client, WALLETS_LOCK, &args, true);
-    });
+        let table = run_cached(client, WALLETS_LOCK, &args, true);
+        table
+            .map(|row| {
+                let text =
+                    |ordinal| spi(row.get::<String>(ordinal), WALLETS_LOCK).unwrap_or_default();
+                LockedWallet {
+                    account_id: text(1),
+                    currency: text(2),
+                    balance: text(3),
+                    reserved: text(4),
+                    allow_negative: spi(row.get::<bool>(5), WALLETS_LOCK) == Some(true),
+                }
+            })
+            .collect()
+    })
 }

@@ -2,6 +2,17 @@
 //! as arguments, never spliced in. Every table name is schema-qualified: API functions run with
 //! `search_path = pg_catalog, pg_temp`, so nothing a user creates elsewhere can be picked up.
 
+/// The `NOTIFY cte_events` of each status change a query's rows describe (columns `event_id`,
+/// `transaction_id`, `old_status`, `new_status`), counted: SPEC's payload, written once for the
+/// three statements that send it (a drive's history, the fast path, the notify queue's sender).
+macro_rules! notify_changes {
+    () => {
+        "SELECT count(pg_catalog.pg_notify('cte_events', pg_catalog.json_build_object(
+               'event_id', event_id, 'transaction_id', transaction_id,
+               'old_status', old_status, 'new_status', new_status)::text))"
+    };
+}
+
 pub mod bulk;
 pub mod events;
 pub mod fast;

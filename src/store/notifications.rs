@@ -12,7 +12,8 @@ use super::update_one;
 /// could otherwise overtake each other): "cte_ctel" in ASCII.
 const SENDER_LOCK_KEY: i64 = 0x6374_655f_6374_656c;
 
-const SEND_QUEUED: &str = "
+const SEND_QUEUED: &str = concat!(
+    "
     WITH sender AS (SELECT pg_catalog.pg_try_advisory_xact_lock($2) AS alone),
     sent AS (
         DELETE FROM cte_ctel.cte_notify_queue
@@ -24,10 +25,11 @@ const SEND_QUEUED: &str = "
           FROM sent, pg_catalog.unnest(sent.history_ids) AS queued(id)
           JOIN cte_ctel.cte_event_history h ON h.id = queued.id
          ORDER BY h.id)
-    SELECT count(pg_catalog.pg_notify('cte_events', pg_catalog.json_build_object(
-               'event_id', event_id, 'transaction_id', transaction_id,
-               'old_status', old_status, 'new_status', new_status)::text))
-      FROM changes";
+    ",
+    notify_changes!(),
+    "
+      FROM changes"
+);
 
 /// Sends the queued announcements (up to a bound) and forgets them; returns how many went out.
 /// Another pass already sending is left to it.
