@@ -55,7 +55,19 @@ ensure_tools() {
     ensure_cargo_pgrx
 }
 
+# Installing copies the library over the one in place, which a running server that loaded it
+# would go on using half-replaced: every server of ours is stopped first.
+stop_all_clusters() {
+    local pid_file
+    for pid_file in "$CTE_CTEL_HOME"/*/postmaster.pid; do
+        [ -s "$pid_file" ] || continue
+        say "stopping the server in $(dirname "$pid_file") before installing"
+        stop_cluster "$(dirname "$pid_file")"
+    done
+}
+
 install_extension() {
+    stop_all_clusters
     say "building and installing the extension"
     cd "$REPO_ROOT"
     if is_root; then

@@ -66,14 +66,19 @@ pub extern "C-unwind" fn cte_ctel_worker_main(_argument: pg_sys::Datum) {
     unsafe { pg_sys::proc_exit(1) };
 }
 
-const INSTALLED: &str =
-    "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'cte_ctel')";
+// The library serves whatever SQL version is installed, and between a package upgrade and
+// `ALTER EXTENSION cte_ctel UPDATE` that is an older one, whose tables the worker's queries may
+// not match: it does nothing until the installed version is its own.
+const INSTALLED: &str = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension
+                          WHERE extname = 'cte_ctel' AND extversion = $1)";
 const MAINTENANCE: &str = "SELECT cte_ctel.cte_run_maintenance()";
 
 /// One tick, inside the worker's transaction. A failure is rolled back, logged, and the next
 /// tick tries again.
 fn tick() {
-    let installed: Option<bool> = spi(Spi::get_one(INSTALLED), INSTALLED);
+    let version = env!("CARGO_PKG_VERSION");
+    let installed: Option<bool> =
+        spi(Spi::get_one_with_args(INSTALLED, &[version.into()]), INSTALLED);
     if installed != Some(true) {
         return;
     }

@@ -1,0 +1,32 @@
+-- After ALTER EXTENSION cte_ctel UPDATE: the upgraded database keeps working. Each check prints
+-- one line "ok - ..." or "not ok - ...". Run with psql -X -q -t -A.
+\set ON_ERROR_STOP on
+SET search_path = cte_ctel, public;
+SELECT CASE WHEN extversion = :'version' THEN 'ok' ELSE 'not ok' END
+       || ' - the extension is at ' || :'version' || ' (it is ' || extversion || ')'
+  FROM pg_extension WHERE extname = 'cte_ctel';
+SELECT CASE WHEN count(*) = 0 THEN 'ok' ELSE 'not ok' END
+       || ' - the upgraded ledger verifies (' || count(*) || ' violations)'
+  FROM cte_verify_ledger();
+-- New money moves.
+SELECT cte_balance('u-bob', 'USD') AS bob_before \gset
+SELECT cte_transfer('u-alice', 'u-bob', 1.00, 'USD', 'after-upgrade-1') IS NOT NULL AS moved \gset
+SELECT CASE WHEN :'moved' AND cte_balance('u-bob', 'USD') = :bob_before + 1 THEN 'ok' ELSE 'not ok' END
+       || ' - a transfer after the upgrade posts';
+-- The payout that waited through the upgrade completes on its callback, and its hold is captured.
+SELECT cte_balance('u-bob', 'USD') AS bob_before \gset
+SELECT t.id AS bank FROM cte_transactions t JOIN cte_events e ON e.id = t.event_id
+ WHERE e.idempotency_key = 'payout-1' AND t.name = 'bank' \gset
+SELECT CASE WHEN cte_complete_transaction(:'bank', '{"bank_ref": "b-1"}') = 'completed'
+            THEN 'ok' ELSE 'not ok' END || ' - the event waiting across the upgrade completes on its callback';
+SELECT CASE WHEN cte_balance('u-bob', 'USD') = :bob_before - 30
+             AND cte_available_balance('u-bob', 'USD') = :bob_before - 30
+            THEN 'ok' ELSE 'not ok' END || ' - its withdrawal is posted and its hold gone';
+-- The executor registered on 0.1.0 still runs (as the role that owns it).
+SELECT cte_create_event('after-upgrade') AS e \gset
+SELECT cte_add_transaction(:'e', 'fee', 'fee.note', '{"fee": 2}') IS NOT NULL AS added \gset
+SELECT CASE WHEN cte_start_event(:'e') = 'completed' THEN 'ok' ELSE 'not ok' END
+       || ' - a custom executor registered on 0.1.0 still runs';
+SELECT CASE WHEN count(*) = 0 THEN 'ok' ELSE 'not ok' END
+       || ' - the ledger verifies after the new work (' || count(*) || ' violations)'
+  FROM cte_verify_ledger();
