@@ -38,6 +38,13 @@ extension_sql_file!("../sql/roles.sql", name = "roles", finalize);
 /// session (and there is no worker: `cte_run_maintenance()` does its duties on demand).
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
+    // pgrx's panic hook captures a Rust backtrace for every error that crosses Rust frames and
+    // appends it to the error's DETAIL whenever RUST_BACKTRACE is set in the server's
+    // environment. A DETAIL is `reason: …` for clients, never a stack: RUST_LIB_BACKTRACE=0
+    // turns library backtraces off whatever RUST_BACKTRACE says. Set before any panic can
+    // happen (the standard library reads it once), while the process has one thread.
+    // SAFETY: _PG_init runs in a single-threaded backend or postmaster.
+    unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
     gucs::init();
     worker::register();
 }

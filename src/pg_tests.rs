@@ -1,4 +1,4 @@
-//! `#[pg_test]` tests: the shell inside a real backend (error mapping, SPI round trips).
+//! `#[pg_test]` tests: the shell inside a real backend (error raising, SPI round trips).
 //! The rules themselves are tested in `core/` and the SQL behaviour in `pg_test/`.
 
 use pgrx::prelude::*;
@@ -7,37 +7,31 @@ use pgrx::prelude::*;
 mod tests {
     use cte_ctel_core::CteError;
     use pgrx::prelude::*;
-    use pgrx::{AnyNumeric, PgSqlErrorCode};
+    use pgrx::AnyNumeric;
 
-    use crate::api::sqlstate_code;
-
-    fn sqlstate_of(statement: &'static str) -> Option<PgSqlErrorCode> {
-        PgTryBuilder::new(|| {
-            Spi::run(statement).expect("statement runs");
-            None
-        })
-        .catch_others(|error| match error {
-            pg_sys::panic::CaughtError::PostgresError(report) => Some(report.sql_error_code()),
-            other => other.rethrow(),
-        })
-        .execute()
+    /// The SQLSTATE a statement fails with, as PL/pgSQL (any client) sees it; None if it runs.
+    fn sqlstate_of(statement: &str) -> Option<String> {
+        Spi::run(
+            "CREATE OR REPLACE FUNCTION pg_temp.sqlstate_of(statement text) RETURNS text
+             LANGUAGE plpgsql AS $$
+             BEGIN EXECUTE statement; RETURN NULL;
+             EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE; END $$",
+        )
+        .expect("helper is created");
+        Spi::get_one_with_args::<String>("SELECT pg_temp.sqlstate_of($1)", &[statement.into()])
+            .expect("helper runs")
     }
 
-    #[pg_test]
-    fn every_sqlstate_maps_to_its_own_postgres_code() {
-        for error in CteError::examples() {
-            let packed = sqlstate_code(error.sqlstate());
-            let code = PgSqlErrorCode::from(packed);
-            assert_eq!(code as i32, packed, "{} ({})", error.reason(), error.sqlstate());
-            assert_ne!(code, PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, "{}", error.reason());
-        }
+    fn code_of(reason: &str) -> String {
+        let error = CteError::examples().into_iter().find(|error| error.reason() == reason);
+        error.map(|error| error.sqlstate().to_string()).expect("a catalog reason")
     }
 
     #[pg_test]
     fn a_refusal_raises_the_reason_sqlstate_and_changes_nothing() {
         Spi::run("SELECT cte_ctel.cte_create_account('pgtest-alice', ARRAY['USD'])").unwrap();
         let code = sqlstate_of("SELECT cte_ctel.cte_deposit('pgtest-alice', 10.001, 'USD')");
-        assert_eq!(code, Some(PgSqlErrorCode::ERRCODE_INVALID_CHARACTER_VALUE_FOR_CAST));
+        assert_eq!(code, Some(code_of("amount_scale_exceeded")));
         let balance =
             Spi::get_one::<AnyNumeric>("SELECT cte_ctel.cte_balance('pgtest-alice', 'USD')");
         assert_eq!(balance.unwrap().unwrap().to_string(), "0.00");
@@ -65,6 +59,17 @@ mod tests {
         Spi::run("SELECT cte_ctel.cte_create_account('pgtest-carol', ARRAY['USD'])").unwrap();
         Spi::run("SELECT cte_ctel.cte_deposit('pgtest-carol', 1, 'USD')").unwrap();
         let code = sqlstate_of("UPDATE cte_ctel.cte_entries SET amount = 2");
-        assert_eq!(code, Some(PgSqlErrorCode::ERRCODE_TRIGGERED_DATA_CHANGE_VIOLATION));
+        assert_eq!(code, Some(code_of("journal_append_only")));
+    }
+
+    #[pg_test]
+    fn a_refusal_inside_a_refusal_keeps_its_code() {
+        // A refusal raised in a nested call (a PL/pgSQL block calling the API) reaches the
+        // outer handler with its own code, not XX000.
+        Spi::run("SELECT cte_ctel.cte_create_account('pgtest-dan', ARRAY['USD'])").unwrap();
+        let code = sqlstate_of(
+            "DO $$ BEGIN PERFORM cte_ctel.cte_transfer('pgtest-dan', 'nobody', 1, 'USD'); END $$",
+        );
+        assert_eq!(code, Some(code_of("account_unknown")));
     }
 }

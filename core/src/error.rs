@@ -1,8 +1,11 @@
 //! The one error enum of `cte_ctel` and its SQLSTATE table.
 //!
 //! Each variant is an operating error: a reason a call is refused, documented in
-//! `docs/errors.md` with its own SQLSTATE. Codes come from PostgreSQL's standard list, are stable,
-//! and are never reused for another reason. Programmer errors (broken invariants) are `assert!`s,
+//! `docs/errors.md` with its own SQLSTATE. Every code is in class `L0`, which PostgreSQL does not
+//! use (its classes are listed in `errcodes.txt`; `L` is in the implementation-defined range), so
+//! a driver never mistakes a refusal for one of PostgreSQL's own errors ("undefined table" for an
+//! unknown event). Codes are numbered in the order reasons were added, are stable, and are never
+//! reused for another reason. Programmer errors (broken invariants) are `assert!`s,
 //! not variants. `sqlstate()` is an exhaustive match, so a new variant does not compile until it
 //! has a code; a unit test checks that no two reasons share one and that the docs list them all.
 
@@ -122,49 +125,53 @@ pub enum CteError {
     ExpiryInvalid { expires_at: String },
 }
 
+/// The SQLSTATE class of every refusal. PostgreSQL's classes (`errcodes.txt`) do not include it;
+/// pg_test `06_error_catalog` checks that against the server's own list.
+pub const SQLSTATE_CLASS: &str = "L0";
+
 /// Number of variants of [`CteError`]; `CteError::index` maps each to one of `0..VARIANT_COUNT`.
 pub const VARIANT_COUNT: usize = 36;
 
 impl CteError {
-    /// The SQLSTATE raised for this reason. One code per reason; see `docs/errors.md`.
+    /// The SQLSTATE raised for this reason: class `L0`, one code per reason; see `docs/errors.md`.
     pub fn sqlstate(&self) -> &'static str {
         match self {
-            CteError::NullArgument { .. } => "22004",
-            CteError::AmountMalformed { .. } => "22P02",
-            CteError::AmountNotFinite { .. } => "22P01",
-            CteError::AmountNotPositive { .. } => "22023",
-            CteError::AmountScaleExceeded { .. } => "22018",
-            CteError::AmountTooLarge { .. } => "22003",
-            CteError::TextTooLong { .. } => "22001",
-            CteError::IdentifierInvalid { .. } => "22021",
-            CteError::CurrencyScaleInvalid { .. } => "22010",
-            CteError::CurrencyListInvalid { .. } => "2202E",
-            CteError::MetadataInvalid { .. } => "2203C",
-            CteError::SameAccount { .. } => "22013",
-            CteError::LimitExceeded { .. } => "54000",
-            CteError::CurrencyUnknown { .. } => "42704",
-            CteError::CurrencyExists { .. } => "23000",
-            CteError::AccountUnknown { .. } => "P0002",
-            CteError::AccountExists { .. } => "42710",
-            CteError::CurrencyNotHeld { .. } => "42703",
-            CteError::SystemAccountRefused { .. } => "42809",
-            CteError::InsufficientFunds { .. } => "23514",
-            CteError::JournalAppendOnly { .. } => "27000",
-            CteError::RateInvalid { .. } => "22P03",
-            CteError::TransitionNotAllowed { .. } => "55000",
-            CteError::EventUnknown { .. } => "42P01",
-            CteError::TransactionUnknown { .. } => "26000",
-            CteError::StepTypeUnknown { .. } => "42883",
-            CteError::PayloadInvalid { .. } => "22032",
-            CteError::IdempotencyConflict { .. } => "23P01",
-            CteError::DuplicateReference { .. } => "23505",
-            CteError::ExecutorInvalid { .. } => "42P13",
-            CteError::OrderTaken { .. } => "23001",
-            CteError::TimeoutInvalid { .. } => "22015",
-            CteError::ArgumentOutOfRange { .. } => "2201W",
-            CteError::LienUnknown { .. } => "34000",
-            CteError::CaptureExceedsLien { .. } => "22011",
-            CteError::ExpiryInvalid { .. } => "22008",
+            CteError::NullArgument { .. } => "L0001",
+            CteError::AmountMalformed { .. } => "L0002",
+            CteError::AmountNotFinite { .. } => "L0003",
+            CteError::AmountNotPositive { .. } => "L0004",
+            CteError::AmountScaleExceeded { .. } => "L0005",
+            CteError::AmountTooLarge { .. } => "L0006",
+            CteError::TextTooLong { .. } => "L0007",
+            CteError::IdentifierInvalid { .. } => "L0008",
+            CteError::CurrencyScaleInvalid { .. } => "L0009",
+            CteError::CurrencyListInvalid { .. } => "L0010",
+            CteError::MetadataInvalid { .. } => "L0011",
+            CteError::SameAccount { .. } => "L0012",
+            CteError::LimitExceeded { .. } => "L0013",
+            CteError::CurrencyUnknown { .. } => "L0014",
+            CteError::CurrencyExists { .. } => "L0015",
+            CteError::AccountUnknown { .. } => "L0016",
+            CteError::AccountExists { .. } => "L0017",
+            CteError::CurrencyNotHeld { .. } => "L0018",
+            CteError::SystemAccountRefused { .. } => "L0019",
+            CteError::InsufficientFunds { .. } => "L0020",
+            CteError::JournalAppendOnly { .. } => "L0021",
+            CteError::RateInvalid { .. } => "L0022",
+            CteError::TransitionNotAllowed { .. } => "L0023",
+            CteError::EventUnknown { .. } => "L0024",
+            CteError::TransactionUnknown { .. } => "L0025",
+            CteError::StepTypeUnknown { .. } => "L0026",
+            CteError::PayloadInvalid { .. } => "L0027",
+            CteError::IdempotencyConflict { .. } => "L0028",
+            CteError::DuplicateReference { .. } => "L0029",
+            CteError::ExecutorInvalid { .. } => "L0030",
+            CteError::OrderTaken { .. } => "L0031",
+            CteError::TimeoutInvalid { .. } => "L0032",
+            CteError::ArgumentOutOfRange { .. } => "L0033",
+            CteError::LienUnknown { .. } => "L0034",
+            CteError::CaptureExceedsLien { .. } => "L0035",
+            CteError::ExpiryInvalid { .. } => "L0036",
         }
     }
 
@@ -382,14 +389,14 @@ mod tests {
     }
 
     #[test]
-    fn codes_are_well_formed_and_never_generic() {
-        for error in CteError::examples() {
+    fn codes_are_of_our_class_well_formed_and_numbered_in_order() {
+        for (position, error) in CteError::examples().iter().enumerate() {
             let code = error.sqlstate();
             assert_eq!(code.len(), 5, "{code}");
             assert!(code.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()), "{code}");
-            // 22000 is what pgrx raises for an unmapped error, XX000 a panic: never a reason.
-            assert_ne!(code, "22000");
-            assert_ne!(code, "XX000");
+            assert_eq!(&code[..2], SQLSTATE_CLASS, "{code}");
+            // Stable numbers: a reason's code is its place in the order reasons were added.
+            assert_eq!(code[2..].parse::<usize>().ok(), Some(position + 1), "{code}");
         }
     }
 

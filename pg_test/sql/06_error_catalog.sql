@@ -12,7 +12,8 @@ SELECT cte_deposit('alice', 10, 'USD') IS NOT NULL AS posted;
 TRUNCATE test.observed_sqlstates;
 
 SELECT test.refusal($$SELECT cte_ctel.cte_deposit('alice', NULL, 'USD')$$);         -- null_argument
-SELECT test.refusal($$SELECT cte_ctel.cte_deposit('alice', 'ten', 'USD')$$);        -- amount_malformed
+SELECT test.refusal($$SELECT cte_ctel.cte_add_transaction(cte_ctel.cte_create_event('x'), 's',
+    'wallet.deposit', '{"account_id": "alice", "amount": "ten", "currency": "USD"}')$$); -- amount_malformed
 SELECT test.refusal($$SELECT cte_ctel.cte_deposit('alice', 'NaN', 'USD')$$);        -- amount_not_finite
 SELECT test.refusal($$SELECT cte_ctel.cte_deposit('alice', 0, 'USD')$$);            -- amount_not_positive
 SELECT test.refusal($$SELECT cte_ctel.cte_deposit('alice', 0.001, 'USD')$$);        -- amount_scale_exceeded
@@ -65,9 +66,25 @@ SELECT test.refusal(format($$SELECT cte_ctel.ctel_capture_lien(%L, 'bob', 2)$$, 
 SELECT test.refusal($$SELECT cte_ctel.ctel_create_lien(NULL, 'alice', 1, 'USD',
     '2000-01-01 00:00:00+00')$$);                                                   -- expiry_invalid
 
+-- An SQL argument that is not a number is refused by PostgreSQL's own numeric input (22P02),
+-- before the extension sees it.
+SELECT test.refusal($$SELECT cte_ctel.cte_deposit('alice', 'ten', 'USD')$$);
+
 -- Every reason was triggered.
 SELECT c.reason AS not_triggered
   FROM cte_error_catalog() c
  WHERE c.sqlstate NOT IN (SELECT sqlstate FROM test.observed_sqlstates)
  ORDER BY 1;
+
+-- Refusals have a class of their own, one PostgreSQL does not use: every code's class is absent
+-- from the server's own list of error codes (errcodes.txt in its share directory).
+WITH postgres_classes AS (
+    SELECT DISTINCT left(m[1], 2) AS class
+      FROM regexp_matches(pg_read_file((SELECT setting FROM pg_config WHERE name = 'SHAREDIR')
+                                       || '/errcodes.txt'), '^([0-9A-Z]{5})\s', 'gn') AS m)
+SELECT (SELECT count(*) FROM postgres_classes) > 40 AS read_postgres_classes,
+       array_agg(DISTINCT left(c.sqlstate, 2)) AS refusal_classes,
+       count(*) FILTER (WHERE left(c.sqlstate, 2) IN (SELECT class FROM postgres_classes))
+           AS refusals_in_a_postgres_class
+  FROM cte_error_catalog() c;
 ROLLBACK;

@@ -10,13 +10,12 @@ use cte_ctel_core::limits::{
 use cte_ctel_core::money::Amount;
 use cte_ctel_core::CteError;
 use pgrx::datum::Interval;
-use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::{AnyNumeric, JsonB, Uuid};
 use serde_json::{json, Value};
 
 use super::json_text::JsonbText;
-use super::{report, required};
+use super::{refused, required};
 use crate::gucs;
 use crate::store::events::{self, NewStep};
 use crate::store::run::{self, Command, Report};
@@ -54,8 +53,8 @@ fn cte_create_event(
     timeout: default!(Option<Interval>, "'5 minutes'"),
     metadata: default!(Option<JsonbText>, "NULL"),
     idempotency_key: default!(Option<String>, "NULL"),
-) -> Result<Uuid, ErrorReport> {
-    let create = || {
+) -> Uuid {
+    refused("cte_create_event", move || {
         let name = required(name, "name")?;
         name_checked(&name, "event name")?;
         let description = description
@@ -71,8 +70,7 @@ fn cte_create_event(
             .map(|key| name_checked(key, "idempotency key"))
             .transpose()?;
         events::create(&name, description, timeout, metadata.value().cloned(), key)
-    };
-    create().map_err(report("cte_create_event"))
+    })
 }
 
 /// Appends a step to a `created` event; its payload is checked against its type at once.
@@ -86,8 +84,8 @@ fn cte_add_transaction(
     description: default!(Option<String>, "NULL"),
     order: default!(Option<i32>, "NULL"),
     max_attempts: default!(Option<i32>, "NULL"),
-) -> Result<Uuid, ErrorReport> {
-    let add = || {
+) -> Uuid {
+    refused("cte_add_transaction", move || {
         let event_id = required(event_id, "event_id")?;
         let name = required(name, "name")?;
         let type_name = required(step_type, "type")?;
@@ -114,8 +112,7 @@ fn cte_add_transaction(
             });
         }
         events::add_step(event_id, step)
-    };
-    add().map_err(report("cte_add_transaction"))
+    })
 }
 
 /// A step's checks that need no wallet: its name, type, payload and limits, and its plan. Wallets
@@ -192,19 +189,15 @@ fn drive(event_id: Uuid, command: Command) -> Result<String, CteError> {
 /// returns its status.
 #[pg_extern(security_definer, volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
-fn cte_start_event(event_id: Option<Uuid>) -> Result<String, ErrorReport> {
-    let start = || drive(required(event_id, "event_id")?, Command::Start);
-    start().map_err(report("cte_start_event"))
+fn cte_start_event(event_id: Option<Uuid>) -> String {
+    refused("cte_start_event", move || drive(required(event_id, "event_id")?, Command::Start))
 }
 
 /// Compensates what completed, newest first; returns the status.
 #[pg_extern(security_definer, volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
-fn cte_cancel_event(
-    event_id: Option<Uuid>,
-    reason: default!(Option<String>, "NULL"),
-) -> Result<String, ErrorReport> {
-    let cancel = || {
+fn cte_cancel_event(event_id: Option<Uuid>, reason: default!(Option<String>, "NULL")) -> String {
+    refused("cte_cancel_event", move || {
         let reason = reason
             .as_deref()
             .map(|r| text_bounded(r, "reason", DESCRIPTION_BYTES_MAX))
@@ -213,8 +206,7 @@ fn cte_cancel_event(
             required(event_id, "event_id")?,
             Command::Cancel { reason: reason.map(str::to_string) },
         )
-    };
-    cancel().map_err(report("cte_cancel_event"))
+    })
 }
 
 /// Reports success of an `external` step (or of its compensation); resumes its event.
@@ -223,15 +215,14 @@ fn cte_cancel_event(
 fn cte_complete_transaction(
     transaction_id: Option<Uuid>,
     result: default!(Option<JsonbText>, "NULL"),
-) -> Result<String, ErrorReport> {
-    let complete = || {
+) -> String {
+    refused("cte_complete_transaction", move || {
         let step_id = required(transaction_id, "transaction_id")?;
         let event_id = events::event_of_step(step_id)?;
         let result = result.map(|text| text.parse("result size in bytes")).transpose()?;
         let report = Report::Completed(result);
         drive(event_id, Command::Report { step_id, report })
-    };
-    complete().map_err(report("cte_complete_transaction"))
+    })
 }
 
 /// Reports failure of an `external` step (or of its compensation); resumes its event. A
@@ -242,15 +233,14 @@ fn cte_fail_transaction(
     transaction_id: Option<Uuid>,
     error: Option<String>,
     retryable: default!(Option<bool>, true),
-) -> Result<String, ErrorReport> {
-    let fail = || {
+) -> String {
+    refused("cte_fail_transaction", move || {
         let step_id = required(transaction_id, "transaction_id")?;
         let error = required(error, "error")?;
         let retryable = required(retryable, "retryable")?;
         let event_id = events::event_of_step(step_id)?;
         drive(event_id, Command::Report { step_id, report: Report::Failed { error, retryable } })
-    };
-    fail().map_err(report("cte_fail_transaction"))
+    })
 }
 
 /// Registers (or replaces) a custom step type; called by the SQL wrapper taking regprocedures.
@@ -260,13 +250,12 @@ fn cte_register_executor_by_oid(
     step_type: Option<String>,
     execute_fn: Option<pg_sys::Oid>,
     compensate_fn: Option<pg_sys::Oid>,
-) -> Result<(), ErrorReport> {
-    let register = || {
+) {
+    refused("cte_register_executor", move || {
         let type_name = required(step_type, "type")?;
         let execute_fn = required(execute_fn, "execute_fn")?;
         steps::register_executor(&type_name, execute_fn, compensate_fn)
-    };
-    register().map_err(report("cte_register_executor"))
+    })
 }
 
 /// One pass of the worker's duties; returns what it did.
@@ -279,19 +268,12 @@ fn cte_run_maintenance() -> JsonB {
 /// A one-step event of a built-in posting: checked like any step, then posted on the fast path
 /// (`store::fast`), which ends with the same rows the saga would (pg_test 15_fast_path compares
 /// them). Returns the event id; a refusal raises its own error and leaves nothing.
-fn one_step_event(
-    function: &'static str,
-    step_type: &'static str,
-    payload: Value,
-) -> Result<Uuid, ErrorReport> {
-    let run = || {
-        let (step, plan) = checked_step(step_type, None, step_type, payload, None, Some(1))?;
-        let posting = plan.and_then(|plan| plan.postings.into_iter().next());
-        assert!(posting.is_some(), "a one-step shortcut plans one posting");
-        let posting = posting.ok_or(CteError::StepTypeUnknown { step_type: step_type.into() })?;
-        fast::one_step_event(step_type, step.payload, &posting, step.reference.as_deref())
-    };
-    run().map_err(report(function))
+fn one_step_event(step_type: &'static str, payload: Value) -> Result<Uuid, CteError> {
+    let (step, plan) = checked_step(step_type, None, step_type, payload, None, Some(1))?;
+    let posting = plan.and_then(|plan| plan.postings.into_iter().next());
+    assert!(posting.is_some(), "a one-step shortcut plans one posting");
+    let posting = posting.ok_or(CteError::StepTypeUnknown { step_type: step_type.into() })?;
+    fast::one_step_event(step_type, step.payload, &posting, step.reference.as_deref())
 }
 
 /// A one-step `wallet.transfer` event, created and run. Returns the event id when it
@@ -304,19 +286,18 @@ fn cte_transfer(
     amount: Option<AnyNumeric>,
     currency: Option<String>,
     reference: default!(Option<String>, "NULL"),
-) -> Result<Uuid, ErrorReport> {
-    let payload = || {
+) -> Uuid {
+    refused("cte_transfer", move || {
         let source = AccountId::parse(&required(source, "source")?)?;
         let destination = AccountId::parse(&required(destination, "destination")?)?;
         let currency = ledger::currency(&required(currency, "currency")?)?;
         let amount = Amount::parse(&required(amount, "amount")?.to_string(), &currency)?;
-        Ok(json!({
+        let payload = json!({
             "source_account_id": source.as_str(), "destination_account_id": destination.as_str(),
             "amount": amount.to_string(), "currency": currency.code(), "reference": reference,
-        }))
-    };
-    let payload = payload().map_err(report("cte_transfer"))?;
-    one_step_event("cte_transfer", "wallet.transfer", payload)
+        });
+        one_step_event("wallet.transfer", payload)
+    })
 }
 
 /// A one-step `wallet.deposit` event: money enters the wallet from `@world`.
@@ -327,16 +308,15 @@ fn cte_deposit(
     amount: Option<AnyNumeric>,
     currency: Option<String>,
     reference: default!(Option<String>, "NULL"),
-) -> Result<Uuid, ErrorReport> {
-    let payload = || {
+) -> Uuid {
+    refused("cte_deposit", move || {
         let account = AccountId::parse(&required(account_id, "account_id")?)?;
         let currency = ledger::currency(&required(currency, "currency")?)?;
         let amount = Amount::parse(&required(amount, "amount")?.to_string(), &currency)?;
-        Ok(json!({
+        let payload = json!({
             "account_id": account.as_str(), "amount": amount.to_string(),
             "currency": currency.code(), "reference": reference,
-        }))
-    };
-    let payload = payload().map_err(report("cte_deposit"))?;
-    one_step_event("cte_deposit", "wallet.deposit", payload)
+        });
+        one_step_event("wallet.deposit", payload)
+    })
 }

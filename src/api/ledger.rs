@@ -3,26 +3,24 @@
 use cte_ctel_core::ledger::{AccountId, AccountOpening, Metadata};
 use cte_ctel_core::money::Currency;
 use cte_ctel_core::CteError;
-use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::AnyNumeric;
 
 use super::json_text::JsonbText;
 
-use super::{report, required};
+use super::{refused, required};
 use crate::store;
 
 /// Registers a currency and the most decimals its amounts may have. Registering a currency
 /// again with the same scale changes nothing; with another scale it is refused.
 #[pg_extern(security_definer, volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
-fn cte_create_currency(code: Option<String>, scale: Option<i32>) -> Result<(), ErrorReport> {
-    let create = || {
+fn cte_create_currency(code: Option<String>, scale: Option<i32>) {
+    refused("cte_create_currency", move || {
         let code = required(code, "code")?;
         let currency = Currency::new(&code, i64::from(required(scale, "scale")?))?;
         store::ledger::create_currency(&currency)
-    };
-    create().map_err(report("cte_create_currency"))
+    })
 }
 
 /// Opens a wallet account holding one balance per listed currency; returns its id.
@@ -33,8 +31,8 @@ fn cte_create_account(
     currencies: Option<Vec<Option<String>>>,
     allow_negative: default!(Option<bool>, false),
     metadata: default!(Option<JsonbText>, "NULL"),
-) -> Result<String, ErrorReport> {
-    let create = || {
+) -> String {
+    refused("cte_create_account", move || {
         let account_id = required(account_id, "account_id")?;
         let currencies = required(currencies, "currencies")?;
         let allow_negative = required(allow_negative, "allow_negative")?;
@@ -44,30 +42,23 @@ fn cte_create_account(
         let opening = AccountOpening::new(&account_id, &currencies, allow_negative, metadata)?;
         store::ledger::create_account(&opening)?;
         Ok(account_id)
-    };
-    create().map_err(report("cte_create_account"))
+    })
 }
 
 /// The posted balance of an account in one currency.
 #[pg_extern(security_definer, stable, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
-fn cte_balance(
-    account_id: Option<String>,
-    currency: Option<String>,
-) -> Result<AnyNumeric, ErrorReport> {
-    balance_in(account_id, currency).map(|row| row.balance).map_err(report("cte_balance"))
+fn cte_balance(account_id: Option<String>, currency: Option<String>) -> AnyNumeric {
+    refused("cte_balance", move || balance_in(account_id, currency).map(|row| row.balance))
 }
 
 /// The balance less what active liens reserve: what the account can spend now.
 #[pg_extern(security_definer, stable, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
-fn cte_available_balance(
-    account_id: Option<String>,
-    currency: Option<String>,
-) -> Result<AnyNumeric, ErrorReport> {
-    balance_in(account_id, currency)
-        .map(|row| row.available)
-        .map_err(report("cte_available_balance"))
+fn cte_available_balance(account_id: Option<String>, currency: Option<String>) -> AnyNumeric {
+    refused("cte_available_balance", move || {
+        balance_in(account_id, currency).map(|row| row.available)
+    })
 }
 
 fn balance_in(
@@ -86,26 +77,22 @@ fn balance_in(
 #[search_path(pg_catalog, pg_temp)]
 fn cte_account_balances(
     account_id: Option<String>,
-) -> Result<
-    TableIterator<
-        'static,
-        (
-            name!(currency, String),
-            name!(balance, AnyNumeric),
-            name!(reserved, AnyNumeric),
-            name!(available, AnyNumeric),
-        ),
-    >,
-    ErrorReport,
+) -> TableIterator<
+    'static,
+    (
+        name!(currency, String),
+        name!(balance, AnyNumeric),
+        name!(reserved, AnyNumeric),
+        name!(available, AnyNumeric),
+    ),
 > {
-    let read = || {
+    let rows = refused("cte_account_balances", move || {
         let account = AccountId::parse(&required(account_id, "account_id")?)?;
         store::ledger::balances(&account, None)
-    };
-    let rows = read().map_err(report("cte_account_balances"))?;
-    Ok(TableIterator::new(
+    });
+    TableIterator::new(
         rows.into_iter().map(|row| (row.currency, row.balance, row.reserved, row.available)),
-    ))
+    )
 }
 
 /// Folds pending system-account deltas into their balances; returns how many were folded.

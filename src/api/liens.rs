@@ -6,12 +6,11 @@ use cte_ctel_core::limits::DESCRIPTION_BYTES_MAX;
 use cte_ctel_core::money::Amount;
 use cte_ctel_core::CteError;
 use pgrx::datum::TimestampWithTimeZone;
-use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::{AnyNumeric, Uuid};
 
 use super::json_text::JsonbText;
-use super::{report, required};
+use super::{refused, required};
 use crate::store::{events, ledger, liens};
 
 /// Reserves funds on a wallet. For an event that has not started the lien is `pending` and
@@ -26,8 +25,8 @@ fn ctel_create_lien(
     currency: Option<String>,
     expires_at: default!(Option<TimestampWithTimeZone>, "NULL"),
     metadata: default!(Option<JsonbText>, "NULL"),
-) -> Result<Uuid, ErrorReport> {
-    let create = || {
+) -> Uuid {
+    refused("ctel_create_lien", move || {
         let account = AccountId::parse(&required(account_id, "account_id")?)?;
         if account.as_str().starts_with(cte_ctel_core::ledger::SYSTEM_ACCOUNT_PREFIX) {
             return Err(CteError::SystemAccountRefused {
@@ -57,18 +56,14 @@ fn ctel_create_lien(
             },
         };
         liens::create(event_id, None, &account, &amount, expires_at, &metadata, active)
-    };
-    create().map_err(report("ctel_create_lien"))
+    })
 }
 
 /// Gives a lien's funds back to the available balance.
 #[pg_extern(security_definer, volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
-fn ctel_release_lien(
-    lien_id: Option<Uuid>,
-    reason: default!(Option<String>, "NULL"),
-) -> Result<(), ErrorReport> {
-    let release = || {
+fn ctel_release_lien(lien_id: Option<Uuid>, reason: default!(Option<String>, "NULL")) {
+    refused("ctel_release_lien", move || {
         let lien_id = required(lien_id, "lien_id")?;
         if let Some(reason) = &reason {
             if reason.len() > DESCRIPTION_BYTES_MAX {
@@ -80,8 +75,7 @@ fn ctel_release_lien(
             }
         }
         liens::release(lien_id, reason.as_deref())
-    };
-    release().map_err(report("ctel_release_lien"))
+    })
 }
 
 /// Moves up to the held amount (all of it by default) to `destination_account_id`; any
@@ -92,12 +86,11 @@ fn ctel_capture_lien(
     lien_id: Option<Uuid>,
     destination_account_id: Option<String>,
     amount: default!(Option<AnyNumeric>, "NULL"),
-) -> Result<Uuid, ErrorReport> {
-    let capture = || {
+) -> Uuid {
+    refused("ctel_capture_lien", move || {
         let lien_id = required(lien_id, "lien_id")?;
         let destination =
             AccountId::parse(&required(destination_account_id, "destination_account_id")?)?;
         liens::capture(lien_id, &destination, amount)
-    };
-    capture().map_err(report("ctel_capture_lien"))
+    })
 }

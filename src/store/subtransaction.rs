@@ -2,11 +2,14 @@
 //! error the subtransaction is rolled back, so the work leaves none of its writes, and the
 //! error's SQLSTATE and message are returned instead of aborting the caller's transaction.
 
+use std::cell::Cell;
+use std::ffi::c_void;
+use std::panic::AssertUnwindSafe;
+
 use cte_ctel_core::CteError;
 use pgrx::pg_sys;
 use pgrx::pg_sys::panic::CaughtError;
-use pgrx::PgTryBuilder;
-use std::panic::AssertUnwindSafe;
+use pgrx::{pg_guard, PgTryBuilder};
 
 /// Why work in a subtransaction did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,10 +30,46 @@ impl From<CteError> for Failure {
     }
 }
 
+/// An error context callback (PostgreSQL calls each one while it reports an error, before it
+/// jumps to a handler) that keeps the SQLSTATE being reported. pgrx turns a caught PostgreSQL
+/// error into its own report, whose code can only be one of PostgreSQL's: a refusal's `L0` code,
+/// or a code of a custom executor's own, would arrive as XX000. The last code kept is the
+/// error's: nothing is reported between it and the handler.
+#[pg_guard]
+unsafe extern "C-unwind" fn remember_sqlstate(arg: *mut c_void) {
+    // SAFETY: `arg` is the `Cell` that `run` linked with this callback and unlinks before it
+    // goes out of scope.
+    let kept = unsafe { &*(arg as *const Cell<i32>) };
+    // SAFETY: called while an error is being reported, as geterrcode requires.
+    kept.set(unsafe { pg_sys::geterrcode() });
+}
+
+/// Unlinks `run`'s error context callback on every way out, panics included.
+struct ContextUnlink(*mut pg_sys::ErrorContextCallback);
+
+impl Drop for ContextUnlink {
+    fn drop(&mut self) {
+        // SAFETY: restores the stack as it was before `run` linked its callback.
+        unsafe { pg_sys::error_context_stack = self.0 };
+    }
+}
+
 /// Runs `work` in a subtransaction: committed into the caller's transaction if it returns
 /// `Ok`, rolled back if it returns `Err` or raises any PostgreSQL error. A Rust panic (a broken
 /// invariant) is rolled back too and then raised again: it is a bug, not a step failure.
 pub fn run<T>(work: impl FnOnce() -> Result<T, Failure>) -> Result<T, Failure> {
+    let reported = Cell::new(0);
+    // SAFETY: the callback lives in this frame, is linked at the head of the stack (as
+    // PostgreSQL's own callers do) and unlinked by `_unlink` before the frame ends.
+    let mut callback = pg_sys::ErrorContextCallback {
+        previous: unsafe { pg_sys::error_context_stack },
+        callback: Some(remember_sqlstate),
+        arg: (&reported as *const Cell<i32>).cast_mut().cast(),
+    };
+    let _unlink = ContextUnlink(callback.previous);
+    // SAFETY: as above.
+    unsafe { pg_sys::error_context_stack = &mut callback };
+    let reported = AssertUnwindSafe(&reported);
     // SAFETY: reading the backend's current memory context and resource owner; both are valid
     // for the whole call, and restored below exactly as PL/pgSQL's exception blocks do.
     let (context, owner) = unsafe { (pg_sys::CurrentMemoryContext, pg_sys::CurrentResourceOwner) };
@@ -61,7 +100,17 @@ pub fn run<T>(work: impl FnOnce() -> Result<T, Failure>) -> Result<T, Failure> {
         rollback(context, owner);
         **rolled_back_flag = true;
         match caught {
-            CaughtError::PostgresError(report) | CaughtError::ErrorReport(report) => Err(Failure {
+            CaughtError::PostgresError(report) => {
+                let code = match reported.get() {
+                    0 => report.sql_error_code() as i32,
+                    code => code,
+                };
+                Err(Failure {
+                    sqlstate: sqlstate_text(code),
+                    message: report.message().to_string(),
+                })
+            }
+            CaughtError::ErrorReport(report) => Err(Failure {
                 sqlstate: sqlstate_text(report.sql_error_code() as i32),
                 message: report.message().to_string(),
             }),

@@ -27,6 +27,10 @@ use std::time::{Duration, Instant};
 use postgres::{Client, NoTls};
 use rust_decimal::{Decimal, RoundingStrategy};
 
+/// The refusal codes this client expects (docs/errors.md).
+const TRANSITION_NOT_ALLOWED: &str = "L0023";
+const INSUFFICIENT_FUNDS: &str = "L0020";
+
 const ACCOUNTS: usize = 12;
 const FUNDS_USD: i64 = 1_000;
 const FUNDS_EUR: i64 = 500;
@@ -239,7 +243,7 @@ fn report(client: &mut Client, key: &str, complete: bool) -> Result<(), postgres
     };
     match client.execute(call, &[&step_id]) {
         // The worker may have timed the event out, or it was cancelled: refused, as it must be.
-        Err(error) if error.code().map(|c| c.code()) == Some("55000") => Ok(()),
+        Err(error) if error.code().map(|c| c.code()) == Some(TRANSITION_NOT_ALLOWED) => Ok(()),
         other => other.map(|_| ()),
     }
 }
@@ -432,7 +436,7 @@ fn lien(
                          now() + make_interval(secs => $3), jsonb_build_object('op', $4::text))::text";
     let lien: String = match client.query_one(create, &[&account, &amount, &expires, &key]) {
         Ok(row) => row.get(0),
-        Err(error) if error.code().map(|c| c.code()) == Some("23514") => return Ok(()),
+        Err(error) if error.code().map(|c| c.code()) == Some(INSUFFICIENT_FUNDS) => return Ok(()),
         Err(error) => return Err(error),
     };
     match random.below(3) {
@@ -703,7 +707,7 @@ fn check_events(client: &mut Client, shared: &Shared) -> Wallets {
             // A step reversed only after the event waited (a cancel, a timeout) finds its money
             // may have been spent meanwhile: its compensation is refused for insufficient funds
             // and the event ends failed, for an operator. Its forward postings stay, exactly.
-            Some((status, totals)) if status == "failed 23514" => {
+            Some((status, totals)) if *status == format!("failed {INSUFFICIENT_FUNDS}") => {
                 if *totals != asked {
                     shared
                         .violation(format!("{key} failed but posted {totals:?}, asked {asked:?}"));
