@@ -2,3 +2,500 @@
 -- The result equals a fresh install of 0.2.0 (tests/upgrade.sh compares the two through the
 -- catalogs). Released scripts are frozen; later changes go into the next version's script.
 \echo Use "ALTER EXTENSION cte_ctel UPDATE" to load this file. \quit
+
+-- Event status 'resolved' (an operator settled a failed event).
+ALTER DOMAIN cte_ctel.cte_event_status DROP CONSTRAINT cte_event_status_check;
+ALTER DOMAIN cte_ctel.cte_event_status ADD CONSTRAINT cte_event_status_check CHECK (VALUE IN
+    ('created', 'running', 'waiting', 'completed', 'compensating', 'compensated', 'failed',
+     'resolved'));
+
+-- Seeded currencies are marked, so that pg_dump leaves them to CREATE EXTENSION.
+ALTER TABLE cte_ctel.cte_currencies ADD COLUMN seeded boolean NOT NULL DEFAULT false;
+UPDATE cte_ctel.cte_currencies SET seeded = true
+ WHERE code IN (SELECT code FROM (VALUES
+    ('AED', 2), ('ARS', 2), ('AUD', 2), ('BDT', 2), ('BGN', 2), ('BHD', 3), ('BRL', 2),
+    ('CAD', 2), ('CHF', 2), ('CLP', 0), ('CNY', 2), ('COP', 2), ('CZK', 2), ('DKK', 2),
+    ('EGP', 2), ('EUR', 2), ('GBP', 2), ('GHS', 2), ('HKD', 2), ('HUF', 2), ('IDR', 2),
+    ('ILS', 2), ('INR', 2), ('IQD', 3), ('ISK', 0), ('JOD', 3), ('JPY', 0), ('KES', 2),
+    ('KRW', 0), ('KWD', 3), ('LKR', 2), ('LYD', 3), ('MAD', 2), ('MXN', 2), ('MYR', 2),
+    ('NGN', 2), ('NOK', 2), ('NZD', 2), ('OMR', 3), ('PEN', 2), ('PHP', 2), ('PKR', 2),
+    ('PLN', 2), ('QAR', 2), ('RON', 2), ('SAR', 2), ('SEK', 2), ('SGD', 2), ('THB', 2),
+    ('TND', 3), ('TRY', 2), ('TWD', 2), ('UAH', 2), ('UGX', 0), ('USD', 2), ('UYU', 2),
+    ('VND', 0), ('XAF', 0), ('XOF', 0), ('ZAR', 2), ('BTC', 8)) AS seed(code, scale));
+COMMENT ON COLUMN cte_ctel.cte_currencies.seeded IS
+    'Registered by CREATE EXTENSION (not dumped: every install has them).';
+
+-- Entries are stamped with the clock as they are written (0.1.0: the transaction's start).
+ALTER TABLE cte_ctel.cte_entries ALTER COLUMN created_at SET DEFAULT clock_timestamp();
+
+-- System balances: a currency's row now appears with its first fold; the view shows every
+-- system account in every currency. 0.1.0's rows stay, as data.
+CREATE OR REPLACE VIEW cte_ctel.cte_ledger_balances AS
+    SELECT b.account_id, b.currency, b.balance, b.reserved, b.balance - b.reserved AS available,
+           false AS is_system
+      FROM cte_ctel.cte_balances b
+    UNION ALL
+    SELECT a.id, c.code,
+           COALESCE(s.folded_balance, round(0, c.scale)) + COALESCE(d.total, 0) AS balance,
+           0::numeric AS reserved,
+           COALESCE(s.folded_balance, round(0, c.scale)) + COALESCE(d.total, 0) AS available,
+           true AS is_system
+      FROM cte_ctel.cte_accounts a
+     CROSS JOIN cte_ctel.cte_currencies c
+      LEFT JOIN cte_ctel.cte_system_balances s ON s.account_id = a.id AND s.currency = c.code
+      LEFT JOIN (SELECT account_id, currency, sum(amount) AS total
+                   FROM cte_ctel.cte_system_deltas
+                  GROUP BY account_id, currency) d
+             ON d.account_id = a.id AND d.currency = c.code
+     WHERE a.is_system;
+
+-- Events: a created event's deadline is the time by which it must start.
+ALTER TABLE cte_ctel.cte_events DROP CONSTRAINT cte_events_check;
+ALTER TABLE cte_ctel.cte_events ADD CONSTRAINT cte_events_check
+    CHECK ((status IN ('completed', 'compensated', 'failed', 'resolved')) = (finished_at IS NOT NULL));
+DROP INDEX cte_ctel.cte_events_unfinished_idx;
+UPDATE cte_ctel.cte_events SET deadline = created_at + timeout WHERE status = 'created';
+CREATE INDEX cte_events_deadline_idx ON cte_ctel.cte_events (deadline)
+    WHERE status IN ('created', 'waiting');
+
+-- Steps: the time an external step was asked to compensate (0.1.0's external steps waiting on
+-- a compensation report are asked as of now).
+ALTER TABLE cte_ctel.cte_transactions ADD COLUMN compensation_requested_at timestamptz;
+ALTER TABLE cte_ctel.cte_transactions ADD CONSTRAINT cte_transactions_check2
+    CHECK (compensation_requested_at IS NULL OR status = 'compensating');
+UPDATE cte_ctel.cte_transactions SET compensation_requested_at = now()
+ WHERE type = 'external' AND status = 'compensating';
+CREATE INDEX cte_transactions_compensation_idx
+    ON cte_ctel.cte_transactions (compensation_requested_at)
+    WHERE compensation_requested_at IS NOT NULL;
+COMMENT ON COLUMN cte_ctel.cte_transactions.compensation_requested_at IS
+    'When the application was asked to compensate this external step (it is compensating until it reports).';
+
+-- References: one table for steps' and batch items' references, replacing the partial index.
+CREATE TABLE cte_ctel.cte_references (
+    type           text NOT NULL,
+    reference      cte_ctel.cte_reference NOT NULL,
+    transaction_id uuid NOT NULL,
+    -- The batch item holding it; NULL for the step's own reference.
+    item_id        text,
+    PRIMARY KEY (type, reference)
+);
+COMMENT ON TABLE cte_ctel.cte_references IS
+    'Every reference held by a step (or a batch item) that did not fail: unique per step type.';
+
+INSERT INTO cte_ctel.cte_references (type, reference, transaction_id, item_id)
+SELECT type, reference, id, NULL FROM cte_ctel.cte_transactions
+ WHERE reference IS NOT NULL AND status <> 'failed';
+-- 0.1.0 did not hold batch items' references unique: the first item holding one keeps it.
+INSERT INTO cte_ctel.cte_references (type, reference, transaction_id, item_id)
+SELECT item ->> 'type', item -> 'payload' ->> 'reference', t.id, item ->> 'id'
+  FROM cte_ctel.cte_transactions t,
+       jsonb_array_elements(t.payload -> 'transactions') WITH ORDINALITY AS i(item, n)
+ WHERE t.type = 'batch.operation' AND t.status <> 'failed'
+   AND item -> 'payload' ->> 'reference' IS NOT NULL
+ ORDER BY t.created_at, t.id, i.n
+ON CONFLICT (type, reference) DO NOTHING;
+DROP INDEX cte_ctel.cte_transactions_reference_idx;
+
+-- Executors: signatures as text (pg_upgrade refuses regprocedure columns) and the role they
+-- run as. 0.1.0 registered them as the extension's owner: each now runs as the owner of its
+-- execute function (a compensate function owned by another role is refused when it runs).
+CREATE FUNCTION cte_ctel.cte_upgrade_signature(function oid) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT quote_ident(n.nspname) || '.' || quote_ident(p.proname)
+           || '(' || oidvectortypes(p.proargtypes) || ')'
+      FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.oid = function
+$$;
+ALTER TABLE cte_ctel.cte_executors ADD COLUMN registrant text;
+UPDATE cte_ctel.cte_executors e
+   SET registrant = (SELECT pg_get_userbyid(p.proowner) FROM pg_proc p WHERE p.oid = e.execute_fn::oid);
+ALTER TABLE cte_ctel.cte_executors ALTER COLUMN registrant SET NOT NULL;
+ALTER TABLE cte_ctel.cte_executors
+    ALTER COLUMN execute_fn TYPE text USING cte_ctel.cte_upgrade_signature(execute_fn::oid),
+    ALTER COLUMN compensate_fn TYPE text USING cte_ctel.cte_upgrade_signature(compensate_fn::oid);
+DROP FUNCTION cte_ctel.cte_upgrade_signature(oid);
+COMMENT ON TABLE cte_ctel.cte_executors IS
+    'Custom step types: execute_fn(transaction_id uuid, payload jsonb) RETURNS jsonb and compensate_fn(transaction_id uuid, payload jsonb, result jsonb) RETURNS void, run with the rights of the role that registered them.';
+COMMENT ON COLUMN cte_ctel.cte_executors.registrant IS
+    'The role that registered the type; it owns both functions, and they run as it.';
+
+-- Changes: the outbox, the change log (the feed), the sequencer's lock, the worker's state.
+-- Status changes, written by the transaction that makes them: one row per drive of an event
+-- (its ordered changes as parallel arrays) or per lien or account operation. The worker moves
+-- committed rows into cte_change_log, giving each change its position in the feed; the
+-- cte_event_history view reads both tables.
+CREATE TABLE cte_ctel.cte_change_outbox (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    event_id        uuid,
+    account_id      text,
+    actor           text NOT NULL,
+    reason          text,
+    at              timestamptz NOT NULL DEFAULT clock_timestamp(),
+    kinds           text[] NOT NULL,
+    transaction_ids uuid[] NOT NULL,
+    lien_ids        uuid[] NOT NULL,
+    old_statuses    text[] NOT NULL,
+    new_statuses    text[] NOT NULL,
+    CHECK (cardinality(kinds) >= 1),
+    CHECK (cardinality(transaction_ids) = cardinality(kinds)
+           AND cardinality(lien_ids) = cardinality(kinds)
+           AND cardinality(old_statuses) = cardinality(kinds)
+           AND cardinality(new_statuses) = cardinality(kinds))
+);
+COMMENT ON TABLE cte_ctel.cte_change_outbox IS
+    'Status changes committed but not yet given their place in the feed (the worker moves them to cte_change_log).';
+
+-- The change feed: rows moved from the outbox by one sequencer at a time, in the outbox's id
+-- order among the rows committed when it ran, so a position is given only to a committed
+-- change and never below one already given: a consumer following positions misses nothing.
+-- The changes of a row are at position, position + 1, ... position + cardinality(kinds) - 1.
+CREATE TABLE cte_ctel.cte_change_log (
+    position        bigint PRIMARY KEY CHECK (position >= 1),
+    id              bigint NOT NULL,
+    event_id        uuid,
+    account_id      text,
+    actor           text NOT NULL,
+    reason          text,
+    at              timestamptz NOT NULL,
+    kinds           text[] NOT NULL,
+    transaction_ids uuid[] NOT NULL,
+    lien_ids        uuid[] NOT NULL,
+    old_statuses    text[] NOT NULL,
+    new_statuses    text[] NOT NULL,
+    CHECK (cardinality(kinds) >= 1)
+);
+CREATE INDEX cte_change_log_event_idx ON cte_ctel.cte_change_log (event_id, id)
+    WHERE event_id IS NOT NULL;
+COMMENT ON TABLE cte_ctel.cte_change_log IS
+    'The change feed: status changes of events, steps, liens and accounts in the order cte_changes() returns them.';
+
+-- One row, never changed: a sequencer locks it (FOR UPDATE, which only the extension's owner
+-- may do here) so that two never run at once. An advisory lock would do, except that any role
+-- can take an advisory lock and so stop the feed.
+CREATE TABLE cte_ctel.cte_sequencer (
+    id int PRIMARY KEY CHECK (id = 1)
+);
+INSERT INTO cte_ctel.cte_sequencer VALUES (1);
+COMMENT ON TABLE cte_ctel.cte_sequencer IS
+    'The lock the change sequencer takes (one row, never changed).';
+
+-- What the worker's maintenance passes did: one row per database, for monitoring (cte_stats).
+CREATE TABLE cte_ctel.cte_worker_state (
+    id                int PRIMARY KEY CHECK (id = 1),
+    last_pass_at      timestamptz NOT NULL,
+    last_pass_ms      bigint NOT NULL,
+    last_pass_report  jsonb NOT NULL,
+    last_failure_at   timestamptz,
+    last_failure      text
+);
+COMMENT ON TABLE cte_ctel.cte_worker_state IS
+    'The last maintenance pass (by the worker or cte_run_maintenance()): when, how long, what it did.';
+
+-- 0.1.0's history, one change per row, in its order, each with its position in the feed.
+INSERT INTO cte_ctel.cte_change_log
+       (position, id, event_id, account_id, actor, reason, at, kinds, transaction_ids, lien_ids,
+        old_statuses, new_statuses)
+SELECT row_number() OVER (ORDER BY id), id, event_id, NULL, actor, reason, at,
+       ARRAY[CASE WHEN transaction_id IS NULL THEN 'event' ELSE 'transaction' END],
+       ARRAY[transaction_id], ARRAY[NULL::uuid], ARRAY[old_status], ARRAY[new_status]
+  FROM cte_ctel.cte_event_history;
+SELECT setval('cte_ctel.cte_change_outbox_id_seq', max(id)) FROM cte_ctel.cte_event_history
+HAVING max(id) IS NOT NULL;
+DROP TABLE cte_ctel.cte_event_history;
+-- Status changes are announced by the worker from the feed: the queue is gone, and its
+-- changes are in the feed already.
+DROP TABLE cte_ctel.cte_notify_queue;
+-- Every status change, one row per change, oldest first within each event.
+CREATE VIEW cte_ctel.cte_event_history AS
+    SELECT b.id, c.n::int AS n, b.event_id, c.transaction_id, c.lien_id, b.account_id,
+           c.kind, c.old_status, c.new_status, b.actor, b.reason, b.at,
+           b.position + c.n - 1 AS position
+      FROM (SELECT position, id, event_id, account_id, actor, reason, at, kinds,
+                   transaction_ids, lien_ids, old_statuses, new_statuses
+              FROM cte_ctel.cte_change_log
+            UNION ALL
+            SELECT NULL, id, event_id, account_id, actor, reason, at, kinds,
+                   transaction_ids, lien_ids, old_statuses, new_statuses
+              FROM cte_ctel.cte_change_outbox) b,
+           unnest(b.kinds, b.transaction_ids, b.lien_ids, b.old_statuses, b.new_statuses)
+               WITH ORDINALITY AS c(kind, transaction_id, lien_id, old_status, new_status, n);
+COMMENT ON VIEW cte_ctel.cte_event_history IS
+    'Every status change of an event, a step, a lien or an account, one row per change: who, when, why; position is its place in the change feed (NULL until the worker gives it one).';
+
+CREATE OR REPLACE VIEW cte_ctel.cte_overdue_events AS
+    SELECT id, name, status, deadline, now() - deadline AS overdue_by, started_at
+      FROM cte_ctel.cte_events
+     WHERE status IN ('created', 'waiting') AND deadline < now();
+COMMENT ON VIEW cte_ctel.cte_overdue_events IS
+    'Events past their deadline (waiting ones) or never started within their timeout: the worker cancels them.';
+
+-- Functions.
+CREATE OR REPLACE FUNCTION cte_ctel.cte_verify_ledger()
+RETURNS TABLE (check_name text, detail text)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    -- Double entry: for each currency, all balances (wallets and system accounts) sum to zero.
+    SELECT 'currency_sum_nonzero'::text,
+           format('%s: balances sum to %s', s.currency, s.total)
+      FROM (SELECT currency, sum(balance) AS total
+              FROM cte_ctel.cte_ledger_balances GROUP BY currency) s
+     WHERE s.total <> 0
+    UNION ALL
+    -- Each balance equals the sum of its entries.
+    SELECT 'balance_mismatch',
+           format('%s %s: balance %s, entries sum to %s',
+                  b.account_id, b.currency, b.balance, COALESCE(e.total, 0))
+      FROM cte_ctel.cte_ledger_balances b
+      LEFT JOIN (SELECT account_id, currency, sum(amount) AS total
+                   FROM cte_ctel.cte_entries GROUP BY account_id, currency) e
+             ON e.account_id = b.account_id AND e.currency = b.currency
+     WHERE b.balance <> COALESCE(e.total, 0)
+    UNION ALL
+    -- No entry touches a balance that does not exist.
+    SELECT 'entry_without_balance',
+           format('%s %s: %s entries but no balance', e.account_id, e.currency, e.entries)
+      FROM (SELECT account_id, currency, count(*) AS entries
+              FROM cte_ctel.cte_entries GROUP BY account_id, currency) e
+      LEFT JOIN cte_ctel.cte_ledger_balances b
+             ON b.account_id = e.account_id AND b.currency = e.currency
+     WHERE b.account_id IS NULL
+    UNION ALL
+    -- Entries come in balanced groups: at least two, one currency, summing to zero.
+    SELECT 'posting_unbalanced',
+           format('posting %s: %s entries in %s currencies summing to %s',
+                  p.posting_id, p.entries, p.currencies, p.total)
+      FROM (SELECT posting_id, count(*) AS entries, count(DISTINCT currency) AS currencies,
+                   sum(amount) AS total
+              FROM cte_ctel.cte_entries GROUP BY posting_id) p
+     WHERE p.entries < 2 OR p.currencies <> 1 OR p.total <> 0
+    UNION ALL
+    -- Each wallet entry records the balance its account reached (a running sum by entry id).
+    SELECT 'balance_after_mismatch',
+           format('entry %s (%s %s): balance_after %s, running sum %s',
+                  r.id, r.account_id, r.currency, r.balance_after, r.running)
+      FROM (SELECT id, account_id, currency, balance_after,
+                   sum(amount) OVER (PARTITION BY account_id, currency ORDER BY id) AS running
+              FROM cte_ctel.cte_entries WHERE balance_after IS NOT NULL) r
+     WHERE r.balance_after <> r.running
+    UNION ALL
+    -- No account that may not go negative is below zero, counting what liens reserve.
+    SELECT 'negative_balance',
+           format('%s %s: balance %s, reserved %s', b.account_id, b.currency, b.balance, b.reserved)
+      FROM cte_ctel.cte_balances b
+      JOIN cte_ctel.cte_accounts a ON a.id = b.account_id
+     WHERE NOT a.allow_negative AND b.balance - b.reserved < 0
+    UNION ALL
+    -- What a balance reserves is exactly what its active liens hold.
+    SELECT 'reserved_mismatch',
+           format('%s %s: reserved %s, active liens hold %s',
+                  b.account_id, b.currency, b.reserved, COALESCE(l.held, 0))
+      FROM cte_ctel.cte_balances b
+      LEFT JOIN (SELECT account_id, currency, sum(amount) AS held
+                   FROM cte_ctel.cte_liens WHERE status = 'active'
+                  GROUP BY account_id, currency) l
+             ON l.account_id = b.account_id AND l.currency = b.currency
+     WHERE b.reserved <> COALESCE(l.held, 0)
+    UNION ALL
+    -- No lien is still held once its event has ended (a failed event keeps what it holds until
+    -- an operator retries its compensation or resolves it).
+    SELECT 'lien_outlives_event',
+           format('lien %s is %s but event %s is %s', l.id, l.status, e.id, e.status)
+      FROM cte_ctel.cte_liens l JOIN cte_ctel.cte_events e ON e.id = l.event_id
+     WHERE l.status IN ('pending', 'active') AND e.status IN ('completed', 'compensated', 'resolved')
+    UNION ALL
+    -- Each change names an event, a step of that event, and a lien that exist.
+    SELECT 'history_orphan',
+           format('change %s.%s: event %s, transaction %s, lien %s not found', h.id, h.n,
+                  COALESCE(h.event_id::text, '-'), COALESCE(h.transaction_id::text, '-'),
+                  COALESCE(h.lien_id::text, '-'))
+      FROM cte_ctel.cte_event_history h
+     WHERE (h.event_id IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM cte_ctel.cte_events e WHERE e.id = h.event_id))
+        OR (h.transaction_id IS NOT NULL AND NOT EXISTS (
+              SELECT 1 FROM cte_ctel.cte_transactions t
+               WHERE t.id = h.transaction_id AND t.event_id IS NOT DISTINCT FROM h.event_id))
+        OR (h.lien_id IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM cte_ctel.cte_liens l WHERE l.id = h.lien_id))
+    UNION ALL
+    -- Every event has its history (a restore that lost the change tables would not).
+    SELECT 'history_missing', format('event %s (%s) has no recorded change', e.id, e.status)
+      FROM cte_ctel.cte_events e
+     WHERE NOT EXISTS (SELECT 1 FROM cte_ctel.cte_change_log c WHERE c.event_id = e.id)
+       AND NOT EXISTS (SELECT 1 FROM cte_ctel.cte_change_outbox o WHERE o.event_id = e.id)
+    UNION ALL
+    -- A posting step that completed (or was compensated after it did) has its entries in the
+    -- journal, as does a held step of a completed event (a restore that lost the journal would
+    -- not).
+    SELECT 'posting_missing',
+           format('transaction %s (%s, %s) of event %s has no journal entries', t.id, t.type,
+                  t.status, t.event_id)
+      FROM cte_ctel.cte_transactions t JOIN cte_ctel.cte_events e ON e.id = t.event_id
+     WHERE ((t.type IN ('wallet.transfer', 'wallet.deposit', 'batch.operation')
+             AND t.status IN ('completed', 'compensating', 'compensated'))
+            OR (t.type IN ('wallet.withdrawal', 'wallet.exchange') AND e.status = 'completed'))
+       AND NOT EXISTS (SELECT 1 FROM cte_ctel.cte_entries j WHERE j.transaction_id = t.id)
+    UNION ALL
+    -- Each identity sequence is ahead of its table, or the next row's id would collide (a
+    -- restore that kept the rows but not the sequences).
+    SELECT 'sequence_behind', format('%s: next id %s, but the table holds id %s', s.name, s.next, s.max_id)
+      FROM (SELECT 'cte_entries' AS name,
+                   (SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END
+                      FROM cte_ctel.cte_entries_id_seq) AS next,
+                   (SELECT max(id) FROM cte_ctel.cte_entries) AS max_id
+            UNION ALL
+            SELECT 'cte_system_deltas',
+                   (SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END
+                      FROM cte_ctel.cte_system_deltas_id_seq),
+                   (SELECT max(id) FROM cte_ctel.cte_system_deltas)
+            UNION ALL
+            SELECT 'cte_change_outbox',
+                   (SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END
+                      FROM cte_ctel.cte_change_outbox_id_seq),
+                   GREATEST((SELECT max(id) FROM cte_ctel.cte_change_outbox),
+                            (SELECT max(id) FROM cte_ctel.cte_change_log))) s
+     WHERE s.max_id >= s.next
+    UNION ALL
+    -- The feed's positions never overlap: each row's changes end before the next row's begin.
+    SELECT 'feed_positions_overlap',
+           format('change log rows at %s and %s overlap', p.previous, p.position)
+      FROM (SELECT position, lag(position) OVER w AS previous,
+                   lag(position + cardinality(kinds) - 1) OVER w AS previous_last
+              FROM cte_ctel.cte_change_log WINDOW w AS (ORDER BY position)) p
+     WHERE p.position <= p.previous_last
+    UNION ALL
+    -- A reference is held by a step that exists and did not fail.
+    SELECT 'reference_orphan',
+           format('reference %s of %s is held by %s transaction %s', r.reference, r.type,
+                  COALESCE(t.status, 'no'), r.transaction_id)
+      FROM cte_ctel.cte_references r
+      LEFT JOIN cte_ctel.cte_transactions t ON t.id = r.transaction_id
+     WHERE t.id IS NULL OR t.status = 'failed'
+    UNION ALL
+    -- The copy of allow_negative that the balance CHECK relies on matches the account.
+    SELECT 'allow_negative_mismatch',
+           format('%s %s: balance row says %s, account says %s',
+                  b.account_id, b.currency, b.allow_negative, a.allow_negative)
+      FROM cte_ctel.cte_balances b
+      JOIN cte_ctel.cte_accounts a ON a.id = b.account_id
+     WHERE b.allow_negative <> a.allow_negative
+    ORDER BY 1, 2
+$$;
+COMMENT ON FUNCTION cte_ctel.cte_verify_ledger() IS
+    'Every ledger invariant that fails, one row per violation; no rows means the ledger is healthy.';
+
+CREATE OR REPLACE FUNCTION "cte_fail_transaction"(
+	"transaction_id" uuid,
+	"error" TEXT,
+	"retryable" bool DEFAULT false
+) RETURNS TEXT
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'cte_fail_transaction_wrapper';
+
+-- SECURITY INVOKER now, and in C: the caller is the registrant.
+CREATE OR REPLACE FUNCTION cte_ctel.cte_register_executor(
+    type text, execute_fn regprocedure, compensate_fn regprocedure DEFAULT NULL)
+RETURNS void
+LANGUAGE c VOLATILE SECURITY INVOKER PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'cte_register_executor_wrapper';
+COMMENT ON FUNCTION cte_ctel.cte_register_executor(text, regprocedure, regprocedure) IS
+    'Adds (or replaces) a custom step type: execute_fn(uuid, jsonb) RETURNS jsonb, compensate_fn(uuid, jsonb, jsonb) RETURNS void. The calling role must own both (not in pg_temp); they run inside the step''s subtransaction with that role''s rights, whoever starts the event.';
+
+DROP FUNCTION cte_ctel.cte_register_executor_by_oid(text, oid, oid);
+
+CREATE FUNCTION "cte_changes"(
+	"after" bigint DEFAULT 0,
+	"limit" INT DEFAULT 1000
+) RETURNS TABLE (
+	"position" bigint, 
+	"at" timestamp with time zone, 
+	"kind" TEXT, 
+	"event_id" uuid, 
+	"event_name" TEXT, 
+	"transaction_id" uuid, 
+	"transaction_type" TEXT, 
+	"lien_id" uuid, 
+	"account_id" TEXT, 
+	"old_status" TEXT, 
+	"new_status" TEXT, 
+	"amount" NUMERIC, 
+	"currency" TEXT, 
+	"reference" TEXT, 
+	"actor" TEXT, 
+	"reason" TEXT 
+)
+STABLE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'cte_changes_wrapper';
+
+CREATE FUNCTION "cte_complete_compensation"(
+	"transaction_id" uuid,
+	"result" jsonb DEFAULT NULL
+) RETURNS TEXT
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'cte_complete_compensation_wrapper';
+
+CREATE FUNCTION "cte_fail_compensation"(
+	"transaction_id" uuid,
+	"error" TEXT
+) RETURNS TEXT
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'cte_fail_compensation_wrapper';
+
+CREATE FUNCTION "cte_retry_compensation"(
+	"event_id" uuid
+) RETURNS TEXT
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'cte_retry_compensation_wrapper';
+
+CREATE FUNCTION "cte_resolve_event"(
+	"event_id" uuid,
+	"note" TEXT
+) RETURNS TEXT
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'cte_resolve_event_wrapper';
+
+-- Privileges of what is new (roles.sql's rules): PUBLIC gets nothing.
+REVOKE ALL ON cte_ctel.cte_references, cte_ctel.cte_change_outbox, cte_ctel.cte_change_log,
+    cte_ctel.cte_sequencer, cte_ctel.cte_worker_state, cte_ctel.cte_event_history FROM PUBLIC;
+GRANT SELECT ON cte_ctel.cte_references, cte_ctel.cte_change_outbox, cte_ctel.cte_change_log,
+    cte_ctel.cte_sequencer, cte_ctel.cte_worker_state, cte_ctel.cte_event_history TO cte_reader;
+REVOKE ALL ON FUNCTION cte_ctel.cte_changes(bigint, int),
+    cte_ctel.cte_complete_compensation(uuid, jsonb), cte_ctel.cte_fail_compensation(uuid, text),
+    cte_ctel.cte_retry_compensation(uuid), cte_ctel.cte_resolve_event(uuid, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cte_ctel.cte_changes(bigint, int) TO cte_reader;
+GRANT EXECUTE ON FUNCTION cte_ctel.cte_complete_compensation(uuid, jsonb),
+    cte_ctel.cte_fail_compensation(uuid, text) TO cte_operator;
+GRANT EXECUTE ON FUNCTION cte_ctel.cte_retry_compensation(uuid),
+    cte_ctel.cte_resolve_event(uuid, text) TO cte_admin;
+
+-- What pg_dump keeps (lifecycle.sql).
+SELECT pg_catalog.pg_extension_config_dump('cte_ctel.cte_currencies', 'WHERE NOT seeded');
+SELECT pg_catalog.pg_extension_config_dump('cte_ctel.cte_accounts', 'WHERE NOT is_system');
+SELECT pg_catalog.pg_extension_config_dump('cte_ctel.cte_balances', '');
+SELECT pg_catalog.pg_extension_config_dump('cte_ctel.cte_system_balances', '');
+SELECT pg_catalog.pg_extension_config_dump('cte_ctel.cte_system_deltas', '');
+SELECT pg_catalog.pg_extension_config_dump('cte_ctel.cte_system_deltas_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('cte_ctel.cte_entries', '');
+SELECT pg_catalog.pg_extension_config_dump('cte_ctel.cte_entries_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('cte_ctel.cte_events', '');
+SELECT pg_catalog.pg_extension_config_dump('cte_ctel.cte_transactions', '');
+SELECT pg_catalog.pg_extension_config_dump('cte_ctel.cte_references', '');
+SELECT pg_catalog.pg_extension_config_dump('cte_ctel.cte_executors', '');
+SELECT pg_catalog.pg_extension_config_dump('cte_ctel.cte_change_outbox', '');
+SELECT pg_catalog.pg_extension_config_dump('cte_ctel.cte_change_outbox_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('cte_ctel.cte_change_log', '');
+SELECT pg_catalog.pg_extension_config_dump('cte_ctel.cte_worker_state', '');
+SELECT pg_catalog.pg_extension_config_dump('cte_ctel.cte_liens', '');

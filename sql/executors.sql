@@ -10,13 +10,15 @@ AS 'MODULE_PATHNAME', 'cte_add_transaction_wrapper';
 COMMENT ON FUNCTION cte_ctel.cte_add_transaction(uuid, text, text, jsonb, text, int, int) IS
     'Appends a step to a created event; its payload is checked against its type at once.';
 
--- cte_register_executor takes regprocedures, so a caller names functions with their argument
--- types ('fee_collection(uuid, jsonb)'); it hands their oids to the Rust implementation.
+-- Not SECURITY DEFINER: the registrant is the role that calls this (current_user), and it must
+-- own both functions, which then run with its rights and never more. A definer function would
+-- hide the caller. The C function writes cte_executors as the extension's owner for that one
+-- statement only.
 CREATE FUNCTION cte_ctel.cte_register_executor(
     type text, execute_fn regprocedure, compensate_fn regprocedure DEFAULT NULL)
 RETURNS void
-LANGUAGE sql VOLATILE SECURITY DEFINER
+LANGUAGE c VOLATILE SECURITY INVOKER PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT cte_ctel.cte_register_executor_by_oid(type, execute_fn::oid, compensate_fn::oid) $$;
+AS 'MODULE_PATHNAME', 'cte_register_executor_wrapper';
 COMMENT ON FUNCTION cte_ctel.cte_register_executor(text, regprocedure, regprocedure) IS
-    'Adds (or replaces) a custom step type: execute_fn(uuid, jsonb) RETURNS jsonb, compensate_fn(uuid, jsonb, jsonb) RETURNS void. They run inside the step''s subtransaction with the extension owner''s rights: register only trusted functions.';
+    'Adds (or replaces) a custom step type: execute_fn(uuid, jsonb) RETURNS jsonb, compensate_fn(uuid, jsonb, jsonb) RETURNS void. The calling role must own both (not in pg_temp); they run inside the step''s subtransaction with that role''s rights, whoever starts the event.';

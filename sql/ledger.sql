@@ -20,7 +20,8 @@ CREATE DOMAIN cte_ctel.cte_entry_amount AS numeric
 CREATE DOMAIN cte_ctel.cte_positive_amount AS numeric
     CHECK (VALUE > 0 AND VALUE NOT IN ('NaN', 'Infinity'));
 CREATE DOMAIN cte_ctel.cte_event_status AS text CHECK (VALUE IN
-    ('created', 'running', 'waiting', 'completed', 'compensating', 'compensated', 'failed'));
+    ('created', 'running', 'waiting', 'completed', 'compensating', 'compensated', 'failed',
+     'resolved'));
 CREATE DOMAIN cte_ctel.cte_step_status AS text CHECK (VALUE IN
     ('pending', 'running', 'waiting', 'completed', 'failed', 'compensating', 'compensated'));
 CREATE DOMAIN cte_ctel.cte_lien_status AS text CHECK (VALUE IN
@@ -29,10 +30,15 @@ CREATE DOMAIN cte_ctel.cte_lien_status AS text CHECK (VALUE IN
 CREATE TABLE cte_ctel.cte_currencies (
     code       text PRIMARY KEY CHECK (code ~ '^[A-Z][A-Z0-9]{2,11}$'),
     scale      int NOT NULL CHECK (scale BETWEEN 0 AND 12),
-    created_at timestamptz NOT NULL DEFAULT now()
+    created_at timestamptz NOT NULL DEFAULT now(),
+    -- 0.2.0: the currencies CREATE EXTENSION registers itself. pg_dump leaves them out (a
+    -- restore's CREATE EXTENSION makes them again); they never change.
+    seeded     boolean NOT NULL DEFAULT false
 );
 COMMENT ON TABLE cte_ctel.cte_currencies IS
     'Registered currencies; scale is the most decimals an amount of the currency may have.';
+COMMENT ON COLUMN cte_ctel.cte_currencies.seeded IS
+    'Registered by CREATE EXTENSION (not dumped: every install has them).';
 
 CREATE TABLE cte_ctel.cte_accounts (
     id             text PRIMARY KEY CHECK (octet_length(id) BETWEEN 1 AND 64),
@@ -62,7 +68,9 @@ COMMENT ON TABLE cte_ctel.cte_balances IS
 
 -- System accounts are touched by every deposit, withdrawal and exchange, so they have no row
 -- that each posting updates (that row would serialize the whole system). Each posting appends
--- a delta instead; maintenance folds deltas into folded_balance in one short transaction.
+-- a delta instead; maintenance folds deltas into folded_balance in one short transaction. A
+-- balance's row appears with its first fold (none is made at install, so every row here is
+-- data that pg_dump keeps, folded values included).
 CREATE TABLE cte_ctel.cte_system_balances (
     account_id     text NOT NULL REFERENCES cte_ctel.cte_accounts (id),
     currency       text NOT NULL REFERENCES cte_ctel.cte_currencies (code),
@@ -97,7 +105,9 @@ CREATE TABLE cte_ctel.cte_entries (
     -- The event step (cte_transactions.id) that made this posting; its compensation reverses
     -- exactly the postings recorded here.
     transaction_id uuid,
-    created_at    timestamptz NOT NULL DEFAULT now(),
+    -- The clock when the entry was written (under its wallet's lock), so that on each wallet
+    -- it grows with id; 0.1.0 wrote the transaction's start time.
+    created_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
     CHECK ((balance_after IS NULL) = (left(account_id, 1) = '@'))
 );
 CREATE INDEX cte_entries_account_idx ON cte_ctel.cte_entries (account_id, currency, id);
@@ -107,22 +117,26 @@ CREATE INDEX cte_entries_transaction_idx ON cte_ctel.cte_entries (transaction_id
 COMMENT ON TABLE cte_ctel.cte_entries IS
     'The append-only journal: signed entries; the entries of one posting_id share one currency and sum to zero. balance_after is the wallet balance after the entry (NULL for system accounts).';
 
--- Every balance, wallets and system accounts alike, as the API reads them.
+-- Every balance, wallets and system accounts alike, as the API reads them. Each system account
+-- holds every registered currency: its last fold (none yet is zero) plus the deltas since.
 CREATE VIEW cte_ctel.cte_ledger_balances AS
     SELECT b.account_id, b.currency, b.balance, b.reserved, b.balance - b.reserved AS available,
            false AS is_system
       FROM cte_ctel.cte_balances b
     UNION ALL
-    SELECT s.account_id, s.currency,
-           s.folded_balance + COALESCE(d.total, 0) AS balance,
+    SELECT a.id, c.code,
+           COALESCE(s.folded_balance, round(0, c.scale)) + COALESCE(d.total, 0) AS balance,
            0::numeric AS reserved,
-           s.folded_balance + COALESCE(d.total, 0) AS available,
+           COALESCE(s.folded_balance, round(0, c.scale)) + COALESCE(d.total, 0) AS available,
            true AS is_system
-      FROM cte_ctel.cte_system_balances s
+      FROM cte_ctel.cte_accounts a
+     CROSS JOIN cte_ctel.cte_currencies c
+      LEFT JOIN cte_ctel.cte_system_balances s ON s.account_id = a.id AND s.currency = c.code
       LEFT JOIN (SELECT account_id, currency, sum(amount) AS total
                    FROM cte_ctel.cte_system_deltas
                   GROUP BY account_id, currency) d
-             ON d.account_id = s.account_id AND d.currency = s.currency;
+             ON d.account_id = a.id AND d.currency = c.code
+     WHERE a.is_system;
 COMMENT ON VIEW cte_ctel.cte_ledger_balances IS
     'Every balance of every account, wallet or system: balance, reserved (by liens), available.';
 
@@ -131,7 +145,7 @@ INSERT INTO cte_ctel.cte_accounts (id, is_system, allow_negative, metadata) VALU
     ('@exchange', true, true, '{"purpose": "each currency''s side of an exchange"}');
 
 -- The common ISO 4217 currencies with their minor units, and BTC. More: cte_create_currency.
-INSERT INTO cte_ctel.cte_currencies (code, scale) VALUES
+INSERT INTO cte_ctel.cte_currencies (code, scale, seeded) SELECT code, scale, true FROM (VALUES
     ('AED', 2), ('ARS', 2), ('AUD', 2), ('BDT', 2), ('BGN', 2), ('BHD', 3), ('BRL', 2),
     ('CAD', 2), ('CHF', 2), ('CLP', 0), ('CNY', 2), ('COP', 2), ('CZK', 2), ('DKK', 2),
     ('EGP', 2), ('EUR', 2), ('GBP', 2), ('GHS', 2), ('HKD', 2), ('HUF', 2), ('IDR', 2),
@@ -140,9 +154,4 @@ INSERT INTO cte_ctel.cte_currencies (code, scale) VALUES
     ('NGN', 2), ('NOK', 2), ('NZD', 2), ('OMR', 3), ('PEN', 2), ('PHP', 2), ('PKR', 2),
     ('PLN', 2), ('QAR', 2), ('RON', 2), ('SAR', 2), ('SEK', 2), ('SGD', 2), ('THB', 2),
     ('TND', 3), ('TRY', 2), ('TWD', 2), ('UAH', 2), ('UGX', 0), ('USD', 2), ('UYU', 2),
-    ('VND', 0), ('XAF', 0), ('XOF', 0), ('ZAR', 2), ('BTC', 8);
-
-INSERT INTO cte_ctel.cte_system_balances (account_id, currency, folded_balance)
-    SELECT a.id, c.code, round(0, c.scale)
-      FROM cte_ctel.cte_accounts a CROSS JOIN cte_ctel.cte_currencies c
-     WHERE a.is_system;
+    ('VND', 0), ('XAF', 0), ('XOF', 0), ('ZAR', 2), ('BTC', 8)) AS seed(code, scale);

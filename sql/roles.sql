@@ -31,7 +31,8 @@ GRANT EXECUTE ON FUNCTION
     cte_ctel.cte_available_balance(text, text),
     cte_ctel.cte_account_balances(text),
     cte_ctel.cte_verify_ledger(),
-    cte_ctel.cte_error_catalog()
+    cte_ctel.cte_error_catalog(),
+    cte_ctel.cte_changes(bigint, int)
 TO cte_reader;
 
 GRANT EXECUTE ON FUNCTION
@@ -43,16 +44,21 @@ GRANT EXECUTE ON FUNCTION
     cte_ctel.cte_start_event(uuid),
     cte_ctel.cte_complete_transaction(uuid, jsonb),
     cte_ctel.cte_fail_transaction(uuid, text, boolean),
+    cte_ctel.cte_complete_compensation(uuid, jsonb),
+    cte_ctel.cte_fail_compensation(uuid, text),
     cte_ctel.ctel_create_lien(uuid, text, numeric, text, timestamptz, jsonb),
     cte_ctel.ctel_release_lien(uuid, text),
     cte_ctel.ctel_capture_lien(uuid, text, numeric)
 TO cte_operator;
 
+-- cte_register_executor is SECURITY INVOKER: granting it lets a role register functions it
+-- owns, which then run with its own rights (never the extension owner's).
 GRANT EXECUTE ON FUNCTION
     cte_ctel.cte_create_currency(text, int),
     cte_ctel.cte_fold_system_balances(),
     cte_ctel.cte_cancel_event(uuid, text),
     cte_ctel.cte_register_executor(text, regprocedure, regprocedure),
-    cte_ctel.cte_register_executor_by_oid(text, oid, oid),
-    cte_ctel.cte_run_maintenance()
+    cte_ctel.cte_run_maintenance(),
+    cte_ctel.cte_retry_compensation(uuid),
+    cte_ctel.cte_resolve_event(uuid, text)
 TO cte_admin;

@@ -68,21 +68,80 @@ AS $$
              ON l.account_id = b.account_id AND l.currency = b.currency
      WHERE b.reserved <> COALESCE(l.held, 0)
     UNION ALL
-    -- No lien is still held once its event has ended.
+    -- No lien is still held once its event has ended (a failed event keeps what it holds until
+    -- an operator retries its compensation or resolves it).
     SELECT 'lien_outlives_event',
            format('lien %s is %s but event %s is %s', l.id, l.status, e.id, e.status)
       FROM cte_ctel.cte_liens l JOIN cte_ctel.cte_events e ON e.id = l.event_id
-     WHERE l.status IN ('pending', 'active') AND e.status IN ('completed', 'compensated', 'failed')
+     WHERE l.status IN ('pending', 'active') AND e.status IN ('completed', 'compensated', 'resolved')
     UNION ALL
-    -- Each history row names an event that exists and, if a step, a step of that event.
+    -- Each change names an event, a step of that event, and a lien that exist.
     SELECT 'history_orphan',
-           format('history %s: event %s, transaction %s not found', h.id, h.event_id,
-                  COALESCE(h.transaction_id::text, '-'))
+           format('change %s.%s: event %s, transaction %s, lien %s not found', h.id, h.n,
+                  COALESCE(h.event_id::text, '-'), COALESCE(h.transaction_id::text, '-'),
+                  COALESCE(h.lien_id::text, '-'))
       FROM cte_ctel.cte_event_history h
-     WHERE NOT EXISTS (SELECT 1 FROM cte_ctel.cte_events e WHERE e.id = h.event_id)
+     WHERE (h.event_id IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM cte_ctel.cte_events e WHERE e.id = h.event_id))
         OR (h.transaction_id IS NOT NULL AND NOT EXISTS (
               SELECT 1 FROM cte_ctel.cte_transactions t
-               WHERE t.id = h.transaction_id AND t.event_id = h.event_id))
+               WHERE t.id = h.transaction_id AND t.event_id IS NOT DISTINCT FROM h.event_id))
+        OR (h.lien_id IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM cte_ctel.cte_liens l WHERE l.id = h.lien_id))
+    UNION ALL
+    -- Every event has its history (a restore that lost the change tables would not).
+    SELECT 'history_missing', format('event %s (%s) has no recorded change', e.id, e.status)
+      FROM cte_ctel.cte_events e
+     WHERE NOT EXISTS (SELECT 1 FROM cte_ctel.cte_change_log c WHERE c.event_id = e.id)
+       AND NOT EXISTS (SELECT 1 FROM cte_ctel.cte_change_outbox o WHERE o.event_id = e.id)
+    UNION ALL
+    -- A posting step that completed (or was compensated after it did) has its entries in the
+    -- journal, as does a held step of a completed event (a restore that lost the journal would
+    -- not).
+    SELECT 'posting_missing',
+           format('transaction %s (%s, %s) of event %s has no journal entries', t.id, t.type,
+                  t.status, t.event_id)
+      FROM cte_ctel.cte_transactions t JOIN cte_ctel.cte_events e ON e.id = t.event_id
+     WHERE ((t.type IN ('wallet.transfer', 'wallet.deposit', 'batch.operation')
+             AND t.status IN ('completed', 'compensating', 'compensated'))
+            OR (t.type IN ('wallet.withdrawal', 'wallet.exchange') AND e.status = 'completed'))
+       AND NOT EXISTS (SELECT 1 FROM cte_ctel.cte_entries j WHERE j.transaction_id = t.id)
+    UNION ALL
+    -- Each identity sequence is ahead of its table, or the next row's id would collide (a
+    -- restore that kept the rows but not the sequences).
+    SELECT 'sequence_behind', format('%s: next id %s, but the table holds id %s', s.name, s.next, s.max_id)
+      FROM (SELECT 'cte_entries' AS name,
+                   (SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END
+                      FROM cte_ctel.cte_entries_id_seq) AS next,
+                   (SELECT max(id) FROM cte_ctel.cte_entries) AS max_id
+            UNION ALL
+            SELECT 'cte_system_deltas',
+                   (SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END
+                      FROM cte_ctel.cte_system_deltas_id_seq),
+                   (SELECT max(id) FROM cte_ctel.cte_system_deltas)
+            UNION ALL
+            SELECT 'cte_change_outbox',
+                   (SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END
+                      FROM cte_ctel.cte_change_outbox_id_seq),
+                   GREATEST((SELECT max(id) FROM cte_ctel.cte_change_outbox),
+                            (SELECT max(id) FROM cte_ctel.cte_change_log))) s
+     WHERE s.max_id >= s.next
+    UNION ALL
+    -- The feed's positions never overlap: each row's changes end before the next row's begin.
+    SELECT 'feed_positions_overlap',
+           format('change log rows at %s and %s overlap', p.previous, p.position)
+      FROM (SELECT position, lag(position) OVER w AS previous,
+                   lag(position + cardinality(kinds) - 1) OVER w AS previous_last
+              FROM cte_ctel.cte_change_log WINDOW w AS (ORDER BY position)) p
+     WHERE p.position <= p.previous_last
+    UNION ALL
+    -- A reference is held by a step that exists and did not fail.
+    SELECT 'reference_orphan',
+           format('reference %s of %s is held by %s transaction %s', r.reference, r.type,
+                  COALESCE(t.status, 'no'), r.transaction_id)
+      FROM cte_ctel.cte_references r
+      LEFT JOIN cte_ctel.cte_transactions t ON t.id = r.transaction_id
+     WHERE t.id IS NULL OR t.status = 'failed'
     UNION ALL
     -- The copy of allow_negative that the balance CHECK relies on matches the account.
     SELECT 'allow_negative_mismatch',

@@ -4,7 +4,7 @@
 use std::ffi::{CStr, CString};
 use std::time::Duration;
 
-use cte_ctel_core::engine::RetryPolicy;
+use cte_ctel_core::engine::{RetryPolicy, SagaConfig};
 use cte_ctel_core::limits::{STEP_ATTEMPTS_DEFAULT, STEP_ATTEMPTS_MAX};
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 
@@ -41,17 +41,12 @@ static WORKER_INTERVAL_MS: GucSetting<i32> = GucSetting::<i32>::new(1_000);
 /// without restarting the server.
 static WORKER_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(true);
 
-/// `cte_ctel.notify_by_worker`: who sends the `NOTIFY cte_events` of each status change.
-/// Default off: the transaction that makes the change sends it, so a listener hears of it the
-/// moment it commits. PostgreSQL lets only one notifying transaction commit at a time (a
-/// database-wide lock held through the commit's flush), which caps busy servers (bench/:
-/// transfers at 8 clients fall to about half). On: the change is queued in
-/// `cte_notify_queue` in the same transaction and the maintenance pass (the worker, each
-/// `worker_interval`) sends the notifications, in order, in a transaction of its own; they
-/// arrive up to one interval late, and only where the worker (or someone calling
-/// `cte_run_maintenance()`) serves the database. Superuser only (also per database with
-/// `ALTER DATABASE … SET`), as a session could otherwise delay everyone's notifications.
-static NOTIFY_BY_WORKER: GucSetting<bool> = GucSetting::<bool>::new(false);
+/// `cte_ctel.compensation_timeout`: how long an `external` step asked to compensate (its event
+/// was cancelled or timed out while it waited, or a later step failed) may go unreported, in
+/// milliseconds, before its event is left `failed` (its liens still held) for an operator.
+/// Default one hour: long enough for a bank's reversal to be confirmed by a person, short
+/// enough that stuck events surface the same day. Server-wide (the worker applies it).
+static COMPENSATION_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(HOUR_MS);
 
 const DAY_MS: i32 = 24 * 60 * 60 * 1_000;
 const HOUR_MS: i32 = 60 * 60 * 1_000;
@@ -95,13 +90,14 @@ pub fn init() {
         GucContext::Sighup,
         GucFlags::default(),
     );
-    GucRegistry::define_bool_guc(
-        c"cte_ctel.notify_by_worker",
-        c"Whether status-change notifications are queued and sent by the maintenance pass.",
-        c"Whether status-change notifications are queued and sent by the maintenance pass.",
-        &NOTIFY_BY_WORKER,
-        GucContext::Suset,
-        GucFlags::default(),
+    define_int(
+        c"cte_ctel.compensation_timeout",
+        c"How long an external step's compensation may go unreported before its event fails.",
+        &COMPENSATION_TIMEOUT_MS,
+        10,
+        DAY_MS,
+        GucFlags::UNIT_MS,
+        GucContext::Sighup,
     );
     define_int(
         c"cte_ctel.retry_max_attempts",
@@ -156,7 +152,10 @@ pub fn worker_enabled() -> bool {
     WORKER_ENABLED.get()
 }
 
-/// Whether status changes are queued for the maintenance pass to announce (`notify_by_worker`).
-pub fn notify_by_worker() -> bool {
-    NOTIFY_BY_WORKER.get()
+/// What a saga needs from the settings.
+pub fn saga_config() -> SagaConfig {
+    SagaConfig {
+        retry: retry_policy(),
+        compensation_timeout_ms: i64::from(COMPENSATION_TIMEOUT_MS.get()),
+    }
 }

@@ -11,8 +11,10 @@
 use pgrx::prelude::*;
 
 mod api;
+mod driver;
 mod gucs;
 mod store;
+mod wake;
 mod worker;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -21,15 +23,16 @@ extension_sql_file!("../sql/ledger.sql", name = "ledger_schema", bootstrap);
 extension_sql_file!("../sql/engine.sql", name = "engine_schema", requires = ["ledger_schema"]);
 extension_sql_file!("../sql/liens.sql", name = "liens_schema", requires = ["engine_schema"]);
 extension_sql_file!("../sql/verify.sql", name = "verify", requires = ["liens_schema"]);
-extension_sql_file!(
-    "../sql/executors.sql",
-    name = "executors",
-    requires = ["engine_schema", api::engine::cte_register_executor_by_oid]
-);
+extension_sql_file!("../sql/executors.sql", name = "executors", requires = ["engine_schema"]);
 extension_sql_file!(
     "../sql/journal_guard.sql",
     name = "journal_guard",
     requires = ["ledger_schema", api::journal::cte_journal_append_only]
+);
+extension_sql_file!(
+    "../sql/lifecycle.sql",
+    name = "lifecycle",
+    requires = ["liens_schema", "verify", "executors", "journal_guard"]
 );
 extension_sql_file!("../sql/roles.sql", name = "roles", finalize);
 

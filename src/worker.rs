@@ -1,19 +1,27 @@
-//! The background worker: every `cte_ctel.worker_interval` it runs `cte_run_maintenance()` in a
-//! transaction of its own in `cte_ctel.database` — expiring liens, compensating overdue events,
-//! running due retries, folding system deltas. Started by `shared_preload_libraries`.
+//! The background worker: each `cte_ctel.worker_interval`, and as soon as a transaction that
+//! recorded changes commits (`wake`), it runs the maintenance pass in `cte_ctel.database`:
+//! changes sequenced into the feed and announced, events timed out, retries run, liens expired,
+//! system deltas folded. Started by `shared_preload_libraries`.
 //!
-//! It does nothing, quietly, where the extension is not installed or on a standby; a tick that
-//! fails is logged and the loop goes on; SIGHUP reloads the settings; SIGTERM stops it at once
-//! (and the postmaster starts it again after a `pg_terminate_backend`).
+//! It is a client like any other, with two differences: it never waits for a row another
+//! session holds (it skips it, and a lock wait in an executor it runs gives up after
+//! `WORKER_LOCK_TIMEOUT_MS`), and it commits every few items (`WORKER_ITEMS_PER_TRANSACTION_MAX`),
+//! so one tick's items are never held to one commit and its subtransactions stay few. It does
+//! nothing, quietly, where the extension is not installed, where the installed SQL is another
+//! version than this library's, or on a standby; SIGHUP reloads the settings; SIGTERM stops it.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use cte_ctel_core::limits::{
+    EVENTS_PER_MAINTENANCE_MAX, WORKER_ITEMS_PER_TRANSACTION_MAX, WORKER_LOCK_TIMEOUT_MS,
+};
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
 use pgrx::prelude::*;
-use pgrx::JsonB;
 
+use crate::driver::maintenance::{self, Report};
+use crate::driver::Context;
 use crate::gucs;
-use crate::store::{spi, subtransaction};
+use crate::store::{now_ms, spi, subtransaction, LockWait};
 
 /// How long the postmaster waits before starting the worker again after it stopped.
 const WORKER_RESTART_DELAY: Duration = Duration::from_secs(5);
@@ -27,6 +35,7 @@ pub fn register() {
     if !unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
         return;
     }
+    crate::wake::init();
     BackgroundWorkerBuilder::new("cte_ctel maintenance worker")
         .set_type(WORKER_TYPE)
         .set_library("cte_ctel")
@@ -44,6 +53,7 @@ pub extern "C-unwind" fn cte_ctel_worker_main(_argument: pg_sys::Datum) {
     let database = gucs::worker_database();
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
     log!("cte_ctel maintenance worker serving database {database:?}");
+    crate::wake::register_worker(true);
     while BackgroundWorker::wait_latch(Some(gucs::worker_interval())) {
         if BackgroundWorker::sighup_received() {
             // SAFETY: the documented way for a worker to reload its configuration file.
@@ -56,9 +66,10 @@ pub extern "C-unwind" fn cte_ctel_worker_main(_argument: pg_sys::Datum) {
         // SAFETY: a plain read of the recovery state.
         let standby = unsafe { pg_sys::RecoveryInProgress() };
         if gucs::worker_enabled() && !standby {
-            BackgroundWorker::transaction(tick);
+            tick();
         }
     }
+    crate::wake::register_worker(false);
     log!("cte_ctel maintenance worker stopping");
     // Exit status 1 asks the postmaster to start the worker again (after a terminate or a
     // database change); during a shutdown it is not restarted anyway.
@@ -71,27 +82,70 @@ pub extern "C-unwind" fn cte_ctel_worker_main(_argument: pg_sys::Datum) {
 // not match: it does nothing until the installed version is its own.
 const INSTALLED: &str = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension
                           WHERE extname = 'cte_ctel' AND extversion = $1)";
-const MAINTENANCE: &str = "SELECT cte_ctel.cte_run_maintenance()";
 
-/// One tick, inside the worker's transaction. A failure is rolled back, logged, and the next
-/// tick tries again.
+const SETTINGS: &str = "SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true),
+                               pg_catalog.set_config('lock_timeout', $1, true)";
+
+/// One tick: passes of a few items, each pass committed on its own, until nothing is left or
+/// the tick's bound is reached.
 fn tick() {
+    let started = Instant::now();
+    let mut total = Report::default();
+    let passes_max =
+        usize::try_from(EVENTS_PER_MAINTENANCE_MAX).unwrap_or(1) / WORKER_ITEMS_PER_TRANSACTION_MAX;
+    for _ in 0..passes_max.max(1) {
+        let pass = BackgroundWorker::transaction(one_pass);
+        let Some((report, more)) = pass else {
+            return; // not installed, another version, or the pass failed (logged)
+        };
+        total.add(&report);
+        if !more {
+            break;
+        }
+    }
+    let elapsed = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    BackgroundWorker::transaction(|| {
+        let recorded = subtransaction::run_isolated(|| {
+            maintenance::record_pass(elapsed, &total);
+            Ok(())
+        });
+        if let Err(failure) = recorded {
+            warning!("cte_ctel maintenance: recording the pass failed: {}", failure.message);
+        }
+    });
+    debug1!("cte_ctel maintenance: {}", total.to_json());
+}
+
+/// One pass in the worker's current transaction; `None` if there is nothing to serve.
+fn one_pass() -> Option<(Report, bool)> {
+    // SAFETY: a bgworker's statement clock is not advanced for it: each pass is a statement.
+    unsafe { pg_sys::SetCurrentStatementStartTimestamp() };
     let version = env!("CARGO_PKG_VERSION");
     let installed: Option<bool> =
         spi(Spi::get_one_with_args(INSTALLED, &[version.into()]), INSTALLED);
     if installed != Some(true) {
-        return;
+        return None;
     }
-    let outcome = subtransaction::run(|| Ok(spi(Spi::get_one::<JsonB>(MAINTENANCE), MAINTENANCE)));
-    match outcome {
-        Ok(Some(JsonB(report))) => debug1!("cte_ctel maintenance: {report}"),
-        Ok(None) => {}
+    let timeout = format!("{WORKER_LOCK_TIMEOUT_MS}ms");
+    spi(Spi::run_with_args(SETTINGS, &[timeout.as_str().into()]), SETTINGS);
+    let ctx = Context {
+        now_ms: now_ms(),
+        config: gucs::saga_config(),
+        wait: LockWait::Skip,
+        actor: Some("cte_ctel worker".into()),
+    };
+    let pass = subtransaction::run_isolated(|| {
+        Ok(maintenance::pass(&ctx, WORKER_ITEMS_PER_TRANSACTION_MAX))
+    });
+    match pass {
+        Ok(result) => Some(result),
         Err(failure) => {
             warning!(
                 "cte_ctel maintenance failed: {} (SQLSTATE {})",
                 failure.message,
                 failure.sqlstate
-            )
+            );
+            None
         }
     }
 }

@@ -100,8 +100,8 @@ pub enum CteError {
     #[error("idempotency key {key:?} already names an event called {name:?}, not {requested:?}")]
     IdempotencyConflict { key: String, name: String, requested: String },
 
-    #[error("reference {reference:?} is already used by a {step_type} transaction")]
-    DuplicateReference { step_type: String, reference: String },
+    #[error("reference {reference:?} is already used by a {step_type} transaction of {held_by}")]
+    DuplicateReference { step_type: String, reference: String, held_by: String },
 
     #[error("executor for {step_type:?} is not valid: {why}")]
     ExecutorInvalid { step_type: String, why: String },
@@ -355,7 +355,7 @@ impl CteError {
             CteError::StepTypeUnknown { step_type: text() },
             CteError::PayloadInvalid { step_type: text(), why: text() },
             CteError::IdempotencyConflict { key: text(), name: text(), requested: text() },
-            CteError::DuplicateReference { step_type: text(), reference: text() },
+            CteError::DuplicateReference { step_type: text(), reference: text(), held_by: text() },
             CteError::ExecutorInvalid { step_type: text(), why: text() },
             CteError::OrderTaken { event_id: text(), order: 1 },
             CteError::TimeoutInvalid { timeout: text(), timeout_max: "30 days" },

@@ -54,12 +54,40 @@ pub const RATE_SCALE_MAX: u32 = 18;
 
 const _: () = assert!(DECIMAL_DIGITS_MAX + RATE_DIGITS_MAX <= 38);
 
+/// An event's timeout when its creator does not say, in milliseconds (`cte_create_event`'s
+/// default, `'5 minutes'`, and the one-step shortcuts' events).
+pub const EVENT_TIMEOUT_DEFAULT_MS: i64 = 5 * 60 * 1_000;
+
 /// Steps one event may have.
 pub const EVENT_STEPS_MAX: usize = 1_000;
 
 /// Largest step payload (or event metadata), in bytes of its JSON text: a batch of the maximum
 /// number of items fits.
 pub const PAYLOAD_BYTES_MAX: usize = 8 * 1024 * 1024;
+
+/// Largest sum of the payloads of one event's steps, in bytes. A drive reads the payloads of
+/// the steps it runs (and plans every built-in one to lock its wallets first): this bounds what
+/// one drive of the largest event can cost a backend's memory, a small multiple of it.
+pub const EVENT_PAYLOAD_BYTES_MAX: usize = 8 * 1024 * 1024;
+
+/// Largest step result, in bytes of its JSON text: what a custom executor returns or an
+/// application reports is kept on the step; a larger one fails the step (or is refused).
+pub const RESULT_BYTES_MAX: usize = 1024 * 1024;
+
+/// Liens `ctel_create_lien` may make for one event (its steps' own holds come on top, at most
+/// two per step): each is locked and settled by the event's drives.
+pub const EVENT_LIENS_MAX: usize = 1_000;
+
+/// Most changes one outbox row holds (one drive of an event, or one operation). A drive of the
+/// largest event changes each step's status at most four times and the event's a few times,
+/// and each lien (a step holds at most two) at most twice.
+pub const CHANGES_PER_ROW_MAX: usize = 16 * 1024;
+
+/// Outbox rows one sequencer run gives positions to; the rest wait for the next run.
+pub const CHANGE_ROWS_PER_SEQUENCE_MAX: i64 = 10_000;
+
+/// Most changes one call of `cte_changes` returns.
+pub const FEED_CHANGES_MAX: i64 = 10_000;
 
 /// Items one `batch.operation` step may hold.
 pub const BATCH_ITEMS_MAX: usize = 10_000;
@@ -77,9 +105,14 @@ pub const STEP_ATTEMPTS_DEFAULT: u32 = 3;
 /// Events one maintenance pass resumes (due retries) or times out, so a pass stays short.
 pub const EVENTS_PER_MAINTENANCE_MAX: i64 = 1_000;
 
-/// Queued announcements (one per statement that recorded status changes, a few changes each)
-/// one maintenance pass sends when `notify_by_worker` is on; the rest wait for the next pass.
-pub const NOTIFY_QUEUE_ROWS_PER_MAINTENANCE_MAX: i64 = 10_000;
+/// Items (an event to time out or retry, a lien to expire) the worker handles in one committed
+/// transaction: each is a subtransaction with its own, and PostgreSQL keeps only 64
+/// subtransaction ids per backend in shared memory before every snapshot on the server slows.
+pub const WORKER_ITEMS_PER_TRANSACTION_MAX: usize = 16;
+
+/// How long the worker's statements wait for a lock before they give up (the item is retried
+/// on a later pass): it never queues behind a session that holds a row and does nothing.
+pub const WORKER_LOCK_TIMEOUT_MS: i64 = 1_000;
 
 /// Actions (step runs and compensations) one call drives before it must have finished: a bound
 /// on the driver loop; an event has at most `EVENT_STEPS_MAX` steps, each run and compensated
@@ -87,6 +120,8 @@ pub const NOTIFY_QUEUE_ROWS_PER_MAINTENANCE_MAX: i64 = 10_000;
 pub const ACTIONS_PER_RUN_MAX: usize = 2 * EVENT_STEPS_MAX + 2;
 
 const _: () = assert!(STEP_ATTEMPTS_DEFAULT <= STEP_ATTEMPTS_MAX);
+const _: () = assert!(EVENT_PAYLOAD_BYTES_MAX >= PAYLOAD_BYTES_MAX);
+const _: () = assert!(8 * EVENT_STEPS_MAX + 8 + 2 * EVENT_LIENS_MAX <= CHANGES_PER_ROW_MAX);
 const _: () = assert!(BATCH_ITEMS_MAX * 512 <= PAYLOAD_BYTES_MAX);
 
 /// Deepest JSON nesting accepted in a payload, metadata or result: serde_json's own recursion

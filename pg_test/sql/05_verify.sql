@@ -53,8 +53,10 @@ ROLLBACK TO SAVEPOINT corrupt;
 
 -- A history row naming a step of another event (history has no foreign keys: this check is
 -- what holds it).
-INSERT INTO cte_event_history (event_id, transaction_id, new_status, actor)
-SELECT e.id, t.id, 'running', 'test'
+INSERT INTO cte_change_outbox (event_id, actor, kinds, transaction_ids, lien_ids, old_statuses,
+                               new_statuses)
+SELECT e.id, 'test', ARRAY['transaction'], ARRAY[t.id], ARRAY[NULL::uuid], ARRAY['pending'],
+       ARRAY['running']
   FROM cte_events e, cte_transactions t WHERE t.event_id <> e.id LIMIT 1;
 SELECT check_name FROM cte_verify_ledger();
 ROLLBACK TO SAVEPOINT corrupt;

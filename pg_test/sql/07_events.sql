@@ -47,10 +47,11 @@ SELECT t.name, e.kind, e.account_id, e.currency, e.amount
  WHERE t.event_id = :'d' ORDER BY e.id;
 SELECT count(*) AS violations FROM cte_verify_ledger();
 
--- Every status change is in the history, in order.
+-- Every status change is in the history, in order (each drive's changes are one stored row,
+-- id, and ordered within it by n).
 SELECT h.old_status, h.new_status, t.name AS transaction, h.actor = session_user AS by_caller
   FROM cte_event_history h LEFT JOIN cte_transactions t ON t.id = h.transaction_id
- WHERE h.event_id = :'d' ORDER BY h.id;
+ WHERE h.event_id = :'d' ORDER BY h.id, h.n;
 
 -- An external step waits on the outside world; the application reports back.
 SELECT cte_create_event('payout') AS p \gset
@@ -73,7 +74,9 @@ SELECT cte_fail_transaction(:'rx', 'account closed', retryable => false);
 SELECT name, status, error FROM cte_transactions WHERE event_id = :'r' ORDER BY "order";
 
 -- Compensating a completed external step waits for the application too: the event stays
--- compensating until the application reports the compensation done.
+-- compensating until the application reports the compensation done, with
+-- cte_complete_compensation (SPEC v2: kept apart from the step's own outcome, so a second
+-- "completed" report is a late report that changes nothing).
 SELECT cte_create_event('hold then fail') AS h \gset
 SELECT cte_add_transaction(:'h', 'card hold', 'external', '{"psp": "acme"}') AS hx \gset
 SELECT cte_add_transaction(:'h', 'pay too much', 'wallet.transfer',
@@ -83,22 +86,32 @@ SELECT cte_complete_transaction(:'hx', '{"hold": "H-1"}');
 SELECT name, status FROM cte_transactions WHERE event_id = :'h' ORDER BY "order";
 SELECT cte_complete_transaction(:'hx');
 SELECT name, status FROM cte_transactions WHERE event_id = :'h' ORDER BY "order";
+SELECT cte_complete_compensation(:'hx');
+SELECT name, status FROM cte_transactions WHERE event_id = :'h' ORDER BY "order";
+SELECT kind, old_status, new_status FROM cte_event_history
+ WHERE transaction_id = :'hx' ORDER BY id, n;
 
--- A retryable report keeps the step waiting for another attempt.
+-- A report the application marks retryable keeps the step waiting for another attempt (SPEC
+-- v2: only when it says so; retryable defaults to false).
 SELECT cte_create_event('flaky payout') AS f \gset
 SELECT cte_add_transaction(:'f', 'bank payout', 'external', '{}', max_attempts => 2) AS fx \gset
 SELECT cte_start_event(:'f');
-SELECT cte_fail_transaction(:'fx', 'bank timeout');
+SELECT cte_fail_transaction(:'fx', 'bank timeout', retryable => true);
 SELECT status, attempts, next_attempt_at IS NOT NULL AS retry_scheduled FROM cte_transactions WHERE id = :'fx';
 
--- Cancelling a waiting event compensates what completed.
+-- Cancelling a waiting event compensates what completed. The external step it waits on may
+-- have happened at the bank already: it is asked to compensate first (SPEC v2), and the debit
+-- before it is compensated once the application reports that compensation.
 SELECT cte_create_event('cancelled') AS c \gset
 SELECT cte_add_transaction(:'c', 'debit', 'wallet.transfer',
     '{"source_account_id": "alice", "destination_account_id": "bob", "amount": 4, "currency": "USD"}') IS NOT NULL AS added;
-SELECT cte_add_transaction(:'c', 'approval', 'external', '{}') IS NOT NULL AS added;
+SELECT cte_add_transaction(:'c', 'approval', 'external', '{}') AS cx \gset
 SELECT cte_start_event(:'c');
 SELECT cte_balance('alice', 'USD') AS alice_while_waiting;
 SELECT cte_cancel_event(:'c', 'customer changed their mind');
+SELECT name, status, error FROM cte_transactions WHERE event_id = :'c' ORDER BY "order";
+SELECT cte_balance('alice', 'USD') AS alice_until_the_compensation_is_reported;
+SELECT cte_complete_compensation(:'cx');
 SELECT cte_balance('alice', 'USD') AS alice_after_cancel;
 SELECT status, error FROM cte_events WHERE id = :'c';
 SELECT name, status, error FROM cte_transactions WHERE event_id = :'c' ORDER BY "order";
@@ -120,9 +133,15 @@ SELECT test.refusal(format($$SELECT cte_ctel.cte_start_event(%L)$$, :'e'));
 SELECT test.refusal(format($$SELECT cte_ctel.cte_add_transaction(%L, 'late', 'external', '{}')$$, :'e'));
 SELECT test.refusal(format($$SELECT cte_ctel.cte_cancel_event(%L)$$, :'e'));
 SELECT test.refusal(format($$SELECT cte_ctel.cte_cancel_event(%L)$$, :'d'));
-SELECT test.refusal(format($$SELECT cte_ctel.cte_complete_transaction(%L)$$, :'x'));
 SELECT test.refusal(format($$SELECT cte_ctel.cte_complete_transaction(
     (SELECT id FROM cte_ctel.cte_transactions WHERE event_id = %L AND "order" = 1))$$, :'e'));
+-- A report on an external step that no longer awaits it is not refused (SPEC v2): the event's
+-- status comes back, nothing changes, and a late_report is recorded for an operator.
+SELECT test.ledger_state() AS before_late \gset
+SELECT cte_complete_transaction(:'x') AS late_report_returns;
+SELECT test.ledger_state() = :'before_late' AS ledger_unchanged;
+SELECT kind, old_status, new_status FROM cte_event_history
+ WHERE transaction_id = :'x' AND kind = 'late_report';
 SELECT test.refusal($$SELECT cte_ctel.cte_start_event('00000000-0000-0000-0000-000000000000')$$);
 SELECT test.refusal($$SELECT cte_ctel.cte_complete_transaction('00000000-0000-0000-0000-000000000000')$$);
 SELECT test.refusal($$SELECT cte_ctel.cte_start_event(NULL)$$);

@@ -70,20 +70,19 @@ SELECT test.refusal($$INSERT INTO cte_ctel.cte_entries (posting_id, kind, accoun
                       VALUES (gen_random_uuid(), 'deposit', 'bob', 'USD', 1000)$$);
 SELECT test.refusal($$DELETE FROM cte_ctel.cte_liens$$);
 SELECT test.refusal($$UPDATE cte_ctel.cte_events SET status = 'completed'$$);
-SELECT test.refusal($$TRUNCATE cte_ctel.cte_event_history$$);
+SELECT test.refusal($$TRUNCATE cte_ctel.cte_change_log$$);
 SELECT test.refusal($$SELECT cte_ctel.cte_create_currency('XAU', 4)$$);
 SELECT test.refusal($$SELECT cte_ctel.cte_run_maintenance()$$);
 SELECT test.refusal($$SELECT cte_ctel.cte_fold_system_balances()$$);
 SELECT test.refusal($$SELECT cte_ctel.cte_cancel_event(cte_ctel.cte_create_event('x'))$$);
 SELECT test.refusal($$SELECT cte_ctel.cte_register_executor('x.y', 'test.refusal(text)')$$);
-SELECT test.refusal($$SELECT cte_ctel.cte_register_executor_by_oid('x.y', 1, NULL)$$);
 SELECT test.refusal($$SELECT cte_ctel.cte_journal_append_only()$$);
 RESET ROLE;
 
 -- An admin runs the admin functions, and still cannot rewrite the journal.
 SET ROLE t_admin;
 SELECT cte_ctel.cte_create_currency('XAU', 4);
-SELECT (cte_ctel.cte_run_maintenance() ->> 'events_failed') AS maintenance_failures;
+SELECT (cte_ctel.cte_run_maintenance() ->> 'items_failed') AS maintenance_failures;
 SELECT test.refusal($$DELETE FROM cte_ctel.cte_entries$$);
 SELECT test.refusal($$UPDATE cte_ctel.cte_entries SET amount = 0$$);
 RESET ROLE;

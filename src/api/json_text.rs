@@ -83,14 +83,15 @@ impl JsonbText {
                 limit: PAYLOAD_BYTES_MAX,
             });
         }
-        match serde_json::from_str(&self.0) {
-            Ok(value) => Ok(value),
-            // jsonb_out prints valid JSON: the only refusal left is the nesting depth.
-            Err(_) => Err(CteError::LimitExceeded {
-                what: "JSON nesting depth",
-                value: JSON_DEPTH_MAX + 1,
-                limit: JSON_DEPTH_MAX,
-            }),
+        let too_deep = || CteError::LimitExceeded {
+            what: "JSON nesting depth",
+            value: JSON_DEPTH_MAX + 1,
+            limit: JSON_DEPTH_MAX,
+        };
+        if cte_ctel_core::json::nests_deeper_than(&self.0, JSON_DEPTH_MAX) {
+            return Err(too_deep());
         }
+        // jsonb_out prints valid JSON within the depth serde_json reads.
+        serde_json::from_str(&self.0).map_err(|_| too_deep())
     }
 }

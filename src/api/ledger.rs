@@ -1,6 +1,6 @@
 //! Ledger functions of SPEC §3: currencies, accounts, balances, system-balance folding.
 
-use cte_ctel_core::ledger::{AccountId, AccountOpening, Metadata};
+use cte_ctel_core::ledger::{AccountId, AccountOpening};
 use cte_ctel_core::money::Currency;
 use cte_ctel_core::CteError;
 use pgrx::prelude::*;
@@ -36,9 +36,7 @@ fn cte_create_account(
         let account_id = required(account_id, "account_id")?;
         let currencies = required(currencies, "currencies")?;
         let allow_negative = required(allow_negative, "allow_negative")?;
-        let metadata_bytes = metadata.as_ref().map_or(0, |text| text.0.len());
-        let metadata = metadata.map(|text| text.parse("metadata size in bytes")).transpose()?;
-        let metadata = Metadata::parse(metadata, metadata_bytes)?;
+        let metadata = super::engine::metadata_of(metadata)?;
         let opening = AccountOpening::new(&account_id, &currencies, allow_negative, metadata)?;
         store::ledger::create_account(&opening)?;
         Ok(account_id)

@@ -3,6 +3,8 @@
 
 pub mod catalog;
 pub mod engine;
+pub mod executors;
+pub mod feed;
 pub mod journal;
 pub mod json_text;
 pub mod ledger;

@@ -1,59 +1,58 @@
-//! Events and steps in SQL: create, add, load under the event's row lock, save, and record
-//! every status change in `cte_event_history` with a `NOTIFY cte_events`.
+//! Events and steps in SQL: create, add, lock and load, save. Status changes are recorded by
+//! `changes`; what a step does is decided by the driver.
 
-use std::cell::OnceCell;
-
-use cte_ctel_core::engine::executors::StepPlan;
-use cte_ctel_core::engine::{Change, EventStatus, StepState, StepStatus};
+use cte_ctel_core::engine::executors::StepType;
+use cte_ctel_core::engine::{EventStatus, StepState, StepStatus};
 use cte_ctel_core::CteError;
 use pgrx::datum::Interval;
 use pgrx::prelude::*;
 use pgrx::{JsonB, Uuid};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::{run_cached, select_one, spi, update_one};
-use crate::gucs;
+use super::{run_cached, select_one, spi, update_one, LockWait};
 
 /// An event as the driver needs it.
 pub struct EventRow {
     pub id: Uuid,
     pub status: EventStatus,
+    pub deadline_ms: Option<i64>,
+    pub timeout_ms: i64,
 }
 
-/// A step as the driver needs it.
-#[derive(Clone)]
+/// A step as the driver needs it. Its payload is not loaded: a drive reads the payloads of
+/// the steps it runs, when it runs them.
 pub struct StepRow {
     pub id: Uuid,
-    pub event_id: Uuid,
     pub name: String,
-    pub step_type: String,
-    pub payload: Value,
-    pub result: Option<Value>,
+    pub step_type: StepType,
+    pub reference: Option<String>,
     pub state: StepState,
+    /// A new result to write (JSON text, or NULL), when this drive gave the step one.
+    pub result: Option<Option<String>>,
     /// The last failure: its SQLSTATE (none when the application reported it) and text.
     pub error: Option<(Option<String>, String)>,
-    /// A built-in step's plan, made once per drive (pre-lock and execution both need it).
-    pub plan: OnceCell<StepPlan>,
 }
 
 const EVENT_BY_KEY: &str = "SELECT id, name FROM cte_ctel.cte_events WHERE idempotency_key = $1";
 
+// The deadline of an event not yet started is the time by which it must start.
 const EVENT_INSERT: &str = "
-    INSERT INTO cte_ctel.cte_events (name, description, timeout, metadata, idempotency_key)
-    VALUES ($1, $2, $3, $4, $5)
+    INSERT INTO cte_ctel.cte_events (name, description, timeout, metadata, idempotency_key, deadline)
+    VALUES ($1, $2, $3, $4, $5, pg_catalog.statement_timestamp() + $3)
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id";
 
 const TIMEOUT_VALID: &str = "SELECT $1 > interval '0' AND $1 <= interval '30 days'";
 
-/// Creates an event, or returns the one an idempotency key already names (if its name matches).
+/// Creates an event; returns its id and whether this call created it (an idempotency key
+/// may name an existing one, returned if its name matches).
 pub fn create(
     name: &str,
     description: Option<&str>,
     timeout: Interval,
     metadata: Option<Value>,
     idempotency_key: Option<&str>,
-) -> Result<Uuid, CteError> {
+) -> Result<(Uuid, bool), CteError> {
     let valid: Option<bool> = select_one(TIMEOUT_VALID, &[timeout.into()]);
     if valid != Some(true) {
         return Err(CteError::TimeoutInvalid {
@@ -70,8 +69,7 @@ pub fn create(
     ];
     let inserted: Option<Uuid> = Spi::connect_mut(|client| update_one(client, EVENT_INSERT, &args));
     if let Some(id) = inserted {
-        record_created(id);
-        return Ok(id);
+        return Ok((id, true));
     }
     // The key is taken (ON CONFLICT waited for its owner to commit): same name, same event.
     let key = idempotency_key.unwrap_or_default();
@@ -81,7 +79,7 @@ pub fn create(
         (spi(row.get::<Uuid>(1), EVENT_BY_KEY), spi(row.get::<String>(2), EVENT_BY_KEY))
     });
     match existing {
-        (Some(id), Some(existing_name)) if existing_name == name => Ok(id),
+        (Some(id), Some(existing_name)) if existing_name == name => Ok((id, false)),
         (Some(_), Some(existing_name)) => Err(CteError::IdempotencyConflict {
             key: key.to_string(),
             name: existing_name,
@@ -91,110 +89,138 @@ pub fn create(
     }
 }
 
-const EVENT_LOCK: &str = "SELECT status FROM cte_ctel.cte_events WHERE id = $1 FOR UPDATE";
+macro_rules! event_lock {
+    ($mode:literal) => {
+        concat!(
+            "SELECT status, (extract(epoch FROM deadline) * 1000)::bigint,
+                    (extract(epoch FROM timeout) * 1000)::bigint
+               FROM cte_ctel.cte_events WHERE id = $1 FOR UPDATE",
+            $mode
+        )
+    };
+}
+const EVENT_LOCK: &str = event_lock!("");
+const EVENT_LOCK_SKIP: &str = event_lock!(" SKIP LOCKED");
 
 /// Locks an event's row for the rest of the transaction and reads it: every change to an
 /// event and its steps happens under this lock, so two sessions never drive one event at once.
-pub fn lock(event_id: Uuid) -> Result<EventRow, CteError> {
-    let status: Option<String> =
-        Spi::connect_mut(|client| update_one(client, EVENT_LOCK, &[event_id.into()]));
-    let Some(status) = status else {
-        return Err(CteError::EventUnknown { event_id: event_id.to_string() });
+/// `Ok(None)` only with `LockWait::Skip`, when another session holds it.
+pub fn lock(event_id: Uuid, wait: LockWait) -> Result<Option<EventRow>, CteError> {
+    let query = match wait {
+        LockWait::Wait => EVENT_LOCK,
+        LockWait::Skip => EVENT_LOCK_SKIP,
+    };
+    let row = Spi::connect_mut(|client| {
+        let table = run_cached(client, query, &[event_id.into()], true);
+        if table.is_empty() {
+            return None;
+        }
+        let row = table.first();
+        let status = spi(row.get::<String>(1), query).unwrap_or_default();
+        Some((status, spi(row.get::<i64>(2), query), spi(row.get::<i64>(3), query)))
+    });
+    let Some((status, deadline_ms, timeout_ms)) = row else {
+        return match wait {
+            LockWait::Wait => Err(CteError::EventUnknown { event_id: event_id.to_string() }),
+            LockWait::Skip => Ok(None),
+        };
     };
     let status = EventStatus::parse(&status);
-    assert!(status.is_some(), "a CHECK keeps event statuses known");
-    Ok(EventRow { id: event_id, status: status.unwrap_or(EventStatus::Failed) })
+    assert!(status.is_some(), "a domain keeps event statuses known");
+    Ok(Some(EventRow {
+        id: event_id,
+        status: status.unwrap_or(EventStatus::Failed),
+        deadline_ms,
+        timeout_ms: timeout_ms.unwrap_or(1).max(1),
+    }))
 }
 
 const STEPS_OF_EVENT: &str = "
-    SELECT id, name, type, payload, result, status, attempts, max_attempts,
-           (extract(epoch FROM next_attempt_at) * 1000)::bigint, error_sqlstate, error
+    SELECT id, name, type, reference, status, attempts, max_attempts,
+           (extract(epoch FROM next_attempt_at) * 1000)::bigint,
+           (extract(epoch FROM compensation_requested_at) * 1000)::bigint,
+           error_sqlstate, error
       FROM cte_ctel.cte_transactions WHERE event_id = $1 ORDER BY \"order\"";
 
 /// The steps of an event, in order.
 pub fn steps(event_id: Uuid) -> Vec<StepRow> {
     Spi::connect_mut(|client| {
         let table = run_cached(client, STEPS_OF_EVENT, &[event_id.into()], false);
-        table.map(|row| step_row(&row, event_id)).collect()
+        table.map(|row| step_row(&row)).collect()
     })
 }
 
-fn step_row(row: &pgrx::spi::SpiHeapTupleData, event_id: Uuid) -> StepRow {
-    let get_text = |ordinal| spi(row.get::<String>(ordinal), STEPS_OF_EVENT).unwrap_or_default();
-    let status = StepStatus::parse(&get_text(6));
-    assert!(status.is_some(), "a CHECK keeps step statuses known");
+fn step_row(row: &pgrx::spi::SpiHeapTupleData) -> StepRow {
+    let text = |ordinal| spi(row.get::<String>(ordinal), STEPS_OF_EVENT);
     let count = |ordinal| spi(row.get::<i32>(ordinal), STEPS_OF_EVENT).unwrap_or(0);
-    let error = spi(row.get::<String>(11), STEPS_OF_EVENT)
-        .map(|message| (spi(row.get::<String>(10), STEPS_OF_EVENT), message));
+    let millis = |ordinal| spi(row.get::<i64>(ordinal), STEPS_OF_EVENT);
+    let status = StepStatus::parse(&text(5).unwrap_or_default());
+    assert!(status.is_some(), "a domain keeps step statuses known");
+    // Types were checked when the step was added; one that no longer parses is a custom type.
+    let type_name = text(3).unwrap_or_default();
+    let step_type = StepType::parse(&type_name).unwrap_or(StepType::Custom(type_name));
+    let state = StepState {
+        kind: step_type.kind(),
+        status: status.unwrap_or(StepStatus::Failed),
+        attempts: u32::try_from(count(6)).unwrap_or(0),
+        attempts_max: u32::try_from(count(7)).unwrap_or(1),
+        next_attempt_at_ms: millis(8),
+        compensation_requested_at_ms: millis(9),
+    };
     StepRow {
         id: spi(row.get::<Uuid>(1), STEPS_OF_EVENT).unwrap_or(Uuid::from_bytes([0; 16])),
-        event_id,
-        name: get_text(2),
-        step_type: get_text(3),
-        payload: spi(row.get::<JsonB>(4), STEPS_OF_EVENT).map_or(Value::Null, |JsonB(v)| v),
-        result: spi(row.get::<JsonB>(5), STEPS_OF_EVENT).map(|JsonB(v)| v),
-        state: StepState {
-            status: status.unwrap_or(StepStatus::Failed),
-            attempts: u32::try_from(count(7)).unwrap_or(0),
-            attempts_max: u32::try_from(count(8)).unwrap_or(1),
-            next_attempt_at_ms: spi(row.get::<i64>(9), STEPS_OF_EVENT),
-        },
-        error,
-        plan: OnceCell::new(),
+        name: text(2).unwrap_or_default(),
+        step_type,
+        reference: text(4),
+        state,
+        result: None,
+        error: text(11).map(|message| (text(10), message)),
     }
+}
+
+const STEP_PAYLOAD: &str = "SELECT payload::text FROM cte_ctel.cte_transactions WHERE id = $1";
+
+/// A step's payload as JSON text (read when the step runs, never kept for the whole drive).
+pub fn payload_text(step_id: Uuid) -> String {
+    let text: Option<String> = select_one(STEP_PAYLOAD, &[step_id.into()]);
+    assert!(text.is_some(), "a step has a payload");
+    text.unwrap_or_default()
 }
 
 const STEP_INSERT: &str = "
     INSERT INTO cte_ctel.cte_transactions
-           (event_id, name, description, type, \"order\", payload, reference, max_attempts)
-    VALUES ($1, $2, $3, $4,
-            COALESCE($5, (SELECT COALESCE(max(\"order\"), 0) + 1
-                            FROM cte_ctel.cte_transactions WHERE event_id = $1)),
-            $6, $7, $8)
+           (id, event_id, name, description, type, \"order\", payload, reference, max_attempts)
+    VALUES ($1, $2, $3, $4, $5,
+            COALESCE($6, (SELECT COALESCE(max(\"order\"), 0) + 1
+                            FROM cte_ctel.cte_transactions WHERE event_id = $2)),
+            $7::text::jsonb, $8, $9)
     ON CONFLICT (event_id, \"order\") DO NOTHING
     RETURNING id";
 
-const REFERENCE_TAKEN: &str = "
-    SELECT EXISTS (SELECT 1 FROM cte_ctel.cte_transactions
-                    WHERE type = $1 AND reference = $2 AND status <> 'failed')";
-
 /// A step to add to an event, already checked.
 pub struct NewStep<'a> {
+    pub id: Uuid,
     pub name: &'a str,
     pub description: Option<&'a str>,
     pub step_type: &'a str,
     pub order: Option<i32>,
-    pub payload: Value,
-    pub reference: Option<String>,
+    /// The payload's JSON text, exactly as given.
+    pub payload: &'a str,
+    pub reference: Option<&'a str>,
     pub attempts_max: i32,
 }
 
-/// Refuses a reference already used by a step of the same type that did not fail. Checked
-/// here for a clear message; a unique index holds it against races.
-pub fn check_reference(step_type: &str, reference: &str) -> Result<(), CteError> {
-    let taken: Option<bool> = select_one(REFERENCE_TAKEN, &[step_type.into(), reference.into()]);
-    if taken == Some(true) {
-        return Err(CteError::DuplicateReference {
-            step_type: step_type.to_string(),
-            reference: reference.to_string(),
-        });
-    }
-    Ok(())
-}
-
 /// Appends a step to a locked `created` event.
-pub fn add_step(event_id: Uuid, step: NewStep) -> Result<Uuid, CteError> {
-    if let Some(reference) = &step.reference {
-        check_reference(step.step_type, reference)?;
-    }
+pub fn add_step(event_id: Uuid, step: &NewStep) -> Result<Uuid, CteError> {
     let args = [
+        step.id.into(),
         event_id.into(),
         step.name.into(),
         step.description.into(),
         step.step_type.into(),
         step.order.into(),
-        JsonB(step.payload).into(),
-        step.reference.clone().into(),
+        step.payload.into(),
+        step.reference.into(),
         step.attempts_max.into(),
     ];
     let id: Option<Uuid> = Spi::connect_mut(|client| update_one(client, STEP_INSERT, &args));
@@ -204,10 +230,19 @@ pub fn add_step(event_id: Uuid, step: NewStep) -> Result<Uuid, CteError> {
     })
 }
 
-const STEP_COUNT: &str = "SELECT count(*) FROM cte_ctel.cte_transactions WHERE event_id = $1";
+const STEPS_SIZE: &str = "
+    SELECT count(*), COALESCE(sum(octet_length(payload::text)), 0)::bigint
+      FROM cte_ctel.cte_transactions WHERE event_id = $1";
 
-pub fn step_count(event_id: Uuid) -> i64 {
-    select_one(STEP_COUNT, &[event_id.into()]).unwrap_or(0)
+/// How many steps an event has, and the bytes of their payloads in all.
+pub fn steps_size(event_id: Uuid) -> (usize, usize) {
+    Spi::connect_mut(|client| {
+        let table = run_cached(client, STEPS_SIZE, &[event_id.into()], false);
+        let row = table.first();
+        let count = spi(row.get::<i64>(1), STEPS_SIZE).unwrap_or(0);
+        let bytes = spi(row.get::<i64>(2), STEPS_SIZE).unwrap_or(0);
+        (usize::try_from(count).unwrap_or(usize::MAX), usize::try_from(bytes).unwrap_or(usize::MAX))
+    })
 }
 
 const STEP_EVENT: &str = "SELECT event_id FROM cte_ctel.cte_transactions WHERE id = $1";
@@ -222,9 +257,14 @@ const STEPS_SAVE: &str = "
     UPDATE cte_ctel.cte_transactions t
        SET status = s.status, attempts = s.attempts,
            next_attempt_at = 'epoch'::timestamptz + s.next_ms * interval '1 millisecond',
-           result = s.result, error_sqlstate = s.sqlstate, error = s.error
-      FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bigint[], $5::jsonb[], $6::text[],
-                  $7::text[]) AS s(id, status, attempts, next_ms, result, sqlstate, error)
+           compensation_requested_at =
+               'epoch'::timestamptz + s.compensation_ms * interval '1 millisecond',
+           result = CASE WHEN s.result_set THEN s.result::jsonb ELSE t.result END,
+           error_sqlstate = s.sqlstate, error = s.error
+      FROM unnest($1::uuid[], $2::text[], $3::int[], $4::bigint[], $5::bigint[], $6::bool[],
+                  $7::text[], $8::text[], $9::text[])
+               AS s(id, status, attempts, next_ms, compensation_ms, result_set, result, sqlstate,
+                    error)
      WHERE t.id = s.id";
 
 /// Writes the steps' states back, in one statement.
@@ -238,8 +278,11 @@ pub fn save_steps(steps: &[&StepRow]) {
         steps.iter().map(|step| i32::try_from(step.state.attempts).unwrap_or(i32::MAX)).collect();
     let next_ms: Vec<Option<i64>> =
         steps.iter().map(|step| step.state.next_attempt_at_ms).collect();
-    let results: Vec<Option<JsonB>> =
-        steps.iter().map(|step| step.result.clone().map(JsonB)).collect();
+    let compensation_ms: Vec<Option<i64>> =
+        steps.iter().map(|step| step.state.compensation_requested_at_ms).collect();
+    let result_set: Vec<bool> = steps.iter().map(|step| step.result.is_some()).collect();
+    let results: Vec<Option<String>> =
+        steps.iter().map(|step| step.result.clone().flatten()).collect();
     let sqlstates: Vec<Option<String>> =
         steps.iter().map(|step| step.error.as_ref().and_then(|(code, _)| code.clone())).collect();
     let messages: Vec<Option<String>> =
@@ -249,6 +292,8 @@ pub fn save_steps(steps: &[&StepRow]) {
         statuses.into(),
         attempts.into(),
         next_ms.into(),
+        compensation_ms.into(),
+        result_set.into(),
         results.into(),
         sqlstates.into(),
         messages.into(),
@@ -258,99 +303,63 @@ pub fn save_steps(steps: &[&StepRow]) {
     });
 }
 
+// Times come from the driver's clock (the statement's), so the deadline written is the one the
+// saga computed. finished_at is set when the event reaches a finished status, kept while it
+// stays in one, and cleared when it leaves (an operator's retry of a failed event).
 const EVENT_SAVE: &str = "
     UPDATE cte_ctel.cte_events
        SET status = $2,
-           started_at = CASE WHEN $5 THEN now() ELSE started_at END,
-           deadline = CASE WHEN $5 THEN now() + timeout ELSE deadline END,
-           finished_at = CASE WHEN $2 IN ('completed', 'compensated', 'failed') THEN now() END,
-           error_sqlstate = COALESCE($3, error_sqlstate), error = COALESCE($4, error)
+           started_at = CASE WHEN $3 THEN $7 ELSE started_at END,
+           deadline = 'epoch'::timestamptz + $4 * interval '1 millisecond',
+           finished_at = CASE WHEN status = $2 THEN finished_at
+                              WHEN $2 IN ('completed', 'compensated', 'failed', 'resolved') THEN $7
+                         END,
+           error_sqlstate = COALESCE($5, error_sqlstate), error = COALESCE($6, error)
      WHERE id = $1";
 
-/// Writes an event's status (and the error that decided its fate) back; `started` says this
-/// call started it, which sets its start time and deadline.
-pub fn save_event(
-    event_id: Uuid,
-    status: EventStatus,
-    started: bool,
-    sqlstate: Option<&str>,
-    error: Option<&str>,
-) {
-    let args =
-        [event_id.into(), status.as_str().into(), sqlstate.into(), error.into(), started.into()];
+/// What a drive writes back to its event.
+pub struct EventSave<'a> {
+    pub status: EventStatus,
+    /// This drive started the event.
+    pub started: bool,
+    pub deadline_ms: Option<i64>,
+    pub error: Option<(Option<&'a str>, &'a str)>,
+    pub now_ms: i64,
+}
+
+/// Writes an event's status, deadline and the error that decided its fate.
+pub fn save_event(event_id: Uuid, save: &EventSave) {
+    let now = super::timestamp(save.now_ms);
+    let args = [
+        event_id.into(),
+        save.status.as_str().into(),
+        save.started.into(),
+        save.deadline_ms.into(),
+        save.error.and_then(|(code, _)| code).into(),
+        save.error.map(|(_, message)| message).into(),
+        now.into(),
+    ];
     Spi::connect_mut(|client| {
         run_cached(client, EVENT_SAVE, &args, true);
     });
 }
 
-// Both the history insert and the announcement of each change: sent now ($6 false) or queued
-// for the maintenance pass ($6 true, `cte_ctel.notify_by_worker`). The notifications go out in
-// the order of the changes, which is the order of their history ids.
-const HISTORY_INSERT: &str = concat!(
-    "
-    WITH change AS (
-        INSERT INTO cte_ctel.cte_event_history
-               (event_id, transaction_id, old_status, new_status, actor, reason)
-        SELECT $1, c.transaction_id, c.old_status, c.new_status, session_user, $5
-          FROM unnest($2::uuid[], $3::text[], $4::text[]) WITH ORDINALITY
-                   AS c(transaction_id, old_status, new_status, n)
-         ORDER BY c.n
-        RETURNING id, event_id, transaction_id, old_status, new_status),
-    queued AS (
-        INSERT INTO cte_ctel.cte_notify_queue (history_ids)
-        SELECT pg_catalog.array_agg(id ORDER BY id) FROM change HAVING $6 AND count(*) > 0)
-    ",
-    notify_changes!(),
-    "
-      FROM change WHERE NOT $6"
-);
+const STEP_DATUMS: &str = "SELECT payload, result FROM cte_ctel.cte_transactions WHERE id = $1";
 
-/// The first history entry of an event (no status → created), announced like every other.
-fn record_created(event_id: Uuid) {
-    record_all(event_id, &[(None, None, EventStatus::Created.as_str())], None);
-}
-
-/// Records each change in the history and announces it on channel `cte_events`, in one
-/// statement.
-pub fn record(event_id: Uuid, steps: &[StepRow], changes: &[Change], reason: Option<&str>) {
-    let rows: Vec<_> = changes
-        .iter()
-        .map(|change| match change {
-            Change::Event { from, to } => (None, Some(from.as_str()), to.as_str()),
-            Change::Step { index, from, to } => {
-                (Some(steps[*index].id), Some(from.as_str()), to.as_str())
-            }
-        })
-        .collect();
-    record_all(event_id, &rows, reason);
-}
-
-fn record_all(
-    event_id: Uuid,
-    changes: &[(Option<Uuid>, Option<&str>, &str)],
-    reason: Option<&str>,
-) {
-    if changes.is_empty() {
-        return;
-    }
-    let steps: Vec<Option<Uuid>> = changes.iter().map(|change| change.0).collect();
-    let from: Vec<Option<String>> =
-        changes.iter().map(|change| change.1.map(str::to_string)).collect();
-    let to: Vec<String> = changes.iter().map(|change| change.2.to_string()).collect();
-    let args = [
-        event_id.into(),
-        steps.into(),
-        from.into(),
-        to.into(),
-        reason.into(),
-        gucs::notify_by_worker().into(),
-    ];
+/// A step's payload and result as `jsonb` datums (copied out of SPI's memory), to hand to a
+/// custom executor's functions as they are, never parsed here.
+pub fn payload_and_result(step_id: Uuid) -> (pgrx::pg_sys::Datum, Option<pgrx::pg_sys::Datum>) {
     Spi::connect_mut(|client| {
-        run_cached(client, HISTORY_INSERT, &args, true);
-    });
-}
-
-/// A step's result for a batch or a posting step: the postings it made, by item for a batch.
-pub fn postings_result(posting_ids: &[Uuid]) -> Value {
-    json!({ "postings": posting_ids.iter().map(ToString::to_string).collect::<Vec<_>>() })
+        let table = run_cached(client, STEP_DATUMS, &[step_id.into()], false);
+        let row = table.first();
+        let datum = |ordinal| {
+            let value = spi(row.get_datum_by_ordinal(ordinal), STEP_DATUMS);
+            // SAFETY: a jsonb (varlena) datum of this tuple, copied into the memory context that
+            // was current when SPI connected, so it outlives the connection.
+            value.map(|datum| unsafe { pgrx::pg_sys::SPI_datumTransfer(datum, false, -1) })
+        };
+        let payload = datum(1);
+        assert!(payload.is_some(), "a step has a payload");
+        (payload.unwrap_or(pgrx::pg_sys::Datum::from(0)), datum(2))
+    })
 }

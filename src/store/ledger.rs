@@ -1,15 +1,11 @@
-//! Currencies, accounts, balances and postings in SQL.
-//!
-//! A posting locks the wallet balance rows it changes in one global order (account id), with
-//! a guarded UPDATE that refuses to take an account below what it may hold; system accounts get
-//! an appended delta instead of an update, so they never become a hot row.
+//! Currencies, accounts and balances in SQL. Money moves through `postings`, the one writer.
 
-use cte_ctel_core::ledger::{in_lock_order, AccountId, AccountOpening, Posting};
+use cte_ctel_core::ledger::{AccountId, AccountOpening, Posting};
 use cte_ctel_core::limits::SYSTEM_DELTAS_PER_FOLD_MAX;
 use cte_ctel_core::money::Currency;
 use cte_ctel_core::CteError;
 use pgrx::prelude::*;
-use pgrx::{AnyNumeric, JsonB, Uuid};
+use pgrx::{AnyNumeric, JsonB};
 
 use super::{run_cached, select_one, spi, update_one};
 
@@ -34,11 +30,7 @@ pub fn currency(code: &str) -> Result<Currency, CteError> {
 const CURRENCY_INSERT: &str = "
     WITH registered AS (
         INSERT INTO cte_ctel.cte_currencies (code, scale) VALUES ($1, $2)
-        ON CONFLICT (code) DO NOTHING RETURNING code),
-    system_balances AS (
-        INSERT INTO cte_ctel.cte_system_balances (account_id, currency, folded_balance)
-        SELECT a.id, r.code, pg_catalog.round(0, $2)
-          FROM cte_ctel.cte_accounts a, registered r WHERE a.is_system)
+        ON CONFLICT (code) DO NOTHING RETURNING code)
     SELECT count(*) FROM registered";
 
 /// Registers `currency`; registering it again with the same scale changes nothing.
@@ -100,100 +92,6 @@ pub fn create_account(opening: &AccountOpening) -> Result<(), CteError> {
     Ok(())
 }
 
-const BALANCE_GUARDED_UPDATE: &str = "
-    UPDATE cte_ctel.cte_balances SET balance = balance + $3
-     WHERE account_id = $1 AND currency = $2
-       AND (allow_negative OR balance - reserved + $3 >= 0)
-    RETURNING balance";
-
-const POSTING_INSERT: &str = "
-    WITH posting AS (SELECT pg_catalog.gen_random_uuid() AS id),
-    entries AS (
-        INSERT INTO cte_ctel.cte_entries
-               (posting_id, kind, account_id, currency, amount, balance_after, reference,
-                transaction_id)
-        SELECT posting.id, $1, e.account_id, $2, e.amount, e.balance_after, $3, $7
-          FROM posting,
-               unnest($4::text[], $5::numeric[], $6::numeric[])
-                   AS e(account_id, amount, balance_after)
-        RETURNING account_id, currency, amount, balance_after),
-    deltas AS (
-        INSERT INTO cte_ctel.cte_system_deltas (account_id, currency, amount)
-        SELECT account_id, currency, amount FROM entries WHERE balance_after IS NULL)
-    SELECT id FROM posting";
-
-/// Writes a planned posting: guarded balance updates in lock order, then its journal entries
-/// and system deltas in one statement. `step` is the event step making it, if any. Returns the
-/// posting id.
-pub fn post(
-    posting: &Posting,
-    reference: Option<&str>,
-    step: Option<Uuid>,
-) -> Result<Uuid, CteError> {
-    posting.assert_balanced();
-    Spi::connect_mut(|client| {
-        let mut balances_after = Vec::with_capacity(posting.entries.len());
-        for entry in posting.wallet_entries_in_lock_order() {
-            let delta = numeric(&entry.amount.to_string());
-            let args =
-                [entry.account_id.as_str().into(), posting.currency.as_str().into(), delta.into()];
-            let table = run_cached(client, BALANCE_GUARDED_UPDATE, &args, true);
-            if table.is_empty() {
-                return Err(refusal(
-                    &entry.account_id,
-                    &posting.currency,
-                    &entry.amount.abs().to_string(),
-                ));
-            }
-            let after: Option<AnyNumeric> = spi(table.first().get_one(), BALANCE_GUARDED_UPDATE);
-            balances_after.push((entry.account_id.as_str(), after));
-        }
-        let accounts: Vec<String> = posting.entries.iter().map(|e| e.account_id.clone()).collect();
-        let amounts: Vec<AnyNumeric> =
-            posting.entries.iter().map(|e| numeric(&e.amount.to_string())).collect();
-        let after: Vec<Option<AnyNumeric>> = posting
-            .entries
-            .iter()
-            .map(|e| {
-                balances_after
-                    .iter()
-                    .find(|(id, _)| *id == e.account_id)
-                    .and_then(|(_, b)| b.clone())
-            })
-            .collect();
-        let args = [
-            posting.kind.as_str().into(),
-            posting.currency.as_str().into(),
-            reference.into(),
-            accounts.into(),
-            amounts.into(),
-            after.into(),
-            step.into(),
-        ];
-        let id: Option<Uuid> = update_one(client, POSTING_INSERT, &args);
-        assert!(id.is_some(), "a posting insert returns its id");
-        Ok(id.unwrap_or_else(|| Uuid::from_bytes([0; 16])))
-    })
-}
-
-const WALLET_AVAILABLE: &str =
-    "SELECT balance - reserved FROM cte_ctel.cte_balances WHERE account_id = $1 AND currency = $2";
-
-/// Why a guarded balance update touched no row: unknown account, currency not held, or funds.
-pub fn refusal(account_id: &str, currency: &str, amount: &str) -> CteError {
-    let args = [account_id.into(), currency.into()];
-    let available: Option<AnyNumeric> = select_one(WALLET_AVAILABLE, &args);
-    match available {
-        Some(available) => CteError::InsufficientFunds {
-            account_id: account_id.to_string(),
-            currency: currency.to_string(),
-            available: available.to_string(),
-            amount: amount.to_string(),
-        },
-        None => account_missing_or_currency_not_held(account_id, currency),
-    }
-}
-
 const ACCOUNT_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM cte_ctel.cte_accounts WHERE id = $1)";
 
 /// Why a wallet is missing: the account is unknown, or it does not hold `currency`.
@@ -249,10 +147,12 @@ const SYSTEM_FOLD: &str = "
         SELECT account_id, currency, sum(amount) AS total, count(*) AS deltas
           FROM moved GROUP BY account_id, currency),
     folded AS (
-        UPDATE cte_ctel.cte_system_balances b
-           SET folded_balance = b.folded_balance + sums.total, folded_at = pg_catalog.now()
-          FROM sums
-         WHERE b.account_id = sums.account_id AND b.currency = sums.currency)
+        INSERT INTO cte_ctel.cte_system_balances AS b
+               (account_id, currency, folded_balance, folded_at)
+        SELECT account_id, currency, total, pg_catalog.now() FROM sums
+        ON CONFLICT (account_id, currency) DO UPDATE
+           SET folded_balance = b.folded_balance + EXCLUDED.folded_balance,
+               folded_at = EXCLUDED.folded_at)
     SELECT COALESCE(sum(deltas), 0)::bigint FROM sums";
 
 /// Folds up to `SYSTEM_DELTAS_PER_FOLD_MAX` system deltas into the system balances; returns
@@ -312,81 +212,4 @@ fn missing_wallet(accounts: Vec<String>, currencies: Vec<String>) -> Result<(), 
         }
         Some((account_id, _, false)) => Err(CteError::AccountUnknown { account_id }),
     }
-}
-
-const POSTINGS_OF_STEP: &str = "
-    SELECT currency, array_agg(account_id ORDER BY id), array_agg(amount::text ORDER BY id),
-           min(reference)
-      FROM cte_ctel.cte_entries
-     WHERE transaction_id = $1 AND kind <> 'reversal'
-     GROUP BY posting_id, currency
-     ORDER BY min(id) DESC";
-
-/// Posts the reversal of every posting a step made, newest first. Returns the reversal ids.
-pub fn reverse_postings_of(step: Uuid) -> Result<Vec<Uuid>, CteError> {
-    // Each posting with its reference, which its reversal carries too, for the audit trail.
-    type Recorded = (String, Vec<String>, Vec<String>, Option<String>);
-    let recorded: Vec<Recorded> = Spi::connect(|client| {
-        let table = spi(client.select(POSTINGS_OF_STEP, None, &[step.into()]), POSTINGS_OF_STEP);
-        table
-            .map(|row| {
-                (
-                    spi(row.get::<String>(1), POSTINGS_OF_STEP).unwrap_or_default(),
-                    spi(row.get::<Vec<String>>(2), POSTINGS_OF_STEP).unwrap_or_default(),
-                    spi(row.get::<Vec<String>>(3), POSTINGS_OF_STEP).unwrap_or_default(),
-                    spi(row.get::<String>(4), POSTINGS_OF_STEP),
-                )
-            })
-            .collect()
-    });
-    let mut reversals = Vec::with_capacity(recorded.len());
-    for (currency, accounts, amounts, reference) in recorded {
-        let posting = Posting::recorded(currency, &accounts, &amounts);
-        reversals.push(post(&posting.reversal(), reference.as_deref(), Some(step))?);
-    }
-    Ok(reversals)
-}
-
-// Rows are locked as the sort emits them (LockRows sits above Sort): bytewise order, the same
-// order Rust sorts account ids in.
-const WALLETS_LOCK: &str = "
-    SELECT b.account_id, b.currency, b.balance::text, b.reserved::text, b.allow_negative
-      FROM cte_ctel.cte_balances b
-      JOIN unnest($1::text[], $2::text[]) AS w(account_id, currency)
-        ON w.account_id = b.account_id AND w.currency = b.currency
-     ORDER BY b.account_id COLLATE \"C\", b.currency COLLATE \"C\"
-       FOR NO KEY UPDATE OF b";
-
-/// A wallet balance row as locked, its figures as exact decimal text.
-pub struct LockedWallet {
-    pub account_id: String,
-    pub currency: String,
-    pub balance: String,
-    pub reserved: String,
-    pub allow_negative: bool,
-}
-
-/// Locks wallet balance rows in the global lock order (`cte_ctel_core::ledger::lock_order`), so
-/// work that goes on to touch them in any order cannot deadlock with other such work; returns
-/// the rows that exist, as locked.
-pub fn lock_wallets(wallets: Vec<(String, String)>) -> Vec<LockedWallet> {
-    let (accounts, currencies): (Vec<String>, Vec<String>) =
-        in_lock_order(wallets).into_iter().unzip();
-    let args = [accounts.into(), currencies.into()];
-    Spi::connect_mut(|client| {
-        let table = run_cached(client, WALLETS_LOCK, &args, true);
-        table
-            .map(|row| {
-                let text =
-                    |ordinal| spi(row.get::<String>(ordinal), WALLETS_LOCK).unwrap_or_default();
-                LockedWallet {
-                    account_id: text(1),
-                    currency: text(2),
-                    balance: text(3),
-                    reserved: text(4),
-                    allow_negative: spi(row.get::<bool>(5), WALLETS_LOCK) == Some(true),
-                }
-            })
-            .collect()
-    })
 }

@@ -2,35 +2,33 @@
 //! as arguments, never spliced in. Every table name is schema-qualified: API functions run with
 //! `search_path = pg_catalog, pg_temp`, so nothing a user creates elsewhere can be picked up.
 
-/// The `NOTIFY cte_events` of each status change a query's rows describe (columns `event_id`,
-/// `transaction_id`, `old_status`, `new_status`), counted: SPEC's payload, written once for the
-/// three statements that send it (a drive's history, the fast path, the notify queue's sender).
-macro_rules! notify_changes {
-    () => {
-        "SELECT count(pg_catalog.pg_notify('cte_events', pg_catalog.json_build_object(
-               'event_id', event_id, 'transaction_id', transaction_id,
-               'old_status', old_status, 'new_status', new_status)::text))"
-    };
-}
-
-pub mod bulk;
+pub mod changes;
 pub mod events;
-pub mod fast;
-
+pub mod executors;
 pub mod ledger;
 pub mod liens;
-pub mod maintenance;
-pub mod notifications;
-pub mod run;
-pub mod steps;
+pub mod postings;
+pub mod references;
 pub mod subtransaction;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use pgrx::datum::DatumWithOid;
+use pgrx::datum::{DatumWithOid, TimestampWithTimeZone};
+use pgrx::pg_sys::panic::{CaughtError, ErrorReport};
 use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiResult, SpiTupleTable};
-use pgrx::{PgOid, Spi};
+use pgrx::{PgOid, PgSqlErrorCode, PgTryBuilder, Spi};
+
+/// Whether a row lock waits for its holder (callers of the API) or gives up at once (the
+/// worker, which must never queue behind a session that holds a row and does nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockWait {
+    /// Wait, as any client does.
+    Wait,
+    /// Skip a row another session holds (`SKIP LOCKED`), or fail at once with 55P03 (`NOWAIT`)
+    /// where skipping is not possible: the worker's item is then retried on a later pass.
+    Skip,
+}
 
 /// An SPI result that can fail only by a bug here (a wrong type or column in our own query):
 /// errors the database raises for the data itself (constraints, locks) do not come this way,
@@ -50,6 +48,60 @@ thread_local! {
     static PLANS: RefCell<HashMap<(usize, bool), OwnedPreparedStatement>> = RefCell::new(HashMap::new());
 }
 
+/// Plans a constant query. An object it names that does not exist means the database still has
+/// an older version's SQL than this library's (between a package upgrade and `ALTER EXTENSION
+/// cte_ctel UPDATE`): that is said as such, rather than as an internal error.
+fn prepare<'conn>(
+    client: &mut SpiClient<'conn>,
+    query: &'static str,
+    types: &[PgOid],
+    writes: bool,
+) -> OwnedPreparedStatement {
+    let client = std::panic::AssertUnwindSafe(client);
+    let plan = PgTryBuilder::new(move || {
+        if writes {
+            spi(client.prepare_mut(query, types), query).keep()
+        } else {
+            spi(client.prepare(query, types), query).keep()
+        }
+    })
+    .catch_others(|caught| match caught {
+        CaughtError::PostgresError(report)
+            if matches!(
+                report.sql_error_code(),
+                PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE
+                    | PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN
+                    | PgSqlErrorCode::ERRCODE_UNDEFINED_FUNCTION
+            ) =>
+        {
+            let message = format!(
+                "the cte_ctel library is version {}, but this database has an older version's \
+                 SQL ({})",
+                env!("CARGO_PKG_VERSION"),
+                report.message()
+            );
+            let code = PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
+            ErrorReport::new(code, message, "cte_ctel")
+                .set_hint("run ALTER EXTENSION cte_ctel UPDATE")
+                .report(pgrx::PgLogLevel::ERROR);
+            unreachable!("an ERROR report does not return")
+        }
+        other => other.rethrow(),
+    })
+    .execute();
+    plan
+}
+
+/// A statement-clock reading in milliseconds as a `timestamptz`.
+pub(crate) fn timestamp(ms: i64) -> TimestampWithTimeZone {
+    // PostgreSQL counts microseconds from 2000-01-01; the engine milliseconds from 1970.
+    const POSTGRES_EPOCH_MS: i64 = 946_684_800_000;
+    let micros = ms.saturating_sub(POSTGRES_EPOCH_MS).saturating_mul(1_000);
+    let value = TimestampWithTimeZone::try_from(micros);
+    assert!(value.is_ok(), "a clock reading is a valid timestamp");
+    value.unwrap_or(TimestampWithTimeZone::try_from(0).unwrap_or_else(|_| unreachable!()))
+}
+
 /// Runs a constant query through its kept plan: read-only (`writes` false, no xid needed, as
 /// on a standby) or writing.
 pub(crate) fn run_cached<'conn>(
@@ -63,12 +115,7 @@ pub(crate) fn run_cached<'conn>(
         let mut plans = plans.borrow_mut();
         let plan = plans.entry(key).or_insert_with(|| {
             let types: Vec<PgOid> = args.iter().map(|arg| PgOid::from(arg.oid())).collect();
-            let plan = if writes {
-                spi(client.prepare_mut(query, &types), query)
-            } else {
-                spi(client.prepare(query, &types), query)
-            };
-            plan.keep()
+            prepare(client, query, &types, writes)
         });
         if writes {
             spi(client.update(&*plan, None, args), query)
@@ -122,12 +169,43 @@ pub(crate) fn new_id() -> pgrx::Uuid {
     pgrx::Uuid::from_bytes(bytes)
 }
 
-const NOW_MS: &str = "SELECT (extract(epoch FROM now()) * 1000)::bigint";
+// The statement's clock, not the transaction's: a transaction may sit open for minutes before it
+// starts an event, whose deadline must then count from the start, not from BEGIN.
+const NOW_MS: &str = "SELECT (extract(epoch FROM pg_catalog.statement_timestamp()) * 1000)::bigint";
 
-/// The transaction's start time in milliseconds since the epoch: the engine's one clock
-/// reading per call, passed to the pure core.
+/// The statement's start time in milliseconds since the epoch: the engine's one clock reading
+/// per call, passed to the pure core. (The worker advances it for each batch it commits.)
 pub(crate) fn now_ms() -> i64 {
     let now: Option<i64> = select_one(NOW_MS, &[]);
     assert!(now.is_some(), "now() is never NULL");
     now.unwrap_or(0)
+}
+
+/// The text of a `jsonb` datum, as PostgreSQL prints it; `None` when it is longer than
+/// `bytes_max` (measured before it is detoasted or printed).
+pub(crate) fn jsonb_text(datum: pgrx::pg_sys::Datum, bytes_max: usize) -> Option<String> {
+    // SAFETY: a non-null jsonb datum; its stored size is read without detoasting it, then it is
+    // detoasted and printed by PostgreSQL's own jsonb_out, and both copies are freed.
+    unsafe {
+        let varlena = datum.cast_mut_ptr();
+        // The binary size bounds the work before anything is detoasted (a document's text is
+        // at most about twice its binary form); the printed length is then checked exactly.
+        if pgrx::pg_sys::toast_raw_datum_size(datum) > bytes_max.saturating_mul(2) {
+            return None;
+        }
+        let detoasted = pgrx::pg_sys::pg_detoast_datum_packed(varlena);
+        let text = pgrx::direct_function_call::<&std::ffi::CStr>(
+            pgrx::pg_sys::jsonb_out,
+            &[Some(detoasted.into())],
+        );
+        assert!(text.is_some(), "jsonb_out returns text for a jsonb");
+        let owned = text.map(|text| text.to_string_lossy().into_owned());
+        if let Some(text) = text {
+            pgrx::pg_sys::pfree(text.as_ptr().cast_mut().cast());
+        }
+        if detoasted != varlena {
+            pgrx::pg_sys::pfree(detoasted.cast());
+        }
+        owned.filter(|text| text.len() <= bytes_max)
+    }
 }

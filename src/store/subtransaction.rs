@@ -54,10 +54,29 @@ impl Drop for ContextUnlink {
     }
 }
 
+/// What a subtransaction does with a Rust panic in its work (a broken invariant).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Panics {
+    /// Roll back and raise it again: it is a bug, not a step failure.
+    Rethrow,
+    /// Roll back and return it as a failure (XX000): the worker's items, where one broken item
+    /// must not stop the others.
+    Contain,
+}
+
 /// Runs `work` in a subtransaction: committed into the caller's transaction if it returns
 /// `Ok`, rolled back if it returns `Err` or raises any PostgreSQL error. A Rust panic (a broken
 /// invariant) is rolled back too and then raised again: it is a bug, not a step failure.
 pub fn run<T>(work: impl FnOnce() -> Result<T, Failure>) -> Result<T, Failure> {
+    run_in(work, Panics::Rethrow)
+}
+
+/// As [`run`], but a Rust panic is rolled back and returned as a failure (XX000, its message).
+pub fn run_isolated<T>(work: impl FnOnce() -> Result<T, Failure>) -> Result<T, Failure> {
+    run_in(work, Panics::Contain)
+}
+
+fn run_in<T>(work: impl FnOnce() -> Result<T, Failure>, panics: Panics) -> Result<T, Failure> {
     let reported = Cell::new(0);
     // SAFETY: the callback lives in this frame, is linked at the head of the stack (as
     // PostgreSQL's own callers do) and unlinked by `_unlink` before the frame ends.
@@ -73,16 +92,7 @@ pub fn run<T>(work: impl FnOnce() -> Result<T, Failure>) -> Result<T, Failure> {
     // SAFETY: reading the backend's current memory context and resource owner; both are valid
     // for the whole call, and restored below exactly as PL/pgSQL's exception blocks do.
     let (context, owner) = unsafe { (pg_sys::CurrentMemoryContext, pg_sys::CurrentResourceOwner) };
-    // SAFETY: we are inside a transaction (called from a SQL function); the subtransaction is
-    // released or rolled back on every path below before returning.
-    unsafe {
-        pg_sys::BeginInternalSubTransaction(std::ptr::null());
-        pg_sys::MemoryContextSwitchTo(context);
-        // pgrx runs SPI queries read-only (on the statement's old snapshot, blind to this
-        // call's own writes) until the current subtransaction has an xid. Steps write anyway;
-        // assigning it first makes their first read see everything written before it.
-        pg_sys::GetCurrentTransactionId();
-    }
+    begin(context);
     let mut work = Some(work);
     let mut rolled_back = false;
     // The closures run once each and every path below restores the state they touch, so
@@ -99,23 +109,7 @@ pub fn run<T>(work: impl FnOnce() -> Result<T, Failure>) -> Result<T, Failure> {
     .catch_others(move |caught| {
         rollback(context, owner);
         **rolled_back_flag = true;
-        match caught {
-            CaughtError::PostgresError(report) => {
-                let code = match reported.get() {
-                    0 => report.sql_error_code() as i32,
-                    code => code,
-                };
-                Err(Failure {
-                    sqlstate: sqlstate_text(code),
-                    message: report.message().to_string(),
-                })
-            }
-            CaughtError::ErrorReport(report) => Err(Failure {
-                sqlstate: sqlstate_text(report.sql_error_code() as i32),
-                message: report.message().to_string(),
-            }),
-            CaughtError::RustPanic { .. } => caught.rethrow(),
-        }
+        failure_of(caught, reported.get(), panics)
     })
     .execute();
     match (&outcome, rolled_back) {
@@ -124,6 +118,42 @@ pub fn run<T>(work: impl FnOnce() -> Result<T, Failure>) -> Result<T, Failure> {
         (Err(_), true) => {}
     }
     outcome
+}
+
+fn begin(context: pg_sys::MemoryContext) {
+    // SAFETY: we are inside a transaction (called from a SQL function or the worker's); the
+    // subtransaction is released or rolled back on every path of `run_in` before it returns.
+    unsafe {
+        pg_sys::BeginInternalSubTransaction(std::ptr::null());
+        pg_sys::MemoryContextSwitchTo(context);
+        // pgrx runs SPI queries read-only (on the statement's old snapshot, blind to this
+        // call's own writes) until the current subtransaction has an xid. Steps write anyway;
+        // assigning it first makes their first read see everything written before it.
+        pg_sys::GetCurrentTransactionId();
+    }
+}
+
+/// The failure a caught error means, with the SQLSTATE the error context callback kept when
+/// pgrx's report could not carry it.
+fn failure_of<T>(caught: CaughtError, reported: i32, panics: Panics) -> Result<T, Failure> {
+    match caught {
+        CaughtError::PostgresError(report) => {
+            let code = match reported {
+                0 => report.sql_error_code() as i32,
+                code => code,
+            };
+            Err(Failure { sqlstate: sqlstate_text(code), message: report.message().to_string() })
+        }
+        CaughtError::ErrorReport(report) => Err(Failure {
+            sqlstate: sqlstate_text(report.sql_error_code() as i32),
+            message: report.message().to_string(),
+        }),
+        CaughtError::RustPanic { ereport, .. } if panics == Panics::Contain => Err(Failure {
+            sqlstate: "XX000".into(),
+            message: format!("internal error: {}", ereport.message()),
+        }),
+        CaughtError::RustPanic { .. } => caught.rethrow(),
+    }
 }
 
 fn release(context: pg_sys::MemoryContext, owner: pg_sys::ResourceOwner) {

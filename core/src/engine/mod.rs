@@ -2,11 +2,15 @@
 //! step types (payload parsing and the postings each plans). Pure: the shell runs what these
 //! decide.
 
+pub mod checks;
 pub mod executors;
 pub mod retry;
 pub mod saga;
 pub mod status;
 
 pub use retry::RetryPolicy;
-pub use saga::{Action, Change, Saga, StepState};
+pub use saga::{
+    Change, CompensationOutcome, Effect, ErrorCause, Input, LateReport, Saga, SagaConfig,
+    StepOutcome, StepReport, StepState,
+};
 pub use status::{EventStatus, StepStatus};

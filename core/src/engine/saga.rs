@@ -1,11 +1,24 @@
-//! The saga state machine: an event and its ordered steps, fed inputs, emitting status changes.
+//! The saga: an event and its ordered steps as a state machine that decides everything and
+//! performs nothing (sans-I/O, as quinn-proto's connection state machine).
 //!
-//! Pure and deterministic: the shell loads an event's state, calls these methods with what
-//! happened (and the time, as milliseconds), performs the `Action` asked for (run a step,
-//! compensate one), reports the outcome, and persists `changes`. Every allowed transition is
-//! one arm of `event_transition` or `step_transition`; any other pair is
-//! `CteError::TransitionNotAllowed`.
+//! The shell loads an event's state, feeds [`Saga::handle`] one [`Input`] with the time, and
+//! performs the [`Effect`]s it returns, in order. Only `Execute` and `Compensate` have outcomes,
+//! and each is the last effect of its batch: the shell performs it and feeds the outcome back
+//! as the next input. Every status change is appended to `changes`, which the shell records.
+//!
+//! Rules that live here and nowhere else: steps run in order and are compensated newest first,
+//! each compensation at most once; a retry is scheduled with backoff and never runs in the drive
+//! that scheduled it; an `external` step waits on the application, and one that is waiting when
+//! the event is cancelled or passes its deadline is in doubt (the bank may have paid): it is
+//! asked to compensate and the steps before it are compensated only after that is reported; a
+//! report on a step that no longer awaits it changes nothing and is recorded as a late report;
+//! held funds (withdrawals, exchanges) are captured when the event completes; an event's liens
+//! are released when it ends, but stay held while it is `failed`, for an operator.
+//!
+//! Transitions are two tables, `event_transition` and `step_transition`, listing every allowed
+//! (status, input) pair; any other pair is `CteError::TransitionNotAllowed`.
 
+use super::executors::StepKind;
 use super::retry::RetryPolicy;
 use super::status::{EventStatus, StepStatus};
 use crate::error::CteError;
@@ -13,52 +26,194 @@ use crate::error::CteError;
 /// What the machine knows of one step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepState {
+    pub kind: StepKind,
     pub status: StepStatus,
     pub attempts: u32,
     pub attempts_max: u32,
     /// When a scheduled retry is due; `None` for a step waiting on the outside world.
     pub next_attempt_at_ms: Option<i64>,
+    /// When the application was asked to compensate this `external` step (it is then
+    /// `compensating` until it reports).
+    pub compensation_requested_at_ms: Option<i64>,
 }
 
-/// A status change, in the order it happened: the shell records and notifies each.
+impl StepState {
+    /// A step as added to an event: pending, no attempt yet.
+    pub fn new(kind: StepKind, attempts_max: u32) -> StepState {
+        StepState {
+            kind,
+            status: StepStatus::Pending,
+            attempts: 0,
+            attempts_max,
+            next_attempt_at_ms: None,
+            compensation_requested_at_ms: None,
+        }
+    }
+
+    /// Whether this step waits for the application to report its own outcome.
+    pub fn awaits_report(&self) -> bool {
+        self.kind == StepKind::External
+            && self.status == StepStatus::Waiting
+            && self.next_attempt_at_ms.is_none()
+    }
+
+    /// Whether this step waits for the application to report its compensation.
+    pub fn awaits_compensation_report(&self) -> bool {
+        self.kind == StepKind::External && self.status == StepStatus::Compensating
+    }
+}
+
+/// A status change, in the order it happened: the shell records each.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    Event { from: EventStatus, to: EventStatus },
-    Step { index: usize, from: StepStatus, to: StepStatus },
+    Event {
+        from: EventStatus,
+        to: EventStatus,
+    },
+    Step {
+        index: usize,
+        from: StepStatus,
+        to: StepStatus,
+    },
+    /// The application reported on a step that no longer awaited that report; nothing changed.
+    LateReport {
+        index: usize,
+        report: LateReport,
+    },
 }
 
-/// What the shell must do next.
+/// Which report arrived late.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// Run step `index` (its attempt has been counted).
+pub enum LateReport {
+    StepCompleted,
+    StepFailed,
+    CompensationCompleted,
+    CompensationFailed,
+}
+
+impl LateReport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LateReport::StepCompleted => "transaction completed",
+            LateReport::StepFailed => "transaction failed",
+            LateReport::CompensationCompleted => "compensation completed",
+            LateReport::CompensationFailed => "compensation failed",
+        }
+    }
+}
+
+/// What happened, fed to [`Saga::handle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// `cte_start_event`, or the worker starting a scheduled event.
+    Start,
+    /// `cte_cancel_event`.
+    Cancel,
+    /// The worker: the event's deadline (or, never started, its start-by time) may have passed.
+    Deadline,
+    /// The worker: a scheduled retry may be due.
+    RetryDue,
+    /// The worker: an `external` step's compensation may have been awaited too long.
+    CompensationOverdue,
+    /// The outcome of an `Execute` effect.
+    Executed { index: usize, outcome: StepOutcome },
+    /// The outcome of a `Compensate` effect.
+    CompensationRan { index: usize, outcome: CompensationOutcome },
+    /// `cte_complete_transaction` / `cte_fail_transaction` on an `external` step.
+    StepReported { index: usize, report: StepReport },
+    /// `cte_complete_compensation` / `cte_fail_compensation` on an `external` step.
+    CompensationReported { index: usize, report: CompensationOutcome },
+    /// `cte_retry_compensation`: an operator runs the refused compensations again.
+    RetryCompensation,
+    /// `cte_resolve_event`: an operator settled a failed event by hand.
+    Resolve,
+}
+
+/// How a step that ran ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepOutcome {
+    Done,
+    /// It failed; `retryable` from its SQLSTATE, or from the application's word.
+    Failed {
+        retryable: bool,
+    },
+}
+
+/// How a step reported by the application ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepReport {
+    Completed,
+    Failed { retryable: bool },
+}
+
+/// How a compensation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompensationOutcome {
+    Done,
+    Failed,
+}
+
+/// What decided an event's fate, for the shell to write as its error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCause {
+    /// Step `index` failed for good.
+    StepFailed(usize),
+    /// The compensation of step `index` failed.
+    CompensationFailed(usize),
+    /// Cancelled; `step` is the one it was waiting on, if any.
+    Cancelled { step: Option<usize> },
+    /// The deadline passed; `step` is the one it was waiting on, if any.
+    DeadlinePassed { step: Option<usize> },
+    /// The compensation of step `index` was not reported within the compensation timeout.
+    CompensationOverdue(usize),
+}
+
+/// What the shell must do, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// The event starts: its pending liens take their funds (refused if they cannot).
+    ActivatePendingLiens,
+    /// Run step `index` (its attempt is counted); feed back `Input::Executed`.
     Execute(usize),
-    /// Compensate step `index`, the newest completed one.
+    /// Compensate step `index`; feed back `Input::CompensationRan`.
     Compensate(usize),
-    /// Nothing until the outside world reports or a retry falls due.
-    Wait,
-    /// The event has ended (or was at rest already).
-    Finished,
+    /// The event completed: make the postings step `index` held funds for.
+    CaptureHeld(usize),
+    /// The event ended: release every lien it still holds.
+    ReleaseLiens,
+    /// Write what decided the event's fate.
+    RecordError(ErrorCause),
+}
+
+/// The numbers a saga needs from the settings, passed in by the shell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SagaConfig {
+    pub retry: RetryPolicy,
+    /// How long an `external` step's compensation may go unreported before the event fails.
+    pub compensation_timeout_ms: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum EventInput {
     Start,
+    Cancel,
     StepsCompleted,
     MustWait,
     StepFailedForGood,
     Resume,
-    Cancel,
     CompensationsDone,
     CompensationFailed,
+    RetryCompensation,
+    Resolve,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum StepInput {
     Execute,
     Succeed,
-    WaitExternal,
-    RetryLater,
+    Wait,
     FailForGood,
+    InDoubt,
     Compensate,
     Compensated,
 }
@@ -76,6 +231,8 @@ fn event_transition(from: EventStatus, input: EventInput) -> Result<EventStatus,
         (S::Waiting, I::Cancel) => Ok(S::Compensating),
         (S::Compensating, I::CompensationsDone) => Ok(S::Compensated),
         (S::Compensating, I::CompensationFailed) => Ok(S::Failed),
+        (S::Failed, I::RetryCompensation) => Ok(S::Compensating),
+        (S::Failed, I::Resolve) => Ok(S::Resolved),
         (from, input) => Err(CteError::TransitionNotAllowed {
             what: "event",
             from: from.as_str(),
@@ -87,13 +244,15 @@ fn event_transition(from: EventStatus, input: EventInput) -> Result<EventStatus,
 fn event_input_name(input: EventInput) -> &'static str {
     match input {
         EventInput::Start => "start",
+        EventInput::Cancel => "cancel",
         EventInput::StepsCompleted => "complete",
         EventInput::MustWait => "wait",
         EventInput::StepFailedForGood => "fail a step",
         EventInput::Resume => "resume",
-        EventInput::Cancel => "cancel",
         EventInput::CompensationsDone => "finish compensating",
         EventInput::CompensationFailed => "fail compensating",
+        EventInput::RetryCompensation => "retry the compensation of",
+        EventInput::Resolve => "resolve",
     }
 }
 
@@ -104,12 +263,12 @@ fn step_transition(from: StepStatus, input: StepInput) -> Result<StepStatus, Cte
         (S::Pending, I::Execute) => Ok(S::Running),
         (S::Waiting, I::Execute) => Ok(S::Running),
         (S::Running, I::Succeed) => Ok(S::Completed),
-        (S::Running, I::WaitExternal) => Ok(S::Waiting),
-        (S::Running, I::RetryLater) => Ok(S::Waiting),
+        (S::Running, I::Wait) => Ok(S::Waiting),
         (S::Running, I::FailForGood) => Ok(S::Failed),
         (S::Waiting, I::Succeed) => Ok(S::Completed),
-        (S::Waiting, I::RetryLater) => Ok(S::Waiting),
+        (S::Waiting, I::Wait) => Ok(S::Waiting),
         (S::Waiting, I::FailForGood) => Ok(S::Failed),
+        (S::Waiting, I::InDoubt) => Ok(S::Compensating),
         (S::Completed, I::Compensate) => Ok(S::Compensating),
         (S::Compensating, I::Compensated) => Ok(S::Compensated),
         (from, input) => Err(CteError::TransitionNotAllowed {
@@ -124,9 +283,9 @@ fn step_input_name(input: StepInput) -> &'static str {
     match input {
         StepInput::Execute => "execute",
         StepInput::Succeed => "complete",
-        StepInput::WaitExternal => "wait",
-        StepInput::RetryLater => "retry",
+        StepInput::Wait => "wait",
         StepInput::FailForGood => "fail",
+        StepInput::InDoubt => "ask to compensate",
         StepInput::Compensate => "compensate",
         StepInput::Compensated => "finish compensating",
     }
@@ -137,12 +296,83 @@ fn step_input_name(input: StepInput) -> &'static str {
 pub struct Saga {
     pub status: EventStatus,
     pub steps: Vec<StepState>,
+    /// When the event times out: for a started event its deadline; for one not started, the
+    /// time by which it must start (its timeout after creation, or after its `not_before`).
+    pub deadline_ms: Option<i64>,
+    /// The event's timeout: a start sets the deadline this far ahead.
+    pub timeout_ms: i64,
     pub changes: Vec<Change>,
+    config: SagaConfig,
 }
 
 impl Saga {
-    pub fn new(status: EventStatus, steps: Vec<StepState>) -> Saga {
-        Saga { status, steps, changes: Vec::new() }
+    pub fn new(
+        status: EventStatus,
+        steps: Vec<StepState>,
+        deadline_ms: Option<i64>,
+        timeout_ms: i64,
+        config: SagaConfig,
+    ) -> Saga {
+        assert!(timeout_ms > 0, "an event's timeout is positive");
+        Saga { status, steps, deadline_ms, timeout_ms, changes: Vec::new(), config }
+    }
+
+    /// Feeds one input; returns the effects to perform, in order. An `Execute` or `Compensate`
+    /// is always the last one: its outcome is the next input.
+    pub fn handle(&mut self, input: Input, now_ms: i64) -> Result<Vec<Effect>, CteError> {
+        let mut effects = Vec::new();
+        match input {
+            Input::Start => {
+                self.move_event(EventInput::Start)?;
+                self.deadline_ms = Some(now_ms.saturating_add(self.timeout_ms));
+                effects.push(Effect::ActivatePendingLiens);
+                self.advance(now_ms, &mut effects);
+            }
+            Input::Cancel => self.cancel(now_ms, false, &mut effects)?,
+            Input::Deadline => {
+                if self.deadline_ms.is_some_and(|deadline| deadline <= now_ms)
+                    && matches!(self.status, EventStatus::Created | EventStatus::Waiting)
+                {
+                    self.cancel(now_ms, true, &mut effects)?;
+                }
+            }
+            Input::RetryDue => self.retry_due(now_ms, &mut effects)?,
+            Input::CompensationOverdue => self.compensation_overdue(now_ms, &mut effects),
+            Input::Executed { index, outcome } => {
+                self.executed(index, outcome, now_ms, &mut effects)?;
+            }
+            Input::CompensationRan { index, outcome } => {
+                assert_eq!(self.steps[index].status, StepStatus::Compensating);
+                self.compensation_ended(index, outcome, now_ms, &mut effects)?;
+            }
+            Input::StepReported { index, report } => {
+                self.step_reported(index, report, now_ms, &mut effects)?;
+            }
+            Input::CompensationReported { index, report } => {
+                self.compensation_reported(index, report, now_ms, &mut effects)?;
+            }
+            Input::RetryCompensation => {
+                self.move_event(EventInput::RetryCompensation)?;
+                for step in self.steps.iter_mut().filter(|step| step.awaits_compensation_report()) {
+                    step.compensation_requested_at_ms = Some(now_ms);
+                }
+                self.advance(now_ms, &mut effects);
+            }
+            Input::Resolve => {
+                self.move_event(EventInput::Resolve)?;
+                effects.push(Effect::ReleaseLiens);
+            }
+        }
+        self.assert_at_most_one_blocking(&effects);
+        Ok(effects)
+    }
+
+    fn assert_at_most_one_blocking(&self, effects: &[Effect]) {
+        let blocking =
+            |effect: &Effect| matches!(effect, Effect::Execute(_) | Effect::Compensate(_));
+        let count = effects.iter().filter(|effect| blocking(effect)).count();
+        assert!(count <= 1, "one step runs at a time");
+        assert!(count == 0 || effects.last().is_some_and(blocking), "a step runs last");
     }
 
     fn move_event(&mut self, input: EventInput) -> Result<(), CteError> {
@@ -162,126 +392,289 @@ impl Saga {
         Ok(())
     }
 
-    /// `cte_start_event`: created → running.
-    pub fn start(&mut self) -> Result<(), CteError> {
-        self.move_event(EventInput::Start)
-    }
-
-    /// Waiting → running, before a due retry or an external report is handled.
-    pub fn resume(&mut self) -> Result<(), CteError> {
-        self.move_event(EventInput::Resume)
-    }
-
-    /// The next thing to do. Running: execute the first unfinished step, wait, or complete.
-    /// Compensating: compensate the newest completed step, wait on one, or finish.
-    pub fn next_action(&mut self, now_ms: i64) -> Result<Action, CteError> {
-        match self.status {
-            EventStatus::Running => self.next_forward(now_ms),
-            EventStatus::Compensating => self.next_backward(),
-            EventStatus::Waiting => Ok(Action::Wait),
+    /// Moves a state that may go on as far as it can without an outcome from the shell.
+    fn advance(&mut self, now_ms: i64, effects: &mut Vec<Effect>) {
+        let advanced = match self.status {
+            EventStatus::Running => self.advance_forward(effects),
+            EventStatus::Compensating => self.advance_backward(now_ms, effects),
             EventStatus::Created
+            | EventStatus::Waiting
             | EventStatus::Completed
             | EventStatus::Compensated
-            | EventStatus::Failed => Ok(Action::Finished),
-        }
+            | EventStatus::Failed
+            | EventStatus::Resolved => Ok(()),
+        };
+        assert!(advanced.is_ok(), "advance only takes allowed transitions: {advanced:?}");
     }
 
-    fn next_forward(&mut self, now_ms: i64) -> Result<Action, CteError> {
+    /// Running: run the first unfinished step, wait on it, or complete.
+    fn advance_forward(&mut self, effects: &mut Vec<Effect>) -> Result<(), CteError> {
         let next = self.steps.iter().position(|step| step.status != StepStatus::Completed);
         let Some(index) = next else {
             self.move_event(EventInput::StepsCompleted)?;
-            return Ok(Action::Finished);
+            let held = (0..self.steps.len()).filter(|index| self.steps[*index].kind.holds_funds());
+            effects.extend(held.map(Effect::CaptureHeld));
+            effects.push(Effect::ReleaseLiens);
+            return Ok(());
         };
-        let step = &self.steps[index];
-        assert!(
-            matches!(step.status, StepStatus::Pending | StepStatus::Waiting),
-            "a running event's first unfinished step is pending or waiting, not {}",
-            step.status
-        );
-        let due = step.next_attempt_at_ms.is_some_and(|at| at <= now_ms);
-        if step.status == StepStatus::Pending || due {
-            self.move_step(index, StepInput::Execute)?;
-            let step = &mut self.steps[index];
-            step.attempts += 1;
-            step.next_attempt_at_ms = None;
-            assert!(step.attempts <= step.attempts_max);
-            return Ok(Action::Execute(index));
+        match self.steps[index].status {
+            StepStatus::Pending => self.execute(index, effects),
+            // A retry scheduled or a report awaited: never run again in the same drive.
+            StepStatus::Waiting => self.move_event(EventInput::MustWait),
+            status @ (StepStatus::Running
+            | StepStatus::Completed
+            | StepStatus::Failed
+            | StepStatus::Compensating
+            | StepStatus::Compensated) => {
+                panic!(
+                    "a running event's first unfinished step is pending or waiting, not {status}"
+                )
+            }
         }
-        self.move_event(EventInput::MustWait)?;
-        Ok(Action::Wait)
     }
 
-    fn next_backward(&mut self) -> Result<Action, CteError> {
-        if self.steps.iter().any(|step| step.status == StepStatus::Compensating) {
-            return Ok(Action::Wait);
+    /// Counts an attempt of step `index` and runs it; an `external` step waits on the
+    /// application at once (its changes announce it).
+    fn execute(&mut self, index: usize, effects: &mut Vec<Effect>) -> Result<(), CteError> {
+        self.move_step(index, StepInput::Execute)?;
+        let step = &mut self.steps[index];
+        step.attempts += 1;
+        step.next_attempt_at_ms = None;
+        assert!(step.attempts <= step.attempts_max, "a step runs at most attempts_max times");
+        if step.kind == StepKind::External {
+            self.move_step(index, StepInput::Wait)?;
+            return self.move_event(EventInput::MustWait);
+        }
+        effects.push(Effect::Execute(index));
+        Ok(())
+    }
+
+    /// Compensating: wait on a compensation the application must report, run a refused one
+    /// again (after `RetryCompensation`), compensate the newest completed step, or finish.
+    fn advance_backward(&mut self, now_ms: i64, effects: &mut Vec<Effect>) -> Result<(), CteError> {
+        if let Some(index) =
+            self.steps.iter().position(|step| step.status == StepStatus::Compensating)
+        {
+            if self.steps[index].kind != StepKind::External {
+                effects.push(Effect::Compensate(index));
+            }
+            return Ok(());
         }
         let newest = self.steps.iter().rposition(|step| step.status == StepStatus::Completed);
         let Some(index) = newest else {
             self.move_event(EventInput::CompensationsDone)?;
-            return Ok(Action::Finished);
+            effects.push(Effect::ReleaseLiens);
+            return Ok(());
         };
-        // Newest first: every later step has not completed (or is compensated already).
+        // Newest first: no later step is left completed.
         assert!(self.steps[index + 1..].iter().all(|step| step.status != StepStatus::Completed));
         self.move_step(index, StepInput::Compensate)?;
-        Ok(Action::Compensate(index))
-    }
-
-    /// The step ran (or the outside world reported it done).
-    pub fn step_succeeded(&mut self, index: usize) -> Result<(), CteError> {
-        self.move_step(index, StepInput::Succeed)
-    }
-
-    /// The step now waits on the outside world (an `external` step).
-    pub fn step_waiting(&mut self, index: usize) -> Result<(), CteError> {
-        self.move_step(index, StepInput::WaitExternal)?;
-        self.steps[index].next_attempt_at_ms = None;
+        if self.steps[index].kind == StepKind::External {
+            self.steps[index].compensation_requested_at_ms = Some(now_ms);
+            return Ok(());
+        }
+        effects.push(Effect::Compensate(index));
         Ok(())
     }
 
-    /// The step failed. A retryable failure with attempts left (of the step's own
-    /// `attempts_max`) is scheduled after the policy's backoff;
-    /// any other failure is final and the event turns to compensating.
-    pub fn step_failed(
+    /// Cancel (`by_deadline` false) or a passed deadline: a created event ends compensated at
+    /// once; a waiting one fails the step it waits on (a scheduled retry) or, when that step
+    /// waits on the outside world, asks it to compensate; then what completed is compensated.
+    fn cancel(
         &mut self,
-        index: usize,
-        retryable: bool,
         now_ms: i64,
-        policy: &RetryPolicy,
+        by_deadline: bool,
+        effects: &mut Vec<Effect>,
     ) -> Result<(), CteError> {
-        let attempts = self.steps[index].attempts;
-        // The step's own attempt limit decides; the policy gives only the backoff.
-        if retryable && attempts < self.steps[index].attempts_max {
-            self.move_step(index, StepInput::RetryLater)?;
-            let backoff_ms = i64::try_from(policy.backoff_ms(attempts.max(1))).unwrap_or(i64::MAX);
-            self.steps[index].next_attempt_at_ms = Some(now_ms.saturating_add(backoff_ms));
-            return Ok(());
-        }
-        self.move_step(index, StepInput::FailForGood)?;
-        self.move_event(EventInput::StepFailedForGood)
-    }
-
-    /// The compensation of a step is done.
-    pub fn compensation_succeeded(&mut self, index: usize) -> Result<(), CteError> {
-        self.move_step(index, StepInput::Compensated)
-    }
-
-    /// A compensation failed: nothing more is undone automatically; an operator must look.
-    pub fn compensation_failed(&mut self, index: usize) -> Result<(), CteError> {
-        assert_eq!(self.steps[index].status, StepStatus::Compensating);
-        self.move_event(EventInput::CompensationFailed)
-    }
-
-    /// `cte_cancel_event` or a passed deadline. A created event ends compensated at once; a
-    /// waiting one fails its waiting step and compensates what completed.
-    pub fn cancel(&mut self) -> Result<(), CteError> {
-        if self.status == EventStatus::Waiting {
-            let waiting = self.steps.iter().position(|step| step.status == StepStatus::Waiting);
-            if let Some(index) = waiting {
+        let waiting = self.steps.iter().position(|step| step.status == StepStatus::Waiting);
+        let waiting = waiting.filter(|_| self.status == EventStatus::Waiting);
+        self.move_event(EventInput::Cancel)?;
+        if let Some(index) = waiting {
+            if self.steps[index].awaits_report() {
+                self.move_step(index, StepInput::InDoubt)?;
+                self.steps[index].compensation_requested_at_ms = Some(now_ms);
+            } else {
                 self.move_step(index, StepInput::FailForGood)?;
                 self.steps[index].next_attempt_at_ms = None;
             }
         }
-        self.move_event(EventInput::Cancel)
+        effects.push(Effect::RecordError(match by_deadline {
+            true => ErrorCause::DeadlinePassed { step: waiting },
+            false => ErrorCause::Cancelled { step: waiting },
+        }));
+        if self.status == EventStatus::Compensated {
+            effects.push(Effect::ReleaseLiens);
+        }
+        self.advance(now_ms, effects);
+        Ok(())
+    }
+
+    /// A waiting event's scheduled retry, if it is due; nothing otherwise.
+    fn retry_due(&mut self, now_ms: i64, effects: &mut Vec<Effect>) -> Result<(), CteError> {
+        if self.status != EventStatus::Waiting {
+            return Ok(());
+        }
+        let index = self.steps.iter().position(|step| step.status == StepStatus::Waiting);
+        let Some(index) = index else {
+            return Ok(());
+        };
+        if self.steps[index].next_attempt_at_ms.is_none_or(|at| at > now_ms) {
+            return Ok(());
+        }
+        self.move_event(EventInput::Resume)?;
+        self.execute(index, effects)
+    }
+
+    /// A compensating event whose `external` step's compensation went unreported too long
+    /// fails, its liens still held, for an operator; nothing otherwise.
+    fn compensation_overdue(&mut self, now_ms: i64, effects: &mut Vec<Effect>) {
+        if self.status != EventStatus::Compensating {
+            return;
+        }
+        let timeout_ms = self.config.compensation_timeout_ms;
+        let overdue = self.steps.iter().position(|step| {
+            step.awaits_compensation_report()
+                && step
+                    .compensation_requested_at_ms
+                    .is_some_and(|asked| asked.saturating_add(timeout_ms) <= now_ms)
+        });
+        if let Some(index) = overdue {
+            let failed = self.move_event(EventInput::CompensationFailed);
+            assert!(failed.is_ok(), "a compensating event may fail");
+            effects.push(Effect::RecordError(ErrorCause::CompensationOverdue(index)));
+        }
+    }
+
+    fn executed(
+        &mut self,
+        index: usize,
+        outcome: StepOutcome,
+        now_ms: i64,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), CteError> {
+        assert_eq!(self.steps[index].status, StepStatus::Running, "only a running step ends");
+        match outcome {
+            StepOutcome::Done => {
+                self.move_step(index, StepInput::Succeed)?;
+                self.advance(now_ms, effects);
+                Ok(())
+            }
+            StepOutcome::Failed { retryable } => self.failed(index, retryable, now_ms, effects),
+        }
+    }
+
+    /// Step `index` failed: a retryable failure with attempts left (of the step's own
+    /// `attempts_max`) is scheduled after the policy's backoff; any other failure is final and
+    /// the event turns to compensating.
+    fn failed(
+        &mut self,
+        index: usize,
+        retryable: bool,
+        now_ms: i64,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), CteError> {
+        let step = &self.steps[index];
+        if retryable && step.attempts < step.attempts_max {
+            self.move_step(index, StepInput::Wait)?;
+            let backoff_ms = self.config.retry.backoff_ms(self.steps[index].attempts.max(1));
+            let backoff_ms = i64::try_from(backoff_ms).unwrap_or(i64::MAX);
+            self.steps[index].next_attempt_at_ms = Some(now_ms.saturating_add(backoff_ms));
+        } else {
+            self.move_step(index, StepInput::FailForGood)?;
+            self.steps[index].next_attempt_at_ms = None;
+            self.move_event(EventInput::StepFailedForGood)?;
+            effects.push(Effect::RecordError(ErrorCause::StepFailed(index)));
+        }
+        self.advance(now_ms, effects);
+        Ok(())
+    }
+
+    fn compensation_ended(
+        &mut self,
+        index: usize,
+        outcome: CompensationOutcome,
+        now_ms: i64,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), CteError> {
+        match outcome {
+            CompensationOutcome::Done => {
+                self.move_step(index, StepInput::Compensated)?;
+                self.steps[index].compensation_requested_at_ms = None;
+                self.advance(now_ms, effects);
+            }
+            CompensationOutcome::Failed => {
+                // Nothing more is undone automatically: an operator retries or resolves it.
+                self.move_event(EventInput::CompensationFailed)?;
+                effects.push(Effect::RecordError(ErrorCause::CompensationFailed(index)));
+            }
+        }
+        Ok(())
+    }
+
+    fn refuse_report(&self, index: usize) -> CteError {
+        CteError::TransitionNotAllowed {
+            what: "transaction",
+            from: self.steps[index].status.as_str(),
+            input: "report on",
+        }
+    }
+
+    /// The application reports an `external` step's outcome. Only a step that awaits it moves;
+    /// a report on one that no longer does (it was asked to compensate, or was retried, or
+    /// already ended) is a late report: recorded, nothing else. Reports on a step that is not
+    /// `external`, or has not been asked yet, are refused.
+    fn step_reported(
+        &mut self,
+        index: usize,
+        report: StepReport,
+        now_ms: i64,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), CteError> {
+        let step = &self.steps[index];
+        if step.kind != StepKind::External || step.status == StepStatus::Pending {
+            return Err(self.refuse_report(index));
+        }
+        if !(step.awaits_report() && self.status == EventStatus::Waiting) {
+            let late = match report {
+                StepReport::Completed => LateReport::StepCompleted,
+                StepReport::Failed { .. } => LateReport::StepFailed,
+            };
+            self.changes.push(Change::LateReport { index, report: late });
+            return Ok(());
+        }
+        self.move_event(EventInput::Resume)?;
+        match report {
+            StepReport::Completed => {
+                self.move_step(index, StepInput::Succeed)?;
+                self.advance(now_ms, effects);
+                Ok(())
+            }
+            StepReport::Failed { retryable } => self.failed(index, retryable, now_ms, effects),
+        }
+    }
+
+    /// The application reports the compensation of an `external` step it was asked to
+    /// compensate; a report it was not asked for is a late report.
+    fn compensation_reported(
+        &mut self,
+        index: usize,
+        report: CompensationOutcome,
+        now_ms: i64,
+        effects: &mut Vec<Effect>,
+    ) -> Result<(), CteError> {
+        let step = &self.steps[index];
+        if step.kind != StepKind::External || step.status == StepStatus::Pending {
+            return Err(self.refuse_report(index));
+        }
+        if !(step.awaits_compensation_report() && self.status == EventStatus::Compensating) {
+            let late = match report {
+                CompensationOutcome::Done => LateReport::CompensationCompleted,
+                CompensationOutcome::Failed => LateReport::CompensationFailed,
+            };
+            self.changes.push(Change::LateReport { index, report: late });
+            return Ok(());
+        }
+        self.compensation_ended(index, report, now_ms, effects)
     }
 }
 

@@ -2,7 +2,8 @@
 
 /// Where an event is in its life. At rest (between transactions) an event is never `Running`:
 /// a run ends in the same transaction as `Waiting`, `Completed`, `Compensating` (waiting on an
-/// external compensation), `Compensated` or `Failed`.
+/// external compensation), `Compensated` or `Failed` (a compensation was refused: an operator
+/// retries it or resolves the event, which ends it `Resolved`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum EventStatus {
     Created,
@@ -12,6 +13,7 @@ pub enum EventStatus {
     Compensating,
     Compensated,
     Failed,
+    Resolved,
 }
 
 /// Where a step (SPEC's "transaction") is in its life.
@@ -27,7 +29,7 @@ pub enum StepStatus {
 }
 
 impl EventStatus {
-    pub const ALL: [EventStatus; 7] = [
+    pub const ALL: [EventStatus; 8] = [
         EventStatus::Created,
         EventStatus::Running,
         EventStatus::Waiting,
@@ -35,6 +37,7 @@ impl EventStatus {
         EventStatus::Compensating,
         EventStatus::Compensated,
         EventStatus::Failed,
+        EventStatus::Resolved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +49,7 @@ impl EventStatus {
             EventStatus::Compensating => "compensating",
             EventStatus::Compensated => "compensated",
             EventStatus::Failed => "failed",
+            EventStatus::Resolved => "resolved",
         }
     }
 
@@ -54,9 +58,14 @@ impl EventStatus {
         EventStatus::ALL.into_iter().find(|status| status.as_str() == text)
     }
 
-    /// Completed, compensated and failed events never change again.
+    /// Completed, compensated and resolved events never change again.
     pub fn is_final(self) -> bool {
-        matches!(self, EventStatus::Completed | EventStatus::Compensated | EventStatus::Failed)
+        matches!(self, EventStatus::Completed | EventStatus::Compensated | EventStatus::Resolved)
+    }
+
+    /// Whether the event has a `finished_at`: it ended, or it failed and awaits an operator.
+    pub fn is_finished(self) -> bool {
+        self.is_final() || self == EventStatus::Failed
     }
 }
 

@@ -1,7 +1,8 @@
-//! Many postings applied at once to wallets read (and locked) beforehand: the same rule as the
-//! guarded balance update, one entry at a time in each posting's lock order, so a batch of a
-//! thousand transfers is three statements instead of three thousand. Pure arithmetic on exact
-//! decimals; anything it cannot represent is left to the one-posting-at-a-time path.
+//! What wallets may hold, decided in one place: postings applied to wallets read (and locked)
+//! beforehand, one entry at a time in each posting's lock order, and reservations made or
+//! given back by liens. One posting and a batch of a thousand take the same path: lock and read
+//! the wallets, apply here, write the results. The table's CHECK is the backstop. Pure
+//! arithmetic on exact decimals; a figure `Decimal` cannot hold is refused, never rounded.
 
 use std::collections::HashMap;
 
@@ -25,8 +26,50 @@ pub enum Refused {
     Funds { posting: usize, account_id: String, available: Decimal, amount: Decimal },
     /// Posting `posting` names a wallet that was not read: unknown account or currency not held.
     Missing { posting: usize, account_id: String },
-    /// A sum left `Decimal`'s range: post one at a time in SQL's numeric instead.
+    /// A figure left `Decimal`'s 28 significant digits (a balance beyond what any currency's
+    /// amounts can reach in practice): refused, never rounded.
     Overflow,
+}
+
+impl Wallet {
+    /// The one rule of what a wallet may hold: what it could spend (balance less reserved)
+    /// never goes below zero, unless the account may go negative.
+    pub fn admits(&self, available: Decimal) -> bool {
+        self.allow_negative || !available.is_sign_negative()
+    }
+
+    /// What the wallet can spend now: its balance less what liens reserve.
+    pub fn available(&self) -> Result<Decimal, Refused> {
+        self.balance.checked_sub(self.reserved).ok_or(Refused::Overflow)
+    }
+
+    /// Reserves `amount` for a lien, if the wallet can spare it.
+    pub fn reserve(&mut self, amount: Decimal) -> Result<(), Refused> {
+        assert!(
+            amount.is_sign_positive() && !amount.is_zero(),
+            "a lien reserves a positive amount"
+        );
+        let available = self.available()?;
+        let available_after = available.checked_sub(amount).ok_or(Refused::Overflow)?;
+        if !self.admits(available_after) {
+            return Err(Refused::Funds {
+                posting: 0,
+                account_id: String::new(),
+                available,
+                amount,
+            });
+        }
+        self.reserved = self.reserved.checked_add(amount).ok_or(Refused::Overflow)?;
+        Ok(())
+    }
+
+    /// Gives back `amount` a lien reserved.
+    pub fn release(&mut self, amount: Decimal) -> Result<(), Refused> {
+        let reserved = self.reserved.checked_sub(amount).ok_or(Refused::Overflow)?;
+        assert!(!reserved.is_sign_negative(), "a wallet never gives back more than it reserved");
+        self.reserved = reserved;
+        Ok(())
+    }
 }
 
 /// The postings applied: each entry's balance after it (`None` for system accounts), and each
@@ -35,6 +78,15 @@ pub enum Refused {
 pub struct Applied {
     pub balances_after: Vec<Vec<Option<Decimal>>>,
     pub final_balances: Vec<((String, String), Decimal)>,
+}
+
+/// Each wallet's figures after `wallets` changed them, in the global lock order, for writing.
+pub fn in_write_order(
+    wallets: &HashMap<(String, String), Wallet>,
+) -> Vec<(&(String, String), &Wallet)> {
+    let mut rows: Vec<_> = wallets.iter().collect();
+    rows.sort_by(|a, b| super::lock_order((&a.0 .0, &a.0 .1), (&b.0 .0, &b.0 .1)));
+    rows
 }
 
 /// Applies `postings` in order to `wallets` (keyed by account id and currency).
@@ -52,9 +104,9 @@ pub fn apply(
             let Some(wallet) = wallets.get_mut(&key) else {
                 return Err(Refused::Missing { posting: index, account_id: key.0 });
             };
-            let available = wallet.balance.checked_sub(wallet.reserved).ok_or(Refused::Overflow)?;
+            let available = wallet.available()?;
             let available_after = available.checked_add(entry.amount).ok_or(Refused::Overflow)?;
-            if !wallet.allow_negative && available_after.is_sign_negative() {
+            if !wallet.admits(available_after) {
                 return Err(Refused::Funds {
                     posting: index,
                     account_id: key.0,
@@ -188,7 +240,36 @@ mod tests {
     }
 
     #[test]
-    fn a_balance_beyond_decimal_is_left_to_sql() {
+    fn a_lien_reserves_only_what_the_wallet_can_spare_and_gives_it_back() {
+        let mut wallet =
+            Wallet { balance: dec("10.00"), reserved: dec("4.00"), allow_negative: false };
+        assert_eq!(
+            wallet.reserve(dec("6.01")),
+            Err(Refused::Funds {
+                posting: 0,
+                account_id: String::new(),
+                available: dec("6.00"),
+                amount: dec("6.01")
+            })
+        );
+        wallet.reserve(dec("6.00")).unwrap();
+        assert_eq!(wallet.available(), Ok(dec("0.00")));
+        wallet.release(dec("10.00")).unwrap();
+        assert_eq!(wallet.reserved, dec("0.00"));
+        let mut credit = Wallet { balance: dec("0"), reserved: dec("0"), allow_negative: true };
+        credit.reserve(dec("50")).unwrap();
+        assert_eq!(credit.available(), Ok(dec("-50")));
+    }
+
+    #[test]
+    #[should_panic(expected = "never gives back more")]
+    fn giving_back_more_than_was_reserved_is_a_bug() {
+        let mut wallet = Wallet { balance: dec("1"), reserved: dec("1"), allow_negative: false };
+        let _ = wallet.release(dec("2"));
+    }
+
+    #[test]
+    fn a_balance_beyond_decimal_is_refused() {
         let huge = Decimal::MAX.to_string();
         let refused = apply(
             &[transfer("b", "a", "1")],

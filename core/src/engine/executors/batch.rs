@@ -5,7 +5,10 @@
 //! any other value is refused rather than silently ignored. Parallelism comes from running
 //! several events in several sessions.
 
+use serde_json::value::RawValue;
 use serde_json::Value;
+
+use std::collections::BTreeSet;
 
 use super::fields::Fields;
 use super::{CurrencyBook, StepPlan, StepType};
@@ -27,18 +30,16 @@ pub struct ItemPlan {
     pub count: usize,
 }
 
-pub(super) fn plan(payload: &Value, book: &CurrencyBook) -> Result<StepPlan, CteError> {
+pub(super) fn plan(payload: &RawValue, book: &CurrencyBook) -> Result<StepPlan, CteError> {
     let fields = Fields::new("batch.operation", payload, &BATCH_FIELDS)?;
-    fields.text_optional("batch_id", NAME_BYTES_MAX)?;
+    let batch_id = fields.text_optional("batch_id", NAME_BYTES_MAX)?;
     fields.description()?;
     fields.reference()?;
-    if fields.has("concurrency") && fields.value("concurrency")? != &Value::from(1) {
+    if fields.has("concurrency") && fields.value("concurrency")? != 1 {
         return Err(fields
             .invalid("concurrency must be 1: one backend runs a batch's items in order".into()));
     }
-    let Value::Array(items) = fields.value("transactions")? else {
-        return Err(fields.invalid("field \"transactions\" must be an array".into()));
-    };
+    let items = fields.array("transactions")?;
     if items.is_empty() {
         return Err(fields.invalid("a batch holds at least one transaction".into()));
     }
@@ -49,11 +50,24 @@ pub(super) fn plan(payload: &Value, book: &CurrencyBook) -> Result<StepPlan, Cte
             limit: BATCH_ITEMS_MAX,
         });
     }
-    let mut plan = StepPlan { postings: Vec::new(), items: Vec::with_capacity(items.len()) };
+    let mut plan =
+        StepPlan { postings: Vec::new(), items: Vec::with_capacity(items.len()), batch_id };
+    let mut ids = BTreeSet::new();
+    let mut references = BTreeSet::new();
     for (position, item) in items.iter().enumerate() {
         let item_plan = item_postings(position, item, book, &mut plan)?;
-        if plan.items.iter().any(|earlier| earlier.id == item_plan.id) {
+        if !ids.insert(item_plan.id.clone()) {
             return Err(fields.invalid(format!("transaction id {:?} appears twice", item_plan.id)));
+        }
+        // A reference names one posting of its type, within the batch as everywhere else.
+        if let Some(reference) = &item_plan.reference {
+            if !references.insert((item_plan.step_type.clone(), reference.clone())) {
+                return Err(CteError::DuplicateReference {
+                    step_type: item_plan.step_type.clone(),
+                    reference: reference.clone(),
+                    held_by: "this batch".into(),
+                });
+            }
         }
         plan.items.push(item_plan);
     }
@@ -62,22 +76,23 @@ pub(super) fn plan(payload: &Value, book: &CurrencyBook) -> Result<StepPlan, Cte
 
 fn item_postings(
     position: usize,
-    item: &Value,
+    item: &RawValue,
     book: &CurrencyBook,
     plan: &mut StepPlan,
 ) -> Result<ItemPlan, CteError> {
     let fields = Fields::new("batch.operation", item, &ITEM_FIELDS)?;
-    let id = match fields.value("id")? {
-        Value::String(text) if text.len() <= NAME_BYTES_MAX => text.clone(),
-        Value::Number(number) => number.to_string(),
-        _ => {
-            return Err(fields
-                .invalid(format!("transaction {position}: id must be a short string or a number")))
-        }
+    let bad_id =
+        || fields.invalid(format!("transaction {position}: id must be a short string or a number"));
+    let id = match fields.raw("id").and_then(|_| fields.value("id")) {
+        Ok(Value::String(text)) if text.len() <= NAME_BYTES_MAX => text,
+        Ok(Value::Number(number)) => number.to_string(),
+        Ok(_) => return Err(bad_id()),
+        Err(error) if fields.raw("id").is_err() => return Err(error),
+        Err(_) => return Err(bad_id()),
     };
     let type_name = fields.text("type")?;
-    let step_type = StepType::parse(type_name)?;
-    let payload = fields.value("payload")?;
+    let step_type = StepType::parse(&type_name)?;
+    let payload = fields.raw("payload")?;
     let postings = match step_type {
         StepType::Transfer => super::wallet::transfer(payload, book),
         StepType::Deposit => super::wallet::deposit(payload, book),
@@ -94,7 +109,7 @@ fn item_postings(
     let first = plan.postings.len();
     let count = postings.len();
     plan.postings.extend(postings);
-    Ok(ItemPlan { id, step_type: type_name.to_string(), reference, first, count })
+    Ok(ItemPlan { id, step_type: type_name, reference, first, count })
 }
 
 /// A payload refusal inside an item names the item.

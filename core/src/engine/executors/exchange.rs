@@ -5,7 +5,7 @@
 //! the destination account; and, if a fee is given, the fee from the source account to the fee
 //! account. Each posting balances in its own currency, so every currency still sums to zero.
 
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::fields::Fields;
 use super::CurrencyBook;
@@ -28,7 +28,7 @@ const EXCHANGE_FIELDS: [&str; 12] = [
     "destination_amount",
 ];
 
-pub(super) fn plan(payload: &Value, book: &CurrencyBook) -> Result<Vec<Posting>, CteError> {
+pub(super) fn plan(payload: &RawValue, book: &CurrencyBook) -> Result<Vec<Posting>, CteError> {
     let fields = Fields::new("wallet.exchange", payload, &EXCHANGE_FIELDS)?;
     let source = fields.account("source_account_id")?;
     let destination = fields.account("destination_account_id")?;

@@ -1,7 +1,17 @@
 //! Strict reading of a payload object: required and optional fields, each of its own type,
 //! and no field the step type does not know (a misspelt `ammount` is an error, not ignored).
+//!
+//! A payload is read lazily from its JSON text: the object is split into its fields' raw texts
+//! and only the fields a step type knows are parsed, each when it is read. A document is never
+//! turned into a whole `serde_json::Value` tree, whose numbers and strings each cost a heap
+//! allocation (a few megabytes of small numbers took a backend over a hundred megabytes): the
+//! memory a payload costs stays a small multiple of its size, and an unknown or ill-typed field
+//! is refused before anything inside it is parsed.
 
-use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+use serde_json::value::RawValue;
+use serde_json::Value;
 
 use super::CurrencyBook;
 use crate::error::CteError;
@@ -9,58 +19,93 @@ use crate::ledger::AccountId;
 use crate::limits::{DESCRIPTION_BYTES_MAX, REFERENCE_BYTES_MAX};
 use crate::money::{Amount, Currency, Rate};
 
+/// The JSON kind a raw value is, from its first byte (JSON text has no other way to start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JsonKind {
+    Object,
+    Array,
+    String,
+    Number,
+    Literal,
+}
+
+pub(crate) fn json_kind(raw: &RawValue) -> JsonKind {
+    match raw.get().trim_start().as_bytes().first() {
+        Some(b'{') => JsonKind::Object,
+        Some(b'[') => JsonKind::Array,
+        Some(b'"') => JsonKind::String,
+        Some(b'-' | b'0'..=b'9') => JsonKind::Number,
+        _ => JsonKind::Literal,
+    }
+}
+
 pub(super) struct Fields<'a> {
     step_type: &'a str,
-    object: &'a Map<String, Value>,
+    object: BTreeMap<String, &'a RawValue>,
 }
 
 impl<'a> Fields<'a> {
     /// The payload as an object holding only `allowed` fields.
     pub(super) fn new(
         step_type: &'a str,
-        payload: &'a Value,
+        payload: &'a RawValue,
         allowed: &[&str],
     ) -> Result<Fields<'a>, CteError> {
         let fields = Fields::any_object(step_type, payload)?;
-        let mut names: Vec<&String> = fields.object.keys().collect();
-        names.sort();
-        if let Some(unknown) = names.into_iter().find(|name| !allowed.contains(&name.as_str())) {
+        if let Some(unknown) = fields.object.keys().find(|name| !allowed.contains(&name.as_str())) {
             return Err(fields.invalid(format!("unknown field {unknown:?}")));
         }
         Ok(fields)
     }
 
-    /// The payload as an object, whatever its fields.
+    /// The payload as an object, whatever its fields (each still unparsed).
     pub(super) fn any_object(
         step_type: &'a str,
-        payload: &'a Value,
+        payload: &'a RawValue,
     ) -> Result<Fields<'a>, CteError> {
-        match payload {
-            Value::Object(object) => Ok(Fields { step_type, object }),
-            Value::Null
-            | Value::Bool(_)
-            | Value::Number(_)
-            | Value::String(_)
-            | Value::Array(_) => Err(CteError::PayloadInvalid {
-                step_type: step_type.to_string(),
-                why: "the payload must be a JSON object".into(),
-            }),
+        let not_object = || CteError::PayloadInvalid {
+            step_type: step_type.to_string(),
+            why: "the payload must be a JSON object".into(),
+        };
+        if json_kind(payload) != JsonKind::Object {
+            return Err(not_object());
         }
+        let object = serde_json::from_str(payload.get()).map_err(|_| not_object())?;
+        Ok(Fields { step_type, object })
     }
 
     pub(super) fn invalid(&self, why: String) -> CteError {
         CteError::PayloadInvalid { step_type: self.step_type.to_string(), why }
     }
 
-    pub(super) fn value(&self, name: &str) -> Result<&'a Value, CteError> {
+    /// A field's raw text; missing and `null` are the same.
+    pub(super) fn raw(&self, name: &str) -> Result<&'a RawValue, CteError> {
         match self.object.get(name) {
-            None | Some(Value::Null) => Err(self.invalid(format!("field {name:?} is missing"))),
-            Some(value) => Ok(value),
+            Some(raw) if json_kind(raw) != JsonKind::Literal || raw.get().trim() != "null" => {
+                Ok(raw)
+            }
+            _ => Err(self.invalid(format!("field {name:?} is missing"))),
         }
     }
 
-    pub(super) fn text(&self, name: &str) -> Result<&'a str, CteError> {
-        match self.value(name)? {
+    /// A field that must be a scalar (string, number, true, false), parsed.
+    fn scalar(&self, name: &str, expected: &str) -> Result<Value, CteError> {
+        let raw = self.raw(name)?;
+        if matches!(json_kind(raw), JsonKind::Object | JsonKind::Array) {
+            return Err(self.invalid(format!("field {name:?} must be {expected}")));
+        }
+        serde_json::from_str(raw.get())
+            .map_err(|_| self.invalid(format!("field {name:?} must be {expected}")))
+    }
+
+    /// A field's value, when it is a scalar.
+    pub(super) fn value(&self, name: &str) -> Result<Value, CteError> {
+        self.scalar(name, "a string, a number or a boolean")
+    }
+
+    pub(super) fn text(&self, name: &str) -> Result<String, CteError> {
+        self.raw(name)?;
+        match self.scalar(name, "a string")? {
             Value::String(text) => Ok(text),
             _ => Err(self.invalid(format!("field {name:?} must be a string"))),
         }
@@ -71,8 +116,8 @@ impl<'a> Fields<'a> {
         &self,
         name: &'static str,
         bytes_max: usize,
-    ) -> Result<Option<&'a str>, CteError> {
-        if matches!(self.object.get(name), None | Some(Value::Null)) {
+    ) -> Result<Option<String>, CteError> {
+        if !self.has(name) {
             return Ok(None);
         }
         let text = self.text(name)?;
@@ -83,36 +128,50 @@ impl<'a> Fields<'a> {
     }
 
     pub(super) fn has(&self, name: &str) -> bool {
-        !matches!(self.object.get(name), None | Some(Value::Null))
+        self.raw(name).is_ok()
+    }
+
+    /// An array field's elements, each still unparsed.
+    pub(super) fn array(&self, name: &str) -> Result<Vec<&'a RawValue>, CteError> {
+        let raw = self.raw(name)?;
+        let must_be = || self.invalid(format!("field {name:?} must be an array"));
+        if json_kind(raw) != JsonKind::Array {
+            return Err(must_be());
+        }
+        serde_json::from_str(raw.get()).map_err(|_| must_be())
     }
 
     pub(super) fn account(&self, name: &str) -> Result<AccountId, CteError> {
-        AccountId::parse(self.text(name)?)
+        AccountId::parse(&self.text(name)?)
     }
 
     pub(super) fn currency(&self, name: &str, book: &CurrencyBook) -> Result<Currency, CteError> {
-        book(self.text(name)?)
+        book(&self.text(name)?)
+    }
+
+    fn decimal(&self, name: &str) -> Result<Value, CteError> {
+        self.raw(name)?;
+        let must_be =
+            || self.invalid(format!("field {name:?} must be a number or a decimal string"));
+        match self.scalar(name, "a number or a decimal string") {
+            Ok(value @ (Value::Number(_) | Value::String(_))) => Ok(value),
+            Ok(_) | Err(_) => Err(must_be()),
+        }
     }
 
     pub(super) fn amount(&self, name: &str, currency: &Currency) -> Result<Amount, CteError> {
-        match self.value(name)? {
-            value @ (Value::Number(_) | Value::String(_)) => Amount::from_json(value, currency),
-            _ => Err(self.invalid(format!("field {name:?} must be a number or a decimal string"))),
-        }
+        Amount::from_json(&self.decimal(name)?, currency)
     }
 
     pub(super) fn rate(&self, name: &str) -> Result<Rate, CteError> {
-        match self.value(name)? {
-            value @ (Value::Number(_) | Value::String(_)) => Rate::from_json(value),
-            _ => Err(self.invalid(format!("field {name:?} must be a number or a decimal string"))),
-        }
+        Rate::from_json(&self.decimal(name)?)
     }
 
-    pub(super) fn reference(&self) -> Result<Option<&'a str>, CteError> {
+    pub(super) fn reference(&self) -> Result<Option<String>, CteError> {
         self.text_optional("reference", REFERENCE_BYTES_MAX)
     }
 
-    pub(super) fn description(&self) -> Result<Option<&'a str>, CteError> {
+    pub(super) fn description(&self) -> Result<Option<String>, CteError> {
         self.text_optional("description", DESCRIPTION_BYTES_MAX)
     }
 }

@@ -6,15 +6,17 @@
 //! them back from the journal), so it undoes exactly what happened.
 
 mod batch;
+pub mod custom;
 mod exchange;
 mod fields;
 mod wallet;
 
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::error::CteError;
 use crate::ledger::Posting;
-use crate::limits::NAME_BYTES_MAX;
+use crate::limits::{NAME_BYTES_MAX, REFERENCE_BYTES_MAX};
 use crate::money::Currency;
 
 pub use batch::ItemPlan;
@@ -32,6 +34,27 @@ pub enum StepType {
     Batch,
     External,
     Custom(String),
+}
+
+/// How the saga treats a step: what it runs, what it holds, what it waits on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    /// Posts when it runs; compensated by posting the reversal (transfer, deposit, batch).
+    Posting,
+    /// Holds its funds with liens when it runs; posts them when the event completes; its
+    /// compensation releases them (withdrawal, exchange).
+    Held,
+    /// Waits on the application, which reports its outcome and its compensation.
+    External,
+    /// A registered executor's functions, run in the step's subtransaction.
+    Custom,
+}
+
+impl StepKind {
+    /// Whether the step's postings wait for its event to complete, its funds held till then.
+    pub fn holds_funds(self) -> bool {
+        self == StepKind::Held
+    }
 }
 
 const BUILT_IN: [(&str, StepType); 6] = [
@@ -70,6 +93,16 @@ impl StepType {
     pub fn is_built_in(&self) -> bool {
         !matches!(self, StepType::Custom(_))
     }
+
+    /// How the saga treats a step of this type.
+    pub fn kind(&self) -> StepKind {
+        match self {
+            StepType::Transfer | StepType::Deposit | StepType::Batch => StepKind::Posting,
+            StepType::Withdrawal | StepType::Exchange => StepKind::Held,
+            StepType::External => StepKind::External,
+            StepType::Custom(_) => StepKind::Custom,
+        }
+    }
 }
 
 /// What a built-in step posts when it runs, in order, and what it records as its result.
@@ -78,6 +111,8 @@ pub struct StepPlan {
     pub postings: Vec<Posting>,
     /// For `batch.operation`: each item and the range of `postings` it made.
     pub items: Vec<ItemPlan>,
+    /// For `batch.operation`: the payload's `batch_id`, echoed in the step's result.
+    pub batch_id: Option<String>,
 }
 
 /// Plans a step of a built-in type that moves money; `None` for `external` and custom types,
@@ -85,7 +120,7 @@ pub struct StepPlan {
 /// id syntax and currencies (whether accounts exist is checked by the shell).
 pub fn plan(
     step_type: &StepType,
-    payload: &Value,
+    payload: &RawValue,
     currencies: &CurrencyBook,
 ) -> Result<Option<StepPlan>, CteError> {
     let postings = match step_type {
@@ -95,27 +130,57 @@ pub fn plan(
         StepType::Exchange => exchange::plan(payload, currencies)?,
         StepType::Batch => return batch::plan(payload, currencies).map(Some),
         StepType::External => {
-            fields::Fields::any_object(step_type.as_str(), payload)?;
+            check_object(step_type, payload)?;
             return Ok(None);
         }
         StepType::Custom(_) => return Ok(None),
     };
-    Ok(Some(StepPlan { postings, items: Vec::new() }))
+    Ok(Some(StepPlan { postings, items: Vec::new(), batch_id: None }))
+}
+
+/// Refuses a payload that is not a JSON object, without parsing what is inside it.
+pub fn check_object(step_type: &StepType, payload: &RawValue) -> Result<(), CteError> {
+    if fields::json_kind(payload) != fields::JsonKind::Object {
+        return Err(CteError::PayloadInvalid {
+            step_type: step_type.as_str().to_string(),
+            why: "the payload must be a JSON object".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Only a payload's `reference`: serde skips every other field without building it, so reading
+/// the reference of a huge payload costs nothing but the scan.
+#[derive(serde::Deserialize)]
+struct ReferenceOnly<'a> {
+    #[serde(borrow, default)]
+    reference: Option<&'a RawValue>,
 }
 
 /// The payload's `reference`, which must be unique per step type among steps that did not
 /// fail. Checked for type and length.
-pub fn reference(step_type: &StepType, payload: &Value) -> Result<Option<String>, CteError> {
-    let Value::Object(object) = payload else {
+pub fn reference(step_type: &StepType, payload: &RawValue) -> Result<Option<String>, CteError> {
+    check_object(step_type, payload)?;
+    let invalid = |why: &str| CteError::PayloadInvalid {
+        step_type: step_type.as_str().to_string(),
+        why: why.to_string(),
+    };
+    let only: ReferenceOnly = serde_json::from_str(payload.get())
+        .map_err(|_| invalid("the payload must be a JSON object"))?;
+    let Some(raw) = only.reference.filter(|raw| raw.get().trim() != "null") else {
         return Ok(None);
     };
-    match object.get("reference") {
-        None | Some(Value::Null) => Ok(None),
-        Some(_) => {
-            let fields = fields::Fields::any_object(step_type.as_str(), payload)?;
-            Ok(fields.reference()?.map(str::to_string))
-        }
+    let Ok(Value::String(reference)) = serde_json::from_str::<Value>(raw.get()) else {
+        return Err(invalid("field \"reference\" must be a string"));
+    };
+    if reference.len() > REFERENCE_BYTES_MAX {
+        return Err(CteError::TextTooLong {
+            what: "reference",
+            bytes: reference.len(),
+            bytes_max: REFERENCE_BYTES_MAX,
+        });
     }
+    Ok(Some(reference))
 }
 
 #[cfg(test)]

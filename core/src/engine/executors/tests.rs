@@ -1,5 +1,6 @@
 //! Payload parsing and planning of the built-in step types.
 
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::*;
@@ -17,9 +18,13 @@ fn parse(text: &str) -> Value {
     serde_json::from_str(text).unwrap()
 }
 
+fn raw(payload: &Value) -> Box<RawValue> {
+    serde_json::value::to_raw_value(payload).unwrap()
+}
+
 fn postings(step_type: &str, payload: &Value) -> Result<Vec<Posting>, CteError> {
     let step_type = StepType::parse(step_type)?;
-    Ok(plan(&step_type, payload, &book)?.map(|plan| plan.postings).unwrap_or_default())
+    Ok(plan(&step_type, &raw(payload), &book)?.map(|plan| plan.postings).unwrap_or_default())
 }
 
 fn reason(step_type: &str, payload: Value) -> &'static str {
@@ -48,7 +53,10 @@ fn a_transfer_reads_the_seed_payload_exactly() {
     let planned = postings("wallet.transfer", &payload).unwrap();
     assert_eq!(planned.len(), 1);
     assert_eq!(planned[0].entries[1].amount.to_string(), "100.50");
-    assert_eq!(reference(&StepType::Transfer, &payload).unwrap().as_deref(), Some("tx-ref-789"));
+    assert_eq!(
+        reference(&StepType::Transfer, &raw(&payload)).unwrap().as_deref(),
+        Some("tx-ref-789")
+    );
 }
 
 #[test]
@@ -181,7 +189,7 @@ fn a_batch_plans_its_items_in_order() {
             "source_currency": "USD", "source_amount": 50.00, "destination_account_id": "account-456",
             "destination_currency": "EUR", "exchange_rate": 0.85}}]}"#,
     );
-    let planned = plan(&StepType::Batch, &payload, &book).unwrap().unwrap();
+    let planned = plan(&StepType::Batch, &raw(&payload), &book).unwrap().unwrap();
     assert_eq!(planned.postings.len(), 3);
     let items: Vec<(&str, usize, usize)> =
         planned.items.iter().map(|i| (i.id.as_str(), i.first, i.count)).collect();
@@ -231,8 +239,55 @@ fn a_batch_refuses_bad_items_naming_them() {
 
 #[test]
 fn external_and_custom_steps_post_nothing() {
-    assert_eq!(plan(&StepType::External, &json!({"payout": "bank"}), &book).unwrap(), None);
+    assert_eq!(plan(&StepType::External, &raw(&json!({"payout": "bank"})), &book).unwrap(), None);
     assert_eq!(reason("external", json!("text")), "payload_invalid");
     let custom = StepType::Custom("fee.collection".into());
-    assert_eq!(plan(&custom, &json!({"any": "thing"}), &book).unwrap(), None);
+    assert_eq!(plan(&custom, &raw(&json!({"any": "thing"})), &book).unwrap(), None);
+}
+
+#[test]
+fn a_batch_refuses_a_reference_used_twice_within_it() {
+    let item = |id: &str, reference: &str| {
+        json!({"id": id, "type": "wallet.deposit",
+        "payload": {"account_id": "a", "amount": 1, "currency": "USD", "reference": reference}})
+    };
+    let batch =
+        json!({"transactions": [item("1", "psp-1"), item("2", "psp-2"), item("3", "psp-1")]});
+    let error = postings("batch.operation", &batch).unwrap_err();
+    assert_eq!(error.reason(), "duplicate_reference");
+    assert!(error.to_string().contains("psp-1"), "{error}");
+    // The same reference on items of two types names two postings.
+    let transfer = json!({"id": "4", "type": "wallet.transfer", "payload": {"source_account_id": "a",
+        "destination_account_id": "b", "amount": 1, "currency": "USD", "reference": "psp-1"}});
+    assert!(postings("batch.operation", &json!({"transactions": [item("1", "psp-1"), transfer]}))
+        .is_ok());
+}
+
+#[test]
+fn a_reference_is_read_without_reading_the_rest_of_the_payload() {
+    let custom = StepType::Custom("fee.collection".into());
+    let huge = json!({"numbers": vec![1; 10_000], "reference": "r-1"});
+    assert_eq!(reference(&custom, &raw(&huge)).unwrap().as_deref(), Some("r-1"));
+    assert_eq!(reference(&custom, &raw(&json!({"numbers": [1]}))).unwrap(), None);
+    assert_eq!(
+        reference(&custom, &raw(&json!({"reference": 7}))).unwrap_err().reason(),
+        "payload_invalid"
+    );
+    assert_eq!(
+        reference(&custom, &raw(&json!({"reference": "r".repeat(129)}))).unwrap_err().reason(),
+        "text_too_long"
+    );
+    assert_eq!(reference(&custom, &raw(&json!([1]))).unwrap_err().reason(), "payload_invalid");
+}
+
+#[test]
+fn an_unknown_field_is_refused_before_its_value_is_read() {
+    // A field the type does not know is refused by name, however large or deep its value.
+    let deep = (0..100).fold(json!(1), |inner, _| json!([inner]));
+    let payload = json!({"account_id": "a", "amount": 1, "currency": "USD", "extra": deep});
+    let error = postings("wallet.deposit", &payload).unwrap_err();
+    assert!(error.to_string().contains("unknown field \"extra\""), "{error}");
+    let typed = json!({"account_id": ["a"], "amount": 1, "currency": "USD"});
+    let error = postings("wallet.deposit", &typed).unwrap_err();
+    assert!(error.to_string().contains("must be a string"), "{error}");
 }

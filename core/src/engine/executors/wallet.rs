@@ -1,6 +1,6 @@
 //! `wallet.transfer`, `wallet.deposit` and `wallet.withdrawal`: one posting each.
 
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::fields::Fields;
 use super::CurrencyBook;
@@ -18,7 +18,7 @@ const TRANSFER_FIELDS: [&str; 6] = [
 ];
 const ACCOUNT_FIELDS: [&str; 5] = ["account_id", "amount", "currency", "reference", "description"];
 
-pub(super) fn transfer(payload: &Value, book: &CurrencyBook) -> Result<Vec<Posting>, CteError> {
+pub(super) fn transfer(payload: &RawValue, book: &CurrencyBook) -> Result<Vec<Posting>, CteError> {
     let fields = Fields::new("wallet.transfer", payload, &TRANSFER_FIELDS)?;
     let source = fields.account("source_account_id")?;
     let destination = fields.account("destination_account_id")?;
@@ -29,18 +29,21 @@ pub(super) fn transfer(payload: &Value, book: &CurrencyBook) -> Result<Vec<Posti
     Ok(vec![Posting::transfer(&source, &destination, &amount)?])
 }
 
-pub(super) fn deposit(payload: &Value, book: &CurrencyBook) -> Result<Vec<Posting>, CteError> {
+pub(super) fn deposit(payload: &RawValue, book: &CurrencyBook) -> Result<Vec<Posting>, CteError> {
     one_account("wallet.deposit", payload, book, Posting::deposit)
 }
 
-pub(super) fn withdrawal(payload: &Value, book: &CurrencyBook) -> Result<Vec<Posting>, CteError> {
+pub(super) fn withdrawal(
+    payload: &RawValue,
+    book: &CurrencyBook,
+) -> Result<Vec<Posting>, CteError> {
     one_account("wallet.withdrawal", payload, book, Posting::withdrawal)
 }
 
 /// A step on one wallet and the outside world: the same payload, another posting.
 fn one_account(
     step_type: &str,
-    payload: &Value,
+    payload: &RawValue,
     book: &CurrencyBook,
     posting: fn(&AccountId, &Amount) -> Result<Posting, CteError>,
 ) -> Result<Vec<Posting>, CteError> {

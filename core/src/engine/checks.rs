@@ -1,0 +1,237 @@
+//! The checks a call's arguments pass before anything is written: names, texts, and a step's
+//! type, payload, order and attempts (its plan included, for built-in types). The shell only
+//! converts arguments and asks; whether an account or a registered type exists is the shell's
+//! to look up.
+
+use serde_json::value::RawValue;
+
+use super::executors::{self, CurrencyBook, StepPlan, StepType};
+use crate::error::CteError;
+use crate::limits::{
+    DESCRIPTION_BYTES_MAX, JSON_DEPTH_MAX, NAME_BYTES_MAX, PAYLOAD_BYTES_MAX, STEP_ATTEMPTS_MAX,
+};
+
+/// A text of at most `bytes_max` bytes.
+pub fn bounded<'a>(
+    text: &'a str,
+    what: &'static str,
+    bytes_max: usize,
+) -> Result<&'a str, CteError> {
+    if text.len() > bytes_max {
+        return Err(CteError::TextTooLong { what, bytes: text.len(), bytes_max });
+    }
+    Ok(text)
+}
+
+/// A name (of an event, a step, an idempotency key): printable, not blank, bounded.
+pub fn name<'a>(text: &'a str, what: &'static str) -> Result<&'a str, CteError> {
+    if text.trim().is_empty() || text.chars().any(char::is_control) {
+        return Err(CteError::IdentifierInvalid {
+            what,
+            value: text.to_string(),
+            why: "a name is printable text, not empty",
+        });
+    }
+    bounded(text, what, NAME_BYTES_MAX)
+}
+
+/// A note that says why (an operator's): not blank, bounded like a description.
+pub fn note<'a>(text: &'a str, what: &'static str) -> Result<&'a str, CteError> {
+    if text.trim().is_empty() {
+        return Err(CteError::IdentifierInvalid {
+            what,
+            value: text.to_string(),
+            why: "it is empty",
+        });
+    }
+    bounded(text, what, DESCRIPTION_BYTES_MAX)
+}
+
+/// An optional description (or reason), bounded.
+pub fn description<'a>(
+    text: Option<&'a str>,
+    what: &'static str,
+) -> Result<Option<&'a str>, CteError> {
+    text.map(|text| bounded(text, what, DESCRIPTION_BYTES_MAX)).transpose()
+}
+
+/// A step as `cte_add_transaction` (or a one-step shortcut) is given it.
+pub struct StepSpec<'a> {
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+    pub type_name: &'a str,
+    /// The payload's JSON text.
+    pub payload: &'a str,
+    pub order: Option<i32>,
+    pub max_attempts: Option<i32>,
+}
+
+/// A reference a step holds: its own, or a batch item's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldReference {
+    pub step_type: String,
+    pub reference: String,
+    pub item_id: Option<String>,
+}
+
+/// A step that passed every check.
+#[derive(Debug)]
+pub struct CheckedStep {
+    pub step_type: StepType,
+    /// What a built-in money step will post; `None` for `external` and custom steps.
+    pub plan: Option<StepPlan>,
+    /// The payload's `reference`, recorded on the step.
+    pub reference: Option<String>,
+    pub attempts_max: u32,
+    /// Every reference the step holds, to claim before it is written.
+    pub references: Vec<HeldReference>,
+}
+
+/// Checks a step: name, description, type, payload (size, shape, and for built-in types every
+/// field, with its plan), order and attempts. `default_attempts` is the setting's.
+pub fn step(
+    spec: &StepSpec,
+    default_attempts: u32,
+    book: &CurrencyBook,
+) -> Result<CheckedStep, CteError> {
+    name(spec.name, "transaction name")?;
+    description(spec.description, "description")?;
+    let step_type = StepType::parse(spec.type_name)?;
+    if spec.payload.len() > PAYLOAD_BYTES_MAX {
+        return Err(CteError::LimitExceeded {
+            what: "payload size in bytes",
+            value: spec.payload.len(),
+            limit: PAYLOAD_BYTES_MAX,
+        });
+    }
+    if crate::json::nests_deeper_than(spec.payload, JSON_DEPTH_MAX) {
+        return Err(CteError::LimitExceeded {
+            what: "JSON nesting depth",
+            value: JSON_DEPTH_MAX + 1,
+            limit: JSON_DEPTH_MAX,
+        });
+    }
+    let payload: &RawValue =
+        serde_json::from_str(spec.payload).map_err(|_| CteError::PayloadInvalid {
+            step_type: spec.type_name.to_string(),
+            why: "the payload must be a JSON object".into(),
+        })?;
+    executors::check_object(&step_type, payload)?;
+    let plan = executors::plan(&step_type, payload, book)?;
+    let reference = executors::reference(&step_type, payload)?;
+    if let Some(order) = spec.order.filter(|order| *order < 1) {
+        return Err(CteError::ArgumentOutOfRange {
+            argument: "order",
+            value: i64::from(order),
+            min: 1,
+            max: i64::from(i32::MAX),
+        });
+    }
+    let attempts_max = spec.max_attempts.map_or(i64::from(default_attempts), i64::from);
+    if !(1..=i64::from(STEP_ATTEMPTS_MAX)).contains(&attempts_max) {
+        return Err(CteError::ArgumentOutOfRange {
+            argument: "max_attempts",
+            value: attempts_max,
+            min: 1,
+            max: i64::from(STEP_ATTEMPTS_MAX),
+        });
+    }
+    let references = held_references(&step_type, reference.as_deref(), plan.as_ref());
+    let attempts_max = u32::try_from(attempts_max).unwrap_or(1);
+    Ok(CheckedStep { step_type, plan, reference, attempts_max, references })
+}
+
+/// The references a step holds: its own, and each of its batch items'.
+fn held_references(
+    step_type: &StepType,
+    reference: Option<&str>,
+    plan: Option<&StepPlan>,
+) -> Vec<HeldReference> {
+    let own = reference.map(|reference| HeldReference {
+        step_type: step_type.as_str().to_string(),
+        reference: reference.to_string(),
+        item_id: None,
+    });
+    let items = plan.into_iter().flat_map(|plan| plan.items.iter()).filter_map(|item| {
+        Some(HeldReference {
+            step_type: item.step_type.clone(),
+            reference: item.reference.clone()?,
+            item_id: Some(item.id.clone()),
+        })
+    });
+    own.into_iter().chain(items).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::money::Currency;
+
+    fn book(code: &str) -> Result<Currency, CteError> {
+        match code {
+            "USD" => Currency::new(code, 2),
+            other => Err(CteError::CurrencyUnknown { currency: other.to_string() }),
+        }
+    }
+
+    fn spec<'a>(type_name: &'a str, payload: &'a str) -> StepSpec<'a> {
+        StepSpec {
+            name: "s",
+            description: None,
+            type_name,
+            payload,
+            order: None,
+            max_attempts: None,
+        }
+    }
+
+    #[test]
+    fn names_are_printable_and_bounded() {
+        assert_eq!(name("pay", "x"), Ok("pay"));
+        for bad in ["", "  ", "a\tb", "a\u{0}"] {
+            assert_eq!(name(bad, "x").unwrap_err().reason(), "identifier_invalid", "{bad:?}");
+        }
+        assert_eq!(name(&"n".repeat(129), "x").unwrap_err().reason(), "text_too_long");
+    }
+
+    #[test]
+    fn a_step_is_checked_whole_and_lists_the_references_it_holds() {
+        let batch = r#"{"reference": "b-1", "transactions": [
+            {"id": "1", "type": "wallet.deposit",
+             "payload": {"account_id": "a", "amount": 1, "currency": "USD", "reference": "d-1"}},
+            {"id": "2", "type": "wallet.deposit",
+             "payload": {"account_id": "a", "amount": 2, "currency": "USD"}}]}"#;
+        let checked = step(&spec("batch.operation", batch), 3, &book).unwrap();
+        let held: Vec<(&str, &str, Option<&str>)> = checked
+            .references
+            .iter()
+            .map(|r| (r.step_type.as_str(), r.reference.as_str(), r.item_id.as_deref()))
+            .collect();
+        assert_eq!(
+            held,
+            vec![("batch.operation", "b-1", None), ("wallet.deposit", "d-1", Some("1"))]
+        );
+        assert_eq!(checked.attempts_max, 3);
+    }
+
+    #[test]
+    fn order_attempts_size_and_shape_are_bounded() {
+        let ok = r#"{"a": 1}"#;
+        let mut bad = spec("external", ok);
+        bad.order = Some(0);
+        assert_eq!(step(&bad, 3, &book).unwrap_err().reason(), "argument_out_of_range");
+        let mut bad = spec("external", ok);
+        bad.max_attempts = Some(101);
+        assert_eq!(step(&bad, 3, &book).unwrap_err().reason(), "argument_out_of_range");
+        assert_eq!(
+            step(&spec("external", "[1]"), 3, &book).unwrap_err().reason(),
+            "payload_invalid"
+        );
+        let huge = format!(r#"{{"a": "{}"}}"#, "x".repeat(PAYLOAD_BYTES_MAX));
+        assert_eq!(
+            step(&spec("external", &huge), 3, &book).unwrap_err().reason(),
+            "limit_exceeded"
+        );
+        assert_eq!(step(&spec("No Type", ok), 3, &book).unwrap_err().reason(), "type_unknown");
+    }
+}

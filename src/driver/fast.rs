@@ -1,0 +1,114 @@
+//! The one-step shortcuts (`cte_transfer`, `cte_deposit`): the same saga as every event, driven
+//! in memory, skipping only what a new one-step posting event can prove unnecessary. There is
+//! nothing to load or lock but its wallets (the event is new and nobody else can see it), no
+//! pending lien to activate or release, and no subtransaction: a refused posting refuses the
+//! whole call, which leaves nothing, as rolling back the step and compensating nothing would.
+//! Then the event, its step and its changes are written in one statement.
+
+use cte_ctel_core::engine::checks::CheckedStep;
+use cte_ctel_core::engine::{Effect, EventStatus, Input, Saga, StepOutcome, StepState};
+use cte_ctel_core::limits::EVENT_TIMEOUT_DEFAULT_MS;
+use cte_ctel_core::CteError;
+use pgrx::prelude::*;
+use pgrx::Uuid;
+
+use super::{build, steps, Context};
+use crate::store::changes::{self, outbox_columns, Batch, Change, Kind};
+use crate::store::{new_id, postings, run_cached, timestamp};
+
+const COMPLETED_EVENT: &str = concat!(
+    "
+    WITH event AS (
+        INSERT INTO cte_ctel.cte_events
+               (id, name, status, timeout, deadline, started_at, finished_at)
+        VALUES ($1, $3, $4, $5 * interval '1 millisecond',
+                'epoch'::timestamptz + $6 * interval '1 millisecond', $7, $7)),
+    step AS (
+        INSERT INTO cte_ctel.cte_transactions
+               (id, event_id, name, type, \"order\", payload, reference, status, attempts,
+                max_attempts, result)
+        VALUES ($2, $1, $3, $3, 1, $8::text::jsonb, $9, $10, $11, $12, $13::text::jsonb))
+    INSERT INTO cte_ctel.cte_change_outbox (",
+    outbox_columns!(),
+    ")
+    VALUES ($14, $15, COALESCE($16, session_user), $17, $18, $19, $20, $21, $22)"
+);
+
+/// Posts a one-step event's only posting (a checked step of one posting) and records the event
+/// as completed; returns its id.
+pub fn one_step_event(
+    checked: CheckedStep,
+    payload: &str,
+    ctx: &Context,
+) -> Result<Uuid, CteError> {
+    let step_type = &checked.step_type;
+    let plan = build::only_posting(checked.plan, step_type)?;
+    let reference = checked.reference.as_deref();
+    let (event_id, step_id) = (new_id(), new_id());
+    // Claimed before any wallet is locked: a replay waits only for the first to commit.
+    build::claim_references(&checked.references, step_id)?;
+    let step = StepState::new(step_type.kind(), 1);
+    let mut saga =
+        Saga::new(EventStatus::Created, vec![step], None, EVENT_TIMEOUT_DEFAULT_MS, ctx.config);
+    let mut effects = saga.handle(Input::Start, ctx.now_ms)?;
+    let mut result = None;
+    while !effects.is_empty() {
+        let effect = effects.remove(0);
+        match effect {
+            // A new event has no lien to activate or release.
+            Effect::ActivatePendingLiens | Effect::ReleaseLiens => {}
+            Effect::Execute(index) => {
+                let references = vec![reference; plan.postings.len()];
+                let posted = postings::post(&plan.postings, &references, Some(step_id), ctx.wait);
+                result = Some(steps::postings_result(&posted.map_err(|(_, error)| error)?));
+                let done = Input::Executed { index, outcome: StepOutcome::Done };
+                effects.extend(saga.handle(done, ctx.now_ms)?);
+            }
+            Effect::Compensate(_) | Effect::CaptureHeld(_) | Effect::RecordError(_) => {
+                panic!("a one-step posting event that posted neither compensates nor holds")
+            }
+        }
+    }
+    assert_eq!(saga.status, EventStatus::Completed, "a posted one-step event is completed");
+    let mut changes = vec![Change {
+        kind: Kind::Event,
+        transaction_id: None,
+        lien_id: None,
+        old_status: None,
+        new_status: EventStatus::Created.as_str(),
+    }];
+    changes.extend(saga.changes.iter().map(|change| super::change_row(change, &saga, &[step_id])));
+    let batch =
+        Batch { event_id: Some(event_id), actor: ctx.actor.clone(), changes, ..Batch::default() };
+    let [o1, o2, o3, o4, o5, o6, o7, o8, o9] = changes::outbox_args(&batch);
+    let step = &saga.steps[0];
+    let args = [
+        event_id.into(),
+        step_id.into(),
+        step_type.as_str().into(),
+        saga.status.as_str().into(),
+        EVENT_TIMEOUT_DEFAULT_MS.into(),
+        saga.deadline_ms.into(),
+        timestamp(ctx.now_ms).into(),
+        payload.into(),
+        reference.into(),
+        step.status.as_str().into(),
+        i32::try_from(step.attempts).unwrap_or(1).into(),
+        i32::try_from(step.attempts_max).unwrap_or(1).into(),
+        result.into(),
+        o1,
+        o2,
+        o3,
+        o4,
+        o5,
+        o6,
+        o7,
+        o8,
+        o9,
+    ];
+    Spi::connect_mut(|client| {
+        run_cached(client, COMPLETED_EVENT, &args, true);
+    });
+    crate::wake::at_commit();
+    Ok(event_id)
+}

@@ -1,0 +1,217 @@
+//! The worker's duties, one bounded pass at a time: give committed changes their place in the
+//! feed and wake its consumers, time out events (past their deadline, never started, or with a
+//! compensation unreported too long), run due retries, expire liens, fold system-account
+//! deltas. `cte_run_maintenance()` runs one pass in its caller's transaction; the worker runs
+//! passes of a few items each, committing after each.
+//!
+//! Every item is read first without a lock (a candidate), then handled on its own in a
+//! subtransaction that locks it and re-reads it: what the candidate query saw may be stale (the
+//! event ended, the lien was released) and is never acted on. A row another session holds is
+//! skipped, never waited for (the item comes back on a later pass), and an item that fails for
+//! any reason, a broken invariant included, is rolled back, logged with its id, and counted;
+//! the pass goes on.
+
+use cte_ctel_core::limits::CHANGE_ROWS_PER_SEQUENCE_MAX;
+use pgrx::prelude::*;
+use pgrx::Uuid;
+use serde_json::{json, Value};
+
+use super::{drive, Command, Context};
+use crate::store::changes;
+use crate::store::subtransaction::{self, Failure};
+use crate::store::{ledger, liens, run_cached, spi};
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Report {
+    pub changes_sequenced: i64,
+    pub notifications_sent: i64,
+    pub events_timed_out: i64,
+    pub compensations_timed_out: i64,
+    pub events_retried: i64,
+    pub liens_expired: i64,
+    pub items_skipped_locked: i64,
+    pub items_failed: i64,
+    pub system_deltas_folded: i64,
+}
+
+impl Report {
+    pub fn add(&mut self, other: &Report) {
+        self.changes_sequenced += other.changes_sequenced;
+        self.notifications_sent += other.notifications_sent;
+        self.events_timed_out += other.events_timed_out;
+        self.compensations_timed_out += other.compensations_timed_out;
+        self.events_retried += other.events_retried;
+        self.liens_expired += other.liens_expired;
+        self.items_skipped_locked += other.items_skipped_locked;
+        self.items_failed += other.items_failed;
+        self.system_deltas_folded += other.system_deltas_folded;
+    }
+
+    pub fn to_json(self) -> Value {
+        json!({
+            "changes_sequenced": self.changes_sequenced,
+            "notifications_sent": self.notifications_sent,
+            "events_timed_out": self.events_timed_out,
+            "compensations_timed_out": self.compensations_timed_out,
+            "events_retried": self.events_retried,
+            "liens_expired": self.liens_expired,
+            "items_skipped_locked": self.items_skipped_locked,
+            "items_failed": self.items_failed,
+            "system_deltas_folded": self.system_deltas_folded,
+        })
+    }
+}
+
+// Candidates, read without locks. A created event's deadline is the time by which it must
+// start; a waiting one's, the time by which it must end.
+const OVERDUE_EVENTS: &str = "
+    SELECT id FROM cte_ctel.cte_events
+     WHERE status IN ('created', 'waiting') AND deadline <= pg_catalog.statement_timestamp()
+     ORDER BY deadline LIMIT $1";
+
+const OVERDUE_COMPENSATIONS: &str = "
+    SELECT DISTINCT event_id FROM cte_ctel.cte_transactions
+     WHERE compensation_requested_at
+           <= pg_catalog.statement_timestamp() - $2 * interval '1 millisecond'
+     LIMIT $1";
+
+const DUE_RETRIES: &str = "
+    SELECT DISTINCT event_id FROM cte_ctel.cte_transactions
+     WHERE next_attempt_at <= pg_catalog.statement_timestamp()
+     LIMIT $1";
+
+fn candidates(query: &'static str, limit: usize, millis: Option<i64>) -> Vec<Uuid> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    Spi::connect_mut(|client| {
+        let table = match millis {
+            Some(millis) => run_cached(client, query, &[limit.into(), millis.into()], false),
+            None => run_cached(client, query, &[limit.into()], false),
+        };
+        table.filter_map(|row| spi(row.get::<Uuid>(1), query)).collect()
+    })
+}
+
+/// How one item ended.
+enum Handled {
+    Done,
+    Skipped,
+    Failed,
+}
+
+/// Handles one item in a subtransaction of its own; a row held elsewhere (55P03, or skipped
+/// by SKIP LOCKED) is left for a later pass, and any failure is logged and counted.
+fn handle(what: &str, id: Uuid, work: impl FnOnce() -> Result<bool, Failure>) -> Handled {
+    match subtransaction::run_isolated(work) {
+        Ok(true) => Handled::Done,
+        Ok(false) => Handled::Skipped,
+        Err(failure) if failure.sqlstate == "55P03" => Handled::Skipped,
+        Err(failure) => {
+            pgrx::warning!(
+                "cte_ctel maintenance: {what} {id}: {} (SQLSTATE {})",
+                failure.message,
+                failure.sqlstate
+            );
+            Handled::Failed
+        }
+    }
+}
+
+fn count(report: &mut Report, handled: Handled, done: impl FnOnce(&mut Report)) {
+    match handled {
+        Handled::Done => done(report),
+        Handled::Skipped => report.items_skipped_locked += 1,
+        Handled::Failed => report.items_failed += 1,
+    }
+}
+
+/// Drives each event with the command `make` gives, counting what happened.
+fn drive_each(
+    ids: &[Uuid],
+    make: fn() -> Command,
+    ctx: &Context,
+    report: &mut Report,
+    done: fn(&mut Report),
+) {
+    for id in ids {
+        let handled =
+            handle("event", *id, || Ok(drive(*id, make(), ctx).map_err(Failure::from)?.is_some()));
+        count(report, handled, done);
+    }
+}
+
+/// One pass over at most `items_max` items; returns what it did and whether it used them all
+/// (so more may be waiting).
+/// Runs in the caller's transaction: each item in a subtransaction of its own.
+pub fn pass(ctx: &Context, items_max: usize) -> (Report, bool) {
+    let mut report = Report::default();
+    if let Some((moved, newest)) = changes::sequence(CHANGE_ROWS_PER_SEQUENCE_MAX) {
+        report.changes_sequenced = moved;
+        if moved > 0 {
+            changes::notify(newest);
+            report.notifications_sent = 1;
+        }
+    }
+    let mut left = items_max;
+    let overdue = candidates(OVERDUE_EVENTS, left, None);
+    left -= overdue.len();
+    drive_each(&overdue, || Command::Deadline, ctx, &mut report, |r| r.events_timed_out += 1);
+    let timeout_ms = ctx.config.compensation_timeout_ms;
+    let compensations = candidates(OVERDUE_COMPENSATIONS, left, Some(timeout_ms));
+    left -= compensations.len();
+    drive_each(
+        &compensations,
+        || Command::CompensationOverdue,
+        ctx,
+        &mut report,
+        |r| r.compensations_timed_out += 1,
+    );
+    let mut retries = candidates(DUE_RETRIES, left, None);
+    retries.retain(|id| !overdue.contains(id)); // timed out first: nothing left to retry
+    left -= retries.len();
+    drive_each(&retries, || Command::RetryDue, ctx, &mut report, |r| r.events_retried += 1);
+    let due_liens = liens::due(i64::try_from(left).unwrap_or(0));
+    left -= due_liens.len();
+    for lien_id in &due_liens {
+        let handled = handle("lien", *lien_id, || {
+            let expired = liens::expire_if_due(*lien_id)?;
+            if let Some(lien) = &expired {
+                let batch = changes::Batch {
+                    event_id: lien.event_id,
+                    actor: ctx.actor.clone(),
+                    reason: Some("its expires_at passed".into()),
+                    changes: vec![changes::Change {
+                        kind: changes::Kind::Lien,
+                        transaction_id: lien.transaction_id,
+                        lien_id: Some(lien.id),
+                        old_status: Some(lien.status.as_str()),
+                        new_status: "expired",
+                    }],
+                    ..changes::Batch::default()
+                };
+                changes::record(&batch);
+            }
+            Ok(expired.is_some())
+        });
+        count(&mut report, handled, |r| r.liens_expired += 1);
+    }
+    report.system_deltas_folded = ledger::fold_system_balances();
+    (report, left == 0)
+}
+
+const WORKER_STATE: &str = "
+    INSERT INTO cte_ctel.cte_worker_state AS s (id, last_pass_at, last_pass_ms, last_pass_report)
+    VALUES (1, pg_catalog.clock_timestamp(), $1, $2)
+    ON CONFLICT (id) DO UPDATE
+       SET last_pass_at = EXCLUDED.last_pass_at, last_pass_ms = EXCLUDED.last_pass_ms,
+           last_pass_report = EXCLUDED.last_pass_report,
+           last_failure_at = CASE WHEN ($2->>'items_failed')::bigint > 0
+                                  THEN EXCLUDED.last_pass_at ELSE s.last_failure_at END";
+
+/// Records a finished pass (or a worker's tick of several) for monitoring.
+pub fn record_pass(duration_ms: i64, report: &Report) {
+    let args = [duration_ms.into(), pgrx::JsonB(report.to_json()).into()];
+    Spi::connect_mut(|client| {
+        run_cached(client, WORKER_STATE, &args, true);
+    });
+}

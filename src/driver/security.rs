@@ -1,0 +1,185 @@
+//! Running a custom executor's functions with the rights of the role that registered them.
+//!
+//! The API's functions are SECURITY DEFINER (they own the tables), so anything they call runs
+//! as the extension's owner, a superuser, unless told otherwise: an executor's body, and every
+//! trigger, operator or function its statements reach. PostgreSQL's own answer for running user
+//! code inside a privileged operation (REFRESH MATERIALIZED VIEW, an index expression) is to
+//! switch the current user to the code's owner in a security-restricted operation for the call,
+//! and to roll back any setting the code changed; `SET ROLE` is refused in a definer function.
+//! This does the same: the function is called by oid (resolved and re-checked just before:
+//! owner, schema, shape), as the registrant, in a new setting nest level undone afterwards, so
+//! it cannot leave a `search_path` behind for the definer code that runs after it.
+//! It runs inside the step's subtransaction: an error unwinds through the guard, and the
+//! subtransaction's abort restores the user and settings too.
+
+use std::ffi::c_int;
+
+use cte_ctel_core::engine::executors::custom::{self, Role};
+use cte_ctel_core::CteError;
+use pgrx::pg_sys::{self, Datum, Oid};
+
+use crate::store::executors::{Executor, ExecutorFunction};
+
+/// The user and security context to return to.
+struct Restore {
+    user: Oid,
+    context: c_int,
+    nest_level: c_int,
+}
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        // SAFETY: undoes exactly what `as_registrant` did, in reverse order.
+        unsafe {
+            pg_sys::AtEOXact_GUC(false, self.nest_level);
+            pg_sys::SetUserIdAndSecContext(self.user, self.context);
+        }
+    }
+}
+
+/// Runs `call` as `role`, restricted, with any setting it changes undone afterwards.
+fn as_registrant<T>(role: Oid, call: impl FnOnce() -> T) -> T {
+    let (mut user, mut context) = (Oid::INVALID, 0);
+    // SAFETY: reads and sets the backend's current user, as PostgreSQL's own privileged
+    // operations do around user code; `Restore` puts them back on every way out.
+    let _restore = unsafe {
+        pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
+        let nest_level = pg_sys::NewGUCNestLevel();
+        let restricted = context
+            | pg_sys::SECURITY_LOCAL_USERID_CHANGE as c_int
+            | pg_sys::SECURITY_RESTRICTED_OPERATION as c_int;
+        pg_sys::SetUserIdAndSecContext(role, restricted);
+        Restore { user, context, nest_level }
+    };
+    call()
+}
+
+/// The role and function oid to run `role` of `executor` with, checked now.
+pub fn checked(
+    step_type: &str,
+    executor: &Executor,
+    role: Role,
+) -> Result<Option<(Oid, Oid)>, CteError> {
+    let function: Option<&ExecutorFunction> = match role {
+        Role::Execute => Some(&executor.execute),
+        Role::Compensate => executor.compensate.as_ref(),
+    };
+    let Some(function) = function else {
+        return Ok(None);
+    };
+    let Some(registrant) = executor.registrant_oid else {
+        return Err(CteError::ExecutorInvalid {
+            step_type: step_type.into(),
+            why: format!("its registrant {:?} no longer exists", executor.registrant),
+        });
+    };
+    custom::check(step_type, &executor.registrant, role, &function.facts)?;
+    assert!(function.oid.is_some(), "a checked function exists");
+    Ok(function.oid.map(|oid| (registrant, oid)))
+}
+
+/// Calls `function` by oid with `args` (each `None` for SQL NULL) as `registrant`; returns its
+/// result (`None` for NULL). A strict function with a NULL argument is not called, as SQL
+/// would not call it.
+pub fn call(registrant: Oid, function: Oid, args: &[Option<Datum>]) -> Option<Datum> {
+    as_registrant(registrant, || {
+        // SAFETY: the FmgrInfo and the call data are set up as fmgr.h's InitFunctionCallInfoData
+        // does, with room for `args.len()` arguments; the function was checked to be a plain
+        // function taking exactly these arguments.
+        unsafe {
+            let mut flinfo: pg_sys::FmgrInfo = std::mem::zeroed();
+            pg_sys::fmgr_info(function, &mut flinfo);
+            if flinfo.fn_strict && args.iter().any(Option::is_none) {
+                return None;
+            }
+            let size = std::mem::size_of::<pg_sys::FunctionCallInfoBaseData>()
+                + std::mem::size_of::<pg_sys::NullableDatum>() * args.len();
+            let fcinfo = pg_sys::palloc0(size).cast::<pg_sys::FunctionCallInfoBaseData>();
+            (*fcinfo).flinfo = &mut flinfo;
+            (*fcinfo).nargs = i16::try_from(args.len()).unwrap_or(i16::MAX);
+            (*fcinfo).fncollation = pg_sys::InvalidOid;
+            let slots = (*fcinfo).args.as_mut_slice(args.len());
+            for (slot, arg) in slots.iter_mut().zip(args) {
+                *slot = pg_sys::NullableDatum {
+                    value: arg.unwrap_or(Datum::from(0)),
+                    isnull: arg.is_none(),
+                };
+            }
+            let call = flinfo.fn_addr;
+            assert!(call.is_some(), "fmgr_info always sets fn_addr");
+            // Through pgrx's boundary: an error the function raises (a longjmp) becomes a Rust
+            // panic that unwinds through `Restore` to the step's subtransaction.
+            let result = call
+                .map(|function_addr| pg_sys::ffi::pg_guard_ffi_boundary(|| function_addr(fcinfo)))
+                .unwrap_or(Datum::from(0));
+            let is_null = (*fcinfo).isnull;
+            pg_sys::pfree(fcinfo.cast());
+            (!is_null).then_some(result)
+        }
+    })
+}
+
+const EXTENSION_OWNER: &str =
+    "SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'cte_ctel'";
+
+/// Runs `call` as the extension's owner, whoever calls: for a SECURITY INVOKER entry point
+/// (executor registration) to write the one row it checked the caller may have written.
+pub fn as_extension_owner<T>(call: impl FnOnce() -> T) -> T {
+    let owner = crate::store::select_one::<Oid>(EXTENSION_OWNER, &[]);
+    assert!(owner.is_some(), "the extension is installed when its functions run");
+    let (mut user, mut context) = (Oid::INVALID, 0);
+    // SAFETY: as `as_registrant`, without the restriction: this is our own statement.
+    let _restore = unsafe {
+        pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
+        let nest_level = pg_sys::NewGUCNestLevel();
+        let local = context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as c_int;
+        pg_sys::SetUserIdAndSecContext(owner.unwrap_or(user), local);
+        Restore { user, context, nest_level }
+    };
+    call()
+}
+
+const ROLE_NAME: &str = "SELECT rolname::text FROM pg_catalog.pg_roles WHERE oid = $1";
+
+/// The role calling now (`current_user`): its oid and name.
+pub fn current_role() -> (Oid, String) {
+    // SAFETY: a read of the backend's current user.
+    let user = unsafe { pg_sys::GetUserId() };
+    let name = crate::store::select_one::<String>(ROLE_NAME, &[user.into()]);
+    assert!(name.is_some(), "the current user is a role");
+    (user, name.unwrap_or_default())
+}
+
+/// Registers (or replaces) the functions of a custom step type for the calling role, which must
+/// own both: they then run as it, and never as more.
+pub fn register(
+    type_name: &str,
+    execute_fn: Oid,
+    compensate_fn: Option<Oid>,
+) -> Result<(), CteError> {
+    use cte_ctel_core::engine::executors::StepType;
+    let invalid = |why: &str| CteError::ExecutorInvalid {
+        step_type: type_name.to_string(),
+        why: why.to_string(),
+    };
+    match StepType::parse(type_name) {
+        Ok(StepType::Custom(_)) => {}
+        Ok(_) => return Err(invalid("the type is built in")),
+        Err(_) => {
+            return Err(invalid(
+                "a type is lowercase words of letters, digits and _ joined by dots",
+            ))
+        }
+    }
+    let (registrant, name) = current_role();
+    let execute = crate::store::executors::function(execute_fn, registrant);
+    custom::check(type_name, &name, Role::Execute, &execute.facts)?;
+    let compensate = compensate_fn.map(|oid| crate::store::executors::function(oid, registrant));
+    if let Some(compensate) = &compensate {
+        custom::check(type_name, &name, Role::Compensate, &compensate.facts)?;
+    }
+    let compensate_signature = compensate.as_ref().map(|function| function.signature.as_str());
+    as_extension_owner(|| {
+        crate::store::executors::save(type_name, &execute.signature, compensate_signature, &name)
+    })
+}

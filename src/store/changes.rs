@@ -1,0 +1,247 @@
+//! Status changes in SQL: the outbox each change is written to by the transaction that makes
+//! it, the sequencer that moves committed rows into the change log (giving each change its
+//! position in the feed), and the feed itself.
+//!
+//! Why a sequencer: identities are handed out when rows are inserted, but transactions commit
+//! in another order, so a consumer reading by id could pass a row that commits later with a
+//! lower id and never see it. The sequencer (one at a time) gives positions only to rows that
+//! are committed when it runs, each above every position given before; a row committing later
+//! gets a later position. Positions are stored values, so a dump and restore keep them.
+
+use cte_ctel_core::limits::CHANGES_PER_ROW_MAX;
+use pgrx::datum::TimestampWithTimeZone;
+use pgrx::prelude::*;
+use pgrx::{AnyNumeric, Uuid};
+
+use super::{run_cached, spi, update_one};
+
+/// What a change is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Event,
+    Transaction,
+    Lien,
+    /// A report on a step that no longer awaited it: nothing changed.
+    LateReport,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Event => "event",
+            Kind::Transaction => "transaction",
+            Kind::Lien => "lien",
+            Kind::LateReport => "late_report",
+        }
+    }
+}
+
+/// One status change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub kind: Kind,
+    pub transaction_id: Option<Uuid>,
+    pub lien_id: Option<Uuid>,
+    pub old_status: Option<&'static str>,
+    pub new_status: &'static str,
+}
+
+/// The changes one drive or one operation made, written as one outbox row.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub event_id: Option<Uuid>,
+    pub account_id: Option<String>,
+    /// Who made them; `None` is the session's user.
+    pub actor: Option<String>,
+    pub reason: Option<String>,
+    pub changes: Vec<Change>,
+}
+
+/// The outbox's columns, in the order `outbox_args` gives their values: shared by the plain
+/// insert and the one-step path's single statement, so both write the same row.
+macro_rules! outbox_columns {
+    () => {
+        "event_id, account_id, actor, reason, kinds, transaction_ids, lien_ids, old_statuses, \
+         new_statuses"
+    };
+}
+pub(crate) use outbox_columns;
+
+const OUTBOX_INSERT: &str = concat!(
+    "INSERT INTO cte_ctel.cte_change_outbox (",
+    outbox_columns!(),
+    ") VALUES ($1, $2, COALESCE($3, session_user), $4, $5, $6, $7, $8, $9)"
+);
+
+/// The outbox row's arguments, in the order of `OUTBOX_INSERT`'s `$1`..`$9`.
+pub fn outbox_args(batch: &Batch) -> [pgrx::datum::DatumWithOid<'static>; 9] {
+    assert!(batch.changes.len() <= CHANGES_PER_ROW_MAX, "a drive's changes fit one row");
+    let kinds: Vec<&str> = batch.changes.iter().map(|change| change.kind.as_str()).collect();
+    let steps: Vec<Option<Uuid>> =
+        batch.changes.iter().map(|change| change.transaction_id).collect();
+    let liens: Vec<Option<Uuid>> = batch.changes.iter().map(|change| change.lien_id).collect();
+    let from: Vec<Option<&str>> = batch.changes.iter().map(|change| change.old_status).collect();
+    let to: Vec<&str> = batch.changes.iter().map(|change| change.new_status).collect();
+    [
+        batch.event_id.into(),
+        batch.account_id.clone().into(),
+        batch.actor.clone().into(),
+        batch.reason.clone().into(),
+        kinds.into(),
+        steps.into(),
+        liens.into(),
+        from.into(),
+        to.into(),
+    ]
+}
+
+/// Writes a batch of changes to the outbox (nothing if it is empty), and has the worker woken
+/// when the transaction commits.
+pub fn record(batch: &Batch) {
+    if batch.changes.is_empty() {
+        return;
+    }
+    let args = outbox_args(batch);
+    Spi::connect_mut(|client| {
+        run_cached(client, OUTBOX_INSERT, &args, true);
+    });
+    crate::wake::at_commit();
+}
+
+const SEQUENCER_LOCK: &str =
+    "SELECT true FROM cte_ctel.cte_sequencer WHERE id = 1 FOR UPDATE SKIP LOCKED";
+
+// In one statement, with the snapshot taken after the sequencer's lock was granted (so it sees
+// every row the previous sequencer moved): delete committed outbox rows in id order, number
+// their changes on from the last position given, and insert them into the log.
+const SEQUENCE: &str = "
+    WITH last AS (
+        SELECT COALESCE((SELECT position + cardinality(kinds) - 1 FROM cte_ctel.cte_change_log
+                          ORDER BY position DESC LIMIT 1), 0) AS position),
+    moved AS (
+        DELETE FROM cte_ctel.cte_change_outbox
+         WHERE id IN (SELECT id FROM cte_ctel.cte_change_outbox ORDER BY id LIMIT $1)
+        RETURNING *),
+    numbered AS (
+        SELECT m.*, last.position + 1
+                    + sum(cardinality(m.kinds)) OVER (ORDER BY m.id) - cardinality(m.kinds)
+                    AS position
+          FROM moved m, last),
+    logged AS (
+        INSERT INTO cte_ctel.cte_change_log
+               (position, id, event_id, account_id, actor, reason, at, kinds, transaction_ids,
+                lien_ids, old_statuses, new_statuses)
+        SELECT position, id, event_id, account_id, actor, reason, at, kinds, transaction_ids,
+               lien_ids, old_statuses, new_statuses
+          FROM numbered
+        RETURNING position + cardinality(kinds) - 1 AS last_position)
+    SELECT count(*), COALESCE(max(last_position), (SELECT position FROM last)) FROM logged";
+
+/// Gives positions to up to `rows_max` committed outbox rows; returns how many rows it moved
+/// and the newest position, or `None` if another sequencer is at work (or this transaction
+/// cannot see what the last one did: only READ COMMITTED takes a snapshot per statement).
+pub fn sequence(rows_max: i64) -> Option<(i64, i64)> {
+    // SAFETY: a read of the backend's isolation level.
+    let read_committed =
+        unsafe { pgrx::pg_sys::XactIsoLevel } == pgrx::pg_sys::XACT_READ_COMMITTED as i32;
+    if !read_committed {
+        return None;
+    }
+    let locked: Option<bool> = Spi::connect_mut(|client| update_one(client, SEQUENCER_LOCK, &[]));
+    locked?;
+    Spi::connect_mut(|client| {
+        let table = run_cached(client, SEQUENCE, &[rows_max.into()], true);
+        let row = table.first();
+        let moved = spi(row.get::<i64>(1), SEQUENCE).unwrap_or(0);
+        let newest = spi(row.get::<i64>(2), SEQUENCE).unwrap_or(0);
+        Some((moved, newest))
+    })
+}
+
+const NOTIFY: &str = "SELECT pg_catalog.pg_notify('cte_events', $1::text)";
+
+/// Wakes the consumers listening on `cte_events`: the payload is the newest position.
+pub fn notify(newest: i64) {
+    Spi::connect_mut(|client| {
+        run_cached(client, NOTIFY, &[newest.into()], true);
+    });
+}
+
+/// One change of the feed, with what a consumer needs to route it.
+pub struct FeedRow {
+    pub position: i64,
+    pub at: TimestampWithTimeZone,
+    pub kind: String,
+    pub event_id: Option<Uuid>,
+    pub event_name: Option<String>,
+    pub transaction_id: Option<Uuid>,
+    pub transaction_type: Option<String>,
+    pub lien_id: Option<Uuid>,
+    pub account_id: Option<String>,
+    pub old_status: Option<String>,
+    pub new_status: String,
+    pub amount: Option<AnyNumeric>,
+    pub currency: Option<String>,
+    pub reference: Option<String>,
+    pub actor: String,
+    pub reason: Option<String>,
+}
+
+// A row holds the changes from its position on: the first row wanted is the last that starts at
+// or before $1 + 1; from there, $2 + 1 rows hold at least $2 changes after $1 (each row one or
+// more), if there are that many.
+const FEED: &str = "
+    WITH start AS (
+        SELECT COALESCE((SELECT position FROM cte_ctel.cte_change_log WHERE position <= $1 + 1
+                          ORDER BY position DESC LIMIT 1), 1) AS position)
+    SELECT b.position + c.n - 1, b.at, c.kind, b.event_id, e.name, c.transaction_id, t.type,
+           c.lien_id, COALESCE(b.account_id, l.account_id),
+           c.old_status, c.new_status,
+           COALESCE(l.amount, CASE WHEN t.payload->>'amount' ~ '^[0-9]+(\\.[0-9]+)?$'
+                                   THEN (t.payload->>'amount')::numeric END),
+           COALESCE(l.currency, t.payload->>'currency'),
+           t.reference, b.actor, b.reason
+      FROM (SELECT l.* FROM cte_ctel.cte_change_log l, start
+             WHERE l.position >= start.position ORDER BY l.position LIMIT $2 + 1) b
+     CROSS JOIN LATERAL unnest(b.kinds, b.transaction_ids, b.lien_ids, b.old_statuses,
+                               b.new_statuses) WITH ORDINALITY
+                AS c(kind, transaction_id, lien_id, old_status, new_status, n)
+      LEFT JOIN cte_ctel.cte_events e ON e.id = b.event_id
+      LEFT JOIN cte_ctel.cte_transactions t ON t.id = c.transaction_id
+      LEFT JOIN cte_ctel.cte_liens l ON l.id = c.lien_id
+     WHERE b.position + c.n - 1 > $1
+     ORDER BY 1
+     LIMIT $2";
+
+/// Up to `limit` changes after position `after`, in order.
+pub fn feed(after: i64, limit: i64) -> Vec<FeedRow> {
+    let args = [after.into(), limit.into()];
+    Spi::connect_mut(|client| {
+        let table = run_cached(client, FEED, &args, false);
+        table
+            .map(|row| {
+                let text = |ordinal| spi(row.get::<String>(ordinal), FEED);
+                let id = |ordinal| spi(row.get::<Uuid>(ordinal), FEED);
+                FeedRow {
+                    position: spi(row.get::<i64>(1), FEED).unwrap_or(0),
+                    at: spi(row.get::<TimestampWithTimeZone>(2), FEED)
+                        .unwrap_or_else(|| super::timestamp(0)),
+                    kind: text(3).unwrap_or_default(),
+                    event_id: id(4),
+                    event_name: text(5),
+                    transaction_id: id(6),
+                    transaction_type: text(7),
+                    lien_id: id(8),
+                    account_id: text(9),
+                    old_status: text(10),
+                    new_status: text(11).unwrap_or_default(),
+                    amount: spi(row.get::<AnyNumeric>(12), FEED),
+                    currency: text(13),
+                    reference: text(14),
+                    actor: text(15).unwrap_or_default(),
+                    reason: text(16),
+                }
+            })
+            .collect()
+    })
+}

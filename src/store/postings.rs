@@ -1,0 +1,287 @@
+//! The one writer of money: postings (one or a batch's thousands) and lien reservations.
+//!
+//! Every change to a wallet takes the same three steps: lock and read the wallets it touches,
+//! in the global lock order (`cte_ctel_core::ledger::lock_order`, bytewise on account id then
+//! currency), so that two writers over the same wallets cannot deadlock; let the core decide
+//! (`ledger::wallets`, the one place the "what a wallet may hold" rule lives); write the
+//! results, and for postings all their journal entries and system-account deltas, one
+//! statement each. The table's CHECK constraint is the backstop. System accounts have no row
+//! to lock: their entries append a delta.
+
+use std::collections::HashMap;
+
+use cte_ctel_core::ledger::wallets::{self, Applied, Refused, Wallet};
+use cte_ctel_core::ledger::{in_lock_order, Posting};
+use cte_ctel_core::CteError;
+use pgrx::prelude::*;
+use pgrx::{AnyNumeric, Uuid};
+use rust_decimal::Decimal;
+
+use super::ledger::{account_missing_or_currency_not_held, numeric};
+use super::{new_id, run_cached, spi, LockWait};
+
+/// A wallet: (account id, currency).
+pub type WalletKey = (String, String);
+
+// Rows are locked as the sort emits them (LockRows sits above Sort): bytewise order, the same
+// order Rust sorts account ids in.
+macro_rules! wallets_lock {
+    ($mode:literal) => {
+        concat!(
+            "SELECT b.account_id, b.currency, b.balance::text, b.reserved::text, b.allow_negative
+               FROM cte_ctel.cte_balances b
+               JOIN unnest($1::text[], $2::text[]) AS w(account_id, currency)
+                 ON w.account_id = b.account_id AND w.currency = b.currency
+              ORDER BY b.account_id COLLATE \"C\", b.currency COLLATE \"C\"
+                FOR NO KEY UPDATE OF b",
+            $mode
+        )
+    };
+}
+const WALLETS_LOCK: &str = wallets_lock!("");
+const WALLETS_LOCK_NOWAIT: &str = wallets_lock!(" NOWAIT");
+
+/// Locks wallet balance rows in the global lock order and reads them exactly; returns those
+/// that exist. With `LockWait::Skip`, a wallet another session holds fails the statement at
+/// once (55P03) instead of waiting.
+pub fn lock_wallets(
+    wanted: Vec<WalletKey>,
+    wait: LockWait,
+) -> Result<HashMap<WalletKey, Wallet>, CteError> {
+    let (accounts, currencies): (Vec<String>, Vec<String>) =
+        in_lock_order(wanted).into_iter().unzip();
+    if accounts.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let query = match wait {
+        LockWait::Wait => WALLETS_LOCK,
+        LockWait::Skip => WALLETS_LOCK_NOWAIT,
+    };
+    let args = [accounts.into(), currencies.into()];
+    let rows: Vec<(WalletKey, String, String, bool)> = Spi::connect_mut(|client| {
+        let table = run_cached(client, query, &args, true);
+        table
+            .map(|row| {
+                let text = |ordinal| spi(row.get::<String>(ordinal), query).unwrap_or_default();
+                let allow_negative = spi(row.get::<bool>(5), query) == Some(true);
+                ((text(1), text(2)), text(3), text(4), allow_negative)
+            })
+            .collect()
+    });
+    rows.into_iter()
+        .map(|(key, balance, reserved, allow_negative)| {
+            let exact =
+                |text: &str| Decimal::from_str_exact(text).map_err(|_| beyond_decimal(text));
+            let wallet =
+                Wallet { balance: exact(&balance)?, reserved: exact(&reserved)?, allow_negative };
+            Ok((key, wallet))
+        })
+        .collect()
+}
+
+/// A stored figure `Decimal` cannot hold exactly (more than 28 significant digits).
+fn beyond_decimal(figure: &str) -> CteError {
+    CteError::LimitExceeded {
+        what: "significant digits of a wallet's balance",
+        value: figure.trim_start_matches('-').replace('.', "").len(),
+        limit: 28,
+    }
+}
+
+/// The error for a core refusal on posting `postings[index]` (or a reservation, with
+/// `currency`).
+fn refusal(refused: Refused, currency: &str) -> CteError {
+    match refused {
+        Refused::Funds { account_id, available, amount, .. } => CteError::InsufficientFunds {
+            account_id,
+            currency: currency.to_string(),
+            available: available.to_string(),
+            amount: amount.to_string(),
+        },
+        Refused::Missing { account_id, .. } => {
+            account_missing_or_currency_not_held(&account_id, currency)
+        }
+        Refused::Overflow => CteError::LimitExceeded {
+            what: "significant digits of a wallet's balance",
+            value: 29,
+            limit: 28,
+        },
+    }
+}
+
+const BALANCES_WRITE: &str = "
+    UPDATE cte_ctel.cte_balances b SET balance = w.balance
+      FROM unnest($1::text[], $2::text[], $3::numeric[]) AS w(account_id, currency, balance)
+     WHERE b.account_id = w.account_id AND b.currency = w.currency";
+
+// Entries are stamped with the clock as they are written, under their wallets' locks, so that
+// on every wallet they grow with id (a statement that orders by time agrees with one that
+// orders by id).
+const ENTRIES_WRITE: &str = "
+    WITH entries AS (
+        INSERT INTO cte_ctel.cte_entries
+               (posting_id, kind, account_id, currency, amount, balance_after, reference,
+                transaction_id, created_at)
+        SELECT e.posting_id, e.kind, e.account_id, e.currency, e.amount, e.balance_after,
+               e.reference, $8, pg_catalog.clock_timestamp()
+          FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::numeric[],
+                      $6::numeric[], $7::text[])
+                   WITH ORDINALITY AS e(posting_id, kind, account_id, currency, amount,
+                                        balance_after, reference, n)
+         ORDER BY e.n
+        RETURNING account_id, currency, amount, balance_after)
+    INSERT INTO cte_ctel.cte_system_deltas (account_id, currency, amount)
+    SELECT account_id, currency, amount FROM entries WHERE balance_after IS NULL";
+
+/// Posts `postings` in order, each with its reference, for `step` (if any); returns their ids,
+/// or the index of the posting refused and why (nothing is written then).
+pub fn post(
+    postings: &[Posting],
+    references: &[Option<&str>],
+    step: Option<Uuid>,
+    wait: LockWait,
+) -> Result<Vec<Uuid>, (usize, CteError)> {
+    assert_eq!(postings.len(), references.len(), "one reference per posting");
+    let wanted = postings
+        .iter()
+        .flat_map(|posting| {
+            posting
+                .entries
+                .iter()
+                .filter(|entry| !entry.is_system())
+                .map(|entry| (entry.account_id.clone(), posting.currency.clone()))
+        })
+        .collect();
+    let read = lock_wallets(wanted, wait).map_err(|error| (0, error))?;
+    match wallets::apply(postings, read) {
+        Ok(applied) => Ok(write(postings, references, step, &applied)),
+        Err(refused) => {
+            let index = match &refused {
+                Refused::Funds { posting, .. } | Refused::Missing { posting, .. } => *posting,
+                Refused::Overflow => 0,
+            };
+            Err((index, refusal(refused, &postings[index].currency)))
+        }
+    }
+}
+
+/// Writes applied postings: the wallets' new balances, then every entry and system delta.
+fn write(
+    postings: &[Posting],
+    references: &[Option<&str>],
+    step: Option<Uuid>,
+    applied: &Applied,
+) -> Vec<Uuid> {
+    let ids: Vec<Uuid> = postings.iter().map(|_| new_id()).collect();
+    let (mut posting_ids, mut kinds, mut accounts, mut currencies) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut amounts, mut after, mut refs) = (Vec::new(), Vec::new(), Vec::new());
+    for (index, posting) in postings.iter().enumerate() {
+        for (entry, balance_after) in posting.entries.iter().zip(&applied.balances_after[index]) {
+            posting_ids.push(ids[index]);
+            kinds.push(posting.kind.as_str());
+            accounts.push(entry.account_id.as_str());
+            currencies.push(posting.currency.as_str());
+            amounts.push(numeric(&entry.amount.to_string()));
+            after.push(balance_after.map(|b| numeric(&b.to_string())));
+            refs.push(references[index]);
+        }
+    }
+    let finals = &applied.final_balances;
+    let wallet_accounts: Vec<&str> =
+        finals.iter().map(|((account, _), _)| account.as_str()).collect();
+    let wallet_currencies: Vec<&str> =
+        finals.iter().map(|((_, currency), _)| currency.as_str()).collect();
+    let balances: Vec<AnyNumeric> =
+        finals.iter().map(|(_, balance)| numeric(&balance.to_string())).collect();
+    let balance_args = [wallet_accounts.into(), wallet_currencies.into(), balances.into()];
+    let entry_args = [
+        posting_ids.into(),
+        kinds.into(),
+        accounts.into(),
+        currencies.into(),
+        amounts.into(),
+        after.into(),
+        refs.into(),
+        step.into(),
+    ];
+    Spi::connect_mut(|client| {
+        if !finals.is_empty() {
+            run_cached(client, BALANCES_WRITE, &balance_args, true);
+        }
+        run_cached(client, ENTRIES_WRITE, &entry_args, true);
+    });
+    ids
+}
+
+const RESERVED_WRITE: &str = "
+    UPDATE cte_ctel.cte_balances SET reserved = $3 WHERE account_id = $1 AND currency = $2";
+
+/// Reserves `amount` on a wallet for a lien (`reserve` true), or gives it back; refused if the
+/// wallet cannot spare it.
+pub fn change_reserved(
+    wallet: &WalletKey,
+    amount: Decimal,
+    reserve: bool,
+    wait: LockWait,
+) -> Result<(), CteError> {
+    let mut read = lock_wallets(vec![wallet.clone()], wait)?;
+    let Some(locked) = read.get_mut(wallet) else {
+        return Err(account_missing_or_currency_not_held(&wallet.0, &wallet.1));
+    };
+    let changed = if reserve { locked.reserve(amount) } else { locked.release(amount) };
+    changed.map_err(|refused| {
+        let refused = match refused {
+            Refused::Funds { available, amount, .. } => {
+                Refused::Funds { posting: 0, account_id: wallet.0.clone(), available, amount }
+            }
+            other => other,
+        };
+        refusal(refused, &wallet.1)
+    })?;
+    let args = [
+        wallet.0.as_str().into(),
+        wallet.1.as_str().into(),
+        numeric(&locked.reserved.to_string()).into(),
+    ];
+    Spi::connect_mut(|client| {
+        run_cached(client, RESERVED_WRITE, &args, true);
+    });
+    Ok(())
+}
+
+const POSTINGS_OF_STEP: &str = "
+    SELECT currency, array_agg(account_id ORDER BY id), array_agg(amount::text ORDER BY id),
+           min(reference)
+      FROM cte_ctel.cte_entries
+     WHERE transaction_id = $1 AND kind <> 'reversal'
+     GROUP BY posting_id, currency
+     ORDER BY min(id) DESC";
+
+/// Posts the reversal of every posting a step made, newest first, each with the reference of
+/// the posting it reverses. Returns the reversal ids.
+pub fn reverse_postings_of(step: Uuid, wait: LockWait) -> Result<Vec<Uuid>, CteError> {
+    type Recorded = (String, Vec<String>, Vec<String>, Option<String>);
+    let recorded: Vec<Recorded> = Spi::connect_mut(|client| {
+        let table = run_cached(client, POSTINGS_OF_STEP, &[step.into()], false);
+        table
+            .map(|row| {
+                (
+                    spi(row.get::<String>(1), POSTINGS_OF_STEP).unwrap_or_default(),
+                    spi(row.get::<Vec<String>>(2), POSTINGS_OF_STEP).unwrap_or_default(),
+                    spi(row.get::<Vec<String>>(3), POSTINGS_OF_STEP).unwrap_or_default(),
+                    spi(row.get::<String>(4), POSTINGS_OF_STEP),
+                )
+            })
+            .collect()
+    });
+    let reversals: Vec<Posting> = recorded
+        .iter()
+        .map(|(currency, accounts, amounts, _)| {
+            Posting::recorded(currency.clone(), accounts, amounts).reversal()
+        })
+        .collect();
+    let references: Vec<Option<&str>> =
+        recorded.iter().map(|(_, _, _, reference)| reference.as_deref()).collect();
+    post(&reversals, &references, Some(step), wait).map_err(|(_, error)| error)
+}

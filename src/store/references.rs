@@ -1,0 +1,84 @@
+//! References in SQL: a step's `reference` (and each batch item's) names one posting of its step
+//! type among steps that did not fail. The table's primary key holds that against racing
+//! sessions; a claim waits only for the session that holds the same reference, not for wallets,
+//! since it is made before any wallet is locked.
+
+use cte_ctel_core::CteError;
+use pgrx::prelude::*;
+use pgrx::Uuid;
+
+use super::{run_cached, spi};
+
+const CLAIM: &str = "
+    WITH wanted AS (
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+                   WITH ORDINALITY AS w(type, reference, item_id, n)),
+    claimed AS (
+        INSERT INTO cte_ctel.cte_references (type, reference, transaction_id, item_id)
+        SELECT type, reference, $4, item_id FROM wanted ORDER BY n
+        ON CONFLICT (type, reference) DO NOTHING
+        RETURNING type, reference)
+    SELECT w.type, w.reference,
+           (SELECT t.event_id FROM cte_ctel.cte_references r
+              JOIN cte_ctel.cte_transactions t ON t.id = r.transaction_id
+             WHERE r.type = w.type AND r.reference = w.reference)
+      FROM wanted w
+     WHERE NOT EXISTS (SELECT 1 FROM claimed c WHERE c.type = w.type AND c.reference = w.reference)
+     ORDER BY w.n LIMIT 1";
+
+/// One reference to claim: the step type it names a posting of, the reference, and the batch
+/// item holding it (`None` for a step's own).
+pub struct Claim<'a> {
+    pub step_type: &'a str,
+    pub reference: &'a str,
+    pub item_id: Option<&'a str>,
+}
+
+/// Claims references for `step_id`; refused with `duplicate_reference`, naming the event that
+/// holds it, if one is taken (by a step that did not fail, committed or not yet: a racing claim
+/// waits for the other to commit or roll back, then decides).
+pub fn claim(claims: &[Claim], step_id: Uuid) -> Result<(), CteError> {
+    if claims.is_empty() {
+        return Ok(());
+    }
+    let types: Vec<&str> = claims.iter().map(|claim| claim.step_type).collect();
+    let references: Vec<&str> = claims.iter().map(|claim| claim.reference).collect();
+    let items: Vec<Option<&str>> = claims.iter().map(|claim| claim.item_id).collect();
+    let args = [types.into(), references.into(), items.into(), step_id.into()];
+    let taken = Spi::connect_mut(|client| {
+        let table = run_cached(client, CLAIM, &args, true);
+        if table.is_empty() {
+            return None;
+        }
+        let row = table.first();
+        let text = |ordinal| spi(row.get::<String>(ordinal), CLAIM).unwrap_or_default();
+        Some((text(1), text(2), spi(row.get::<Uuid>(3), CLAIM)))
+    });
+    match taken {
+        None => Ok(()),
+        Some((step_type, reference, event)) => Err(CteError::DuplicateReference {
+            step_type,
+            reference,
+            held_by: event.map_or("another event".into(), |event| format!("event {event}")),
+        }),
+    }
+}
+
+const RELEASE: &str = "
+    DELETE FROM cte_ctel.cte_references r
+     USING unnest($1::text[], $2::text[], $3::uuid[]) AS h(type, reference, transaction_id)
+     WHERE r.type = h.type AND r.reference = h.reference AND r.transaction_id = h.transaction_id";
+
+/// Gives back references held by steps that failed for good: (step type, reference, step).
+pub fn release(held: &[(String, String, Uuid)]) {
+    if held.is_empty() {
+        return;
+    }
+    let types: Vec<&str> = held.iter().map(|(step_type, _, _)| step_type.as_str()).collect();
+    let references: Vec<&str> = held.iter().map(|(_, reference, _)| reference.as_str()).collect();
+    let steps: Vec<Uuid> = held.iter().map(|(_, _, step)| *step).collect();
+    let args = [types.into(), references.into(), steps.into()];
+    Spi::connect_mut(|client| {
+        run_cached(client, RELEASE, &args, true);
+    });
+}
