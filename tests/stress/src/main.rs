@@ -524,11 +524,11 @@ fn server_command(pgdata: &str, action: &str) -> bool {
     let args = ["-D", pgdata, "-w", "-t", "90", "-l", &log, action];
     let mut command = if is_root() {
         let mut command = Command::new("runuser");
-        command.args(["-u", "postgres", "--", "env", "-u", "RUST_BACKTRACE", pg_ctl]).args(args);
+        command.args(["-u", "postgres", "--", "env", "RUST_BACKTRACE=1", pg_ctl]).args(args);
         command
     } else {
         let mut command = Command::new(pg_ctl);
-        command.args(args);
+        command.env("RUST_BACKTRACE", "1").args(args);
         command
     };
     let status = command.status().expect("pg_ctl runs");

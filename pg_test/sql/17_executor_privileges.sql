@@ -1,0 +1,123 @@
+-- A custom executor never runs with more rights than the role that registered it (SPEC §7 v2),
+-- whoever starts the event: the API's functions are SECURITY DEFINER (owned by the superuser
+-- that installed the extension), so an executor called from inside them would otherwise run as
+-- that superuser. Roles here are not superusers; each owns code of its own.
+--   * registration: the calling role must own both functions (EXECUTE is not enough), neither
+--     in a temporary schema, and cte_register_executor itself is SECURITY INVOKER;
+--   * a run: as the registrant, in a security-restricted operation, with its ownership checked
+--     again, and any setting it changes rolled back;
+--   * code the executor reaches (a trigger on a table another role owns) runs as the
+--     registrant too, never as the superuser.
+SET search_path = cte_ctel, test;
+BEGIN;
+CREATE ROLE t_admin2 IN ROLE cte_admin;
+CREATE ROLE t_operator2 IN ROLE cte_operator;
+CREATE ROLE t_bystander;
+GRANT USAGE, CREATE ON SCHEMA test TO t_admin2, t_operator2;
+GRANT USAGE ON SCHEMA test TO t_bystander;
+GRANT EXECUTE ON FUNCTION test.refusal(text), test.ledger_state(), test.engine_state() TO PUBLIC;
+GRANT ALL ON test.observed_sqlstates TO PUBLIC;
+SELECT cte_create_account('alice', ARRAY['USD']);
+SELECT cte_create_account('bob', ARRAY['USD']);
+SELECT cte_deposit('alice', 100, 'USD') IS NOT NULL AS funded;
+CREATE TABLE test.executor_seen (current_role_name text, session_role text, search_path text);
+GRANT ALL ON test.executor_seen TO PUBLIC;
+
+-- An admin's executor that tries to make its owner a superuser, and records who it runs as.
+SET ROLE t_admin2;
+CREATE FUNCTION test.grab_superuser(transaction_id uuid, payload jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO test.executor_seen VALUES (current_user, session_user, current_setting('search_path'));
+    IF payload ? 'escalate' THEN
+        EXECUTE 'ALTER ROLE t_admin2 SUPERUSER';
+    END IF;
+    -- A setting changed here would otherwise stay for the definer code that runs after it.
+    PERFORM set_config('search_path', 'test, pg_catalog', false);
+    RETURN jsonb_build_object('ran_as', current_user);
+END $$;
+SELECT cte_ctel.cte_register_executor('admin.grab', 'test.grab_superuser(uuid, jsonb)');
+RESET ROLE;
+SELECT type, registrant FROM cte_executors WHERE type = 'admin.grab';
+
+-- Started by the superuser or by an operator, it runs as t_admin2, and its ALTER ROLE fails.
+SELECT cte_create_event('escalate') AS e \gset
+SELECT cte_add_transaction(:'e', 'grab', 'admin.grab', '{"escalate": true}') AS grab \gset
+SET ROLE t_operator2;
+SELECT cte_ctel.cte_start_event(:'e');
+RESET ROLE;
+SELECT status, error_sqlstate, error FROM cte_transactions WHERE id = :'grab';
+SELECT rolsuper AS t_admin2_is_superuser FROM pg_roles WHERE rolname = 't_admin2';
+-- Without the escalation it completes, as t_admin2, and the session's search_path is untouched.
+SHOW search_path;
+SELECT cte_create_event('plain') AS p \gset
+SELECT cte_add_transaction(:'p', 'grab', 'admin.grab', '{}') IS NOT NULL AS added;
+SELECT cte_start_event(:'p');
+SELECT result FROM cte_transactions WHERE event_id = :'p';
+SELECT current_role_name, session_role FROM test.executor_seen;
+SHOW search_path;
+
+-- Registration: the caller must own the functions.
+CREATE FUNCTION test.superuser_owned(transaction_id uuid, payload jsonb) RETURNS jsonb
+LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;
+CREATE FUNCTION test.superuser_undo(transaction_id uuid, payload jsonb, result jsonb)
+RETURNS void LANGUAGE sql AS $$ SELECT $$;
+GRANT EXECUTE ON FUNCTION test.superuser_owned(uuid, jsonb), test.superuser_undo(uuid, jsonb, jsonb) TO PUBLIC;
+SET ROLE t_admin2;
+SELECT test.refusal($$SELECT cte_ctel.cte_register_executor('admin.borrowed', 'test.superuser_owned(uuid, jsonb)')$$);
+-- ... also for the compensation function.
+SELECT test.refusal($$SELECT cte_ctel.cte_register_executor('admin.borrowed', 'test.grab_superuser(uuid, jsonb)', 'test.superuser_undo(uuid, jsonb, jsonb)')$$);
+-- ... and not in pg_temp, where another session's objects could stand in.
+CREATE FUNCTION pg_temp.temporary_step(transaction_id uuid, payload jsonb) RETURNS jsonb
+LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;
+SELECT test.refusal($$SELECT cte_ctel.cte_register_executor('admin.temporary', 'pg_temp.temporary_step(uuid, jsonb)')$$);
+RESET ROLE;
+-- The superuser too must own what it registers: it would run as the superuser otherwise.
+SELECT test.refusal($$SELECT cte_ctel.cte_register_executor('admin.theirs', 'test.grab_superuser(uuid, jsonb)')$$);
+-- A bystander may not register at all, and 0.1.0's by-oid registration is gone.
+SET ROLE t_bystander;
+SELECT test.refusal($$SELECT cte_ctel.cte_register_executor('x.y', 'test.superuser_owned(uuid, jsonb)')$$);
+RESET ROLE;
+SELECT count(*) AS by_oid_functions FROM pg_proc WHERE proname = 'cte_register_executor_by_oid';
+
+-- Ownership is checked again on every run: given away after registration, the function is
+-- refused (the step fails), never run as its new owner's victim.
+SELECT cte_create_event('given away') AS g \gset
+SELECT cte_add_transaction(:'g', 'grab', 'admin.grab', '{}') AS given \gset
+ALTER FUNCTION test.grab_superuser(uuid, jsonb) OWNER TO t_operator2;
+SELECT cte_start_event(:'g');
+SELECT status, error FROM cte_transactions WHERE id = :'given';
+ALTER FUNCTION test.grab_superuser(uuid, jsonb) OWNER TO t_admin2;
+
+-- A trigger an operator owns, on a table an executor writes: it runs as the executor's
+-- registrant, never as the superuser that owns the API's functions.
+SET ROLE t_operator2;
+CREATE TABLE test.operator_log (note text);
+GRANT INSERT ON test.operator_log TO t_admin2;
+CREATE FUNCTION test.operator_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO test.executor_seen VALUES ('trigger: ' || current_user, session_user, NULL);
+    EXECUTE 'ALTER ROLE t_operator2 SUPERUSER';
+    RETURN NEW;
+END $$;
+CREATE TRIGGER escalate BEFORE INSERT ON test.operator_log
+    FOR EACH ROW EXECUTE FUNCTION test.operator_trigger();
+RESET ROLE;
+SET ROLE t_admin2;
+CREATE FUNCTION test.log_step(transaction_id uuid, payload jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO test.operator_log VALUES ('step ' || transaction_id);
+    RETURN '{}';
+END $$;
+SELECT cte_ctel.cte_register_executor('admin.log', 'test.log_step(uuid, jsonb)');
+RESET ROLE;
+SELECT cte_create_event('trigger') AS t \gset
+SELECT cte_add_transaction(:'t', 'log', 'admin.log', '{}') AS logged \gset
+SET ROLE t_operator2;
+SELECT cte_ctel.cte_start_event(:'t');
+RESET ROLE;
+SELECT status, error_sqlstate, error FROM cte_transactions WHERE id = :'logged';
+SELECT rolsuper AS t_operator2_is_superuser FROM pg_roles WHERE rolname = 't_operator2';
+SELECT count(*) AS violations FROM cte_verify_ledger();
+ROLLBACK;
