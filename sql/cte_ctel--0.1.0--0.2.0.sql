@@ -65,6 +65,10 @@ ALTER TABLE cte_ctel.cte_transactions ADD CONSTRAINT cte_transactions_check2
     CHECK (compensation_requested_at IS NULL OR status = 'compensating');
 UPDATE cte_ctel.cte_transactions SET compensation_requested_at = now()
  WHERE type = 'external' AND status = 'compensating';
+ALTER TABLE cte_ctel.cte_transactions ADD COLUMN payload_bytes int
+    CONSTRAINT cte_transactions_payload_bytes_check CHECK (payload_bytes >= 0);
+UPDATE cte_ctel.cte_transactions SET payload_bytes = octet_length(payload::text);
+ALTER TABLE cte_ctel.cte_transactions ALTER COLUMN payload_bytes SET NOT NULL;
 CREATE INDEX cte_transactions_compensation_idx
     ON cte_ctel.cte_transactions (compensation_requested_at)
     WHERE compensation_requested_at IS NOT NULL;

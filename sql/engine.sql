@@ -49,6 +49,8 @@ CREATE TABLE cte_ctel.cte_transactions (
     -- 0.2.0: when the application was asked to compensate this external step; it stays
     -- compensating until it reports, at most cte_ctel.compensation_timeout.
     compensation_requested_at timestamptz,
+    -- 0.2.0: the bytes of the payload's JSON text, which the event's payload bound counts.
+    payload_bytes   int NOT NULL CHECK (payload_bytes >= 0),
     UNIQUE (event_id, "order"),
     CHECK (attempts BETWEEN 0 AND max_attempts),
     CHECK (next_attempt_at IS NULL OR status = 'waiting'),

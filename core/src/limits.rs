@@ -61,11 +61,12 @@ pub const EVENT_TIMEOUT_DEFAULT_MS: i64 = 5 * 60 * 1_000;
 /// Steps one event may have.
 pub const EVENT_STEPS_MAX: usize = 1_000;
 
-/// Largest step payload (or event metadata), in bytes of its JSON text: a batch of the maximum
-/// number of items fits.
+/// Largest step payload, in bytes of its stored `jsonb` form (what PostgreSQL keeps and passes;
+/// a payload the ledger does not read is never printed as text): a batch of the maximum number
+/// of items fits.
 pub const PAYLOAD_BYTES_MAX: usize = 8 * 1024 * 1024;
 
-/// Largest sum of the payloads of one event's steps, in bytes. A drive reads the payloads of
+/// Largest sum of the payloads of one event's steps, in stored bytes. A drive reads the payloads of
 /// the steps it runs (and plans every built-in one to lock its wallets first): this bounds what
 /// one drive of the largest event can cost a backend's memory, a small multiple of it.
 pub const EVENT_PAYLOAD_BYTES_MAX: usize = 8 * 1024 * 1024;

@@ -1,10 +1,11 @@
 //! Event functions of SPEC §4: create, add, start, cancel, report, an operator's ways out,
 //! maintenance, and the one-step shortcuts `cte_transfer` and `cte_deposit`.
 
-use cte_ctel_core::engine::checks::{self, StepSpec};
+use cte_ctel_core::engine::checks::{self, Payload, StepSpec};
+use cte_ctel_core::engine::executors::StepType;
 use cte_ctel_core::engine::{CompensationOutcome, StepReport};
 use cte_ctel_core::ledger::{AccountId, Metadata};
-use cte_ctel_core::limits::{EVENTS_PER_MAINTENANCE_MAX, RESULT_BYTES_MAX};
+use cte_ctel_core::limits::{EVENTS_PER_MAINTENANCE_MAX, PAYLOAD_BYTES_MAX, RESULT_BYTES_MAX};
 use cte_ctel_core::money::Amount;
 use cte_ctel_core::CteError;
 use pgrx::datum::Interval;
@@ -16,7 +17,7 @@ use super::json_text::JsonbText;
 use super::{refused, required};
 use crate::driver::{self, build, fast, maintenance, reentry, Command, Context};
 use crate::gucs;
-use crate::store::{events, ledger, now_ms, LockWait};
+use crate::store::{events, jsonb_bytes, ledger, now_ms, LockWait};
 
 /// The context of a call from a client: the statement's clock, the settings, locks that wait.
 pub(crate) fn client_context() -> Context {
@@ -24,9 +25,11 @@ pub(crate) fn client_context() -> Context {
 }
 
 pub(crate) fn metadata_of(metadata: Option<JsonbText>) -> Result<Metadata, CteError> {
-    let bytes = metadata.as_ref().map_or(0, |text| text.0.len());
-    let value = metadata.map(|text| text.parse("metadata size in bytes")).transpose()?;
-    Metadata::parse(value, bytes)
+    let Some(metadata) = metadata else {
+        return Metadata::parse(None, 0);
+    };
+    let (value, bytes) = metadata.parse("metadata size in bytes")?;
+    Metadata::parse(Some(value), bytes)
 }
 
 /// A new event in status `created`. The same idempotency key with the same name returns the
@@ -67,15 +70,31 @@ fn cte_add_transaction(
         let name = required(name, "name")?;
         let type_name = required(step_type, "type")?;
         let payload = required(payload, "payload")?;
+        let bytes = jsonb_bytes(payload.datum());
+        let reads = StepType::parse(&type_name).is_ok_and(|step_type| step_type.reads_payload());
+        // A payload over the bound is refused by the core on its size before anything reads
+        // it; one the ledger does not read is never printed at all.
+        let (text, opaque) = match (reads, bytes <= PAYLOAD_BYTES_MAX) {
+            (true, true) => (payload.text("payload size in bytes", 6 * PAYLOAD_BYTES_MAX)?, None),
+            (true, false) => (String::new(), None),
+            (false, _) => (String::new(), Some(events::opaque_facts(payload.datum()))),
+        };
+        let payload_read = match &opaque {
+            None => Payload::Text(&text),
+            Some((is_object, reference)) => {
+                Payload::Opaque { is_object: *is_object, reference: reference.as_deref() }
+            }
+        };
         let spec = StepSpec {
             name: &name,
             description: description.as_deref(),
             type_name: &type_name,
-            payload: &payload.0,
+            payload: payload_read,
+            payload_bytes: bytes,
             order,
             max_attempts,
         };
-        build::add_step(event_id, &spec, gucs::retry_policy().attempts_max)
+        build::add_step(event_id, &spec, payload.datum(), gucs::retry_policy().attempts_max)
     })
 }
 
@@ -105,18 +124,7 @@ fn cte_cancel_event(event_id: Option<Uuid>, reason: default!(Option<String>, "NU
 
 /// A report's result: a JSON document kept on the step as given, bounded.
 fn result_text(result: Option<JsonbText>) -> Result<Option<String>, CteError> {
-    let Some(JsonbText(text)) = result else {
-        return Ok(None);
-    };
-    if text.len() > RESULT_BYTES_MAX {
-        let value = text.len();
-        return Err(CteError::LimitExceeded {
-            what: "result size in bytes",
-            value,
-            limit: RESULT_BYTES_MAX,
-        });
-    }
-    Ok(Some(text))
+    result.map(|result| result.text("result size in bytes", RESULT_BYTES_MAX)).transpose()
 }
 
 fn report(step_id: Uuid, make: impl FnOnce(Uuid) -> Command) -> Result<String, CteError> {
@@ -248,7 +256,8 @@ fn one_step_event(step_type: &'static str, payload: &str) -> Result<Uuid, CteErr
         name: step_type,
         description: None,
         type_name: step_type,
-        payload,
+        payload: Payload::Text(payload),
+        payload_bytes: payload.len(),
         order: None,
         max_attempts: Some(1),
     };

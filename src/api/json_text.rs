@@ -1,11 +1,11 @@
-//! A `jsonb` argument kept as its text, parsed by the API itself.
+//! A `jsonb` argument kept as PostgreSQL gave it, read by the API itself.
 //!
-//! pgrx's `JsonB` parses in the argument conversion and panics (SQLSTATE XX000) on JSON nested
-//! deeper than serde_json's limit of 128; that is hostile input, and it deserves a catalog error
-//! and its own SQLSTATE. So arguments arrive as `JsonbText` and `parse` turns them into a
-//! `serde_json::Value` (numbers kept as their text, never a float) or a refusal.
-
-use std::ffi::CStr;
+//! pgrx's `JsonB` parses in the argument conversion into a whole `serde_json::Value` (a heap
+//! allocation per number and string) and panics (SQLSTATE XX000) on JSON nested deeper than
+//! serde_json's limit of 128. So arguments arrive as `JsonbArg`, the datum itself: its size is
+//! checked before it is printed, it is printed to text only when asked (bounded), parsed into a
+//! `Value` only for small documents (metadata), and a step's payload goes into its row as the
+//! datum it came as, never printed and parsed again by PostgreSQL.
 
 use cte_ctel_core::limits::{JSON_DEPTH_MAX, PAYLOAD_BYTES_MAX};
 use cte_ctel_core::CteError;
@@ -15,11 +15,13 @@ use pgrx::pg_sys;
 use pgrx::pgrx_sql_entity_graph::metadata::{
     ArgumentError, ReturnsError, ReturnsRef, SqlMappingRef, SqlTranslatable, TypeOrigin,
 };
-use pgrx::{direct_function_call, FromDatum};
+use pgrx::FromDatum;
 use serde_json::Value;
 
-/// The text of a `jsonb` argument.
-pub struct JsonbText(pub String);
+use crate::store::jsonb_text;
+
+/// A non-null `jsonb` argument, valid for the call it was given to.
+pub struct JsonbText(pg_sys::Datum);
 
 impl FromDatum for JsonbText {
     unsafe fn from_polymorphic_datum(
@@ -27,24 +29,7 @@ impl FromDatum for JsonbText {
         is_null: bool,
         _: pg_sys::Oid,
     ) -> Option<JsonbText> {
-        if is_null {
-            return None;
-        }
-        // SAFETY: a non-null jsonb datum, detoasted and printed by PostgreSQL's own jsonb_out.
-        unsafe {
-            let varlena = datum.cast_mut_ptr();
-            let detoasted = pg_sys::pg_detoast_datum_packed(varlena);
-            let text = direct_function_call::<&CStr>(pg_sys::jsonb_out, &[Some(detoasted.into())]);
-            assert!(text.is_some(), "jsonb_out returns text for a jsonb");
-            let owned = text.map(|text| text.to_string_lossy().into_owned()).unwrap_or_default();
-            if let Some(text) = text {
-                pg_sys::pfree(text.as_ptr().cast_mut().cast());
-            }
-            if detoasted != varlena {
-                pg_sys::pfree(detoasted.cast());
-            }
-            Some(JsonbText(owned))
-        }
+        (!is_null).then_some(JsonbText(datum))
     }
 }
 
@@ -73,25 +58,36 @@ unsafe impl SqlTranslatable for JsonbText {
 }
 
 impl JsonbText {
-    /// The document as a value: refused if larger than `PAYLOAD_BYTES_MAX` or nested deeper
-    /// than `JSON_DEPTH_MAX`.
-    pub fn parse(&self, what: &'static str) -> Result<Value, CteError> {
-        if self.0.len() > PAYLOAD_BYTES_MAX {
-            return Err(CteError::LimitExceeded {
-                what,
-                value: self.0.len(),
-                limit: PAYLOAD_BYTES_MAX,
-            });
-        }
+    /// The document's text, refused (`limit_exceeded`, named `what`) if longer than
+    /// `bytes_max`; measured before anything is printed.
+    pub fn text(&self, what: &'static str, bytes_max: usize) -> Result<String, CteError> {
+        jsonb_text(self.0, bytes_max).ok_or(CteError::LimitExceeded {
+            what,
+            value: bytes_max + 1,
+            limit: bytes_max,
+        })
+    }
+
+    /// The datum, to write as it is (valid for the call it was given to).
+    pub fn datum(&self) -> pg_sys::Datum {
+        self.0
+    }
+
+    /// The document as a value, and its text's length: refused if larger than
+    /// `PAYLOAD_BYTES_MAX` or nested deeper than `JSON_DEPTH_MAX`. For small documents
+    /// (metadata: its own bound is checked by the core on the length returned).
+    pub fn parse(&self, what: &'static str) -> Result<(Value, usize), CteError> {
+        let text = self.text(what, PAYLOAD_BYTES_MAX)?;
         let too_deep = || CteError::LimitExceeded {
             what: "JSON nesting depth",
             value: JSON_DEPTH_MAX + 1,
             limit: JSON_DEPTH_MAX,
         };
-        if cte_ctel_core::json::nests_deeper_than(&self.0, JSON_DEPTH_MAX) {
+        if cte_ctel_core::json::nests_deeper_than(&text, JSON_DEPTH_MAX) {
             return Err(too_deep());
         }
         // jsonb_out prints valid JSON within the depth serde_json reads.
-        serde_json::from_str(&self.0).map_err(|_| too_deep())
+        let value = serde_json::from_str(&text).map_err(|_| too_deep())?;
+        Ok((value, text.len()))
     }
 }

@@ -83,7 +83,12 @@ pub fn checked_step(
 
 /// Appends a step to a `created` event; its payload is checked against its type at once, and
 /// the references it holds are claimed (refused if another step holds one).
-pub fn add_step(event_id: Uuid, spec: &StepSpec, default_attempts: u32) -> Result<Uuid, CteError> {
+pub fn add_step(
+    event_id: Uuid,
+    spec: &StepSpec,
+    payload: pgrx::pg_sys::Datum,
+    default_attempts: u32,
+) -> Result<Uuid, CteError> {
     reentry::refuse_if_driving(event_id, "add a transaction to")?;
     let event = events::lock(event_id, LockWait::Wait)?;
     let status = event.map_or(EventStatus::Created, |event| event.status);
@@ -103,7 +108,7 @@ pub fn add_step(event_id: Uuid, spec: &StepSpec, default_attempts: u32) -> Resul
             limit: EVENT_STEPS_MAX,
         });
     }
-    let payload_bytes = payload_bytes.saturating_add(spec.payload.len());
+    let payload_bytes = payload_bytes.saturating_add(spec.payload_bytes);
     if payload_bytes > EVENT_PAYLOAD_BYTES_MAX {
         return Err(CteError::LimitExceeded {
             what: "payload bytes of one event",
@@ -119,7 +124,8 @@ pub fn add_step(event_id: Uuid, spec: &StepSpec, default_attempts: u32) -> Resul
         description: spec.description,
         step_type: spec.type_name,
         order: spec.order,
-        payload: spec.payload,
+        payload,
+        payload_bytes: spec.payload_bytes,
         reference: checked.reference.as_deref(),
         attempts_max: i32::try_from(checked.attempts_max).unwrap_or(1),
     };

@@ -26,8 +26,9 @@ const COMPLETED_EVENT: &str = concat!(
     step AS (
         INSERT INTO cte_ctel.cte_transactions
                (id, event_id, name, type, \"order\", payload, reference, status, attempts,
-                max_attempts, result)
-        VALUES ($2, $1, $3, $3, 1, $8::text::jsonb, $9, $10, $11, $12, $13::text::jsonb))
+                max_attempts, result, payload_bytes)
+        VALUES ($2, $1, $3, $3, 1, $8::text::jsonb, $9, $10, $11, $12, $13::text::jsonb,
+                pg_catalog.pg_column_size($8::text::jsonb)))
     INSERT INTO cte_ctel.cte_change_outbox (",
     outbox_columns!(),
     ")

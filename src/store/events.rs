@@ -189,11 +189,12 @@ pub fn payload_text(step_id: Uuid) -> String {
 
 const STEP_INSERT: &str = "
     INSERT INTO cte_ctel.cte_transactions
-           (id, event_id, name, description, type, \"order\", payload, reference, max_attempts)
+           (id, event_id, name, description, type, \"order\", payload, reference, max_attempts,
+            payload_bytes)
     VALUES ($1, $2, $3, $4, $5,
             COALESCE($6, (SELECT COALESCE(max(\"order\"), 0) + 1
                             FROM cte_ctel.cte_transactions WHERE event_id = $2)),
-            $7::text::jsonb, $8, $9)
+            $7, $8, $9, $10)
     ON CONFLICT (event_id, \"order\") DO NOTHING
     RETURNING id";
 
@@ -204,8 +205,10 @@ pub struct NewStep<'a> {
     pub description: Option<&'a str>,
     pub step_type: &'a str,
     pub order: Option<i32>,
-    /// The payload's JSON text, exactly as given.
-    pub payload: &'a str,
+    /// The payload, the `jsonb` datum given (written as it is, never parsed again).
+    pub payload: pgrx::pg_sys::Datum,
+    /// The bytes of its JSON text (what the event's payload bound counts).
+    pub payload_bytes: usize,
     pub reference: Option<&'a str>,
     pub attempts_max: i32,
 }
@@ -219,9 +222,11 @@ pub fn add_step(event_id: Uuid, step: &NewStep) -> Result<Uuid, CteError> {
         step.description.into(),
         step.step_type.into(),
         step.order.into(),
-        step.payload.into(),
+        // SAFETY: the jsonb datum of the calling function's argument, alive for the call.
+        unsafe { pgrx::datum::DatumWithOid::new(step.payload, pgrx::pg_sys::JSONBOID) },
         step.reference.into(),
         step.attempts_max.into(),
+        i32::try_from(step.payload_bytes).unwrap_or(i32::MAX).into(),
     ];
     let id: Option<Uuid> = Spi::connect_mut(|client| update_one(client, STEP_INSERT, &args));
     id.ok_or(CteError::OrderTaken {
@@ -231,7 +236,7 @@ pub fn add_step(event_id: Uuid, step: &NewStep) -> Result<Uuid, CteError> {
 }
 
 const STEPS_SIZE: &str = "
-    SELECT count(*), COALESCE(sum(octet_length(payload::text)), 0)::bigint
+    SELECT count(*), COALESCE(sum(payload_bytes), 0)::bigint
       FROM cte_ctel.cte_transactions WHERE event_id = $1";
 
 /// How many steps an event has, and the bytes of their payloads in all.
@@ -361,5 +366,22 @@ pub fn payload_and_result(step_id: Uuid) -> (pgrx::pg_sys::Datum, Option<pgrx::p
         let payload = datum(1);
         assert!(payload.is_some(), "a step has a payload");
         (payload.unwrap_or(pgrx::pg_sys::Datum::from(0)), datum(2))
+    })
+}
+
+const OPAQUE_FACTS: &str =
+    "SELECT pg_catalog.jsonb_typeof($1) = 'object', ($1 -> 'reference')::text";
+
+/// What the ledger needs of a payload it does not read (an `external` or custom step's):
+/// whether it is an object, and its `reference` field as JSON text. PostgreSQL answers from the
+/// binary form: the document is never printed.
+pub fn opaque_facts(payload: pgrx::pg_sys::Datum) -> (bool, Option<String>) {
+    // SAFETY: a jsonb datum of the calling function's argument, alive for the call.
+    let arg = unsafe { pgrx::datum::DatumWithOid::new(payload, pgrx::pg_sys::JSONBOID) };
+    Spi::connect_mut(|client| {
+        let table = run_cached(client, OPAQUE_FACTS, &[arg], false);
+        let row = table.first();
+        let is_object = spi(row.get::<bool>(1), OPAQUE_FACTS) == Some(true);
+        (is_object, spi(row.get::<String>(2), OPAQUE_FACTS))
     })
 }

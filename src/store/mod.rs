@@ -188,9 +188,10 @@ pub(crate) fn jsonb_text(datum: pgrx::pg_sys::Datum, bytes_max: usize) -> Option
     // detoasted and printed by PostgreSQL's own jsonb_out, and both copies are freed.
     unsafe {
         let varlena = datum.cast_mut_ptr();
-        // The binary size bounds the work before anything is detoasted (a document's text is
-        // at most about twice its binary form); the printed length is then checked exactly.
-        if pgrx::pg_sys::toast_raw_datum_size(datum) > bytes_max.saturating_mul(2) {
+        // The binary size bounds the work before anything is detoasted: a document's binary
+        // form is at most about four times its text (an array of one-digit numbers), so one
+        // six times the bound certainly prints longer. The printed length is checked exactly.
+        if pgrx::pg_sys::toast_raw_datum_size(datum) > bytes_max.saturating_mul(6) {
             return None;
         }
         let detoasted = pgrx::pg_sys::pg_detoast_datum_packed(varlena);
@@ -208,4 +209,10 @@ pub(crate) fn jsonb_text(datum: pgrx::pg_sys::Datum, bytes_max: usize) -> Option
         }
         owned.filter(|text| text.len() <= bytes_max)
     }
+}
+
+/// The size of a `jsonb` datum as stored, uncompressed (read without detoasting it).
+pub(crate) fn jsonb_bytes(datum: pgrx::pg_sys::Datum) -> usize {
+    // SAFETY: a non-null varlena datum.
+    unsafe { pgrx::pg_sys::toast_raw_datum_size(datum) }
 }

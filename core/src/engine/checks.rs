@@ -55,13 +55,26 @@ pub fn description<'a>(
     text.map(|text| bounded(text, what, DESCRIPTION_BYTES_MAX)).transpose()
 }
 
+/// A step's payload, as the shell read it.
+#[derive(Debug, Clone, Copy)]
+pub enum Payload<'a> {
+    /// A built-in money step's payload, as JSON text: read field by field and planned.
+    Text(&'a str),
+    /// A payload the ledger does not read (`external`, custom types: it is the application's
+    /// and its executor's): only whether it is an object, and its `reference` field's JSON
+    /// text. The shell never prints such a payload (printing a large one costs a backend
+    /// many times its size).
+    Opaque { is_object: bool, reference: Option<&'a str> },
+}
+
 /// A step as `cte_add_transaction` (or a one-step shortcut) is given it.
 pub struct StepSpec<'a> {
     pub name: &'a str,
     pub description: Option<&'a str>,
     pub type_name: &'a str,
-    /// The payload's JSON text.
-    pub payload: &'a str,
+    pub payload: Payload<'a>,
+    /// The payload's size: its stored `jsonb` form's bytes.
+    pub payload_bytes: usize,
     pub order: Option<i32>,
     pub max_attempts: Option<i32>,
 }
@@ -97,28 +110,29 @@ pub fn step(
     name(spec.name, "transaction name")?;
     description(spec.description, "description")?;
     let step_type = StepType::parse(spec.type_name)?;
-    if spec.payload.len() > PAYLOAD_BYTES_MAX {
+    if spec.payload_bytes > PAYLOAD_BYTES_MAX {
         return Err(CteError::LimitExceeded {
             what: "payload size in bytes",
-            value: spec.payload.len(),
+            value: spec.payload_bytes,
             limit: PAYLOAD_BYTES_MAX,
         });
     }
-    if crate::json::nests_deeper_than(spec.payload, JSON_DEPTH_MAX) {
-        return Err(CteError::LimitExceeded {
-            what: "JSON nesting depth",
-            value: JSON_DEPTH_MAX + 1,
-            limit: JSON_DEPTH_MAX,
-        });
-    }
-    let payload: &RawValue =
-        serde_json::from_str(spec.payload).map_err(|_| CteError::PayloadInvalid {
-            step_type: spec.type_name.to_string(),
-            why: "the payload must be a JSON object".into(),
-        })?;
-    executors::check_object(&step_type, payload)?;
-    let plan = executors::plan(&step_type, payload, book)?;
-    let reference = executors::reference(&step_type, payload)?;
+    let (plan, reference) = match spec.payload {
+        Payload::Text(text) => read_payload(&step_type, text, book)?,
+        Payload::Opaque { is_object, reference } => {
+            let not_object = || CteError::PayloadInvalid {
+                step_type: spec.type_name.to_string(),
+                why: "the payload must be a JSON object".into(),
+            };
+            if !is_object {
+                return Err(not_object());
+            }
+            let raw: Option<&RawValue> = reference
+                .map(|text| serde_json::from_str(text).map_err(|_| not_object()))
+                .transpose()?;
+            (None, executors::reference_of(&step_type, raw)?)
+        }
+    };
     if let Some(order) = spec.order.filter(|order| *order < 1) {
         return Err(CteError::ArgumentOutOfRange {
             argument: "order",
@@ -139,6 +153,29 @@ pub fn step(
     let references = held_references(&step_type, reference.as_deref(), plan.as_ref());
     let attempts_max = u32::try_from(attempts_max).unwrap_or(1);
     Ok(CheckedStep { step_type, plan, reference, attempts_max, references })
+}
+
+/// A built-in step's payload read whole: bounded depth, every field, its plan and reference.
+fn read_payload(
+    step_type: &StepType,
+    text: &str,
+    book: &CurrencyBook,
+) -> Result<(Option<StepPlan>, Option<String>), CteError> {
+    if crate::json::nests_deeper_than(text, JSON_DEPTH_MAX) {
+        return Err(CteError::LimitExceeded {
+            what: "JSON nesting depth",
+            value: JSON_DEPTH_MAX + 1,
+            limit: JSON_DEPTH_MAX,
+        });
+    }
+    let payload: &RawValue = serde_json::from_str(text).map_err(|_| CteError::PayloadInvalid {
+        step_type: step_type.as_str().to_string(),
+        why: "the payload must be a JSON object".into(),
+    })?;
+    executors::check_object(step_type, payload)?;
+    let plan = executors::plan(step_type, payload, book)?;
+    let reference = executors::reference(step_type, payload)?;
+    Ok((plan, reference))
 }
 
 /// The references a step holds: its own, and each of its batch items'.
@@ -179,9 +216,18 @@ mod tests {
             name: "s",
             description: None,
             type_name,
-            payload,
+            payload: Payload::Text(payload),
+            payload_bytes: payload.len(),
             order: None,
             max_attempts: None,
+        }
+    }
+
+    fn opaque<'a>(type_name: &'a str, is_object: bool, reference: Option<&'a str>) -> StepSpec<'a> {
+        StepSpec {
+            payload: Payload::Opaque { is_object, reference },
+            payload_bytes: 10,
+            ..spec(type_name, "{}")
         }
     }
 
@@ -223,15 +269,18 @@ mod tests {
         let mut bad = spec("external", ok);
         bad.max_attempts = Some(101);
         assert_eq!(step(&bad, 3, &book).unwrap_err().reason(), "argument_out_of_range");
-        assert_eq!(
-            step(&spec("external", "[1]"), 3, &book).unwrap_err().reason(),
-            "payload_invalid"
-        );
+        let refused = |spec: StepSpec| step(&spec, 3, &book).unwrap_err().reason();
+        assert_eq!(refused(opaque("external", false, None)), "payload_invalid");
         let huge = format!(r#"{{"a": "{}"}}"#, "x".repeat(PAYLOAD_BYTES_MAX));
-        assert_eq!(
-            step(&spec("external", &huge), 3, &book).unwrap_err().reason(),
-            "limit_exceeded"
-        );
+        assert_eq!(refused(spec("wallet.deposit", &huge)), "limit_exceeded");
+        let too_big =
+            StepSpec { payload_bytes: PAYLOAD_BYTES_MAX + 1, ..opaque("external", true, None) };
+        assert_eq!(refused(too_big), "limit_exceeded");
+        assert_eq!(refused(opaque("external", true, Some("7"))), "payload_invalid");
+        // An opaque payload's reference is read from the one field the shell passes.
+        let checked = step(&opaque("fee.note", true, Some(r#""r-1""#)), 3, &book).unwrap();
+        assert_eq!(checked.reference.as_deref(), Some("r-1"));
+        assert_eq!(checked.references.len(), 1);
         assert_eq!(step(&spec("No Type", ok), 3, &book).unwrap_err().reason(), "type_unknown");
     }
 }

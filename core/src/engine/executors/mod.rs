@@ -94,6 +94,12 @@ impl StepType {
         !matches!(self, StepType::Custom(_))
     }
 
+    /// Whether the ledger reads this type's payload (a built-in money step's); `external` and
+    /// custom payloads are the application's and are never parsed.
+    pub fn reads_payload(&self) -> bool {
+        self.is_built_in() && *self != StepType::External
+    }
+
     /// How the saga treats a step of this type.
     pub fn kind(&self) -> StepKind {
         match self {
@@ -149,29 +155,32 @@ pub fn check_object(step_type: &StepType, payload: &RawValue) -> Result<(), CteE
     Ok(())
 }
 
-/// Only a payload's `reference`: serde skips every other field without building it, so reading
-/// the reference of a huge payload costs nothing but the scan.
-#[derive(serde::Deserialize)]
-struct ReferenceOnly<'a> {
-    #[serde(borrow, default)]
-    reference: Option<&'a RawValue>,
-}
-
 /// The payload's `reference`, which must be unique per step type among steps that did not
 /// fail. Checked for type and length.
 pub fn reference(step_type: &StepType, payload: &RawValue) -> Result<Option<String>, CteError> {
     check_object(step_type, payload)?;
-    let invalid = |why: &str| CteError::PayloadInvalid {
+    let invalid = || CteError::PayloadInvalid {
         step_type: step_type.as_str().to_string(),
-        why: why.to_string(),
+        why: "the payload must be a JSON object".into(),
     };
-    let only: ReferenceOnly = serde_json::from_str(payload.get())
-        .map_err(|_| invalid("the payload must be a JSON object"))?;
-    let Some(raw) = only.reference.filter(|raw| raw.get().trim() != "null") else {
+    let object = fields::Fields::any_object(step_type.as_str(), payload).map_err(|_| invalid())?;
+    reference_of(step_type, object.raw("reference").ok())
+}
+
+/// A payload's `reference` field (its raw JSON, if present): a string of at most
+/// `REFERENCE_BYTES_MAX` bytes, or nothing.
+pub fn reference_of(
+    step_type: &StepType,
+    raw: Option<&RawValue>,
+) -> Result<Option<String>, CteError> {
+    let Some(raw) = raw.filter(|raw| raw.get().trim() != "null") else {
         return Ok(None);
     };
     let Ok(Value::String(reference)) = serde_json::from_str::<Value>(raw.get()) else {
-        return Err(invalid("field \"reference\" must be a string"));
+        return Err(CteError::PayloadInvalid {
+            step_type: step_type.as_str().to_string(),
+            why: "field \"reference\" must be a string".into(),
+        });
     };
     if reference.len() > REFERENCE_BYTES_MAX {
         return Err(CteError::TextTooLong {

@@ -264,7 +264,7 @@ fn a_batch_refuses_a_reference_used_twice_within_it() {
 }
 
 #[test]
-fn a_reference_is_read_without_reading_the_rest_of_the_payload() {
+fn a_reference_is_checked_for_type_and_length() {
     let custom = StepType::Custom("fee.collection".into());
     let huge = json!({"numbers": vec![1; 10_000], "reference": "r-1"});
     assert_eq!(reference(&custom, &raw(&huge)).unwrap().as_deref(), Some("r-1"));
