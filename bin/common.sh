@@ -24,8 +24,11 @@ server_user() { if is_root; then echo postgres; else id -un; fi; }
 as_server_user() { if is_root; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
 ensure_packages() {
+    # pgbackrest: the backup tool the point-in-time recovery test uses beside pg_basebackup;
+    # auto-failover: bin/failover-auto; python3-psycopg: the Python example client.
     local wanted=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libclang-dev clang sudo
-                  libipc-run-perl pkg-config build-essential)
+                  libipc-run-perl pkg-config build-essential pgbackrest python3-psycopg
+                  postgresql-$PG_MAJOR-auto-failover)
     local missing=()
     for package in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
