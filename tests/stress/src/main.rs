@@ -137,6 +137,8 @@ struct Shared {
     bank_stop: AtomicBool,
     /// Late reports the bank sent (a "paid" after the event stopped waiting on it).
     late_reports: AtomicUsize,
+    /// Worker passes after which the monitor verified the ledger.
+    passes_verified: AtomicUsize,
 }
 
 impl Shared {
@@ -180,6 +182,31 @@ fn setup(config: &Config) {
                  RETURN '{}';
              END $$;
              SELECT cte_ctel.cte_register_executor('stress.maybe_fail', 'public.maybe_fail(uuid, jsonb)');
+             -- Misbehaving executors: one that starts its own event again from inside its step
+             -- (refused: money must move once), one that fails retryably every other call (run
+             -- again by the worker, at once in sessions without backoff), one that returns a
+             -- result too large to keep.
+             CREATE FUNCTION public.reenter(transaction_id uuid, payload jsonb) RETURNS jsonb
+             LANGUAGE plpgsql AS $$
+             BEGIN
+                 PERFORM cte_ctel.cte_start_event(
+                     (SELECT event_id FROM cte_ctel.cte_transactions WHERE id = transaction_id));
+                 RETURN '{}';
+             END $$;
+             SELECT cte_ctel.cte_register_executor('stress.reenter', 'public.reenter(uuid, jsonb)');
+             CREATE SEQUENCE public.flaky_calls;
+             CREATE FUNCTION public.flaky(transaction_id uuid, payload jsonb) RETURNS jsonb
+             LANGUAGE plpgsql AS $$
+             BEGIN
+                 IF nextval('public.flaky_calls') % 2 = 1 THEN
+                     RAISE EXCEPTION 'busy, try again' USING ERRCODE = '40001';
+                 END IF;
+                 RETURN '{}';
+             END $$;
+             SELECT cte_ctel.cte_register_executor('stress.flaky', 'public.flaky(uuid, jsonb)');
+             CREATE FUNCTION public.bloated(transaction_id uuid, payload jsonb) RETURNS jsonb
+             LANGUAGE sql AS $$ SELECT jsonb_build_object('blob', repeat('x', 2 * 1024 * 1024)) $$;
+             SELECT cte_ctel.cte_register_executor('stress.bloated', 'public.bloated(uuid, jsonb)');
              SELECT cte_ctel.cte_create_account('fees', ARRAY['USD']);",
         )
         .unwrap();
@@ -215,6 +242,18 @@ fn run_event(
     steps: &[(&str, String)],
     timeout_seconds: f64,
 ) -> Result<String, postgres::Error> {
+    run_event_with(client, key, steps, timeout_seconds, None)
+}
+
+/// As `run_event`, with a lien held for the event (pending until it starts) that expires when
+/// its timeout is up, the moment its deadline passes.
+fn run_event_with(
+    client: &mut Client,
+    key: &str,
+    steps: &[(&str, String)],
+    timeout_seconds: f64,
+    event_lien: Option<(&str, Decimal)>,
+) -> Result<String, postgres::Error> {
     let mut transaction = client.transaction()?;
     let row = transaction.query_one(
         "SELECT cte_ctel.cte_create_event('stress', timeout => make_interval(secs => $1),
@@ -228,8 +267,21 @@ fn run_event(
             &[&event, step_type, payload],
         )?;
     }
-    let status: String =
-        transaction.query_one("SELECT cte_ctel.cte_start_event($1::text::uuid)", &[&event])?.get(0);
+    if let Some((account, amount)) = event_lien {
+        let hold = "SELECT cte_ctel.ctel_create_lien($1::text::uuid, $2, $3::text::numeric, 'USD',
+                           statement_timestamp() + make_interval(secs => $4))";
+        transaction.execute(hold, &[&event, &account, &amount.to_string(), &timeout_seconds])?;
+    }
+    let started =
+        transaction.query_one("SELECT cte_ctel.cte_start_event($1::text::uuid)", &[&event]);
+    let status: String = match started {
+        Ok(row) => row.get(0),
+        // The event's hold cannot be covered: the start is refused, and nothing of it stays.
+        Err(error) if error.code().map(|c| c.code()) == Some(INSUFFICIENT_FUNDS) => {
+            return Ok("refused".into())
+        }
+        Err(error) => return Err(error),
+    };
     transaction.commit()?;
     Ok(status)
 }
@@ -253,9 +305,21 @@ fn report(client: &mut Client, key: &str, complete: bool) -> Result<(), postgres
 }
 
 /// One session's run: `operations` random operations, then its pending payouts reported.
+/// A session's connection: every other session retries at once (no backoff), so immediate
+/// retries meet everything else the run does.
+fn session_client(config: &Config, index: usize) -> Client {
+    let mut client = connect(config, &config.database);
+    if index.is_multiple_of(2) {
+        if let Err(error) = client.batch_execute("SET cte_ctel.retry_backoff_ms = 0") {
+            eprintln!("session {index}: could not turn the retry backoff off: {error}");
+        }
+    }
+    client
+}
+
 fn session(config: &Config, shared: &Shared, index: usize) {
     let mut random = Random(config.seed.wrapping_mul(1_000_003).wrapping_add(index as u64 + 1) | 1);
-    let mut client = connect(config, &config.database);
+    let mut client = session_client(config, index);
     let mut pending: Vec<String> = Vec::new();
     let mut number = 0;
     while number < config.operations || !shared.crashes_done.load(Ordering::Relaxed) {
@@ -263,9 +327,13 @@ fn session(config: &Config, shared: &Shared, index: usize) {
         let roll = random.below(100);
         let key = format!("stress-{}-{index}-{number}-{}", config.seed, kind(roll));
         if let Err(error) = operation(&mut client, &mut random, shared, &key, roll, &mut pending) {
-            if connection_lost(&error) {
+            if connection_lost(&error) && config.crashes > 0 {
                 shared.interrupted.fetch_add(1, Ordering::Relaxed);
-                client = connect(config, &config.database);
+                client = session_client(config, index);
+            } else if connection_lost(&error) {
+                // Nothing kills the server in this run: a lost connection is a crash of ours.
+                shared.violation(format!("{key}: connection lost {}", describe(&error)));
+                client = session_client(config, index);
             } else {
                 shared.violation(format!("{key}: unexpected error {}", describe(&error)));
             }
@@ -390,7 +458,13 @@ fn operation(
         80..=89 => return lien(client, random, shared, key, &a, &b, amount),
         90..=94 => {
             let fail = random.chance(50);
-            vec![("wallet.transfer", one), ("stress.maybe_fail", format!(r#"{{"fail": {fail}}}"#))]
+            let custom = match random.below(5) {
+                0 => "stress.reenter",
+                1 => "stress.flaky",
+                2 => "stress.bloated",
+                _ => "stress.maybe_fail",
+            };
+            vec![("wallet.transfer", one), (custom, format!(r#"{{"fail": {fail}}}"#))]
         }
         95..=97 => {
             expect(shared, key, deltas);
@@ -410,9 +484,11 @@ fn operation(
             return Ok(());
         }
         _ => {
-            // Left waiting: the worker compensates it when its two seconds are up.
+            // Left waiting: the worker times it out when its two seconds are up, and the lien
+            // held for it expires at that very moment too.
             expect(shared, key, deltas);
-            run_event(client, key, &[("wallet.transfer", one), ("external", "{}".into())], 2.0)?;
+            let steps = [("wallet.transfer", one), ("external", "{}".into())];
+            run_event_with(client, key, &steps, 2.0, Some((&b, random.amount())))?;
             return Ok(());
         }
     };
@@ -463,20 +539,63 @@ fn lien(
     Ok(())
 }
 
+/// Verifies the ledger after every worker pass it sees (the pass's time in `cte_worker_state`
+/// moved), and at least every 300 ms whatever the worker does.
 fn monitor(config: &Config, shared: &Shared) {
+    const LAST_PASS: &str = "SELECT last_pass_at::text FROM cte_ctel.cte_worker_state";
+    const VERIFY: &str = "SELECT check_name || ': ' || detail FROM cte_ctel.cte_verify_ledger()";
     let mut client = connect(config, &config.database);
+    let mut last_pass: Option<String> = None;
+    let mut verified_at = Instant::now();
     while !shared.stop.load(Ordering::Relaxed) {
-        match client
-            .query("SELECT check_name || ': ' || detail FROM cte_ctel.cte_verify_ledger()", &[])
-        {
-            Ok(rows) => {
-                for row in rows {
-                    shared.violation(format!("during the run: {}", row.get::<_, String>(0)));
-                }
+        let pass = match client.query_opt(LAST_PASS, &[]) {
+            Ok(row) => row.map(|row| row.get::<_, String>(0)),
+            Err(_) => {
+                client = connect(config, &config.database);
+                continue;
             }
-            Err(_) => client = connect(config, &config.database),
+        };
+        let new_pass = pass.is_some() && pass != last_pass;
+        if new_pass || verified_at.elapsed() >= Duration::from_millis(300) {
+            match client.query(VERIFY, &[]) {
+                Ok(rows) => {
+                    for row in rows {
+                        shared.violation(format!("during the run: {}", row.get::<_, String>(0)));
+                    }
+                    if new_pass {
+                        shared.passes_verified.fetch_add(1, Ordering::Relaxed);
+                    }
+                    last_pass = pass;
+                    verified_at = Instant::now();
+                }
+                Err(_) => client = connect(config, &config.database),
+            }
         }
-        thread::sleep(Duration::from_millis(300));
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A client that holds a wallet and does nothing: it opens a transaction, holds funds on a
+/// random wallet (locking its row), sits idle for up to 1.5 s, and rolls back. Sessions wait for
+/// it; the worker must not (it skips what is locked and comes back).
+fn idler(config: &Config, shared: &Shared) {
+    let mut client = connect(config, &config.database);
+    let mut random = Random(config.seed.wrapping_mul(104_729) | 1);
+    while !shared.stop.load(Ordering::Relaxed) {
+        let account = random.account();
+        let idle = Duration::from_millis(300 + random.below(1_200));
+        let held = (|| -> Result<(), postgres::Error> {
+            let mut transaction = client.transaction()?;
+            transaction
+                .execute("SELECT cte_ctel.ctel_create_lien(NULL, $1, 0.01, 'USD')", &[&account])?;
+            thread::sleep(idle);
+            transaction.rollback()
+        })();
+        if held.is_err() {
+            thread::sleep(Duration::from_millis(200));
+            client = connect(config, &config.database);
+        }
+        thread::sleep(Duration::from_millis(200 + random.below(800)));
     }
 }
 
@@ -609,6 +728,10 @@ fn main() {
         let (config, shared) = (config.clone(), shared.clone());
         thread::spawn(move || bank(&config, &shared))
     };
+    let idle_thread = {
+        let (config, shared) = (config.clone(), shared.clone());
+        thread::spawn(move || idler(&config, &shared))
+    };
     let sessions: Vec<_> = (0..config.sessions)
         .map(|index| {
             let (config, shared) = (config.clone(), shared.clone());
@@ -620,6 +743,7 @@ fn main() {
     }
     shared.stop.store(true, Ordering::Relaxed);
     crash_thread.join().expect("the crasher ran to its end");
+    idle_thread.join().expect("the idler ran to its end");
     monitor_thread.join().expect("the monitor ran to its end");
     let elapsed = started.elapsed();
     check(&config, &shared, bank_thread);
@@ -641,7 +765,17 @@ fn main() {
 fn check(config: &Config, shared: &Shared, bank: thread::JoinHandle<()>) {
     let mut client = connect(config, &config.database);
     let before = shared.violations.lock().unwrap_or_else(|e| e.into_inner()).len();
-    verdict(shared, before, "cte_verify_ledger() stayed clean during the run");
+    let passes = shared.passes_verified.load(Ordering::Relaxed);
+    if passes == 0 {
+        shared.violation("the worker made no pass during the run".into());
+    }
+    verdict(
+        shared,
+        before,
+        &format!(
+            "cte_verify_ledger() stayed clean during the run, checked after {passes} worker passes"
+        ),
+    );
     let mark = shared.violations.lock().unwrap_or_else(|e| e.into_inner()).len();
     wait_until(
         &mut client,
@@ -669,6 +803,24 @@ fn check(config: &Config, shared: &Shared, bank: thread::JoinHandle<()>) {
         shared.violation(format!("after the run: {}", row.get::<_, String>(0)));
     }
     verdict(shared, mark, "cte_verify_ledger() is clean after the run");
+    let mark = shared.violations.lock().unwrap_or_else(|e| e.into_inner()).len();
+    for row in client
+        .query(
+            "SELECT t.id::text || ' (' || t.type || ') posted ' || count(DISTINCT e.posting_id)
+                    || ' times, reversed ' || count(DISTINCT r.posting_id)
+               FROM cte_ctel.cte_transactions t
+               JOIN cte_ctel.cte_entries e ON e.transaction_id = t.id AND e.kind <> 'reversal'
+               LEFT JOIN cte_ctel.cte_entries r ON r.transaction_id = t.id AND r.kind = 'reversal'
+              WHERE t.type IN ('wallet.transfer', 'wallet.deposit', 'wallet.withdrawal')
+              GROUP BY t.id, t.type
+             HAVING count(DISTINCT e.posting_id) > 1 OR count(DISTINCT r.posting_id) > 1",
+            &[],
+        )
+        .unwrap_or_default()
+    {
+        shared.violation(format!("a step posted twice: {}", row.get::<_, String>(0)));
+    }
+    verdict(shared, mark, "no step posted (or was reversed) more than once");
     let mark = shared.violations.lock().unwrap_or_else(|e| e.into_inner()).len();
     let model = check_events(&mut client, shared);
     verdict(
@@ -772,11 +924,10 @@ fn check_events(client: &mut Client, shared: &Shared) -> Wallets {
                 }
                 shared.failed.fetch_add(1, Ordering::Relaxed);
             }
-            Some((status, totals)) if status == "compensated" => {
-                if !totals.is_empty() {
-                    shared.violation(format!("{key} compensated but left {totals:?}"));
-                }
+            Some((status, totals)) if status == "compensated" && !totals.is_empty() => {
+                shared.violation(format!("{key} compensated but left {totals:?}"));
             }
+            Some((status, _)) if status == "compensated" => {}
             Some((status, _)) => shared.violation(format!("{key} ended {status}")),
         }
     }
