@@ -26,7 +26,8 @@ CREATE TABLE cte_ctel.cte_liens (
 CREATE INDEX cte_liens_event_idx ON cte_ctel.cte_liens (event_id) WHERE event_id IS NOT NULL;
 CREATE INDEX cte_liens_transaction_idx ON cte_ctel.cte_liens (transaction_id)
     WHERE transaction_id IS NOT NULL;
-CREATE INDEX cte_liens_expiry_idx ON cte_ctel.cte_liens (expires_at)
-    WHERE status IN ('pending', 'active') AND expires_at IS NOT NULL;
+-- The open liens: what the worker expires (by expires_at) and what cte_stats totals.
+CREATE INDEX cte_liens_open_idx ON cte_ctel.cte_liens (expires_at)
+    WHERE status IN ('pending', 'active');
 COMMENT ON TABLE cte_ctel.cte_liens IS
     'Funds held on a wallet: pending (event not started), active (reserved), then captured, released or expired.';

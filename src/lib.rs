@@ -34,6 +34,7 @@ extension_sql_file!(
     name = "lifecycle",
     requires = ["liens_schema", "verify", "executors", "journal_guard"]
 );
+extension_sql_file!("../sql/stats.sql", name = "stats", requires = ["liens_schema", "verify"]);
 extension_sql_file!("../sql/roles.sql", name = "roles", finalize);
 
 /// Registers the settings, and the background worker when preloaded. With
