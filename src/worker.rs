@@ -140,11 +140,15 @@ fn one_pass() -> Option<(Report, bool)> {
     match pass {
         Ok(result) => Some(result),
         Err(failure) => {
-            warning!(
-                "cte_ctel maintenance failed: {} (SQLSTATE {})",
-                failure.message,
-                failure.sqlstate
-            );
+            let text = format!("the pass: {} (SQLSTATE {})", failure.message, failure.sqlstate);
+            warning!("cte_ctel maintenance failed: {text}");
+            let recorded = subtransaction::run_isolated(|| {
+                maintenance::record_failure(&text);
+                Ok(())
+            });
+            if let Err(failure) = recorded {
+                warning!("cte_ctel maintenance: recording the failure failed: {}", failure.message);
+            }
             None
         }
     }

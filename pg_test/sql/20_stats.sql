@@ -69,6 +69,15 @@ SELECT (SELECT value FROM cte_stats WHERE metric = 'feed_backlog') > 0 AS backlo
 -- This database is not the worker's (cte_ctel.database): no worker, but maintenance recorded.
 SELECT metric, value FROM cte_stats WHERE metric = 'worker_running';
 SELECT count(*) AS worker_pass_rows FROM cte_stats WHERE metric LIKE 'worker_last_pass%';
+-- A pass whose item fails records what failed: here the EUR lien's balance is corrupted by
+-- hand (its reserve zeroed), so expiring the lien would take the reserve below zero.
+UPDATE cte_balances SET reserved = 0 WHERE account_id = 'st-alice' AND currency = 'EUR';
+SET LOCAL client_min_messages = error; -- the pass's WARNING names the lien's id
+SELECT r -> 'items_failed' AS failed FROM cte_run_maintenance() r;
+RESET client_min_messages;
+SELECT regexp_replace(last_failure, '[0-9a-f-]{36}', '<uuid>') AS last_failure,
+       last_failure_at IS NOT NULL AS failure_time FROM cte_worker_state;
+SELECT count(*) AS failure_gauge FROM cte_stats WHERE metric = 'worker_last_failure_age_seconds';
 ROLLBACK;
 
 -- A reader may scrape it; a role without the extension's roles may not.

@@ -22,7 +22,7 @@ use crate::store::subtransaction::{self, Failure};
 use crate::store::{ledger, liens, run_cached, spi};
 
 /// What one pass did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Report {
     pub changes_sequenced: i64,
     pub notifications_sent: i64,
@@ -33,6 +33,8 @@ pub struct Report {
     pub items_skipped_locked: i64,
     pub items_failed: i64,
     pub system_deltas_folded: i64,
+    /// The last item that failed, for `cte_worker_state.last_failure` (not in the JSON).
+    pub last_failure: Option<String>,
 }
 
 impl Report {
@@ -46,9 +48,12 @@ impl Report {
         self.items_skipped_locked += other.items_skipped_locked;
         self.items_failed += other.items_failed;
         self.system_deltas_folded += other.system_deltas_folded;
+        if other.last_failure.is_some() {
+            self.last_failure.clone_from(&other.last_failure);
+        }
     }
 
-    pub fn to_json(self) -> Value {
+    pub fn to_json(&self) -> Value {
         json!({
             "changes_sequenced": self.changes_sequenced,
             "notifications_sent": self.notifications_sent,
@@ -96,7 +101,8 @@ fn candidates(query: &'static str, limit: usize, millis: Option<i64>) -> Vec<Uui
 enum Handled {
     Done,
     Skipped,
-    Failed,
+    /// What failed, as logged.
+    Failed(String),
 }
 
 /// Handles one item in a subtransaction of its own; a row held elsewhere (55P03, or skipped
@@ -107,12 +113,9 @@ fn handle(what: &str, id: Uuid, work: impl FnOnce() -> Result<bool, Failure>) ->
         Ok(false) => Handled::Skipped,
         Err(failure) if failure.sqlstate == "55P03" => Handled::Skipped,
         Err(failure) => {
-            pgrx::warning!(
-                "cte_ctel maintenance: {what} {id}: {} (SQLSTATE {})",
-                failure.message,
-                failure.sqlstate
-            );
-            Handled::Failed
+            let text = format!("{what} {id}: {} (SQLSTATE {})", failure.message, failure.sqlstate);
+            pgrx::warning!("cte_ctel maintenance: {text}");
+            Handled::Failed(text)
         }
     }
 }
@@ -121,7 +124,10 @@ fn count(report: &mut Report, handled: Handled, done: impl FnOnce(&mut Report)) 
     match handled {
         Handled::Done => done(report),
         Handled::Skipped => report.items_skipped_locked += 1,
-        Handled::Failed => report.items_failed += 1,
+        Handled::Failed(text) => {
+            report.items_failed += 1;
+            report.last_failure = Some(text);
+        }
     }
 }
 
@@ -200,18 +206,40 @@ pub fn pass(ctx: &Context, items_max: usize) -> (Report, bool) {
 }
 
 const WORKER_STATE: &str = "
-    INSERT INTO cte_ctel.cte_worker_state AS s (id, last_pass_at, last_pass_ms, last_pass_report)
-    VALUES (1, pg_catalog.clock_timestamp(), $1, $2)
+    INSERT INTO cte_ctel.cte_worker_state AS s
+           (id, last_pass_at, last_pass_ms, last_pass_report, last_failure_at, last_failure)
+    VALUES (1, pg_catalog.clock_timestamp(), $1, $2,
+            CASE WHEN $3::text IS NOT NULL THEN pg_catalog.clock_timestamp() END, $3)
     ON CONFLICT (id) DO UPDATE
        SET last_pass_at = EXCLUDED.last_pass_at, last_pass_ms = EXCLUDED.last_pass_ms,
            last_pass_report = EXCLUDED.last_pass_report,
-           last_failure_at = CASE WHEN ($2->>'items_failed')::bigint > 0
-                                  THEN EXCLUDED.last_pass_at ELSE s.last_failure_at END";
+           last_failure_at = coalesce(EXCLUDED.last_failure_at, s.last_failure_at),
+           last_failure = coalesce(EXCLUDED.last_failure, s.last_failure)";
+
+// A pass that failed as a whole (rolled back): its failure is recorded, the last good pass
+// kept. With no pass recorded before, the last pass is the epoch, so its age alerts.
+const WORKER_FAILURE: &str = "
+    INSERT INTO cte_ctel.cte_worker_state AS s
+           (id, last_pass_at, last_pass_ms, last_pass_report, last_failure_at, last_failure)
+    VALUES (1, 'epoch', 0, '{}', pg_catalog.clock_timestamp(), $1)
+    ON CONFLICT (id) DO UPDATE
+       SET last_failure_at = EXCLUDED.last_failure_at, last_failure = EXCLUDED.last_failure";
 
 /// Records a finished pass (or a worker's tick of several) for monitoring.
 pub fn record_pass(duration_ms: i64, report: &Report) {
-    let args = [duration_ms.into(), pgrx::JsonB(report.to_json()).into()];
+    let args = [
+        duration_ms.into(),
+        pgrx::JsonB(report.to_json()).into(),
+        report.last_failure.as_deref().into(),
+    ];
     Spi::connect_mut(|client| {
         run_cached(client, WORKER_STATE, &args, true);
+    });
+}
+
+/// Records a pass that failed as a whole.
+pub fn record_failure(text: &str) {
+    Spi::connect_mut(|client| {
+        run_cached(client, WORKER_FAILURE, &[text.into()], true);
     });
 }

@@ -58,7 +58,8 @@ impl Checks {
 }
 
 async fn balance(client: &Client, account: &str, currency: &str) -> Result<Decimal, Error> {
-    let row = client.query_one("SELECT cte_ctel.cte_balance($1, $2)", &[&account, &currency]).await?;
+    let row =
+        client.query_one("SELECT cte_ctel.cte_balance($1, $2)", &[&account, &currency]).await?;
     Ok(row.get(0))
 }
 
