@@ -111,6 +111,34 @@ SELECT l.status, l.amount, l.reason FROM cte_liens l JOIN cte_transactions t ON 
  WHERE t.event_id = :'cashout';
 SELECT balance, reserved, available FROM cte_ledger_balances WHERE account_id = 'bob' AND currency = 'USD';
 
+\echo '## A two-shipment order: hold 50, capture 20 as the first box ships, then the final 25; 5 goes back'
+SELECT cte_deposit('alice', 100, 'USD', 'topup-demo') IS NOT NULL AS topped_up;
+SELECT ctel_create_lien(NULL, 'alice', 50, 'USD', idempotency_key => 'order-77') AS order_hold \gset
+SELECT ctel_create_lien(NULL, 'alice', 50, 'USD', idempotency_key => 'order-77') = :'order_hold' AS retry_returns_the_same_hold;
+SELECT ctel_capture_lien(:'order_hold', 'shop', 20, 'box-1', final => false) IS NOT NULL AS first_box;
+SELECT status, amount, captured_amount, cte_available_balance('alice', 'USD') AS alice_available FROM cte_liens WHERE id = :'order_hold';
+SELECT ctel_capture_lien(:'order_hold', 'shop', 25, 'box-2') IS NOT NULL AS last_box;
+SELECT status, amount, captured_amount, reason FROM cte_liens WHERE id = :'order_hold';
+
+\echo '## A refund: part of a sale comes back, linked to it; refunds never exceed what was paid'
+SELECT cte_transfer('alice', 'shop', 30, 'USD', 'sale-demo') AS sale \gset
+SELECT cte_reverse_event(:'sale', 'one item returned', 12, 'rma-demo') AS refund \gset
+SELECT name, status, description, refund_of = :'sale' AS refunds_the_sale FROM cte_events WHERE id = :'refund';
+DO $$
+BEGIN
+    PERFORM cte_ctel.cte_reverse_event((SELECT event_id FROM cte_ctel.cte_transactions WHERE reference = 'sale-demo'), 'too much', 20);
+EXCEPTION WHEN OTHERS THEN
+    RAISE NOTICE 'a refund of 20 more -> %: %', SQLSTATE, SQLERRM;
+END
+$$;
+
+\echo '## Alice''s statement (last 6 entries): running balance, kind, what posted it, the other side'
+SELECT kind, amount, balance_after, reference, event_name, counterparty
+  FROM (SELECT * FROM cte_account_statement('alice', 'USD', "limit" => 1000) ORDER BY entry_id DESC LIMIT 6) last
+ ORDER BY entry_id;
+SELECT cte_balance_at('alice', 'USD', now() - interval '1 hour') AS alice_an_hour_ago,
+       cte_balance('alice', 'USD') AS alice_now;
+
 \echo '## Balances'
 SELECT a.account_id, b.currency, b.balance, b.available
   FROM (VALUES ('alice'), ('bob'), ('merchant'), ('shop')) AS a(account_id),

@@ -234,159 +234,7 @@ COMMENT ON VIEW cte_ctel.cte_overdue_events IS
     'Events past their deadline (waiting ones) or never started within their timeout: the worker cancels them.';
 
 -- Functions.
-CREATE OR REPLACE FUNCTION cte_ctel.cte_verify_ledger()
-RETURNS TABLE (check_name text, detail text)
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-    -- Double entry: for each currency, all balances (wallets and system accounts) sum to zero.
-    SELECT 'currency_sum_nonzero'::text,
-           format('%s: balances sum to %s', s.currency, s.total)
-      FROM (SELECT currency, sum(balance) AS total
-              FROM cte_ctel.cte_ledger_balances GROUP BY currency) s
-     WHERE s.total <> 0
-    UNION ALL
-    -- Each balance equals the sum of its entries.
-    SELECT 'balance_mismatch',
-           format('%s %s: balance %s, entries sum to %s',
-                  b.account_id, b.currency, b.balance, COALESCE(e.total, 0))
-      FROM cte_ctel.cte_ledger_balances b
-      LEFT JOIN (SELECT account_id, currency, sum(amount) AS total
-                   FROM cte_ctel.cte_entries GROUP BY account_id, currency) e
-             ON e.account_id = b.account_id AND e.currency = b.currency
-     WHERE b.balance <> COALESCE(e.total, 0)
-    UNION ALL
-    -- No entry touches a balance that does not exist.
-    SELECT 'entry_without_balance',
-           format('%s %s: %s entries but no balance', e.account_id, e.currency, e.entries)
-      FROM (SELECT account_id, currency, count(*) AS entries
-              FROM cte_ctel.cte_entries GROUP BY account_id, currency) e
-      LEFT JOIN cte_ctel.cte_ledger_balances b
-             ON b.account_id = e.account_id AND b.currency = e.currency
-     WHERE b.account_id IS NULL
-    UNION ALL
-    -- Entries come in balanced groups: at least two, one currency, summing to zero.
-    SELECT 'posting_unbalanced',
-           format('posting %s: %s entries in %s currencies summing to %s',
-                  p.posting_id, p.entries, p.currencies, p.total)
-      FROM (SELECT posting_id, count(*) AS entries, count(DISTINCT currency) AS currencies,
-                   sum(amount) AS total
-              FROM cte_ctel.cte_entries GROUP BY posting_id) p
-     WHERE p.entries < 2 OR p.currencies <> 1 OR p.total <> 0
-    UNION ALL
-    -- Each wallet entry records the balance its account reached (a running sum by entry id).
-    SELECT 'balance_after_mismatch',
-           format('entry %s (%s %s): balance_after %s, running sum %s',
-                  r.id, r.account_id, r.currency, r.balance_after, r.running)
-      FROM (SELECT id, account_id, currency, balance_after,
-                   sum(amount) OVER (PARTITION BY account_id, currency ORDER BY id) AS running
-              FROM cte_ctel.cte_entries WHERE balance_after IS NOT NULL) r
-     WHERE r.balance_after <> r.running
-    UNION ALL
-    -- No account that may not go negative is below zero, counting what liens reserve.
-    SELECT 'negative_balance',
-           format('%s %s: balance %s, reserved %s', b.account_id, b.currency, b.balance, b.reserved)
-      FROM cte_ctel.cte_balances b
-      JOIN cte_ctel.cte_accounts a ON a.id = b.account_id
-     WHERE NOT a.allow_negative AND b.balance - b.reserved < 0
-    UNION ALL
-    -- What a balance reserves is exactly what its active liens hold.
-    SELECT 'reserved_mismatch',
-           format('%s %s: reserved %s, active liens hold %s',
-                  b.account_id, b.currency, b.reserved, COALESCE(l.held, 0))
-      FROM cte_ctel.cte_balances b
-      LEFT JOIN (SELECT account_id, currency, sum(amount) AS held
-                   FROM cte_ctel.cte_liens WHERE status = 'active'
-                  GROUP BY account_id, currency) l
-             ON l.account_id = b.account_id AND l.currency = b.currency
-     WHERE b.reserved <> COALESCE(l.held, 0)
-    UNION ALL
-    -- No lien is still held once its event has ended (a failed event keeps what it holds until
-    -- an operator retries its compensation or resolves it).
-    SELECT 'lien_outlives_event',
-           format('lien %s is %s but event %s is %s', l.id, l.status, e.id, e.status)
-      FROM cte_ctel.cte_liens l JOIN cte_ctel.cte_events e ON e.id = l.event_id
-     WHERE l.status IN ('pending', 'active') AND e.status IN ('completed', 'compensated', 'resolved')
-    UNION ALL
-    -- Each change names an event, a step of that event, and a lien that exist.
-    SELECT 'history_orphan',
-           format('change %s.%s: event %s, transaction %s, lien %s not found', h.id, h.n,
-                  COALESCE(h.event_id::text, '-'), COALESCE(h.transaction_id::text, '-'),
-                  COALESCE(h.lien_id::text, '-'))
-      FROM cte_ctel.cte_event_history h
-     WHERE (h.event_id IS NOT NULL
-            AND NOT EXISTS (SELECT 1 FROM cte_ctel.cte_events e WHERE e.id = h.event_id))
-        OR (h.transaction_id IS NOT NULL AND NOT EXISTS (
-              SELECT 1 FROM cte_ctel.cte_transactions t
-               WHERE t.id = h.transaction_id AND t.event_id IS NOT DISTINCT FROM h.event_id))
-        OR (h.lien_id IS NOT NULL
-            AND NOT EXISTS (SELECT 1 FROM cte_ctel.cte_liens l WHERE l.id = h.lien_id))
-    UNION ALL
-    -- Every event has its history (a restore that lost the change tables would not).
-    SELECT 'history_missing', format('event %s (%s) has no recorded change', e.id, e.status)
-      FROM cte_ctel.cte_events e
-     WHERE NOT EXISTS (SELECT 1 FROM cte_ctel.cte_change_log c WHERE c.event_id = e.id)
-       AND NOT EXISTS (SELECT 1 FROM cte_ctel.cte_change_outbox o WHERE o.event_id = e.id)
-    UNION ALL
-    -- A posting step that completed (or was compensated after it did) has its entries in the
-    -- journal, as does a held step of a completed event (a restore that lost the journal would
-    -- not).
-    SELECT 'posting_missing',
-           format('transaction %s (%s, %s) of event %s has no journal entries', t.id, t.type,
-                  t.status, t.event_id)
-      FROM cte_ctel.cte_transactions t JOIN cte_ctel.cte_events e ON e.id = t.event_id
-     WHERE ((t.type IN ('wallet.transfer', 'wallet.deposit', 'batch.operation')
-             AND t.status IN ('completed', 'compensating', 'compensated'))
-            OR (t.type IN ('wallet.withdrawal', 'wallet.exchange') AND e.status = 'completed'))
-       AND NOT EXISTS (SELECT 1 FROM cte_ctel.cte_entries j WHERE j.transaction_id = t.id)
-    UNION ALL
-    -- Each identity sequence is ahead of its table, or the next row's id would collide (a
-    -- restore that kept the rows but not the sequences).
-    SELECT 'sequence_behind', format('%s: next id %s, but the table holds id %s', s.name, s.next, s.max_id)
-      FROM (SELECT 'cte_entries' AS name,
-                   (SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END
-                      FROM cte_ctel.cte_entries_id_seq) AS next,
-                   (SELECT max(id) FROM cte_ctel.cte_entries) AS max_id
-            UNION ALL
-            SELECT 'cte_system_deltas',
-                   (SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END
-                      FROM cte_ctel.cte_system_deltas_id_seq),
-                   (SELECT max(id) FROM cte_ctel.cte_system_deltas)
-            UNION ALL
-            SELECT 'cte_change_outbox',
-                   (SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END
-                      FROM cte_ctel.cte_change_outbox_id_seq),
-                   GREATEST((SELECT max(id) FROM cte_ctel.cte_change_outbox),
-                            (SELECT max(id) FROM cte_ctel.cte_change_log))) s
-     WHERE s.max_id >= s.next
-    UNION ALL
-    -- The feed's positions never overlap: each row's changes end before the next row's begin.
-    SELECT 'feed_positions_overlap',
-           format('change log rows at %s and %s overlap', p.previous, p.position)
-      FROM (SELECT position, lag(position) OVER w AS previous,
-                   lag(position + cardinality(kinds) - 1) OVER w AS previous_last
-              FROM cte_ctel.cte_change_log WINDOW w AS (ORDER BY position)) p
-     WHERE p.position <= p.previous_last
-    UNION ALL
-    -- A reference is held by a step that exists and did not fail.
-    SELECT 'reference_orphan',
-           format('reference %s of %s is held by %s transaction %s', r.reference, r.type,
-                  COALESCE(t.status, 'no'), r.transaction_id)
-      FROM cte_ctel.cte_references r
-      LEFT JOIN cte_ctel.cte_transactions t ON t.id = r.transaction_id
-     WHERE t.id IS NULL OR t.status = 'failed'
-    UNION ALL
-    -- The copy of allow_negative that the balance CHECK relies on matches the account.
-    SELECT 'allow_negative_mismatch',
-           format('%s %s: balance row says %s, account says %s',
-                  b.account_id, b.currency, b.allow_negative, a.allow_negative)
-      FROM cte_ctel.cte_balances b
-      JOIN cte_ctel.cte_accounts a ON a.id = b.account_id
-     WHERE b.allow_negative <> a.allow_negative
-    ORDER BY 1, 2
-$$;
-COMMENT ON FUNCTION cte_ctel.cte_verify_ledger() IS
-    'Every ledger invariant that fails, one row per violation; no rows means the ledger is healthy.';
+-- cte_verify_ledger() is replaced once, with the money operations' checks, further down.
 
 CREATE OR REPLACE FUNCTION "cte_fail_transaction"(
 	"transaction_id" uuid,
@@ -596,3 +444,403 @@ COMMENT ON VIEW cte_ctel.cte_stats IS
     'Monitoring gauges, one row per metric and label (docs/operations.md lists them with alerts).';
 REVOKE ALL ON cte_ctel.cte_stats FROM PUBLIC;
 GRANT SELECT ON cte_ctel.cte_stats TO cte_reader;
+
+-- Money operations (issue 14): account status and floors, multi-capture and idempotent holds,
+-- refunds, statements. Same order as the fresh install's files, so constraint names agree.
+CREATE DOMAIN cte_ctel.cte_account_status AS text CHECK (VALUE IN ('open', 'frozen', 'closed'));
+REVOKE ALL ON DOMAIN cte_ctel.cte_account_status FROM PUBLIC;
+ALTER TABLE cte_ctel.cte_accounts
+    ADD COLUMN status cte_ctel.cte_account_status NOT NULL DEFAULT 'open',
+    ADD COLUMN status_reason text,
+    ADD COLUMN status_changed_at timestamptz,
+    ADD CONSTRAINT cte_accounts_check2 CHECK (status = 'open' OR NOT is_system);
+ALTER TABLE cte_ctel.cte_balances
+    ADD COLUMN min_balance cte_ctel.cte_balance NOT NULL DEFAULT 0,
+    ADD COLUMN status cte_ctel.cte_account_status NOT NULL DEFAULT 'open',
+    DROP CONSTRAINT cte_balances_available_check,
+    ADD CONSTRAINT cte_balances_available_check
+        CHECK (allow_negative OR balance - reserved >= min_balance),
+    ADD CONSTRAINT cte_balances_closed_check
+        CHECK (status <> 'closed' OR (balance = 0 AND reserved = 0));
+-- A floor of zero at the currency's scale, as a fresh account gets.
+UPDATE cte_ctel.cte_balances b SET min_balance = pg_catalog.round(0, c.scale)
+  FROM cte_ctel.cte_currencies c WHERE c.code = b.currency;
+ALTER TABLE cte_ctel.cte_entries ADD COLUMN lien_id uuid;
+DROP INDEX cte_ctel.cte_entries_account_idx;
+CREATE INDEX cte_entries_account_idx ON cte_ctel.cte_entries (account_id, currency, created_at, id);
+ALTER TABLE cte_ctel.cte_events ADD COLUMN refund_of uuid REFERENCES cte_ctel.cte_events (id);
+CREATE INDEX cte_events_refund_of_idx ON cte_ctel.cte_events (refund_of)
+    WHERE refund_of IS NOT NULL;
+ALTER TABLE cte_ctel.cte_liens
+    ADD COLUMN idempotency_key cte_ctel.cte_name,
+    DROP CONSTRAINT cte_liens_check2,
+    DROP CONSTRAINT cte_liens_check3,
+    ADD CONSTRAINT cte_liens_check2 CHECK (status <> 'captured' OR captured_amount IS NOT NULL),
+    ADD CONSTRAINT cte_liens_check3 CHECK (status <> 'pending' OR captured_amount IS NULL),
+    ADD CONSTRAINT cte_liens_check4 CHECK (transaction_id IS NULL OR event_id IS NOT NULL);
+CREATE UNIQUE INDEX cte_liens_idempotency_key_idx ON cte_ctel.cte_liens (idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+CREATE OR REPLACE VIEW cte_ctel.cte_ledger_balances AS
+    SELECT b.account_id, b.currency, b.balance, b.reserved - COALESCE(o.held, 0) AS reserved,
+           b.balance - b.reserved + COALESCE(o.held, 0) AS available,
+           false AS is_system,
+           CASE WHEN NOT b.allow_negative THEN b.min_balance END AS min_balance,
+           b.status
+      FROM cte_ctel.cte_balances b
+      LEFT JOIN LATERAL (
+          SELECT sum(l.amount - COALESCE(l.captured_amount, 0)) AS held
+            FROM cte_ctel.cte_liens l
+           WHERE l.status = 'active' AND l.expires_at <= pg_catalog.statement_timestamp()
+             AND l.account_id = b.account_id AND l.currency = b.currency) o ON true
+    UNION ALL
+    SELECT a.id, c.code,
+           COALESCE(s.folded_balance, round(0, c.scale)) + COALESCE(d.total, 0) AS balance,
+           0::numeric AS reserved,
+           COALESCE(s.folded_balance, round(0, c.scale)) + COALESCE(d.total, 0) AS available,
+           true AS is_system, NULL::numeric AS min_balance, a.status
+      FROM cte_ctel.cte_accounts a
+     CROSS JOIN cte_ctel.cte_currencies c
+      LEFT JOIN cte_ctel.cte_system_balances s ON s.account_id = a.id AND s.currency = c.code
+      LEFT JOIN (SELECT account_id, currency, sum(amount) AS total
+                   FROM cte_ctel.cte_system_deltas
+                  GROUP BY account_id, currency) d
+             ON d.account_id = a.id AND d.currency = c.code
+     WHERE a.is_system;
+
+CREATE OR REPLACE FUNCTION cte_ctel.cte_verify_ledger()
+RETURNS TABLE (check_name text, detail text)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    -- Double entry: for each currency, all balances (wallets and system accounts) sum to zero.
+    SELECT 'currency_sum_nonzero'::text,
+           format('%s: balances sum to %s', s.currency, s.total)
+      FROM (SELECT currency, sum(balance) AS total
+              FROM cte_ctel.cte_ledger_balances GROUP BY currency) s
+     WHERE s.total <> 0
+    UNION ALL
+    -- Each balance equals the sum of its entries.
+    SELECT 'balance_mismatch',
+           format('%s %s: balance %s, entries sum to %s',
+                  b.account_id, b.currency, b.balance, COALESCE(e.total, 0))
+      FROM cte_ctel.cte_ledger_balances b
+      LEFT JOIN (SELECT account_id, currency, sum(amount) AS total
+                   FROM cte_ctel.cte_entries GROUP BY account_id, currency) e
+             ON e.account_id = b.account_id AND e.currency = b.currency
+     WHERE b.balance <> COALESCE(e.total, 0)
+    UNION ALL
+    -- No entry touches a balance that does not exist.
+    SELECT 'entry_without_balance',
+           format('%s %s: %s entries but no balance', e.account_id, e.currency, e.entries)
+      FROM (SELECT account_id, currency, count(*) AS entries
+              FROM cte_ctel.cte_entries GROUP BY account_id, currency) e
+      LEFT JOIN cte_ctel.cte_ledger_balances b
+             ON b.account_id = e.account_id AND b.currency = e.currency
+     WHERE b.account_id IS NULL
+    UNION ALL
+    -- Entries come in balanced groups: at least two, one currency, summing to zero.
+    SELECT 'posting_unbalanced',
+           format('posting %s: %s entries in %s currencies summing to %s',
+                  p.posting_id, p.entries, p.currencies, p.total)
+      FROM (SELECT posting_id, count(*) AS entries, count(DISTINCT currency) AS currencies,
+                   sum(amount) AS total
+              FROM cte_ctel.cte_entries GROUP BY posting_id) p
+     WHERE p.entries < 2 OR p.currencies <> 1 OR p.total <> 0
+    UNION ALL
+    -- Each wallet entry records the balance its account reached (a running sum by entry id).
+    SELECT 'balance_after_mismatch',
+           format('entry %s (%s %s): balance_after %s, running sum %s',
+                  r.id, r.account_id, r.currency, r.balance_after, r.running)
+      FROM (SELECT id, account_id, currency, balance_after,
+                   sum(amount) OVER (PARTITION BY account_id, currency ORDER BY id) AS running
+              FROM cte_ctel.cte_entries WHERE balance_after IS NOT NULL) r
+     WHERE r.balance_after <> r.running
+    UNION ALL
+    -- No balance is below its floor (zero unless cte_set_limits said otherwise), counting what
+    -- liens reserve, unless it has none.
+    SELECT 'negative_balance',
+           format('%s %s: balance %s, reserved %s, floor %s', b.account_id, b.currency,
+                  b.balance, b.reserved, b.min_balance)
+      FROM cte_ctel.cte_balances b
+     WHERE NOT b.allow_negative AND b.balance - b.reserved < b.min_balance
+    UNION ALL
+    -- What a balance reserves is exactly what its active liens still hold.
+    SELECT 'reserved_mismatch',
+           format('%s %s: reserved %s, active liens hold %s',
+                  b.account_id, b.currency, b.reserved, COALESCE(l.held, 0))
+      FROM cte_ctel.cte_balances b
+      LEFT JOIN (SELECT account_id, currency, sum(amount - COALESCE(captured_amount, 0)) AS held
+                   FROM cte_ctel.cte_liens WHERE status = 'active'
+                  GROUP BY account_id, currency) l
+             ON l.account_id = b.account_id AND l.currency = b.currency
+     WHERE b.reserved <> COALESCE(l.held, 0)
+    UNION ALL
+    -- No lien is still held once its event has ended (a failed event keeps what it holds until
+    -- an operator retries its compensation or resolves it).
+    SELECT 'lien_outlives_event',
+           format('lien %s is %s but event %s is %s', l.id, l.status, e.id, e.status)
+      FROM cte_ctel.cte_liens l JOIN cte_ctel.cte_events e ON e.id = l.event_id
+     WHERE l.status IN ('pending', 'active') AND e.status IN ('completed', 'compensated', 'resolved')
+    UNION ALL
+    -- Each change names an event, a step of that event, and a lien that exist.
+    SELECT 'history_orphan',
+           format('change %s.%s: event %s, transaction %s, lien %s not found', h.id, h.n,
+                  COALESCE(h.event_id::text, '-'), COALESCE(h.transaction_id::text, '-'),
+                  COALESCE(h.lien_id::text, '-'))
+      FROM cte_ctel.cte_event_history h
+     WHERE (h.event_id IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM cte_ctel.cte_events e WHERE e.id = h.event_id))
+        OR (h.transaction_id IS NOT NULL AND NOT EXISTS (
+              SELECT 1 FROM cte_ctel.cte_transactions t
+               WHERE t.id = h.transaction_id AND t.event_id IS NOT DISTINCT FROM h.event_id))
+        OR (h.lien_id IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM cte_ctel.cte_liens l WHERE l.id = h.lien_id))
+    UNION ALL
+    -- Every event has its history (a restore that lost the change tables would not).
+    SELECT 'history_missing', format('event %s (%s) has no recorded change', e.id, e.status)
+      FROM cte_ctel.cte_events e
+     WHERE NOT EXISTS (SELECT 1 FROM cte_ctel.cte_change_log c WHERE c.event_id = e.id)
+       AND NOT EXISTS (SELECT 1 FROM cte_ctel.cte_change_outbox o WHERE o.event_id = e.id)
+    UNION ALL
+    -- A posting step that completed (or was compensated after it did) has its entries in the
+    -- journal, as does a held step of a completed event (a restore that lost the journal would
+    -- not).
+    SELECT 'posting_missing',
+           format('transaction %s (%s, %s) of event %s has no journal entries', t.id, t.type,
+                  t.status, t.event_id)
+      FROM cte_ctel.cte_transactions t JOIN cte_ctel.cte_events e ON e.id = t.event_id
+     WHERE ((t.type IN ('wallet.transfer', 'wallet.deposit', 'batch.operation')
+             AND t.status IN ('completed', 'compensating', 'compensated'))
+            OR (t.type IN ('wallet.withdrawal', 'wallet.exchange') AND e.status = 'completed'))
+       AND NOT EXISTS (SELECT 1 FROM cte_ctel.cte_entries j WHERE j.transaction_id = t.id)
+    UNION ALL
+    -- Each identity sequence is ahead of its table, or the next row's id would collide (a
+    -- restore that kept the rows but not the sequences).
+    SELECT 'sequence_behind', format('%s: next id %s, but the table holds id %s', s.name, s.next, s.max_id)
+      FROM (SELECT 'cte_entries' AS name,
+                   (SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END
+                      FROM cte_ctel.cte_entries_id_seq) AS next,
+                   (SELECT max(id) FROM cte_ctel.cte_entries) AS max_id
+            UNION ALL
+            SELECT 'cte_system_deltas',
+                   (SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END
+                      FROM cte_ctel.cte_system_deltas_id_seq),
+                   (SELECT max(id) FROM cte_ctel.cte_system_deltas)
+            UNION ALL
+            SELECT 'cte_change_outbox',
+                   (SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END
+                      FROM cte_ctel.cte_change_outbox_id_seq),
+                   GREATEST((SELECT max(id) FROM cte_ctel.cte_change_outbox),
+                            (SELECT max(id) FROM cte_ctel.cte_change_log))) s
+     WHERE s.max_id >= s.next
+    UNION ALL
+    -- The feed's positions never overlap: each row's changes end before the next row's begin.
+    SELECT 'feed_positions_overlap',
+           format('change log rows at %s and %s overlap', p.previous, p.position)
+      FROM (SELECT position, lag(position) OVER w AS previous,
+                   lag(position + cardinality(kinds) - 1) OVER w AS previous_last
+              FROM cte_ctel.cte_change_log WINDOW w AS (ORDER BY position)) p
+     WHERE p.position <= p.previous_last
+    UNION ALL
+    -- A reference is held by a step that exists and did not fail.
+    SELECT 'reference_orphan',
+           format('reference %s of %s is held by %s transaction %s', r.reference, r.type,
+                  COALESCE(t.status, 'no'), r.transaction_id)
+      FROM cte_ctel.cte_references r
+      LEFT JOIN cte_ctel.cte_transactions t ON t.id = r.transaction_id
+     WHERE t.id IS NULL OR t.status = 'failed'
+    UNION ALL
+    -- The copy of the account's status that every posting reads under the balance's lock
+    -- matches the account; a closed account has nothing left, and took nothing after it closed.
+    SELECT 'account_status_mismatch',
+           format('%s %s: balance row says %s, account says %s',
+                  b.account_id, b.currency, b.status, a.status)
+      FROM cte_ctel.cte_balances b
+      JOIN cte_ctel.cte_accounts a ON a.id = b.account_id
+     WHERE b.status <> a.status
+    UNION ALL
+    SELECT 'closed_account_used',
+           format('entry %s on %s at %s, after it closed at %s', j.id, a.id, j.created_at,
+                  a.status_changed_at)
+      FROM cte_ctel.cte_accounts a
+      JOIN cte_ctel.cte_entries j ON j.account_id = a.id
+     WHERE a.status = 'closed' AND j.created_at > a.status_changed_at
+    UNION ALL
+    -- A lien never gave more than it held.
+    SELECT 'lien_overcaptured',
+           format('lien %s captured %s of %s', l.id, l.captured_amount, l.amount)
+      FROM cte_ctel.cte_liens l
+     WHERE l.captured_amount > l.amount
+    UNION ALL
+    -- The refunds of an event never add up to more than it moved: per wallet and currency, what
+    -- its refunds credit back is at most what the event debited.
+    SELECT 'refund_exceeds_event',
+           format('event %s: refunds return %s %s to %s, which it took %s', r.event_id,
+                  r.refunded, r.currency, r.account_id, COALESCE(o.moved, 0))
+      FROM (SELECT e.refund_of AS event_id, j.account_id, j.currency, sum(j.amount) AS refunded
+              FROM cte_ctel.cte_events e
+              JOIN cte_ctel.cte_transactions t ON t.event_id = e.id
+              JOIN cte_ctel.cte_entries j ON j.transaction_id = t.id
+             WHERE e.refund_of IS NOT NULL AND j.kind = 'refund' AND j.amount > 0
+               AND e.status = 'completed'
+             GROUP BY 1, 2, 3) r
+      LEFT JOIN (SELECT t.event_id, j.account_id, j.currency, -sum(j.amount) AS moved
+                   FROM cte_ctel.cte_transactions t
+                   JOIN cte_ctel.cte_entries j ON j.transaction_id = t.id
+                  WHERE j.kind NOT IN ('reversal', 'refund') AND j.amount < 0
+                  GROUP BY 1, 2, 3) o
+             ON o.event_id = r.event_id AND o.account_id = r.account_id AND o.currency = r.currency
+     WHERE r.refunded > COALESCE(o.moved, 0)
+    ORDER BY 1, 2
+$$;
+COMMENT ON FUNCTION cte_ctel.cte_verify_ledger() IS
+    'Every ledger invariant that fails, one row per violation; no rows means the ledger is healthy.';
+
+-- ctel_create_lien gains idempotency_key, ctel_capture_lien reference and final.
+DROP FUNCTION cte_ctel.ctel_create_lien(uuid, text, numeric, text, timestamptz, jsonb);
+DROP FUNCTION cte_ctel.ctel_capture_lien(uuid, text, numeric);
+CREATE FUNCTION cte_ctel.ctel_capture_lien(
+    lien_id uuid, destination_account_id text, amount numeric DEFAULT NULL,
+    reference text DEFAULT NULL, "final" boolean DEFAULT true) RETURNS uuid
+    VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+    SET search_path TO pg_catalog, pg_temp
+    LANGUAGE c AS 'MODULE_PATHNAME', 'ctel_capture_lien_partly_wrapper';
+COMMENT ON FUNCTION cte_ctel.ctel_capture_lien(uuid, text, numeric, text, boolean) IS
+    'Moves up to what a lien still holds to a wallet; final releases the rest, otherwise it stays held for later captures.';
+
+CREATE  FUNCTION "cte_add_currency"(
+	"account_id" TEXT, /* Option < String > */
+	"currency" TEXT /* Option < String > */
+) RETURNS bool /* bool */
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'cte_add_currency_wrapper';
+
+CREATE  FUNCTION "cte_set_limits"(
+	"account_id" TEXT, /* Option < String > */
+	"currency" TEXT, /* Option < String > */
+	"min_balance" NUMERIC /* Option < AnyNumeric > */
+) RETURNS void
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'cte_set_limits_wrapper';
+
+CREATE  FUNCTION "cte_freeze_account"(
+	"account_id" TEXT, /* Option < String > */
+	"reason" TEXT /* Option < String > */
+) RETURNS TEXT /* String */
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'cte_freeze_account_wrapper';
+
+CREATE  FUNCTION "cte_unfreeze_account"(
+	"account_id" TEXT, /* Option < String > */
+	"reason" TEXT DEFAULT NULL /* Option < String > */
+) RETURNS TEXT /* String */
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'cte_unfreeze_account_wrapper';
+
+CREATE  FUNCTION "cte_close_account"(
+	"account_id" TEXT, /* Option < String > */
+	"reason" TEXT DEFAULT NULL /* Option < String > */
+) RETURNS void
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'cte_close_account_wrapper';
+
+CREATE  FUNCTION "cte_reverse_event"(
+	"event_id" uuid, /* Option < Uuid > */
+	"reason" TEXT, /* Option < String > */
+	"amount" NUMERIC DEFAULT NULL, /* Option < AnyNumeric > */
+	"reference" TEXT DEFAULT NULL /* Option < String > */
+) RETURNS uuid /* Uuid */
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'cte_reverse_event_wrapper';
+
+CREATE  FUNCTION "cte_account_statement"(
+	"account_id" TEXT, /* Option < String > */
+	"currency" TEXT, /* Option < String > */
+	"from" timestamp with time zone DEFAULT NULL, /* Option < TimestampWithTimeZone > */
+	"to" timestamp with time zone DEFAULT NULL, /* Option < TimestampWithTimeZone > */
+	"after_entry" bigint DEFAULT NULL, /* Option < i64 > */
+	"limit" INT DEFAULT 100 /* Option < i32 > */
+) RETURNS TABLE (
+	"entry_id" bigint,  /* i64 */
+	"at" timestamp with time zone,  /* TimestampWithTimeZone */
+	"kind" TEXT,  /* String */
+	"amount" NUMERIC,  /* AnyNumeric */
+	"balance_after" NUMERIC,  /* Option < AnyNumeric > */
+	"reference" TEXT,  /* Option < String > */
+	"posting_id" uuid,  /* Uuid */
+	"event_id" uuid,  /* Option < Uuid > */
+	"event_name" TEXT,  /* Option < String > */
+	"transaction_id" uuid,  /* Option < Uuid > */
+	"transaction_name" TEXT,  /* Option < String > */
+	"counterparty" TEXT,  /* Option < String > */
+	"lien_id" uuid  /* Option < Uuid > */
+)
+STABLE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'cte_account_statement_wrapper';
+
+CREATE  FUNCTION "cte_balance_at"(
+	"account_id" TEXT, /* Option < String > */
+	"currency" TEXT, /* Option < String > */
+	"at" timestamp with time zone /* Option < TimestampWithTimeZone > */
+) RETURNS NUMERIC /* AnyNumeric */
+STABLE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'cte_balance_at_wrapper';
+
+CREATE  FUNCTION "ctel_create_lien"(
+	"event_id" uuid, /* Option < Uuid > */
+	"account_id" TEXT, /* Option < String > */
+	"amount" NUMERIC, /* Option < AnyNumeric > */
+	"currency" TEXT, /* Option < String > */
+	"expires_at" timestamp with time zone DEFAULT NULL, /* Option < TimestampWithTimeZone > */
+	"metadata" jsonb DEFAULT NULL, /* Option < JsonbText > */
+	"idempotency_key" TEXT DEFAULT NULL /* Option < String > */
+) RETURNS uuid /* Uuid */
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'ctel_create_lien_keyed_wrapper';
+
+REVOKE ALL ON FUNCTION
+    cte_ctel.cte_account_statement(text, text, timestamptz, timestamptz, bigint, int),
+    cte_ctel.cte_balance_at(text, text, timestamptz),
+    cte_ctel.ctel_create_lien(uuid, text, numeric, text, timestamptz, jsonb, text),
+    cte_ctel.ctel_capture_lien(uuid, text, numeric, text, boolean),
+    cte_ctel.cte_reverse_event(uuid, text, numeric, text),
+    cte_ctel.cte_add_currency(text, text),
+    cte_ctel.cte_set_limits(text, text, numeric),
+    cte_ctel.cte_freeze_account(text, text),
+    cte_ctel.cte_unfreeze_account(text, text),
+    cte_ctel.cte_close_account(text, text)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    cte_ctel.cte_account_statement(text, text, timestamptz, timestamptz, bigint, int),
+    cte_ctel.cte_balance_at(text, text, timestamptz)
+TO cte_reader;
+GRANT EXECUTE ON FUNCTION
+    cte_ctel.ctel_create_lien(uuid, text, numeric, text, timestamptz, jsonb, text),
+    cte_ctel.ctel_capture_lien(uuid, text, numeric, text, boolean),
+    cte_ctel.cte_reverse_event(uuid, text, numeric, text),
+    cte_ctel.cte_add_currency(text, text)
+TO cte_operator;
+GRANT EXECUTE ON FUNCTION
+    cte_ctel.cte_set_limits(text, text, numeric),
+    cte_ctel.cte_freeze_account(text, text),
+    cte_ctel.cte_unfreeze_account(text, text),
+    cte_ctel.cte_close_account(text, text)
+TO cte_admin;

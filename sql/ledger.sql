@@ -26,6 +26,8 @@ CREATE DOMAIN cte_ctel.cte_step_status AS text CHECK (VALUE IN
     ('pending', 'running', 'waiting', 'completed', 'failed', 'compensating', 'compensated'));
 CREATE DOMAIN cte_ctel.cte_lien_status AS text CHECK (VALUE IN
     ('pending', 'active', 'captured', 'released', 'expired'));
+-- 0.2.0: open; frozen (no new debit, no new lien); closed (nothing at all).
+CREATE DOMAIN cte_ctel.cte_account_status AS text CHECK (VALUE IN ('open', 'frozen', 'closed'));
 
 CREATE TABLE cte_ctel.cte_currencies (
     code       text PRIMARY KEY CHECK (code ~ '^[A-Z][A-Z0-9]{2,11}$'),
@@ -46,22 +48,37 @@ CREATE TABLE cte_ctel.cte_accounts (
     allow_negative boolean NOT NULL DEFAULT false,
     metadata       cte_ctel.cte_json_object,
     created_at     timestamptz NOT NULL DEFAULT now(),
+    -- 0.2.0: frozen or closed by an operator (cte_freeze_account, cte_close_account), why and
+    -- when. Each balance row carries a copy, read under its lock by every posting.
+    status         cte_ctel.cte_account_status NOT NULL DEFAULT 'open',
+    status_reason  text,
+    status_changed_at timestamptz,
     CHECK (is_system = (left(id, 1) = '@')),
-    CHECK (allow_negative OR NOT is_system)
+    CHECK (allow_negative OR NOT is_system),
+    CHECK (status = 'open' OR NOT is_system)
 );
 COMMENT ON TABLE cte_ctel.cte_accounts IS
     'Wallet accounts and the system accounts (ids starting with @) money enters and leaves through.';
 
--- One row per wallet and currency, updated in place under a row lock. allow_negative is copied
--- from the account so that "never below zero" is a row CHECK and not only code.
+-- One row per wallet and currency, updated in place under a row lock. Its floor (min_balance,
+-- or none with allow_negative) and its account's status live on the row, so that "never below
+-- the floor" is a row CHECK and not only code, and every posting reads them under the lock.
 CREATE TABLE cte_ctel.cte_balances (
     account_id     text NOT NULL REFERENCES cte_ctel.cte_accounts (id),
     currency       text NOT NULL REFERENCES cte_ctel.cte_currencies (code),
+    -- No floor at all (the account was opened with allow_negative, or cte_set_limits NULL).
     allow_negative boolean NOT NULL,
     balance        cte_ctel.cte_balance NOT NULL DEFAULT 0,
     reserved       cte_ctel.cte_reserved NOT NULL DEFAULT 0,
+    -- 0.2.0: the least balance - reserved may be (negative: an overdraft line), unless
+    -- allow_negative; and the account's status, copied.
+    min_balance    cte_ctel.cte_balance NOT NULL DEFAULT 0,
+    status         cte_ctel.cte_account_status NOT NULL DEFAULT 'open',
     PRIMARY KEY (account_id, currency),
-    CONSTRAINT cte_balances_available_check CHECK (allow_negative OR balance - reserved >= 0)
+    CONSTRAINT cte_balances_available_check
+        CHECK (allow_negative OR balance - reserved >= min_balance),
+    CONSTRAINT cte_balances_closed_check
+        CHECK (status <> 'closed' OR (balance = 0 AND reserved = 0))
 );
 COMMENT ON TABLE cte_ctel.cte_balances IS
     'Wallet balances: posted balance and the part of it reserved by active liens.';
@@ -108,37 +125,18 @@ CREATE TABLE cte_ctel.cte_entries (
     -- The clock when the entry was written (under its wallet's lock), so that on each wallet
     -- it grows with id; 0.1.0 wrote the transaction's start time.
     created_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+    -- 0.2.0: the lien whose capture made this posting (NULL for other postings).
+    lien_id       uuid,
     CHECK ((balance_after IS NULL) = (left(account_id, 1) = '@'))
 );
-CREATE INDEX cte_entries_account_idx ON cte_ctel.cte_entries (account_id, currency, id);
+-- 0.2.0: with created_at, so that a statement's time window and its keyset page, and a
+-- balance at an instant, are one range scan (on a wallet, created_at grows with id).
+CREATE INDEX cte_entries_account_idx ON cte_ctel.cte_entries (account_id, currency, created_at, id);
 CREATE INDEX cte_entries_posting_idx ON cte_ctel.cte_entries (posting_id);
 CREATE INDEX cte_entries_transaction_idx ON cte_ctel.cte_entries (transaction_id)
     WHERE transaction_id IS NOT NULL;
 COMMENT ON TABLE cte_ctel.cte_entries IS
     'The append-only journal: signed entries; the entries of one posting_id share one currency and sum to zero. balance_after is the wallet balance after the entry (NULL for system accounts).';
-
--- Every balance, wallets and system accounts alike, as the API reads them. Each system account
--- holds every registered currency: its last fold (none yet is zero) plus the deltas since.
-CREATE VIEW cte_ctel.cte_ledger_balances AS
-    SELECT b.account_id, b.currency, b.balance, b.reserved, b.balance - b.reserved AS available,
-           false AS is_system
-      FROM cte_ctel.cte_balances b
-    UNION ALL
-    SELECT a.id, c.code,
-           COALESCE(s.folded_balance, round(0, c.scale)) + COALESCE(d.total, 0) AS balance,
-           0::numeric AS reserved,
-           COALESCE(s.folded_balance, round(0, c.scale)) + COALESCE(d.total, 0) AS available,
-           true AS is_system
-      FROM cte_ctel.cte_accounts a
-     CROSS JOIN cte_ctel.cte_currencies c
-      LEFT JOIN cte_ctel.cte_system_balances s ON s.account_id = a.id AND s.currency = c.code
-      LEFT JOIN (SELECT account_id, currency, sum(amount) AS total
-                   FROM cte_ctel.cte_system_deltas
-                  GROUP BY account_id, currency) d
-             ON d.account_id = a.id AND d.currency = c.code
-     WHERE a.is_system;
-COMMENT ON VIEW cte_ctel.cte_ledger_balances IS
-    'Every balance of every account, wallet or system: balance, reserved (by liens), available.';
 
 INSERT INTO cte_ctel.cte_accounts (id, is_system, allow_negative, metadata) VALUES
     ('@world', true, true, '{"purpose": "money entering and leaving the ledger"}'),

@@ -22,7 +22,7 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA cte_ctel FROM PUBLIC;
 REVOKE ALL ON DOMAIN cte_ctel.cte_name, cte_ctel.cte_description, cte_ctel.cte_reference,
     cte_ctel.cte_json_object, cte_ctel.cte_entry_amount, cte_ctel.cte_balance,
     cte_ctel.cte_reserved, cte_ctel.cte_positive_amount, cte_ctel.cte_event_status,
-    cte_ctel.cte_step_status, cte_ctel.cte_lien_status FROM PUBLIC;
+    cte_ctel.cte_step_status, cte_ctel.cte_lien_status, cte_ctel.cte_account_status FROM PUBLIC;
 GRANT USAGE ON SCHEMA cte_ctel TO cte_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA cte_ctel TO cte_reader;
 
@@ -32,7 +32,9 @@ GRANT EXECUTE ON FUNCTION
     cte_ctel.cte_account_balances(text),
     cte_ctel.cte_verify_ledger(),
     cte_ctel.cte_error_catalog(),
-    cte_ctel.cte_changes(bigint, int)
+    cte_ctel.cte_changes(bigint, int),
+    cte_ctel.cte_account_statement(text, text, timestamptz, timestamptz, bigint, int),
+    cte_ctel.cte_balance_at(text, text, timestamptz)
 TO cte_reader;
 
 GRANT EXECUTE ON FUNCTION
@@ -46,9 +48,11 @@ GRANT EXECUTE ON FUNCTION
     cte_ctel.cte_fail_transaction(uuid, text, boolean),
     cte_ctel.cte_complete_compensation(uuid, jsonb),
     cte_ctel.cte_fail_compensation(uuid, text),
-    cte_ctel.ctel_create_lien(uuid, text, numeric, text, timestamptz, jsonb),
+    cte_ctel.ctel_create_lien(uuid, text, numeric, text, timestamptz, jsonb, text),
     cte_ctel.ctel_release_lien(uuid, text),
-    cte_ctel.ctel_capture_lien(uuid, text, numeric)
+    cte_ctel.ctel_capture_lien(uuid, text, numeric, text, boolean),
+    cte_ctel.cte_reverse_event(uuid, text, numeric, text),
+    cte_ctel.cte_add_currency(text, text)
 TO cte_operator;
 
 -- cte_register_executor is SECURITY INVOKER: granting it lets a role register functions it
@@ -60,5 +64,9 @@ GRANT EXECUTE ON FUNCTION
     cte_ctel.cte_register_executor(text, regprocedure, regprocedure),
     cte_ctel.cte_run_maintenance(),
     cte_ctel.cte_retry_compensation(uuid),
-    cte_ctel.cte_resolve_event(uuid, text)
+    cte_ctel.cte_resolve_event(uuid, text),
+    cte_ctel.cte_set_limits(text, text, numeric),
+    cte_ctel.cte_freeze_account(text, text),
+    cte_ctel.cte_unfreeze_account(text, text),
+    cte_ctel.cte_close_account(text, text)
 TO cte_admin;

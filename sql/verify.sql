@@ -50,19 +50,20 @@ AS $$
               FROM cte_ctel.cte_entries WHERE balance_after IS NOT NULL) r
      WHERE r.balance_after <> r.running
     UNION ALL
-    -- No account that may not go negative is below zero, counting what liens reserve.
+    -- No balance is below its floor (zero unless cte_set_limits said otherwise), counting what
+    -- liens reserve, unless it has none.
     SELECT 'negative_balance',
-           format('%s %s: balance %s, reserved %s', b.account_id, b.currency, b.balance, b.reserved)
+           format('%s %s: balance %s, reserved %s, floor %s', b.account_id, b.currency,
+                  b.balance, b.reserved, b.min_balance)
       FROM cte_ctel.cte_balances b
-      JOIN cte_ctel.cte_accounts a ON a.id = b.account_id
-     WHERE NOT a.allow_negative AND b.balance - b.reserved < 0
+     WHERE NOT b.allow_negative AND b.balance - b.reserved < b.min_balance
     UNION ALL
-    -- What a balance reserves is exactly what its active liens hold.
+    -- What a balance reserves is exactly what its active liens still hold.
     SELECT 'reserved_mismatch',
            format('%s %s: reserved %s, active liens hold %s',
                   b.account_id, b.currency, b.reserved, COALESCE(l.held, 0))
       FROM cte_ctel.cte_balances b
-      LEFT JOIN (SELECT account_id, currency, sum(amount) AS held
+      LEFT JOIN (SELECT account_id, currency, sum(amount - COALESCE(captured_amount, 0)) AS held
                    FROM cte_ctel.cte_liens WHERE status = 'active'
                   GROUP BY account_id, currency) l
              ON l.account_id = b.account_id AND l.currency = b.currency
@@ -143,13 +144,47 @@ AS $$
       LEFT JOIN cte_ctel.cte_transactions t ON t.id = r.transaction_id
      WHERE t.id IS NULL OR t.status = 'failed'
     UNION ALL
-    -- The copy of allow_negative that the balance CHECK relies on matches the account.
-    SELECT 'allow_negative_mismatch',
+    -- The copy of the account's status that every posting reads under the balance's lock
+    -- matches the account; a closed account has nothing left, and took nothing after it closed.
+    SELECT 'account_status_mismatch',
            format('%s %s: balance row says %s, account says %s',
-                  b.account_id, b.currency, b.allow_negative, a.allow_negative)
+                  b.account_id, b.currency, b.status, a.status)
       FROM cte_ctel.cte_balances b
       JOIN cte_ctel.cte_accounts a ON a.id = b.account_id
-     WHERE b.allow_negative <> a.allow_negative
+     WHERE b.status <> a.status
+    UNION ALL
+    SELECT 'closed_account_used',
+           format('entry %s on %s at %s, after it closed at %s', j.id, a.id, j.created_at,
+                  a.status_changed_at)
+      FROM cte_ctel.cte_accounts a
+      JOIN cte_ctel.cte_entries j ON j.account_id = a.id
+     WHERE a.status = 'closed' AND j.created_at > a.status_changed_at
+    UNION ALL
+    -- A lien never gave more than it held.
+    SELECT 'lien_overcaptured',
+           format('lien %s captured %s of %s', l.id, l.captured_amount, l.amount)
+      FROM cte_ctel.cte_liens l
+     WHERE l.captured_amount > l.amount
+    UNION ALL
+    -- The refunds of an event never add up to more than it moved: per wallet and currency, what
+    -- its refunds credit back is at most what the event debited.
+    SELECT 'refund_exceeds_event',
+           format('event %s: refunds return %s %s to %s, which it took %s', r.event_id,
+                  r.refunded, r.currency, r.account_id, COALESCE(o.moved, 0))
+      FROM (SELECT e.refund_of AS event_id, j.account_id, j.currency, sum(j.amount) AS refunded
+              FROM cte_ctel.cte_events e
+              JOIN cte_ctel.cte_transactions t ON t.event_id = e.id
+              JOIN cte_ctel.cte_entries j ON j.transaction_id = t.id
+             WHERE e.refund_of IS NOT NULL AND j.kind = 'refund' AND j.amount > 0
+               AND e.status = 'completed'
+             GROUP BY 1, 2, 3) r
+      LEFT JOIN (SELECT t.event_id, j.account_id, j.currency, -sum(j.amount) AS moved
+                   FROM cte_ctel.cte_transactions t
+                   JOIN cte_ctel.cte_entries j ON j.transaction_id = t.id
+                  WHERE j.kind NOT IN ('reversal', 'refund') AND j.amount < 0
+                  GROUP BY 1, 2, 3) o
+             ON o.event_id = r.event_id AND o.account_id = r.account_id AND o.currency = r.currency
+     WHERE r.refunded > COALESCE(o.moved, 0)
     ORDER BY 1, 2
 $$;
 COMMENT ON FUNCTION cte_ctel.cte_verify_ledger() IS

@@ -99,6 +99,10 @@ bob_before=$(q cte_upgrade -c "SELECT cte_ctel.cte_balance('u-bob', 'USD')")
 refused=$(q cte_upgrade -c "SELECT cte_ctel.cte_transfer('u-alice', 'u-bob', 1, 'USD')" 2>&1)
 check "until the update, a write is refused with a clear message and a hint to update" \
     "echo \"\$refused\" | grep -q 'older version.s SQL' && echo \"\$refused\" | grep -q 'ALTER EXTENSION cte_ctel UPDATE'"
+# A function whose arguments changed in this version: its old symbol refuses the same way.
+held=$(q cte_upgrade -c "SELECT cte_ctel.ctel_create_lien(NULL, 'u-bob', 1, 'USD')" 2>&1)
+check "a function whose arguments changed refuses the same way (ctel_create_lien)" \
+    "echo \"\$held\" | grep -q 'older version.s SQL' && echo \"\$held\" | grep -q 'ALTER EXTENSION cte_ctel UPDATE'"
 check "and nothing changed" \
     "[ \"\$(q cte_upgrade -c \"SELECT cte_ctel.cte_balance('u-bob', 'USD')\")\" = '$bob_before' ]"
 sleep 1

@@ -97,8 +97,10 @@ pub enum CteError {
     #[error("payload of {step_type} is not valid: {why}")]
     PayloadInvalid { step_type: String, why: String },
 
-    #[error("idempotency key {key:?} already names an event called {name:?}, not {requested:?}")]
-    IdempotencyConflict { key: String, name: String, requested: String },
+    /// `held`: what the key names (an event called "x", a lien of 5.00 USD on "alice");
+    /// `requested`: what this call asked for, in the same words.
+    #[error("idempotency key {key:?} already names {held}, not {requested}")]
+    IdempotencyConflict { key: String, held: String, requested: String },
 
     #[error("reference {reference:?} is already used by a {step_type} transaction of {held_by}")]
     DuplicateReference { step_type: String, reference: String, held_by: String },
@@ -123,6 +125,26 @@ pub enum CteError {
 
     #[error("expires_at {expires_at} is not in the future")]
     ExpiryInvalid { expires_at: String },
+
+    #[error("account {account_id:?} is frozen: it takes no new debit and no new lien")]
+    AccountFrozen { account_id: String },
+
+    #[error("account {account_id:?} is closed: it takes nothing")]
+    AccountClosed { account_id: String },
+
+    #[error(
+        "floor {floor} {currency} is above the available balance {available} of {account_id:?}"
+    )]
+    FloorAboveAvailable { account_id: String, currency: String, floor: String, available: String },
+
+    #[error("account {account_id:?} cannot be closed: {why}")]
+    AccountNotEmpty { account_id: String, why: String },
+
+    #[error("refund of {amount} exceeds what is left to refund of event {event_id}: {left}")]
+    RefundExceedsEvent { event_id: String, amount: String, left: String },
+
+    #[error("event {event_id} cannot be refunded in part: {why}")]
+    RefundPartialUnsupported { event_id: String, why: &'static str },
 }
 
 /// The SQLSTATE class of every refusal. PostgreSQL's classes (`errcodes.txt`) do not include it;
@@ -130,7 +152,7 @@ pub enum CteError {
 pub const SQLSTATE_CLASS: &str = "L0";
 
 /// Number of variants of [`CteError`]; `CteError::index` maps each to one of `0..VARIANT_COUNT`.
-pub const VARIANT_COUNT: usize = 36;
+pub const VARIANT_COUNT: usize = 42;
 
 impl CteError {
     /// The SQLSTATE raised for this reason: class `L0`, one code per reason; see `docs/errors.md`.
@@ -172,6 +194,12 @@ impl CteError {
             CteError::LienUnknown { .. } => "L0034",
             CteError::CaptureExceedsLien { .. } => "L0035",
             CteError::ExpiryInvalid { .. } => "L0036",
+            CteError::AccountFrozen { .. } => "L0037",
+            CteError::AccountClosed { .. } => "L0038",
+            CteError::FloorAboveAvailable { .. } => "L0039",
+            CteError::AccountNotEmpty { .. } => "L0040",
+            CteError::RefundExceedsEvent { .. } => "L0041",
+            CteError::RefundPartialUnsupported { .. } => "L0042",
         }
     }
 
@@ -214,6 +242,12 @@ impl CteError {
             CteError::LienUnknown { .. } => "lien_unknown",
             CteError::CaptureExceedsLien { .. } => "capture_exceeds_lien",
             CteError::ExpiryInvalid { .. } => "expiry_invalid",
+            CteError::AccountFrozen { .. } => "account_frozen",
+            CteError::AccountClosed { .. } => "account_closed",
+            CteError::FloorAboveAvailable { .. } => "floor_above_available",
+            CteError::AccountNotEmpty { .. } => "account_not_empty",
+            CteError::RefundExceedsEvent { .. } => "refund_exceeds_event",
+            CteError::RefundPartialUnsupported { .. } => "refund_partial_unsupported",
         }
     }
 
@@ -236,9 +270,16 @@ impl CteError {
                  wallet.exchange, batch.operation and external; add others with \
                  cte_register_executor",
             ),
-            CteError::IdempotencyConflict { .. } => {
-                Some("an idempotency key names one event; use a new key for a new event")
+            CteError::IdempotencyConflict { .. } => Some(
+                "an idempotency key names one event (or one lien); use a new key for a new one",
+            ),
+            CteError::AccountFrozen { .. } => Some("cte_unfreeze_account lifts the freeze"),
+            CteError::FloorAboveAvailable { .. } => {
+                Some("a floor may not be above what the balance can spend now")
             }
+            CteError::AccountNotEmpty { .. } => Some(
+                "an account is closed at zero balance with no active lien and no unfinished event",
+            ),
             CteError::NullArgument { .. }
             | CteError::AmountMalformed { .. }
             | CteError::AmountNotFinite { .. }
@@ -267,7 +308,10 @@ impl CteError {
             | CteError::ArgumentOutOfRange { .. }
             | CteError::LienUnknown { .. }
             | CteError::CaptureExceedsLien { .. }
-            | CteError::ExpiryInvalid { .. } => None,
+            | CteError::ExpiryInvalid { .. }
+            | CteError::AccountClosed { .. }
+            | CteError::RefundExceedsEvent { .. }
+            | CteError::RefundPartialUnsupported { .. } => None,
         }
     }
 
@@ -310,6 +354,12 @@ impl CteError {
             CteError::LienUnknown { .. } => 33,
             CteError::CaptureExceedsLien { .. } => 34,
             CteError::ExpiryInvalid { .. } => 35,
+            CteError::AccountFrozen { .. } => 36,
+            CteError::AccountClosed { .. } => 37,
+            CteError::FloorAboveAvailable { .. } => 38,
+            CteError::AccountNotEmpty { .. } => 39,
+            CteError::RefundExceedsEvent { .. } => 40,
+            CteError::RefundPartialUnsupported { .. } => 41,
         }
     }
 
@@ -354,7 +404,7 @@ impl CteError {
             CteError::TransactionUnknown { transaction_id: text() },
             CteError::StepTypeUnknown { step_type: text() },
             CteError::PayloadInvalid { step_type: text(), why: text() },
-            CteError::IdempotencyConflict { key: text(), name: text(), requested: text() },
+            CteError::IdempotencyConflict { key: text(), held: text(), requested: text() },
             CteError::DuplicateReference { step_type: text(), reference: text(), held_by: text() },
             CteError::ExecutorInvalid { step_type: text(), why: text() },
             CteError::OrderTaken { event_id: text(), order: 1 },
@@ -363,6 +413,17 @@ impl CteError {
             CteError::LienUnknown { lien_id: text() },
             CteError::CaptureExceedsLien { amount: "2".into(), held: "1".into() },
             CteError::ExpiryInvalid { expires_at: text() },
+            CteError::AccountFrozen { account_id: text() },
+            CteError::AccountClosed { account_id: text() },
+            CteError::FloorAboveAvailable {
+                account_id: text(),
+                currency: "USD".into(),
+                floor: "10".into(),
+                available: "5".into(),
+            },
+            CteError::AccountNotEmpty { account_id: text(), why: text() },
+            CteError::RefundExceedsEvent { event_id: text(), amount: "2".into(), left: "1".into() },
+            CteError::RefundPartialUnsupported { event_id: text(), why: "it posted twice" },
         ]
     }
 }

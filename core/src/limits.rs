@@ -90,6 +90,9 @@ pub const CHANGE_ROWS_PER_SEQUENCE_MAX: i64 = 10_000;
 /// Most changes one call of `cte_changes` returns.
 pub const FEED_CHANGES_MAX: i64 = 10_000;
 
+/// Entries one `cte_account_statement` page returns at most (page on with `after_entry`).
+pub const STATEMENT_ROWS_MAX: i64 = 10_000;
+
 /// Items one `batch.operation` step may hold.
 pub const BATCH_ITEMS_MAX: usize = 10_000;
 

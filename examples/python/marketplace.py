@@ -35,6 +35,8 @@ CURRENCY_NOT_HELD = "L0018"
 AMOUNT_SCALE_EXCEEDED = "L0005"
 DUPLICATE_REFERENCE = "L0029"
 CAPTURE_EXCEEDS_LIEN = "L0035"
+REFUND_EXCEEDS_EVENT = "L0041"
+ACCOUNT_FROZEN = "L0037"
 TRANSITION_NOT_ALLOWED = "L0023"
 INSUFFICIENT_PRIVILEGE = "42501"  # PostgreSQL's own: a role without the grant
 
@@ -251,6 +253,36 @@ def main(conninfo):
     ok(status == "completed" and ledger.balance(escrow, "USD") == Decimal("0.00")
        and ledger.balance(seller, "USD") == Decimal("18.50"),
        f"the corrected settlement batch posts all three transfers ({status})")
+
+    # A two-shipment order on a fresh pair: hold 50 once (a retried request with the same
+    # idempotency key gets the same hold), capture 20 as the first box ships, then the final 25;
+    # the last 5 goes back. Then part of the sale is refunded, twice at most what was paid.
+    buyer2, shop2 = f"buyer2-{run}", f"shop2-{run}"
+    for account in (buyer2, shop2):
+        ledger.one("SELECT cte_ctel.cte_create_account(%s, ARRAY['USD'])", account)
+    top_up(ledger, buyer2, Decimal("100.00"), f"psp-{run}-2")
+    order = f"order-{run}-2"
+    hold = ledger.one("SELECT cte_ctel.ctel_create_lien(NULL, %s, 50, 'USD', idempotency_key => %s)", buyer2, order)
+    again = ledger.one("SELECT cte_ctel.ctel_create_lien(NULL, %s, 50, 'USD', idempotency_key => %s)", buyer2, order)
+    ok(again == hold and ledger.available(buyer2, "USD") == Decimal("50.00"),
+       "a hold requested twice with one idempotency key is one hold of 50")
+    ledger.one("SELECT cte_ctel.ctel_capture_lien(%s, %s, 20, %s, final => false)", hold, shop2, f"box-{run}-1")
+    ok(ledger.available(buyer2, "USD") == Decimal("50.00") and ledger.balance(shop2, "USD") == Decimal("20.00"),
+       "the first box captures 20 and the hold keeps the other 30")
+    ledger.one("SELECT cte_ctel.ctel_capture_lien(%s, %s, 25, %s)", hold, shop2, f"box-{run}-2")
+    ok(ledger.available(buyer2, "USD") == Decimal("55.00") and ledger.balance(shop2, "USD") == Decimal("45.00"),
+       "the final capture of 25 releases the last 5")
+    sale = ledger.one("SELECT cte_ctel.cte_transfer(%s, %s, 30, 'USD', %s)", buyer2, shop2, f"sale-{run}")
+    refund = ledger.one("SELECT cte_ctel.cte_reverse_event(%s, 'item returned', 12, %s)", sale, f"rma-{run}")
+    ok(ledger.one("SELECT refund_of FROM cte_ctel.cte_events WHERE id = %s", refund) == sale
+       and ledger.balance(buyer2, "USD") == Decimal("37.00"),
+       "a partial refund of 12 is an event linked to the sale, the money back")
+    ledger.expect_refusal(REFUND_EXCEEDS_EVENT, "refunding 20 more of a sale of 30",
+                          "SELECT cte_ctel.cte_reverse_event(%s, 'too much', 20)", sale)
+    statement = ledger.rows("SELECT kind, amount, balance_after FROM cte_ctel.cte_account_statement(%s, 'USD')", buyer2)
+    ok([row[0] for row in statement] == ["deposit", "transfer", "transfer", "transfer", "refund"]
+       and statement[-1][2] == Decimal("37.00"),
+       f"the buyer's statement: {len(statement)} entries in order, ending at 37.00")
 
     # What the application role may not do.
     ledger.expect_refusal(INSUFFICIENT_PRIVILEGE, "cancelling an event (cte_admin only)",

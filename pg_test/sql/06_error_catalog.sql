@@ -65,6 +65,24 @@ SELECT ctel_create_lien(NULL, 'alice', 1, 'USD') AS hold \gset
 SELECT test.refusal(format($$SELECT cte_ctel.ctel_capture_lien(%L, 'bob', 2)$$, :'hold')); -- capture_exceeds_lien
 SELECT test.refusal($$SELECT cte_ctel.ctel_create_lien(NULL, 'alice', 1, 'USD',
     '2000-01-01 00:00:00+00')$$);                                                   -- expiry_invalid
+SELECT cte_create_account('frozen', ARRAY['USD']);
+SELECT cte_deposit('frozen', 5, 'USD') IS NOT NULL AS posted;
+SELECT cte_freeze_account('frozen', 'under review');
+SELECT test.refusal($$SELECT cte_ctel.cte_transfer('frozen', 'alice', 1, 'USD')$$); -- account_frozen
+SELECT cte_create_account('gone', ARRAY['USD']);
+SELECT cte_close_account('gone');
+SELECT test.refusal($$SELECT cte_ctel.cte_transfer('alice', 'gone', 1, 'USD')$$);   -- account_closed
+SELECT test.refusal($$SELECT cte_ctel.cte_set_limits('alice', 'USD', 100)$$);      -- floor_above_available
+SELECT test.refusal($$SELECT cte_ctel.cte_close_account('alice')$$);               -- account_not_empty
+SELECT cte_transfer('alice', 'bob', 2, 'USD', 'refund-me') AS paid \gset
+SELECT test.refusal(format($$SELECT cte_ctel.cte_reverse_event(%L, 'too much', 3)$$, :'paid')); -- refund_exceeds_event
+SELECT cte_create_event('two postings') AS two \gset
+SELECT cte_add_transaction(:'two', 'first', 'wallet.transfer',
+    '{"source_account_id": "alice", "destination_account_id": "bob", "amount": 1, "currency": "USD"}') IS NOT NULL AS added;
+SELECT cte_add_transaction(:'two', 'second', 'wallet.transfer',
+    '{"source_account_id": "alice", "destination_account_id": "bob", "amount": 1, "currency": "USD"}') IS NOT NULL AS added;
+SELECT cte_start_event(:'two');
+SELECT test.refusal(format($$SELECT cte_ctel.cte_reverse_event(%L, 'part of it', 1)$$, :'two')); -- refund_partial_unsupported
 
 -- An SQL argument that is not a number is refused by PostgreSQL's own numeric input (22P02),
 -- before the extension sees it.

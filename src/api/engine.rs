@@ -309,3 +309,32 @@ fn cte_deposit(
         one_step_event("wallet.deposit", &payload.to_string())
     })
 }
+
+/// A refund of a completed event: a new event, linked to it (`refund_of`), whose one step posts
+/// the mirror image of its postings (entries of kind `refund`, carrying `reference`). `amount`
+/// refunds part of an event of one posting between two accounts; by default all that is left.
+/// The refunds of an event never return more than it moved. Returns the refund's event id.
+#[pg_extern(security_definer, volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn cte_reverse_event(
+    event_id: Option<Uuid>,
+    reason: Option<String>,
+    amount: default!(Option<AnyNumeric>, "NULL"),
+    reference: default!(Option<String>, "NULL"),
+) -> Uuid {
+    refused("cte_reverse_event", move || {
+        let event_id = required(event_id, "event_id")?;
+        let reason = required(reason, "reason")?;
+        if let Some(reference) = &reference {
+            checks::reference(reference)?;
+        }
+        let amount = amount.map(|amount| amount.to_string());
+        let asked = crate::driver::refunds::Refund {
+            event_id,
+            reason: &reason,
+            amount: amount.as_deref(),
+            reference: reference.as_deref(),
+        };
+        crate::driver::refunds::reverse_event(&asked, &client_context())
+    })
+}

@@ -1,15 +1,18 @@
 //! Ledger functions of SPEC §3: currencies, accounts, balances, system-balance folding.
 
 use cte_ctel_core::ledger::{AccountId, AccountOpening};
+use cte_ctel_core::limits::STATEMENT_ROWS_MAX;
 use cte_ctel_core::money::Currency;
 use cte_ctel_core::CteError;
+use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
-use pgrx::AnyNumeric;
+use pgrx::{AnyNumeric, Uuid};
 
 use super::json_text::JsonbText;
 
 use super::{refused, required};
 use crate::store;
+use crate::store::statements;
 
 /// Registers a currency and the most decimals its amounts may have. Registering a currency
 /// again with the same scale changes nothing; with another scale it is refused.
@@ -98,4 +101,99 @@ fn cte_account_balances(
 #[search_path(pg_catalog, pg_temp)]
 fn cte_fold_system_balances() -> i64 {
     store::ledger::fold_system_balances()
+}
+
+/// The wallet or system account (and currency) a journal read names, checked to exist.
+fn journal_of(
+    account_id: Option<String>,
+    currency: Option<String>,
+) -> Result<(AccountId, Currency), CteError> {
+    let account = AccountId::parse(&required(account_id, "account_id")?)?;
+    let currency = store::ledger::currency(&required(currency, "currency")?)?;
+    store::ledger::balances(&account, Some(&currency))?;
+    Ok((account, currency))
+}
+
+// pgrx reads the row's column names from this signature, so it is spelled out here.
+#[allow(clippy::type_complexity)]
+/// An account's entries in one currency, in the order they were posted on it (for a wallet:
+/// the order of its balance's lock; for a system account, entries of concurrent postings are
+/// ordered by the time each was written), each with its running balance (NULL for system
+/// accounts), kind, reference, the event and step that posted it, the other accounts of its
+/// posting, and the lien a capture came from. `from`/`to` bound the entries' time (from
+/// included, to excluded); page on by passing the last `entry_id` as `after_entry`.
+#[pg_extern(security_definer, stable, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn cte_account_statement(
+    account_id: Option<String>,
+    currency: Option<String>,
+    from: default!(Option<TimestampWithTimeZone>, "NULL"),
+    to: default!(Option<TimestampWithTimeZone>, "NULL"),
+    after_entry: default!(Option<i64>, "NULL"),
+    limit: default!(Option<i32>, 100),
+) -> TableIterator<
+    'static,
+    (
+        name!(entry_id, i64),
+        name!(at, TimestampWithTimeZone),
+        name!(kind, String),
+        name!(amount, AnyNumeric),
+        name!(balance_after, Option<AnyNumeric>),
+        name!(reference, Option<String>),
+        name!(posting_id, Uuid),
+        name!(event_id, Option<Uuid>),
+        name!(event_name, Option<String>),
+        name!(transaction_id, Option<Uuid>),
+        name!(transaction_name, Option<String>),
+        name!(counterparty, Option<String>),
+        name!(lien_id, Option<Uuid>),
+    ),
+> {
+    let rows = refused("cte_account_statement", move || {
+        let (account, currency) = journal_of(account_id, currency)?;
+        let limit = i64::from(required(limit, "limit")?);
+        if !(1..=STATEMENT_ROWS_MAX).contains(&limit) {
+            return Err(CteError::ArgumentOutOfRange {
+                argument: "limit",
+                value: limit,
+                min: 1,
+                max: STATEMENT_ROWS_MAX,
+            });
+        }
+        let page = statements::Page { from, to, after_entry, limit };
+        Ok(statements::statement(account.as_str(), currency.code(), &page))
+    });
+    TableIterator::new(rows.into_iter().map(|r| {
+        (
+            r.entry_id,
+            r.at,
+            r.kind,
+            r.amount,
+            r.balance_after,
+            r.reference,
+            r.posting_id,
+            r.event_id,
+            r.event_name,
+            r.transaction_id,
+            r.transaction_name,
+            r.counterparty,
+            r.lien_id,
+        )
+    }))
+}
+
+/// The posted balance of an account in one currency at an instant: the balance after its last
+/// entry written by then (zero before its first). Liens are not counted.
+#[pg_extern(security_definer, stable, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn cte_balance_at(
+    account_id: Option<String>,
+    currency: Option<String>,
+    at: Option<TimestampWithTimeZone>,
+) -> AnyNumeric {
+    refused("cte_balance_at", move || {
+        let (account, currency) = journal_of(account_id, currency)?;
+        let at = required(at, "at")?;
+        Ok(statements::balance_at(account.as_str(), currency.code(), at))
+    })
 }

@@ -1,6 +1,7 @@
 //! SQL entry points: one-screen `#[pg_extern]` wrappers that convert arguments, call `store`
 //! and the core, and turn a `CteError` into a PostgreSQL error with the reason's own SQLSTATE.
 
+pub mod accounts;
 pub mod catalog;
 pub mod engine;
 pub mod executors;

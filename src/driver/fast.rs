@@ -6,6 +6,7 @@
 //! Then the event, its step and its changes are written in one statement.
 
 use cte_ctel_core::engine::checks::CheckedStep;
+use cte_ctel_core::engine::executors::StepPlan;
 use cte_ctel_core::engine::{Effect, EventStatus, Input, Saga, StepOutcome, StepState};
 use cte_ctel_core::limits::EVENT_TIMEOUT_DEFAULT_MS;
 use cte_ctel_core::CteError;
@@ -20,14 +21,15 @@ const COMPLETED_EVENT: &str = concat!(
     "
     WITH event AS (
         INSERT INTO cte_ctel.cte_events
-               (id, name, status, timeout, deadline, started_at, finished_at)
+               (id, name, status, timeout, deadline, started_at, finished_at, description,
+                refund_of)
         VALUES ($1, $3, $4, $5 * interval '1 millisecond',
-                'epoch'::timestamptz + $6 * interval '1 millisecond', $7, $7)),
+                'epoch'::timestamptz + $6 * interval '1 millisecond', $7, $7, $24, $25)),
     step AS (
         INSERT INTO cte_ctel.cte_transactions
                (id, event_id, name, type, \"order\", payload, reference, status, attempts,
                 max_attempts, result, payload_bytes)
-        VALUES ($2, $1, $3, $3, 1, $8::text::jsonb, $9, $10, $11, $12, $13::text::jsonb,
+        VALUES ($2, $1, $3, $23, 1, $8::text::jsonb, $9, $10, $11, $12, $13::text::jsonb,
                 pg_catalog.pg_column_size($8::text::jsonb)))
     INSERT INTO cte_ctel.cte_change_outbox (",
     outbox_columns!(),
@@ -35,15 +37,37 @@ const COMPLETED_EVENT: &str = concat!(
     VALUES ($14, $15, COALESCE($16, session_user), $17, $18, $19, $20, $21, $22)"
 );
 
-/// Posts a one-step event's only posting (a checked step of one posting) and records the event
-/// as completed; returns its id.
+/// What a one-step event is besides its step: its name (its step's too), description, and for
+/// a refund the event it refunds.
+pub struct OneStep<'a> {
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+    pub refund_of: Option<Uuid>,
+}
+
+/// Posts a one-step shortcut's only posting (a checked step of one posting) and records the
+/// event as completed; returns its id.
 pub fn one_step_event(
-    checked: CheckedStep,
+    mut checked: CheckedStep,
     payload: &str,
     ctx: &Context,
 ) -> Result<Uuid, CteError> {
+    let plan = build::only_posting(checked.plan.take(), &checked.step_type)?;
+    let name = checked.step_type.as_str().to_string();
+    let event = OneStep { name: &name, description: None, refund_of: None };
+    completed_event(&checked, plan, payload, &event, ctx)
+}
+
+/// Posts a checked step's postings as an event's only step, and records the event as
+/// completed; returns its id.
+pub fn completed_event(
+    checked: &CheckedStep,
+    plan: StepPlan,
+    payload: &str,
+    event: &OneStep,
+    ctx: &Context,
+) -> Result<Uuid, CteError> {
     let step_type = &checked.step_type;
-    let plan = build::only_posting(checked.plan, step_type)?;
     let reference = checked.reference.as_deref();
     let (event_id, step_id) = (new_id(), new_id());
     // Claimed before any wallet is locked: a replay waits only for the first to commit.
@@ -60,7 +84,12 @@ pub fn one_step_event(
             Effect::ActivatePendingLiens | Effect::ReleaseLiens => {}
             Effect::Execute(index) => {
                 let references = vec![reference; plan.postings.len()];
-                let posted = postings::post(&plan.postings, &references, Some(step_id), ctx.wait);
+                let posted = postings::post(
+                    &plan.postings,
+                    &references,
+                    postings::Origin { step: Some(step_id), lien: None },
+                    ctx.wait,
+                );
                 result = Some(steps::postings_result(&posted.map_err(|(_, error)| error)?));
                 let done = Input::Executed { index, outcome: StepOutcome::Done };
                 effects.extend(saga.handle(done, ctx.now_ms)?);
@@ -86,7 +115,7 @@ pub fn one_step_event(
     let args = [
         event_id.into(),
         step_id.into(),
-        step_type.as_str().into(),
+        event.name.into(),
         saga.status.as_str().into(),
         EVENT_TIMEOUT_DEFAULT_MS.into(),
         saga.deadline_ms.into(),
@@ -106,6 +135,9 @@ pub fn one_step_event(
         o7,
         o8,
         o9,
+        step_type.as_str().into(),
+        event.description.into(),
+        event.refund_of.into(),
     ];
     Spi::connect_mut(|client| {
         run_cached(client, COMPLETED_EVENT, &args, true);

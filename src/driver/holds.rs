@@ -32,16 +32,21 @@ pub fn refuse_system_account(account: &AccountId) -> Result<(), CteError> {
     Ok(())
 }
 
+/// What `ctel_create_lien` asks for.
+pub struct Hold<'a> {
+    pub event_id: Option<Uuid>,
+    pub account: &'a AccountId,
+    pub amount: &'a Amount,
+    pub expires_at: Option<TimestampWithTimeZone>,
+    pub metadata: &'a Metadata,
+    pub idempotency_key: Option<&'a str>,
+}
+
 /// Reserves funds on a wallet. For an event that has not started the lien is `pending` and
-/// takes its funds when the event starts; otherwise it is `active` at once.
-pub fn create(
-    event_id: Option<Uuid>,
-    account: &AccountId,
-    amount: &Amount,
-    expires_at: Option<TimestampWithTimeZone>,
-    metadata: &Metadata,
-    ctx: &Context,
-) -> Result<Uuid, CteError> {
+/// takes its funds when the event starts; otherwise it is `active` at once. The same
+/// idempotency key returns the same lien.
+pub fn create(hold: &Hold, ctx: &Context) -> Result<Uuid, CteError> {
+    let (event_id, account) = (hold.event_id, hold.account);
     refuse_system_account(account)?;
     let active = match event_id {
         None => true,
@@ -65,17 +70,20 @@ pub fn create(
             }
         }
     };
-    let (id, change) = liens::create(
+    let lien = liens::NewLien {
         event_id,
-        None,
+        step_id: None,
         account,
-        amount,
-        expires_at,
-        metadata,
+        amount: hold.amount,
+        expires_at: hold.expires_at,
+        metadata: hold.metadata,
+        idempotency_key: hold.idempotency_key,
         active,
-        LockWait::Wait,
-    )?;
-    record(event_id, change, None, ctx);
+    };
+    let (id, change) = liens::create(&lien, LockWait::Wait)?;
+    if let Some(change) = change {
+        record(event_id, change, None, ctx);
+    }
     Ok(id)
 }
 
@@ -98,15 +106,11 @@ pub fn release(lien_id: Uuid, reason: Option<&str>, ctx: &Context) -> Result<(),
     Ok(())
 }
 
-/// Moves up to the held amount to `destination`; the rest is released. Returns the posting id.
-pub fn capture(
-    lien_id: Uuid,
-    destination: &AccountId,
-    amount: Option<&str>,
-    ctx: &Context,
-) -> Result<Uuid, CteError> {
+/// Moves up to what the lien holds to the capture's destination; with `last`, the rest is
+/// released, otherwise it stays held for later captures. Returns the posting id.
+pub fn capture(lien_id: Uuid, asked: &liens::Capture, ctx: &Context) -> Result<Uuid, CteError> {
     let lien = locked(lien_id, "capture a lien of")?;
-    let (posting_id, change) = liens::capture(&lien, destination, amount)?;
+    let (posting_id, change) = liens::capture(&lien, asked)?;
     record(lien.event_id, change, None, ctx);
     Ok(posting_id)
 }

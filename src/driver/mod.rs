@@ -7,11 +7,13 @@
 //! Lock order, the one every writer follows: the event's row, then its liens' rows (by id), then
 //! wallet rows in the global order. A drive takes them in that order before any step runs.
 
+pub mod accounts;
 pub mod build;
 pub mod fast;
 pub mod holds;
 pub mod maintenance;
 pub mod reentry;
+pub mod refunds;
 pub mod security;
 pub mod steps;
 

@@ -91,31 +91,40 @@ fn post_plan(step: &StepRow, planned: &StepPlan, wait: LockWait) -> Result<Strin
     let reference = step.reference.as_deref();
     if planned.items.is_empty() {
         let references = vec![reference; planned.postings.len()];
-        let posted = postings::post(&planned.postings, &references, Some(step.id), wait);
+        let posted = postings::post(
+            &planned.postings,
+            &references,
+            postings::Origin { step: Some(step.id), lien: None },
+            wait,
+        );
         return Ok(postings_result(&posted.map_err(|(_, error)| error)?));
     }
     let mut references = Vec::with_capacity(planned.postings.len());
     for item in &planned.items {
         references.extend(std::iter::repeat_n(item.reference.as_deref(), item.count));
     }
-    let ids = postings::post(&planned.postings, &references, Some(step.id), wait).map_err(
-        |(index, error)| {
-            let item = planned
-                .items
-                .iter()
-                .find(|item| (item.first..item.first + item.count).contains(&index));
-            assert!(item.is_some(), "every posting of a batch belongs to an item");
-            let failure = Failure::from(error);
-            Failure {
-                message: format!(
-                    "transaction {:?}: {}",
-                    item.map(|item| item.id.as_str()).unwrap_or(""),
-                    failure.message
-                ),
-                ..failure
-            }
-        },
-    )?;
+    let ids = postings::post(
+        &planned.postings,
+        &references,
+        postings::Origin { step: Some(step.id), lien: None },
+        wait,
+    )
+    .map_err(|(index, error)| {
+        let item = planned
+            .items
+            .iter()
+            .find(|item| (item.first..item.first + item.count).contains(&index));
+        assert!(item.is_some(), "every posting of a batch belongs to an item");
+        let failure = Failure::from(error);
+        Failure {
+            message: format!(
+                "transaction {:?}: {}",
+                item.map(|item| item.id.as_str()).unwrap_or(""),
+                failure.message
+            ),
+            ..failure
+        }
+    })?;
     let items = planned
         .items
         .iter()

@@ -23,6 +23,8 @@ pub enum Kind {
     Lien,
     /// A report on a step that no longer awaited it: nothing changed.
     LateReport,
+    /// An account's status or a balance's floor (the batch names the account).
+    Account,
 }
 
 impl Kind {
@@ -32,6 +34,7 @@ impl Kind {
             Kind::Transaction => "transaction",
             Kind::Lien => "lien",
             Kind::LateReport => "late_report",
+            Kind::Account => "account",
         }
     }
 }

@@ -82,8 +82,8 @@ pub fn create(
         (Some(id), Some(existing_name)) if existing_name == name => Ok((id, false)),
         (Some(_), Some(existing_name)) => Err(CteError::IdempotencyConflict {
             key: key.to_string(),
-            name: existing_name,
-            requested: name.to_string(),
+            held: format!("an event called {existing_name:?}"),
+            requested: format!("{name:?}"),
         }),
         _ => panic!("idempotency key {key:?} conflicted but names no event"),
     }
@@ -384,4 +384,11 @@ pub fn opaque_facts(payload: pgrx::pg_sys::Datum) -> (bool, Option<String>) {
         let is_object = spi(row.get::<bool>(1), OPAQUE_FACTS) == Some(true);
         (is_object, spi(row.get::<String>(2), OPAQUE_FACTS))
     })
+}
+
+const REFUND_OF: &str = "SELECT refund_of FROM cte_ctel.cte_events WHERE id = $1";
+
+/// The event a refund refunds; `None` for an event that is not a refund.
+pub fn refund_of(event_id: Uuid) -> Option<Uuid> {
+    select_one(REFUND_OF, &[event_id.into()])
 }

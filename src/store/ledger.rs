@@ -1,11 +1,13 @@
 //! Currencies, accounts and balances in SQL. Money moves through `postings`, the one writer.
 
+use cte_ctel_core::ledger::wallets::WalletState;
 use cte_ctel_core::ledger::{AccountId, AccountOpening, Posting};
 use cte_ctel_core::limits::SYSTEM_DELTAS_PER_FOLD_MAX;
 use cte_ctel_core::money::Currency;
 use cte_ctel_core::CteError;
 use pgrx::prelude::*;
 use pgrx::{AnyNumeric, JsonB};
+use rust_decimal::Decimal;
 
 use super::{run_cached, select_one, spi, update_one};
 
@@ -63,8 +65,10 @@ const ACCOUNT_INSERT: &str = "
         INSERT INTO cte_ctel.cte_accounts (id, allow_negative, metadata) VALUES ($1, $2, $3)
         ON CONFLICT (id) DO NOTHING RETURNING id),
     balances AS (
-        INSERT INTO cte_ctel.cte_balances (account_id, currency, allow_negative, balance, reserved)
-        SELECT account.id, r.code, $2, pg_catalog.round(0, r.scale), pg_catalog.round(0, r.scale)
+        INSERT INTO cte_ctel.cte_balances
+               (account_id, currency, allow_negative, balance, reserved, min_balance)
+        SELECT account.id, r.code, $2, pg_catalog.round(0, r.scale), pg_catalog.round(0, r.scale),
+               pg_catalog.round(0, r.scale)
           FROM account, cte_ctel.cte_currencies r WHERE r.code = ANY ($4::text[]))
     SELECT count(*) FROM account";
 
@@ -211,5 +215,118 @@ fn missing_wallet(accounts: Vec<String>, currencies: Vec<String>) -> Result<(), 
             Err(CteError::CurrencyNotHeld { account_id, currency })
         }
         Some((account_id, _, false)) => Err(CteError::AccountUnknown { account_id }),
+    }
+}
+
+/// An account as read under its row lock (`cte_freeze_account`, `cte_close_account`, …).
+pub struct AccountRow {
+    pub allow_negative: bool,
+    pub status: WalletState,
+}
+
+const ACCOUNT_LOCK: &str = "
+    SELECT allow_negative, status FROM cte_ctel.cte_accounts WHERE id = $1 FOR UPDATE";
+
+/// Locks an account's row: account-wide changes (status, currencies) are one at a time, and
+/// come before any of its balance rows in the lock order.
+pub fn lock_account(account: &AccountId) -> Result<AccountRow, CteError> {
+    let row = Spi::connect_mut(|client| {
+        let table = run_cached(client, ACCOUNT_LOCK, &[account.as_str().into()], true);
+        table.first().get_two::<bool, String>().ok()
+    });
+    let Some((Some(allow_negative), Some(status))) = row else {
+        return Err(CteError::AccountUnknown { account_id: account.as_str().to_string() });
+    };
+    let status = WalletState::parse(&status);
+    assert!(status.is_some(), "a domain keeps account statuses known");
+    Ok(AccountRow { allow_negative, status: status.unwrap_or(WalletState::Closed) })
+}
+
+const BALANCE_ADD: &str = "
+    INSERT INTO cte_ctel.cte_balances
+           (account_id, currency, allow_negative, balance, reserved, min_balance)
+    SELECT $1, r.code, $2, pg_catalog.round(0, r.scale), pg_catalog.round(0, r.scale),
+           pg_catalog.round(0, r.scale)
+      FROM cte_ctel.cte_currencies r WHERE r.code = $3
+    ON CONFLICT (account_id, currency) DO NOTHING
+    RETURNING currency";
+
+/// Opens a zero balance in `currency` on a locked account; `false` if it already held one.
+pub fn add_balance(account: &AccountId, allow_negative: bool, currency: &Currency) -> bool {
+    let args = [account.as_str().into(), allow_negative.into(), currency.code().into()];
+    let added: Option<String> = Spi::connect_mut(|client| update_one(client, BALANCE_ADD, &args));
+    added.is_some()
+}
+
+const FLOOR_WRITE: &str = "
+    UPDATE cte_ctel.cte_balances SET allow_negative = $3, min_balance = $4
+     WHERE account_id = $1 AND currency = $2";
+
+/// Writes a (locked) balance's floor: `None` for none at all.
+pub fn write_floor(account: &AccountId, currency: &str, floor: Option<Decimal>) {
+    let min_balance = numeric(&floor.unwrap_or_default().to_string());
+    let args =
+        [account.as_str().into(), currency.into(), floor.is_none().into(), min_balance.into()];
+    Spi::connect_mut(|client| {
+        run_cached(client, FLOOR_WRITE, &args, true);
+    });
+}
+
+const ACCOUNT_CURRENCIES: &str = "
+    SELECT array_agg(currency ORDER BY currency COLLATE \"C\") FROM cte_ctel.cte_balances
+     WHERE account_id = $1";
+
+/// The currencies an account holds, in the lock order.
+pub fn currencies_of(account: &AccountId) -> Vec<String> {
+    let held: Option<Vec<String>> = select_one(ACCOUNT_CURRENCIES, &[account.as_str().into()]);
+    held.unwrap_or_default()
+}
+
+const STATUS_WRITE: &str = "
+    WITH account AS (
+        UPDATE cte_ctel.cte_accounts
+           SET status = $2, status_reason = $3,
+               status_changed_at = pg_catalog.clock_timestamp()
+         WHERE id = $1)
+    UPDATE cte_ctel.cte_balances SET status = $2 WHERE account_id = $1";
+
+/// Writes a locked account's status, and its copy on each of its (locked) balance rows.
+pub fn write_status(account: &AccountId, status: WalletState, reason: Option<&str>) {
+    let args = [account.as_str().into(), status.as_str().into(), reason.into()];
+    Spi::connect_mut(|client| {
+        run_cached(client, STATUS_WRITE, &args, true);
+    });
+}
+
+// What keeps an account from closing: money or holds on it, or an event that posted to it and
+// has not finished (it could still compensate into it).
+const CLOSE_BLOCKERS: &str = "
+    SELECT (SELECT string_agg(format('%s balance %s, reserved %s', currency, balance, reserved),
+                              '; ' ORDER BY currency)
+              FROM cte_ctel.cte_balances
+             WHERE account_id = $1 AND (balance <> 0 OR reserved <> 0)),
+           (SELECT count(*) FROM cte_ctel.cte_liens
+             WHERE account_id = $1 AND status IN ('pending', 'active')),
+           (SELECT count(DISTINCT e.id)
+              FROM cte_ctel.cte_entries j
+              JOIN cte_ctel.cte_transactions t ON t.id = j.transaction_id
+              JOIN cte_ctel.cte_events e ON e.id = t.event_id
+             WHERE j.account_id = $1
+               AND e.status IN ('running', 'waiting', 'compensating', 'failed'))";
+
+/// Why a (locked) account cannot close, if anything keeps it open.
+pub fn close_blockers(account: &AccountId) -> Option<String> {
+    let row = Spi::connect_mut(|client| {
+        let table = run_cached(client, CLOSE_BLOCKERS, &[account.as_str().into()], false);
+        table.first().get_three::<String, i64, i64>().ok()
+    });
+    let (money, liens, events) = row.unwrap_or((None, None, None));
+    if let Some(money) = money {
+        return Some(format!("it still holds money ({money})"));
+    }
+    match (liens.unwrap_or(0), events.unwrap_or(0)) {
+        (0, 0) => None,
+        (liens, 0) => Some(format!("{liens} liens on it are pending or active")),
+        (_, events) => Some(format!("{events} events that posted to it have not finished")),
     }
 }

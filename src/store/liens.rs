@@ -26,13 +26,35 @@ pub struct LienRow {
     pub transaction_id: Option<Uuid>,
     pub account_id: String,
     pub currency: String,
+    /// The amount first held.
     pub amount: Decimal,
     pub status: LienStatus,
+    /// What captures have taken of it so far.
+    pub captured: Decimal,
+    /// Its `expires_at` has passed: it counts as expired for every function, before the
+    /// worker marks it so.
+    pub overdue: bool,
 }
 
 impl LienRow {
     fn wallet(&self) -> WalletKey {
         (self.account_id.clone(), self.currency.clone())
+    }
+
+    /// What it still holds: the amount first held less what captures took.
+    pub fn outstanding(&self) -> Decimal {
+        let left = self.amount.checked_sub(self.captured);
+        assert!(left.is_some_and(|left| !left.is_sign_negative()), "captures never exceed a lien");
+        left.unwrap_or_default()
+    }
+
+    /// Refuses a change by the API to a lien that counts as expired (its `expires_at` passed)
+    /// although the worker has not marked it yet.
+    fn refuse_if_overdue(&self, input: &'static str) -> Result<(), CteError> {
+        if self.overdue && !self.status.is_final() {
+            return Err(CteError::TransitionNotAllowed { what: "lien", from: "expired", input });
+        }
+        Ok(())
     }
 }
 
@@ -42,6 +64,8 @@ fn lien_row(row: &pgrx::spi::SpiHeapTupleData, query: &str) -> LienRow {
     assert!(status.is_some(), "a domain keeps lien statuses known");
     let amount = Decimal::from_str_exact(&text(6));
     assert!(amount.is_ok(), "a lien's amount was an Amount");
+    let captured = Decimal::from_str_exact(&text(8));
+    assert!(captured.is_ok(), "a lien's captured amount was an Amount");
     LienRow {
         id: spi(row.get::<Uuid>(1), query).unwrap_or(Uuid::from_bytes([0; 16])),
         event_id: spi(row.get::<Uuid>(2), query),
@@ -50,12 +74,16 @@ fn lien_row(row: &pgrx::spi::SpiHeapTupleData, query: &str) -> LienRow {
         currency: text(5),
         amount: amount.unwrap_or_default(),
         status: status.unwrap_or(LienStatus::Expired),
+        captured: captured.unwrap_or_default(),
+        overdue: spi(row.get::<bool>(9), query) == Some(true),
     }
 }
 
 macro_rules! lien_columns {
     () => {
-        "SELECT id, event_id, transaction_id, account_id, currency, amount::text, status
+        "SELECT id, event_id, transaction_id, account_id, currency, amount::text, status,
+                coalesce(captured_amount, 0)::text,
+                coalesce(expires_at <= pg_catalog.statement_timestamp(), false)
            FROM cte_ctel.cte_liens "
     };
 }
@@ -87,11 +115,13 @@ pub fn lock(lien_id: Uuid, wait: LockWait) -> Result<Option<LienRow>, CteError> 
 
 const LIEN_FINISH: &str = "
     UPDATE cte_ctel.cte_liens
-       SET status = $2, reason = $3, captured_amount = $4, capture_posting_id = $5,
+       SET status = $2, reason = $3, captured_amount = coalesce($4, captured_amount),
+           capture_posting_id = coalesce($5, capture_posting_id),
            finished_at = CASE WHEN $2 IN ('captured', 'released', 'expired')
                               THEN pg_catalog.statement_timestamp() END
      WHERE id = $1";
 
+/// Writes a lien's status; `capture`: the captured total so far and the last capture's posting.
 fn write_status(
     lien: &LienRow,
     to: LienStatus,
@@ -130,42 +160,52 @@ fn change(
 ) -> Result<Change, CteError> {
     let to = lien_transition(lien.status, input)?;
     if lien.status.reserves() != to.reserves() {
-        postings::change_reserved(&lien.wallet(), lien.amount, to.reserves(), wait)?;
+        postings::change_reserved(&lien.wallet(), lien.outstanding(), to.reserves(), wait)?;
     }
     write_status(lien, to, reason, None);
     Ok(lien_change(lien, Some(lien.status), to))
 }
 
+// A key names one lien: a second insert with it waits for the first's commit, then does
+// nothing, and the lien the key names is returned (or the call refused if it asked for another).
 const LIEN_INSERT: &str = "
     INSERT INTO cte_ctel.cte_liens
            (id, event_id, transaction_id, account_id, currency, amount, status, expires_at,
-            metadata)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+            metadata, idempotency_key)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+    ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING id";
+
+const LIEN_BY_KEY: &str = "
+    SELECT id, account_id, currency, amount::text, event_id
+      FROM cte_ctel.cte_liens WHERE idempotency_key = $1";
 
 const EXPIRY_VALID: &str = "SELECT $1 > pg_catalog.statement_timestamp()";
 
 const EVENT_LIENS: &str = "SELECT count(*) FROM cte_ctel.cte_liens
                             WHERE event_id = $1 AND transaction_id IS NULL";
 
-/// A new lien on `account` and the change that made it. `active` reserves its funds now
-/// (refused if the wallet cannot spare them); otherwise it is `pending` until its event starts.
-#[allow(clippy::too_many_arguments)]
-pub fn create(
-    event_id: Option<Uuid>,
-    step_id: Option<Uuid>,
-    account: &AccountId,
-    amount: &Amount,
-    expires_at: Option<TimestampWithTimeZone>,
-    metadata: &Metadata,
-    active: bool,
-    wait: LockWait,
-) -> Result<(Uuid, Change), CteError> {
-    if let Some(expires_at) = expires_at {
+/// What a new lien is: where, how much, for what.
+pub struct NewLien<'a> {
+    pub event_id: Option<Uuid>,
+    pub step_id: Option<Uuid>,
+    pub account: &'a AccountId,
+    pub amount: &'a Amount,
+    pub expires_at: Option<TimestampWithTimeZone>,
+    pub metadata: &'a Metadata,
+    pub idempotency_key: Option<&'a str>,
+    /// It reserves its funds now (refused if the wallet cannot spare them); otherwise it is
+    /// `pending` until its event starts.
+    pub active: bool,
+}
+
+fn check_new(lien: &NewLien) -> Result<(), CteError> {
+    if let Some(expires_at) = lien.expires_at {
         if select_one::<bool>(EXPIRY_VALID, &[expires_at.into()]) != Some(true) {
             return Err(CteError::ExpiryInvalid { expires_at: expires_at.to_string() });
         }
     }
-    if let (Some(event_id), None) = (event_id, step_id) {
+    if let (Some(event_id), None) = (lien.event_id, lien.step_id) {
         let held: i64 = select_one(EVENT_LIENS, &[event_id.into()]).unwrap_or(0);
         let held = usize::try_from(held).unwrap_or(usize::MAX);
         if held >= cte_ctel_core::limits::EVENT_LIENS_MAX {
@@ -176,38 +216,89 @@ pub fn create(
             });
         }
     }
-    let wallet = (account.as_str().to_string(), amount.currency().to_string());
-    if active {
-        postings::change_reserved(&wallet, amount.value(), true, wait)?;
-    } else {
-        ledger::check_wallet(account.as_str(), amount.currency())?;
+    Ok(())
+}
+
+/// The lien an idempotency key already names, if it is the same hold (account, currency,
+/// amount, event); otherwise the call is refused.
+fn existing_by_key(key: &str, lien: &NewLien) -> Result<Uuid, CteError> {
+    let row = Spi::connect(|client| {
+        let table = spi(client.select(LIEN_BY_KEY, Some(1), &[key.into()]), LIEN_BY_KEY);
+        let row = table.first();
+        (
+            spi(row.get::<Uuid>(1), LIEN_BY_KEY),
+            spi(row.get::<String>(2), LIEN_BY_KEY).unwrap_or_default(),
+            spi(row.get::<String>(3), LIEN_BY_KEY).unwrap_or_default(),
+            spi(row.get::<String>(4), LIEN_BY_KEY).unwrap_or_default(),
+            spi(row.get::<Uuid>(5), LIEN_BY_KEY),
+        )
+    });
+    let (id, account_id, currency, amount, event_id) = row;
+    assert!(id.is_some(), "a key that conflicted names a lien");
+    let amount = Decimal::from_str_exact(&amount).unwrap_or_default();
+    let same = account_id == lien.account.as_str()
+        && currency == lien.amount.currency()
+        && amount == lien.amount.value()
+        && event_id == lien.event_id;
+    match id {
+        Some(id) if same => Ok(id),
+        _ => Err(CteError::IdempotencyConflict {
+            key: key.to_string(),
+            held: format!("a lien of {amount} {currency} on {account_id:?}"),
+            requested: format!(
+                "{} {} on {:?}",
+                lien.amount,
+                lien.amount.currency(),
+                lien.account.as_str()
+            ),
+        }),
     }
-    let status = if active { LienStatus::Active } else { LienStatus::Pending };
+}
+
+/// A new lien and the change that made it; `None` for the change when its idempotency key
+/// already named this very hold (its id is returned, nothing changes).
+pub fn create(lien: &NewLien, wait: LockWait) -> Result<(Uuid, Option<Change>), CteError> {
+    check_new(lien)?;
+    let wallet = (lien.account.as_str().to_string(), lien.amount.currency().to_string());
+    // Before the row: its foreign key would otherwise refuse an unknown wallet in its own words.
+    ledger::check_wallet(lien.account.as_str(), lien.amount.currency())?;
+    let status = if lien.active { LienStatus::Active } else { LienStatus::Pending };
     let id = super::new_id();
     let args = [
         id.into(),
-        event_id.into(),
-        step_id.into(),
-        account.as_str().into(),
-        amount.currency().into(),
-        ledger::numeric(&amount.to_string()).into(),
+        lien.event_id.into(),
+        lien.step_id.into(),
+        lien.account.as_str().into(),
+        lien.amount.currency().into(),
+        ledger::numeric(&lien.amount.to_string()).into(),
         status.as_str().into(),
-        expires_at.into(),
-        metadata.value().cloned().map(JsonB).into(),
+        lien.expires_at.into(),
+        lien.metadata.value().cloned().map(JsonB).into(),
+        lien.idempotency_key.into(),
     ];
-    Spi::connect_mut(|client| {
-        run_cached(client, LIEN_INSERT, &args, true);
-    });
-    let lien = LienRow {
+    let inserted: Option<Uuid> =
+        Spi::connect_mut(|client| super::update_one(client, LIEN_INSERT, &args));
+    if inserted.is_none() {
+        let key = lien.idempotency_key.unwrap_or_default();
+        return Ok((existing_by_key(key, lien)?, None));
+    }
+    // The row first, then its funds (lien before wallet, the global order): a refusal here
+    // aborts the statement, the row with it.
+    if lien.active {
+        postings::change_reserved(&wallet, lien.amount.value(), true, wait)?;
+    }
+    let row = LienRow {
         id,
-        event_id,
-        transaction_id: step_id,
+        event_id: lien.event_id,
+        transaction_id: lien.step_id,
         account_id: wallet.0,
         currency: wallet.1,
-        amount: amount.value(),
+        amount: lien.amount.value(),
         status,
+        captured: Decimal::ZERO,
+        overdue: false,
     };
-    Ok((id, lien_change(&lien, None, status)))
+    Ok((id, Some(lien_change(&row, None, status))))
 }
 
 fn refuse_step_lien(lien: &LienRow, input: &'static str) -> Result<(), CteError> {
@@ -224,35 +315,56 @@ fn refuse_step_lien(lien: &LienRow, input: &'static str) -> Result<(), CteError>
 /// Gives a lien's funds back (`ctel_release_lien`); returns the change.
 pub fn release(lien: &LienRow, reason: Option<&str>) -> Result<Change, CteError> {
     refuse_step_lien(lien, "release")?;
+    lien.refuse_if_overdue("release")?;
     change(lien, LienInput::Release, reason.or(Some("released")), LockWait::Wait)
 }
 
-/// Moves up to the held amount to `destination`; the remainder is given back. Returns the
-/// capture's posting id and the change.
-pub fn capture(
-    lien: &LienRow,
-    destination: &AccountId,
-    requested: Option<&str>,
-) -> Result<(Uuid, Change), CteError> {
+/// A capture asked of a lien.
+pub struct Capture<'a> {
+    pub destination: &'a AccountId,
+    /// Up to what it still holds; `None`: all of it.
+    pub amount: Option<&'a str>,
+    /// Carried by the capture's entries.
+    pub reference: Option<&'a str>,
+    /// The remainder is released and the lien ends `captured`; otherwise it stays active for
+    /// later captures (until one takes all it holds).
+    pub last: bool,
+}
+
+/// Moves up to what the lien still holds to the destination. Returns the capture's posting
+/// id and the change (a lien that stays active records one too, active to active).
+pub fn capture(lien: &LienRow, asked: &Capture) -> Result<(Uuid, Change), CteError> {
     refuse_step_lien(lien, "capture")?;
+    lien.refuse_if_overdue("capture")?;
     lien_transition(lien.status, LienInput::Capture)?;
     let currency = ledger::currency(&lien.currency)?;
-    let held = Amount::parse(&lien.amount.to_string(), &currency)?;
-    let requested = requested.map(|amount| Amount::parse(amount, &currency)).transpose()?;
-    let (captured, remainder) = capture_split(&held, requested.as_ref())?;
+    let outstanding = Amount::parse(&lien.outstanding().to_string(), &currency)?;
+    let requested = asked.amount.map(|amount| Amount::parse(amount, &currency)).transpose()?;
+    let (captured, remainder) = capture_split(&outstanding, requested.as_ref())?;
     let captured = Amount::parse(&captured.to_string(), &currency)?;
     let source = AccountId::parse(&lien.account_id)?;
-    let posting = Posting::transfer(&source, destination, &captured)?;
-    // Both wallets in the global order before either is touched: giving the hold back locks
-    // the source, and the posting would otherwise lock the destination after it.
-    let wallets = vec![lien.wallet(), (destination.as_str().to_string(), lien.currency.clone())];
+    let mut posting = Posting::transfer(&source, asked.destination, &captured)?;
+    posting.settles = true; // it spends funds held before any freeze
+                            // Both wallets in the global order before either is touched: giving the hold back locks
+                            // the source, and the posting would otherwise lock the destination after it.
+    let destination = asked.destination.as_str().to_string();
+    let wallets = vec![lien.wallet(), (destination, lien.currency.clone())];
     postings::lock_wallets(wallets, LockWait::Wait)?;
+    let ends = asked.last || remainder.is_zero();
+    let given_back = if ends { outstanding.value() } else { captured.value() };
     // Give the hold back first: the capture's own debit is then checked like any posting.
-    postings::change_reserved(&lien.wallet(), lien.amount, false, LockWait::Wait)?;
-    let ids = postings::post(&[posting], &[None], None, LockWait::Wait).map_err(|(_, e)| e)?;
-    let reason = format!("captured {captured}, released {remainder}");
-    write_status(lien, LienStatus::Captured, Some(&reason), Some((captured.value(), ids[0])));
-    Ok((ids[0], lien_change(lien, Some(lien.status), LienStatus::Captured)))
+    postings::change_reserved(&lien.wallet(), given_back, false, LockWait::Wait)?;
+    let origin = postings::Origin { step: None, lien: Some(lien.id) };
+    let ids = postings::post(&[posting], &[asked.reference], origin, LockWait::Wait)
+        .map_err(|(_, e)| e)?;
+    let total = lien.captured.checked_add(captured.value()).unwrap_or(lien.amount);
+    let (to, reason) = if ends {
+        (LienStatus::Captured, format!("captured {captured}, released {remainder}"))
+    } else {
+        (LienStatus::Active, format!("captured {captured}, {remainder} still held"))
+    };
+    write_status(lien, to, Some(&reason), Some((total, ids[0])));
+    Ok((ids[0], lien_change(lien, Some(lien.status), to)))
 }
 
 // Wallet order (bytewise, as Rust sorts) after lien order: ids, as every locker of an event's
@@ -282,10 +394,16 @@ pub fn lock_of_event(event_id: Uuid, wait: LockWait) -> Vec<LienRow> {
 }
 
 /// Activates an event's pending liens as it starts, checking their funds; the first that
-/// cannot be covered refuses the start.
+/// cannot be covered refuses the start. One whose `expires_at` has passed expires instead.
 pub fn activate_pending(event_id: Uuid, wait: LockWait) -> Result<Vec<Change>, CteError> {
     let liens = lock_liens(PENDING_OF_EVENT, event_id);
-    liens.iter().map(|lien| change(lien, LienInput::Activate, None, wait)).collect()
+    liens
+        .iter()
+        .map(|lien| match lien.overdue {
+            true => change(lien, LienInput::Expire, Some("expired"), wait),
+            false => change(lien, LienInput::Activate, None, wait),
+        })
+        .collect()
 }
 
 /// Releases every lien an event still holds: none outlives it.
@@ -321,11 +439,19 @@ pub fn hold_for_step(
         let amount = Amount::parse(&amount.to_string(), &currency)?;
         let account = AccountId::parse(&account_id)?;
         let metadata = Metadata::parse(None, 0)?;
-        let event = Some(event_id);
-        let (id, change) =
-            create(event, Some(step_id), &account, &amount, None, &metadata, true, wait)?;
+        let lien = NewLien {
+            event_id: Some(event_id),
+            step_id: Some(step_id),
+            account: &account,
+            amount: &amount,
+            expires_at: None,
+            metadata: &metadata,
+            idempotency_key: None,
+            active: true,
+        };
+        let (id, change) = create(&lien, wait)?;
         ids.push(id);
-        changes.push(change);
+        changes.extend(change);
     }
     Ok((ids, changes))
 }
@@ -351,10 +477,14 @@ pub fn capture_step(
             LienStatus::Active,
             "a held step's liens are active until captured"
         );
-        postings::change_reserved(&lien.wallet(), lien.amount, false, wait)?;
+        postings::change_reserved(&lien.wallet(), lien.outstanding(), false, wait)?;
     }
     let references = vec![reference; plan.postings.len()];
-    let posted = postings::post(&plan.postings, &references, Some(step_id), wait);
+    // They spend what the step held before any freeze.
+    let settling: Vec<Posting> =
+        plan.postings.iter().cloned().map(|posting| Posting { settles: true, ..posting }).collect();
+    let origin = postings::Origin { step: Some(step_id), lien: None };
+    let posted = postings::post(&settling, &references, origin, wait);
     let posting_ids = posted.map_err(|(_, error)| error)?;
     let first = posting_ids.first().copied().unwrap_or(Uuid::from_bytes([0; 16]));
     let reason = Some("captured as its event completed");

@@ -9,6 +9,7 @@ pub mod ledger;
 pub mod liens;
 pub mod postings;
 pub mod references;
+pub mod statements;
 pub mod subtransaction;
 
 use std::cell::RefCell;
@@ -74,22 +75,27 @@ fn prepare<'conn>(
                     | PgSqlErrorCode::ERRCODE_UNDEFINED_FUNCTION
             ) =>
         {
-            let message = format!(
-                "the cte_ctel library is version {}, but this database has an older version's \
-                 SQL ({})",
-                env!("CARGO_PKG_VERSION"),
-                report.message()
-            );
-            let code = PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
-            ErrorReport::new(code, message, "cte_ctel")
-                .set_hint("run ALTER EXTENSION cte_ctel UPDATE")
-                .report(pgrx::PgLogLevel::ERROR);
-            unreachable!("an ERROR report does not return")
+            refuse_older_sql(report.message())
         }
         other => other.rethrow(),
     })
     .execute();
     plan
+}
+
+/// Raises the error for a database whose installed SQL is an older version's than this
+/// library's (between a package upgrade and `ALTER EXTENSION cte_ctel UPDATE`): `55000`, with
+/// the hint to update. `what` says what did not match.
+pub fn refuse_older_sql(what: &str) -> ! {
+    let message = format!(
+        "the cte_ctel library is version {}, but this database has an older version's SQL ({what})",
+        env!("CARGO_PKG_VERSION"),
+    );
+    let code = PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
+    ErrorReport::new(code, message, "cte_ctel")
+        .set_hint("run ALTER EXTENSION cte_ctel UPDATE")
+        .report(pgrx::PgLogLevel::ERROR);
+    unreachable!("an ERROR report does not return")
 }
 
 /// A statement-clock reading in milliseconds as a `timestamptz`.

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use cte_ctel_core::ledger::wallets::{self, Applied, Refused, Wallet};
+use cte_ctel_core::ledger::wallets::{self, Applied, Refused, Wallet, WalletState};
 use cte_ctel_core::ledger::{in_lock_order, Posting};
 use cte_ctel_core::CteError;
 use pgrx::prelude::*;
@@ -28,7 +28,8 @@ pub type WalletKey = (String, String);
 macro_rules! wallets_lock {
     ($mode:literal) => {
         concat!(
-            "SELECT b.account_id, b.currency, b.balance::text, b.reserved::text, b.allow_negative
+            "SELECT b.account_id, b.currency, b.balance::text, b.reserved::text, b.allow_negative,
+                    b.min_balance::text, b.status
                FROM cte_ctel.cte_balances b
                JOIN unnest($1::text[], $2::text[]) AS w(account_id, currency)
                  ON w.account_id = b.account_id AND w.currency = b.currency
@@ -58,22 +59,29 @@ pub fn lock_wallets(
         LockWait::Skip => WALLETS_LOCK_NOWAIT,
     };
     let args = [accounts.into(), currencies.into()];
-    let rows: Vec<(WalletKey, String, String, bool)> = Spi::connect_mut(|client| {
+    type Row = (WalletKey, [String; 3], bool, String);
+    let rows: Vec<Row> = Spi::connect_mut(|client| {
         let table = run_cached(client, query, &args, true);
         table
             .map(|row| {
                 let text = |ordinal| spi(row.get::<String>(ordinal), query).unwrap_or_default();
                 let allow_negative = spi(row.get::<bool>(5), query) == Some(true);
-                ((text(1), text(2)), text(3), text(4), allow_negative)
+                ((text(1), text(2)), [text(3), text(4), text(6)], allow_negative, text(7))
             })
             .collect()
     });
     rows.into_iter()
-        .map(|(key, balance, reserved, allow_negative)| {
+        .map(|(key, [balance, reserved, floor], allow_negative, status)| {
             let exact =
                 |text: &str| Decimal::from_str_exact(text).map_err(|_| beyond_decimal(text));
-            let wallet =
-                Wallet { balance: exact(&balance)?, reserved: exact(&reserved)?, allow_negative };
+            let state = WalletState::parse(&status);
+            assert!(state.is_some(), "a domain keeps account statuses known");
+            let wallet = Wallet {
+                balance: exact(&balance)?,
+                reserved: exact(&reserved)?,
+                floor: if allow_negative { None } else { Some(exact(&floor)?) },
+                state: state.unwrap_or(WalletState::Closed),
+            };
             Ok((key, wallet))
         })
         .collect()
@@ -101,6 +109,10 @@ fn refusal(refused: Refused, currency: &str) -> CteError {
         Refused::Missing { account_id, .. } => {
             account_missing_or_currency_not_held(&account_id, currency)
         }
+        Refused::State { account_id, state: WalletState::Frozen, .. } => {
+            CteError::AccountFrozen { account_id }
+        }
+        Refused::State { account_id, .. } => CteError::AccountClosed { account_id },
         Refused::Overflow => CteError::LimitExceeded {
             what: "significant digits of a wallet's balance",
             value: 29,
@@ -121,9 +133,9 @@ const ENTRIES_WRITE: &str = "
     WITH entries AS (
         INSERT INTO cte_ctel.cte_entries
                (posting_id, kind, account_id, currency, amount, balance_after, reference,
-                transaction_id, created_at)
+                transaction_id, lien_id, created_at)
         SELECT e.posting_id, e.kind, e.account_id, e.currency, e.amount, e.balance_after,
-               e.reference, $8, pg_catalog.clock_timestamp()
+               e.reference, $8, $9, pg_catalog.clock_timestamp()
           FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::numeric[],
                       $6::numeric[], $7::text[])
                    WITH ORDINALITY AS e(posting_id, kind, account_id, currency, amount,
@@ -133,16 +145,16 @@ const ENTRIES_WRITE: &str = "
     INSERT INTO cte_ctel.cte_system_deltas (account_id, currency, amount)
     SELECT account_id, currency, amount FROM entries WHERE balance_after IS NULL";
 
-/// Posts `postings` in order, each with its reference, for `step` (if any); returns their ids,
-/// or the index of the posting refused and why (nothing is written then).
-pub fn post(
-    postings: &[Posting],
-    references: &[Option<&str>],
-    step: Option<Uuid>,
-    wait: LockWait,
-) -> Result<Vec<Uuid>, (usize, CteError)> {
-    assert_eq!(postings.len(), references.len(), "one reference per posting");
-    let wanted = postings
+/// What made a set of postings: an event's step, or a lien's capture (their entries say so).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Origin {
+    pub step: Option<Uuid>,
+    pub lien: Option<Uuid>,
+}
+
+/// The wallets a set of postings touches (system accounts have none).
+fn wallets_of(postings: &[Posting]) -> Vec<WalletKey> {
+    postings
         .iter()
         .flat_map(|posting| {
             posting
@@ -151,25 +163,102 @@ pub fn post(
                 .filter(|entry| !entry.is_system())
                 .map(|entry| (entry.account_id.clone(), posting.currency.clone()))
         })
-        .collect();
-    let read = lock_wallets(wanted, wait).map_err(|error| (0, error))?;
-    match wallets::apply(postings, read) {
-        Ok(applied) => Ok(write(postings, references, step, &applied)),
-        Err(refused) => {
-            let index = match &refused {
-                Refused::Funds { posting, .. } | Refused::Missing { posting, .. } => *posting,
-                Refused::Overflow => 0,
-            };
-            Err((index, refusal(refused, &postings[index].currency)))
+        .collect()
+}
+
+/// Posts `postings` in order, each with its reference, for `origin`; returns their ids, or
+/// the index of the posting refused and why (nothing is written then). Funds held by a lien
+/// whose `expires_at` has passed count as free: a posting they would stop is retried once
+/// after they are expired here.
+pub fn post(
+    postings: &[Posting],
+    references: &[Option<&str>],
+    origin: Origin,
+    wait: LockWait,
+) -> Result<Vec<Uuid>, (usize, CteError)> {
+    assert_eq!(postings.len(), references.len(), "one reference per posting");
+    let mut retried = false;
+    loop {
+        let read = lock_wallets(wallets_of(postings), wait).map_err(|error| (0, error))?;
+        let refused = match wallets::apply(postings, read) {
+            Ok(applied) => return Ok(write(postings, references, origin, &applied)),
+            Err(refused) => refused,
+        };
+        let index = match &refused {
+            Refused::Funds { posting, .. }
+            | Refused::Missing { posting, .. }
+            | Refused::State { posting, .. } => *posting,
+            Refused::Overflow => 0,
+        };
+        let currency = postings[index].currency.clone();
+        if let (Refused::Funds { account_id, .. }, false) = (&refused, retried) {
+            retried = true;
+            if expire_overdue_liens(&(account_id.clone(), currency.clone()), wait) > 0 {
+                continue;
+            }
         }
+        return Err((index, refusal(refused, &currency)));
     }
+}
+
+// The active liens of a wallet whose expires_at has passed, expired under the wallet's lock.
+// Lien rows come after wallets here, against the global order, so they are taken only if free
+// (SKIP LOCKED): whoever holds one is handling it. The wallet's reserve drops by what they held.
+const OVERDUE_LIENS_EXPIRE: &str = "
+    WITH due AS (
+        SELECT id FROM cte_ctel.cte_liens
+         WHERE account_id = $1 AND currency = $2 AND status = 'active'
+           AND expires_at <= pg_catalog.statement_timestamp()
+         ORDER BY id FOR UPDATE SKIP LOCKED
+    ), expired AS (
+        UPDATE cte_ctel.cte_liens l
+           SET status = 'expired', reason = 'expired',
+               finished_at = pg_catalog.statement_timestamp()
+          FROM due WHERE l.id = due.id
+        RETURNING l.id, l.event_id, l.transaction_id, l.amount - coalesce(l.captured_amount, 0) AS held
+    ), reserve AS (
+        UPDATE cte_ctel.cte_balances b SET reserved = b.reserved - (SELECT sum(held) FROM expired)
+         WHERE b.account_id = $1 AND b.currency = $2 AND EXISTS (SELECT 1 FROM expired)
+    )
+    SELECT id, event_id, transaction_id FROM expired ORDER BY id";
+
+/// Expires a wallet's overdue active liens (the wallet is locked); returns how many, each
+/// recorded in the feed.
+fn expire_overdue_liens(wallet: &WalletKey, wait: LockWait) -> usize {
+    let _ = wait; // never waits: SKIP LOCKED
+    let args = [wallet.0.as_str().into(), wallet.1.as_str().into()];
+    let expired: Vec<(Option<Uuid>, Option<Uuid>, Option<Uuid>)> = Spi::connect_mut(|client| {
+        let table = run_cached(client, OVERDUE_LIENS_EXPIRE, &args, true);
+        table
+            .map(|row| {
+                let id = |ordinal| spi(row.get::<Uuid>(ordinal), OVERDUE_LIENS_EXPIRE);
+                (id(1), id(2), id(3))
+            })
+            .collect()
+    });
+    for (lien_id, event_id, transaction_id) in &expired {
+        super::changes::record(&super::changes::Batch {
+            event_id: *event_id,
+            actor: None,
+            reason: Some("its expires_at passed".into()),
+            changes: vec![super::changes::Change {
+                kind: super::changes::Kind::Lien,
+                transaction_id: *transaction_id,
+                lien_id: *lien_id,
+                old_status: Some("active"),
+                new_status: "expired",
+            }],
+            ..super::changes::Batch::default()
+        });
+    }
+    expired.len()
 }
 
 /// Writes applied postings: the wallets' new balances, then every entry and system delta.
 fn write(
     postings: &[Posting],
     references: &[Option<&str>],
-    step: Option<Uuid>,
+    origin: Origin,
     applied: &Applied,
 ) -> Vec<Uuid> {
     let ids: Vec<Uuid> = postings.iter().map(|_| new_id()).collect();
@@ -203,7 +292,8 @@ fn write(
         amounts.into(),
         after.into(),
         refs.into(),
-        step.into(),
+        origin.step.into(),
+        origin.lien.into(),
     ];
     Spi::connect_mut(|client| {
         if !finals.is_empty() {
@@ -225,29 +315,46 @@ pub fn change_reserved(
     reserve: bool,
     wait: LockWait,
 ) -> Result<(), CteError> {
-    let mut read = lock_wallets(vec![wallet.clone()], wait)?;
-    let Some(locked) = read.get_mut(wallet) else {
-        return Err(account_missing_or_currency_not_held(&wallet.0, &wallet.1));
-    };
-    let changed = if reserve { locked.reserve(amount) } else { locked.release(amount) };
-    changed.map_err(|refused| {
-        let refused = match refused {
-            Refused::Funds { available, amount, .. } => {
-                Refused::Funds { posting: 0, account_id: wallet.0.clone(), available, amount }
-            }
-            other => other,
+    let mut retried = false;
+    loop {
+        let mut read = lock_wallets(vec![wallet.clone()], wait)?;
+        let Some(locked) = read.get_mut(wallet) else {
+            return Err(account_missing_or_currency_not_held(&wallet.0, &wallet.1));
         };
-        refusal(refused, &wallet.1)
-    })?;
-    let args = [
-        wallet.0.as_str().into(),
-        wallet.1.as_str().into(),
-        numeric(&locked.reserved.to_string()).into(),
-    ];
-    Spi::connect_mut(|client| {
-        run_cached(client, RESERVED_WRITE, &args, true);
-    });
-    Ok(())
+        let changed = if reserve { locked.reserve(amount) } else { locked.release(amount) };
+        match changed {
+            Ok(()) => {
+                let args = [
+                    wallet.0.as_str().into(),
+                    wallet.1.as_str().into(),
+                    numeric(&locked.reserved.to_string()).into(),
+                ];
+                Spi::connect_mut(|client| {
+                    run_cached(client, RESERVED_WRITE, &args, true);
+                });
+                return Ok(());
+            }
+            // Funds held by overdue liens count as free: expire them and try once more.
+            Err(Refused::Funds { .. }) if !retried && expire_overdue_liens(wallet, wait) > 0 => {
+                retried = true;
+            }
+            Err(refused) => {
+                let refused = match refused {
+                    Refused::Funds { available, amount, .. } => Refused::Funds {
+                        posting: 0,
+                        account_id: wallet.0.clone(),
+                        available,
+                        amount,
+                    },
+                    Refused::State { state, .. } => {
+                        Refused::State { posting: 0, account_id: wallet.0.clone(), state }
+                    }
+                    other => other,
+                };
+                return Err(refusal(refused, &wallet.1));
+            }
+        }
+    }
 }
 
 const POSTINGS_OF_STEP: &str = "
@@ -283,5 +390,46 @@ pub fn reverse_postings_of(step: Uuid, wait: LockWait) -> Result<Vec<Uuid>, CteE
         .collect();
     let references: Vec<Option<&str>> =
         recorded.iter().map(|(_, _, _, reference)| reference.as_deref()).collect();
-    post(&reversals, &references, Some(step), wait).map_err(|(_, error)| error)
+    let origin = Origin { step: Some(step), lien: None };
+    post(&reversals, &references, origin, wait).map_err(|(_, error)| error)
+}
+
+// A completed event's own postings (not its compensations' nor its refunds'), oldest first.
+const POSTINGS_OF_EVENT: &str = "
+    SELECT j.currency, array_agg(j.account_id ORDER BY j.id), array_agg(j.amount::text ORDER BY j.id)
+      FROM cte_ctel.cte_entries j JOIN cte_ctel.cte_transactions t ON t.id = j.transaction_id
+     WHERE t.event_id = $1 AND j.kind NOT IN ('reversal', 'refund')
+     GROUP BY j.posting_id, j.currency
+     ORDER BY min(j.id)";
+
+/// The postings an event made, as recorded, oldest first.
+pub fn postings_of_event(event_id: Uuid) -> Vec<Posting> {
+    Spi::connect_mut(|client| {
+        let table = run_cached(client, POSTINGS_OF_EVENT, &[event_id.into()], false);
+        table
+            .map(|row| {
+                let get = |ordinal| spi(row.get::<Vec<String>>(ordinal), POSTINGS_OF_EVENT);
+                let currency = spi(row.get::<String>(1), POSTINGS_OF_EVENT).unwrap_or_default();
+                Posting::recorded(
+                    currency,
+                    &get(2).unwrap_or_default(),
+                    &get(3).unwrap_or_default(),
+                )
+            })
+            .collect()
+    })
+}
+
+// What the refunds of an event have given back so far: the sum of their credits.
+const REFUNDED: &str = "
+    SELECT coalesce(sum(j.amount), 0)::text
+      FROM cte_ctel.cte_events e
+      JOIN cte_ctel.cte_transactions t ON t.event_id = e.id
+      JOIN cte_ctel.cte_entries j ON j.transaction_id = t.id
+     WHERE e.refund_of = $1 AND e.status = 'completed' AND j.kind = 'refund' AND j.amount > 0";
+
+/// What refunds of `event_id` have returned so far (the sum of their credits).
+pub fn refunded_of(event_id: Uuid) -> Decimal {
+    let text: Option<String> = super::select_one(REFUNDED, &[event_id.into()]);
+    Decimal::from_str_exact(&text.unwrap_or_default()).unwrap_or_default()
 }

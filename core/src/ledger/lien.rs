@@ -53,6 +53,11 @@ impl LienStatus {
     pub fn reserves(self) -> bool {
         self == LienStatus::Active
     }
+
+    /// Whether the lien has ended (captured, released or expired).
+    pub fn is_final(self) -> bool {
+        matches!(self, LienStatus::Captured | LienStatus::Released | LienStatus::Expired)
+    }
 }
 
 impl LienInput {
@@ -88,8 +93,8 @@ pub fn lien_transition(from: LienStatus, input: LienInput) -> Result<LienStatus,
     }
 }
 
-/// How a capture splits a held amount: what moves to the destination, what is given back.
-/// `requested` of `None` captures everything.
+/// How a capture splits what a lien still holds: what moves to the destination, and what it
+/// holds after. `requested` of `None` captures everything.
 pub fn capture_split(
     held: &Amount,
     requested: Option<&Amount>,

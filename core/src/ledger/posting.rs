@@ -22,6 +22,9 @@ pub enum PostingKind {
     Fee,
     /// A compensation: the mirror image of an earlier posting.
     Reversal,
+    /// A refund (`cte_reverse_event`): the mirror image of a completed event's posting, or of
+    /// part of it.
+    Refund,
 }
 
 impl PostingKind {
@@ -33,6 +36,7 @@ impl PostingKind {
             PostingKind::Exchange => "exchange",
             PostingKind::Fee => "fee",
             PostingKind::Reversal => "reversal",
+            PostingKind::Refund => "refund",
         }
     }
 }
@@ -56,6 +60,9 @@ pub struct Posting {
     pub kind: PostingKind,
     pub currency: String,
     pub entries: Vec<Entry>,
+    /// It settles what was agreed before (a reversal, a refund, the capture of a lien), so a
+    /// frozen account's debit in it still posts.
+    pub settles: bool,
 }
 
 impl Posting {
@@ -129,7 +136,7 @@ impl Posting {
             })
             .collect();
         // Its kind does not matter: only its reversal is posted.
-        let posting = Posting { kind: PostingKind::Reversal, currency, entries };
+        let posting = Posting { kind: PostingKind::Reversal, currency, entries, settles: true };
         posting.assert_balanced();
         posting
     }
@@ -141,10 +148,42 @@ impl Posting {
             .iter()
             .map(|entry| Entry { account_id: entry.account_id.clone(), amount: -entry.amount })
             .collect();
-        let reversal =
-            Posting { kind: PostingKind::Reversal, currency: self.currency.clone(), entries };
+        let reversal = Posting {
+            kind: PostingKind::Reversal,
+            currency: self.currency.clone(),
+            entries,
+            settles: true,
+        };
         reversal.assert_balanced();
         reversal
+    }
+
+    /// The refund of this posting: every entry negated, or for a posting of two entries, part
+    /// of it (`part` at most what it moved). It settles what was agreed, so a frozen account's
+    /// debit in it posts.
+    pub fn refund(&self, part: Option<Decimal>) -> Posting {
+        let mut refund = self.reversal();
+        refund.kind = PostingKind::Refund;
+        if let Some(part) = part {
+            assert_eq!(self.entries.len(), 2, "only a posting of two entries is refunded in part");
+            assert!(part.is_sign_positive() && !part.is_zero());
+            for entry in &mut refund.entries {
+                let moved = entry.amount.abs();
+                assert!(part <= moved, "a refund returns at most what was moved");
+                entry.amount = if entry.amount.is_sign_negative() { -part } else { part };
+            }
+        }
+        refund.assert_balanced();
+        refund
+    }
+
+    /// What the posting moved: the sum of its credits.
+    pub fn moved(&self) -> Decimal {
+        self.entries
+            .iter()
+            .filter(|entry| entry.amount.is_sign_positive())
+            .try_fold(Decimal::ZERO, |sum, entry| sum.checked_add(entry.amount))
+            .unwrap_or(Decimal::MAX)
     }
 
     /// Two entries: `amount` out of `debited`, `amount` into `credited`.
@@ -154,7 +193,8 @@ impl Posting {
             Entry { account_id: debited.to_string(), amount: -value },
             Entry { account_id: credited.to_string(), amount: value },
         ];
-        let posting = Posting { kind, currency: amount.currency().to_string(), entries };
+        let currency = amount.currency().to_string();
+        let posting = Posting { kind, currency, entries, settles: false };
         posting.assert_balanced();
         posting
     }
@@ -341,7 +381,29 @@ mod tests {
                 Entry { account_id: "a".into(), amount: Decimal::ONE },
                 Entry { account_id: "b".into(), amount: Decimal::ONE },
             ],
+            settles: false,
         };
         posting.assert_balanced();
+    }
+
+    #[test]
+    fn a_refund_mirrors_the_posting_or_a_part_of_it() {
+        let posting = Posting::transfer(&id("bob"), &id("alice"), &usd("10.00")).unwrap();
+        let full = posting.refund(None);
+        assert_eq!(full.kind, PostingKind::Refund);
+        assert!(full.settles);
+        assert_eq!(full.entries, posting.reversal().entries);
+        let part = posting.refund(Some(Decimal::new(250, 2)));
+        assert_eq!(part.entries[0].account_id, "bob");
+        assert_eq!(part.entries[0].amount, Decimal::new(250, 2));
+        assert_eq!(part.entries[1].amount, Decimal::new(-250, 2));
+        assert_eq!(posting.moved(), Decimal::new(1000, 2));
+    }
+
+    #[test]
+    #[should_panic(expected = "at most what was moved")]
+    fn a_refund_larger_than_the_posting_is_a_programmer_error() {
+        let posting = Posting::transfer(&id("bob"), &id("alice"), &usd("1.00")).unwrap();
+        let _ = posting.refund(Some(Decimal::new(101, 2)));
     }
 }

@@ -10,52 +10,105 @@ use rust_decimal::Decimal;
 
 use super::Posting;
 
+/// Whether a wallet's account takes money. A frozen account takes no new debit and no new
+/// lien (credits still post, and so do postings that settle what was agreed before: reversals,
+/// refunds, captures of liens); a closed one takes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WalletState {
+    Open,
+    Frozen,
+    Closed,
+}
+
+impl WalletState {
+    pub const ALL: [WalletState; 3] = [WalletState::Open, WalletState::Frozen, WalletState::Closed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WalletState::Open => "open",
+            WalletState::Frozen => "frozen",
+            WalletState::Closed => "closed",
+        }
+    }
+
+    /// The state named `text`; `None` for a name that is not one (a domain prevents it).
+    pub fn parse(text: &str) -> Option<WalletState> {
+        WalletState::ALL.into_iter().find(|state| state.as_str() == text)
+    }
+}
+
 /// A wallet balance row as read, locked, before the postings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Wallet {
     pub balance: Decimal,
     pub reserved: Decimal,
-    pub allow_negative: bool,
+    /// The least its available balance may be (a negative floor is an overdraft line);
+    /// `None`: no floor at all (the account was opened with `allow_negative`).
+    pub floor: Option<Decimal>,
+    pub state: WalletState,
 }
 
 /// Why a posting could not be applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refused {
-    /// Posting `posting` would take `account_id` below what it may hold; `available` is what it
-    /// had then (after the postings before it).
+    /// Posting `posting` would take `account_id` below its floor; `available` is what it could
+    /// spend then (after the postings before it): down to its floor.
     Funds { posting: usize, account_id: String, available: Decimal, amount: Decimal },
     /// Posting `posting` names a wallet that was not read: unknown account or currency not held.
     Missing { posting: usize, account_id: String },
+    /// Posting `posting` (or a lien) would debit a frozen account, or touch a closed one.
+    State { posting: usize, account_id: String, state: WalletState },
     /// A figure left `Decimal`'s 28 significant digits (a balance beyond what any currency's
     /// amounts can reach in practice): refused, never rounded.
     Overflow,
 }
 
 impl Wallet {
-    /// The one rule of what a wallet may hold: what it could spend (balance less reserved)
-    /// never goes below zero, unless the account may go negative.
-    pub fn admits(&self, available: Decimal) -> bool {
-        self.allow_negative || !available.is_sign_negative()
+    /// An open wallet with a floor of zero: what `cte_create_account` makes by default.
+    pub fn open(balance: Decimal, reserved: Decimal) -> Wallet {
+        Wallet { balance, reserved, floor: Some(Decimal::ZERO), state: WalletState::Open }
     }
 
-    /// What the wallet can spend now: its balance less what liens reserve.
+    /// The one rule of what a wallet may hold: what it could spend (balance less reserved)
+    /// never goes below its floor.
+    pub fn admits(&self, available: Decimal) -> bool {
+        self.floor.is_none_or(|floor| available >= floor)
+    }
+
+    /// What the wallet holds free of liens: its balance less what they reserve.
     pub fn available(&self) -> Result<Decimal, Refused> {
         self.balance.checked_sub(self.reserved).ok_or(Refused::Overflow)
     }
 
-    /// Reserves `amount` for a lien, if the wallet can spare it.
+    /// What a debit may take now: the available balance down to the floor (all of it with none;
+    /// reported as the available balance then).
+    fn spendable(&self, available: Decimal) -> Decimal {
+        match self.floor {
+            Some(floor) => available.checked_sub(floor).unwrap_or(available),
+            None => available,
+        }
+    }
+
+    /// Reserves `amount` for a lien, if the wallet can spare it and takes new liens.
     pub fn reserve(&mut self, amount: Decimal) -> Result<(), Refused> {
         assert!(
             amount.is_sign_positive() && !amount.is_zero(),
             "a lien reserves a positive amount"
         );
+        if self.state != WalletState::Open {
+            return Err(Refused::State {
+                posting: 0,
+                account_id: String::new(),
+                state: self.state,
+            });
+        }
         let available = self.available()?;
         let available_after = available.checked_sub(amount).ok_or(Refused::Overflow)?;
         if !self.admits(available_after) {
             return Err(Refused::Funds {
                 posting: 0,
                 account_id: String::new(),
-                available,
+                available: self.spendable(available),
                 amount,
             });
         }
@@ -69,6 +122,16 @@ impl Wallet {
         assert!(!reserved.is_sign_negative(), "a wallet never gives back more than it reserved");
         self.reserved = reserved;
         Ok(())
+    }
+
+    /// Whether an entry of `amount` may touch this wallet in its state; `settles`: the posting
+    /// settles what was agreed before (a reversal, a refund, a lien's capture).
+    fn takes(&self, amount: Decimal, settles: bool) -> bool {
+        match self.state {
+            WalletState::Open => true,
+            WalletState::Frozen => settles || !amount.is_sign_negative(),
+            WalletState::Closed => false,
+        }
     }
 }
 
@@ -104,13 +167,18 @@ pub fn apply(
             let Some(wallet) = wallets.get_mut(&key) else {
                 return Err(Refused::Missing { posting: index, account_id: key.0 });
             };
+            if !wallet.takes(entry.amount, posting.settles) {
+                let state = wallet.state;
+                return Err(Refused::State { posting: index, account_id: key.0, state });
+            }
             let available = wallet.available()?;
             let available_after = available.checked_add(entry.amount).ok_or(Refused::Overflow)?;
-            if !wallet.admits(available_after) {
+            // A credit never makes a wallet worse off, whatever its floor.
+            if entry.amount.is_sign_negative() && !wallet.admits(available_after) {
                 return Err(Refused::Funds {
                     posting: index,
                     account_id: key.0,
-                    available,
+                    available: wallet.spendable(available),
                     amount: entry.amount.abs(),
                 });
             }
@@ -154,11 +222,13 @@ mod tests {
     fn wallets(rows: &[(&str, &str, &str, bool)]) -> HashMap<(String, String), Wallet> {
         rows.iter()
             .map(|(id, balance, reserved, allow_negative)| {
-                let wallet = Wallet {
-                    balance: Decimal::from_str(balance).unwrap(),
-                    reserved: Decimal::from_str(reserved).unwrap(),
-                    allow_negative: *allow_negative,
-                };
+                let mut wallet = Wallet::open(
+                    Decimal::from_str(balance).unwrap(),
+                    Decimal::from_str(reserved).unwrap(),
+                );
+                if *allow_negative {
+                    wallet.floor = None;
+                }
                 ((id.to_string(), "USD".to_string()), wallet)
             })
             .collect()
@@ -241,8 +311,7 @@ mod tests {
 
     #[test]
     fn a_lien_reserves_only_what_the_wallet_can_spare_and_gives_it_back() {
-        let mut wallet =
-            Wallet { balance: dec("10.00"), reserved: dec("4.00"), allow_negative: false };
+        let mut wallet = Wallet::open(dec("10.00"), dec("4.00"));
         assert_eq!(
             wallet.reserve(dec("6.01")),
             Err(Refused::Funds {
@@ -256,7 +325,7 @@ mod tests {
         assert_eq!(wallet.available(), Ok(dec("0.00")));
         wallet.release(dec("10.00")).unwrap();
         assert_eq!(wallet.reserved, dec("0.00"));
-        let mut credit = Wallet { balance: dec("0"), reserved: dec("0"), allow_negative: true };
+        let mut credit = Wallet { floor: None, ..Wallet::open(dec("0"), dec("0")) };
         credit.reserve(dec("50")).unwrap();
         assert_eq!(credit.available(), Ok(dec("-50")));
     }
@@ -264,7 +333,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "never gives back more")]
     fn giving_back_more_than_was_reserved_is_a_bug() {
-        let mut wallet = Wallet { balance: dec("1"), reserved: dec("1"), allow_negative: false };
+        let mut wallet = Wallet::open(dec("1"), dec("1"));
         let _ = wallet.release(dec("2"));
     }
 
@@ -276,5 +345,64 @@ mod tests {
             wallets(&[("a", &huge, "0", false), ("b", "5", "0", false)]),
         );
         assert_eq!(refused, Err(Refused::Overflow));
+    }
+
+    #[test]
+    fn a_floor_is_an_overdraft_line_of_its_size() {
+        let mut map = wallets(&[("a", "10", "0", false), ("b", "0", "0", false)]);
+        map.get_mut(&("a".to_string(), "USD".to_string())).unwrap().floor = Some(dec("-50"));
+        let applied = apply(&[transfer("a", "b", "60")], map.clone()).unwrap();
+        assert_eq!(applied.balances_after[0][0], Some(dec("-50.00")));
+        let refused = apply(&[transfer("a", "b", "60.01")], map).unwrap_err();
+        assert!(matches!(refused, Refused::Funds { ref account_id, .. } if account_id == "a"));
+    }
+
+    #[test]
+    fn a_positive_floor_keeps_a_minimum_balance() {
+        let mut map = wallets(&[("a", "100", "0", false), ("b", "0", "0", false)]);
+        map.get_mut(&("a".to_string(), "USD".to_string())).unwrap().floor = Some(dec("25"));
+        assert!(apply(&[transfer("a", "b", "75")], map.clone()).is_ok());
+        assert!(apply(&[transfer("a", "b", "75.01")], map).is_err());
+    }
+
+    #[test]
+    fn a_credit_is_never_refused_for_funds() {
+        // Below its floor (reserved more than it holds): a credit still lands.
+        let applied = apply(
+            &[transfer("b", "a", "1")],
+            wallets(&[("a", "0", "5", false), ("b", "1", "0", false)]),
+        )
+        .unwrap();
+        assert_eq!(applied.balances_after[0][1], Some(dec("1.00")));
+    }
+
+    #[test]
+    fn a_frozen_wallet_takes_credits_and_settlements_but_no_new_debit_nor_lien() {
+        let mut map = wallets(&[("a", "10", "0", false), ("b", "10", "0", false)]);
+        map.get_mut(&("a".to_string(), "USD".to_string())).unwrap().state = WalletState::Frozen;
+        let debit = apply(&[transfer("a", "b", "1")], map.clone()).unwrap_err();
+        assert_eq!(
+            debit,
+            Refused::State { posting: 0, account_id: "a".into(), state: WalletState::Frozen }
+        );
+        assert!(apply(&[transfer("b", "a", "1")], map.clone()).is_ok());
+        let settlement = transfer("b", "a", "1").reversal();
+        assert!(settlement.settles);
+        assert!(apply(&[settlement], map.clone()).is_ok());
+        let mut frozen = map[&("a".to_string(), "USD".to_string())].clone();
+        assert!(matches!(frozen.reserve(dec("1")), Err(Refused::State { .. })));
+    }
+
+    #[test]
+    fn a_closed_wallet_takes_nothing() {
+        let mut map = wallets(&[("a", "0", "0", false), ("b", "10", "0", false)]);
+        map.get_mut(&("a".to_string(), "USD".to_string())).unwrap().state = WalletState::Closed;
+        for posting in [transfer("b", "a", "1"), transfer("a", "b", "1").reversal()] {
+            let refused = apply(&[posting], map.clone()).unwrap_err();
+            assert!(matches!(refused, Refused::State { state: WalletState::Closed, .. }));
+        }
+        for state in WalletState::ALL {
+            assert_eq!(WalletState::parse(state.as_str()), Some(state));
+        }
     }
 }

@@ -40,6 +40,19 @@ impl Amount {
         Ok(Amount::from_decimal(number.to_decimal(), currency))
     }
 
+    /// Parses a signed figure of `currency` (a balance floor: zero, or negative for an
+    /// overdraft line): its scale and size are checked like an amount's; never rounded.
+    pub fn parse_signed(text: &str, currency: &Currency) -> Result<Decimal, CteError> {
+        let number = DecimalText::parse(text)?;
+        if number.is_zero() {
+            return Ok(Decimal::new(0, currency.scale()));
+        }
+        let negative = number.negative;
+        let magnitude = text.trim_start_matches(['-', '+']);
+        let amount = Amount::parse(magnitude, currency)?;
+        Ok(if negative { -amount.value() } else { amount.value() })
+    }
+
     /// Reads an amount from a JSON value: a number, taken from its text (never through a float),
     /// or a string holding decimal text.
     pub fn from_json(value: &Value, currency: &Currency) -> Result<Amount, CteError> {

@@ -224,6 +224,17 @@ fn setup(config: &Config) {
             .execute("SELECT cte_ctel.cte_deposit($1, $2::text::numeric, 'EUR')", &[&account, &eur])
             .unwrap();
     }
+    // The run is a test of the worker too: wait until it serves the new database (dropping the
+    // old one stopped it, and the postmaster starts it again 5 s later) and has made a pass.
+    let started = Instant::now();
+    while started.elapsed() < WAIT_MAX {
+        let served = client.query_one("SELECT count(*) FROM cte_ctel.cte_worker_state", &[]);
+        if served.map(|row| row.get::<_, i64>(0)).unwrap_or(0) > 0 {
+            return;
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+    panic!("the worker made no pass in {database} within {WAIT_MAX:?}");
 }
 
 fn transfer(source: &str, destination: &str, amount: Decimal) -> (String, Deltas) {

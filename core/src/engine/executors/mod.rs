@@ -33,6 +33,9 @@ pub enum StepType {
     Exchange,
     Batch,
     External,
+    /// A refund's step (`cte_reverse_event`): its postings are planned from the refunded
+    /// event's journal, never from a payload, so no caller may add one.
+    Refund,
     Custom(String),
 }
 
@@ -57,13 +60,14 @@ impl StepKind {
     }
 }
 
-const BUILT_IN: [(&str, StepType); 6] = [
+const BUILT_IN: [(&str, StepType); 7] = [
     ("wallet.transfer", StepType::Transfer),
     ("wallet.deposit", StepType::Deposit),
     ("wallet.withdrawal", StepType::Withdrawal),
     ("wallet.exchange", StepType::Exchange),
     ("batch.operation", StepType::Batch),
     ("external", StepType::External),
+    ("wallet.refund", StepType::Refund),
 ];
 
 impl StepType {
@@ -103,7 +107,9 @@ impl StepType {
     /// How the saga treats a step of this type.
     pub fn kind(&self) -> StepKind {
         match self {
-            StepType::Transfer | StepType::Deposit | StepType::Batch => StepKind::Posting,
+            StepType::Transfer | StepType::Deposit | StepType::Batch | StepType::Refund => {
+                StepKind::Posting
+            }
             StepType::Withdrawal | StepType::Exchange => StepKind::Held,
             StepType::External => StepKind::External,
             StepType::Custom(_) => StepKind::Custom,
@@ -138,6 +144,12 @@ pub fn plan(
         StepType::External => {
             check_object(step_type, payload)?;
             return Ok(None);
+        }
+        StepType::Refund => {
+            return Err(CteError::PayloadInvalid {
+                step_type: step_type.as_str().to_string(),
+                why: "a wallet.refund step is made only by cte_reverse_event".into(),
+            })
         }
         StepType::Custom(_) => return Ok(None),
     };
