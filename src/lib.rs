@@ -50,6 +50,7 @@ pub extern "C-unwind" fn _PG_init() {
     // SAFETY: _PG_init runs in a single-threaded backend or postmaster.
     unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
     gucs::init();
+    store::ledger::init_currency_cache();
     worker::register();
 }
 

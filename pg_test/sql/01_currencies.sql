@@ -31,4 +31,16 @@ SELECT test.refusal($$SELECT cte_ctel.cte_create_currency(NULL, 2)$$);
 SELECT test.refusal($$SELECT cte_ctel.cte_create_currency('NEW', NULL)$$);
 SELECT count(*) AS new_registered FROM cte_currencies WHERE code = 'NEW';
 
+-- A backend keeps the scales it has read (a scale never changes), but not one read from a
+-- currency registered in a (sub)transaction that rolled back: it is unknown again.
+SELECT cte_create_account('cur-alice', ARRAY['USD']);
+SAVEPOINT before_tmp;
+SELECT cte_create_currency('TMPX', 4);
+SELECT cte_balance('@world', 'TMPX') AS read_its_scale;
+ROLLBACK TO SAVEPOINT before_tmp;
+SELECT test.refusal($$SELECT cte_ctel.cte_deposit('cur-alice', 1, 'TMPX')$$);
+SELECT test.refusal($$SELECT cte_ctel.cte_balance('@world', 'TMPX')$$);
+SELECT cte_create_currency('TMPX', 2);
+SELECT test.refusal($$SELECT cte_ctel.cte_deposit('cur-alice', 1.001, 'TMPX')$$);
+
 ROLLBACK;

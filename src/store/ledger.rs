@@ -21,12 +21,58 @@ pub struct BalanceRow {
 
 const CURRENCY_SCALE: &str = "SELECT scale FROM cte_ctel.cte_currencies WHERE code = $1";
 
-/// The registered currency `code`.
+thread_local! {
+    /// Scales of currencies this backend has read. A registered currency's scale never changes
+    /// and no function removes one, so an entry stays true, except one read from a row this
+    /// backend inserted and then rolled back: every (sub)transaction abort empties the cache.
+    static SCALES: std::cell::RefCell<std::collections::HashMap<String, i64>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// The registered currency `code` (read once per backend).
 pub fn currency(code: &str) -> Result<Currency, CteError> {
     let code = Currency::parse_code(code)?;
+    if let Some(scale) = SCALES.with(|scales| scales.borrow().get(&code).copied()) {
+        return Currency::new(&code, scale);
+    }
     let scale: Option<i32> = select_one(CURRENCY_SCALE, &[code.as_str().into()]);
     let scale = scale.ok_or_else(|| CteError::CurrencyUnknown { currency: code.clone() })?;
-    Currency::new(&code, i64::from(scale))
+    let currency = Currency::new(&code, i64::from(scale))?;
+    SCALES.with(|scales| scales.borrow_mut().insert(code, i64::from(scale)));
+    Ok(currency)
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn forget_scales_on_abort(
+    event: pg_sys::XactEvent::Type,
+    _argument: *mut std::ffi::c_void,
+) {
+    if event == pg_sys::XactEvent::XACT_EVENT_ABORT
+        || event == pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT
+    {
+        SCALES.with(|scales| scales.borrow_mut().clear());
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn forget_scales_on_subabort(
+    event: pg_sys::SubXactEvent::Type,
+    _subtransaction: pg_sys::SubTransactionId,
+    _parent: pg_sys::SubTransactionId,
+    _argument: *mut std::ffi::c_void,
+) {
+    if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB {
+        SCALES.with(|scales| scales.borrow_mut().clear());
+    }
+}
+
+/// Registers the callbacks that keep the currency cache true (once per backend, at load).
+pub fn init_currency_cache() {
+    // SAFETY: registering callbacks that only clear a backend-local map.
+    unsafe {
+        pg_sys::RegisterXactCallback(Some(forget_scales_on_abort), std::ptr::null_mut());
+        pg_sys::RegisterSubXactCallback(Some(forget_scales_on_subabort), std::ptr::null_mut());
+    }
 }
 
 const CURRENCY_INSERT: &str = "

@@ -177,14 +177,15 @@ pub(crate) fn new_id() -> pgrx::Uuid {
 
 // The statement's clock, not the transaction's: a transaction may sit open for minutes before it
 // starts an event, whose deadline must then count from the start, not from BEGIN.
-const NOW_MS: &str = "SELECT (extract(epoch FROM pg_catalog.statement_timestamp()) * 1000)::bigint";
+/// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
+const POSTGRES_EPOCH_UNIX_US: i64 = 946_684_800_000_000;
 
 /// The statement's start time in milliseconds since the epoch: the engine's one clock reading
 /// per call, passed to the pure core. (The worker advances it for each batch it commits.)
 pub(crate) fn now_ms() -> i64 {
-    let now: Option<i64> = select_one(NOW_MS, &[]);
-    assert!(now.is_some(), "now() is never NULL");
-    now.unwrap_or(0)
+    // SAFETY: a read of the backend's statement start time, what statement_timestamp() returns.
+    let since_2000_us = unsafe { pgrx::pg_sys::GetCurrentStatementStartTimestamp() };
+    since_2000_us.saturating_add(POSTGRES_EPOCH_UNIX_US).div_euclid(1000)
 }
 
 /// The text of a `jsonb` datum, as PostgreSQL prints it; `None` when it is longer than
