@@ -108,6 +108,34 @@ pub(crate) fn timestamp(ms: i64) -> TimestampWithTimeZone {
     value.unwrap_or(TimestampWithTimeZone::try_from(0).unwrap_or_else(|_| unreachable!()))
 }
 
+/// Our kept plans run as generic plans: PostgreSQL's default (`plan_cache_mode = auto`) plans
+/// a statement again for its arguments whenever it judges the generic plan dearer, and for
+/// statements over `unnest($1::text[], …)` it always does, which was a third of a transfer's
+/// CPU (perf, issue 13). Every statement here is a lookup by key or a join on the arrays it is
+/// given, whose generic plan is the one wanted. The setting is the planner's C variable, set
+/// for the length of our own statement only (user code, which never runs inside one, keeps
+/// its own setting); a PostgreSQL error unwinds through `Drop`, which puts it back.
+struct GenericPlans(std::ffi::c_int);
+
+impl GenericPlans {
+    fn force() -> GenericPlans {
+        // SAFETY: a backend-local planner setting, read and written on this backend's thread.
+        unsafe {
+            let before = pgrx::pg_sys::plan_cache_mode;
+            pgrx::pg_sys::plan_cache_mode =
+                pgrx::pg_sys::PlanCacheMode::PLAN_CACHE_MODE_FORCE_GENERIC_PLAN as std::ffi::c_int;
+            GenericPlans(before)
+        }
+    }
+}
+
+impl Drop for GenericPlans {
+    fn drop(&mut self) {
+        // SAFETY: as above; restores what `force` found.
+        unsafe { pgrx::pg_sys::plan_cache_mode = self.0 };
+    }
+}
+
 /// Runs a constant query through its kept plan: read-only (`writes` false, no xid needed, as
 /// on a standby) or writing.
 pub(crate) fn run_cached<'conn>(
@@ -117,6 +145,7 @@ pub(crate) fn run_cached<'conn>(
     writes: bool,
 ) -> SpiTupleTable<'conn> {
     let key = (query.as_ptr() as usize, writes);
+    let _generic = GenericPlans::force();
     PLANS.with(|plans| {
         let mut plans = plans.borrow_mut();
         let plan = plans.entry(key).or_insert_with(|| {
