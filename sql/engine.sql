@@ -20,10 +20,16 @@ CREATE TABLE cte_ctel.cte_events (
     finished_at     timestamptz,
     -- 0.2.0: for a refund (cte_reverse_event), the completed event it refunds.
     refund_of       uuid REFERENCES cte_ctel.cte_events (id),
+    -- 0.2.0: a scheduled start (cte_start_event(…, not_before)): the worker starts the event
+    -- then; its start-by deadline counts from it.
+    not_before      timestamptz,
     CHECK ((status IN ('completed', 'compensated', 'failed', 'resolved')) = (finished_at IS NOT NULL))
 );
 CREATE INDEX cte_events_refund_of_idx ON cte_ctel.cte_events (refund_of)
     WHERE refund_of IS NOT NULL;
+-- What the worker starts: scheduled events whose time has come.
+CREATE INDEX cte_events_scheduled_idx ON cte_ctel.cte_events (not_before)
+    WHERE status = 'created' AND not_before IS NOT NULL;
 -- Partial: most events have no key, and an index entry for each NULL cost every event a write.
 CREATE UNIQUE INDEX cte_events_idempotency_key_idx ON cte_ctel.cte_events (idempotency_key)
     WHERE idempotency_key IS NOT NULL;

@@ -33,6 +33,7 @@ GRANT EXECUTE ON FUNCTION
     cte_ctel.cte_verify_ledger(),
     cte_ctel.cte_error_catalog(),
     cte_ctel.cte_changes(bigint, int),
+    cte_ctel.cte_event_graph(uuid, text),
     cte_ctel.cte_account_statement(text, text, timestamptz, timestamptz, bigint, int),
     cte_ctel.cte_balance_at(text, text, timestamptz)
 TO cte_reader;
@@ -43,7 +44,8 @@ GRANT EXECUTE ON FUNCTION
     cte_ctel.cte_transfer(text, text, numeric, text, text),
     cte_ctel.cte_create_event(text, text, interval, jsonb, text),
     cte_ctel.cte_add_transaction(uuid, text, text, jsonb, text, int, int),
-    cte_ctel.cte_start_event(uuid),
+    cte_ctel.cte_start_event(uuid, timestamptz),
+    cte_ctel.cte_dry_run(uuid, text),
     cte_ctel.cte_complete_transaction(uuid, jsonb),
     cte_ctel.cte_fail_transaction(uuid, text, boolean),
     cte_ctel.cte_complete_compensation(uuid, jsonb),

@@ -50,6 +50,13 @@ SELECT 'events_open_oldest_seconds', o.status, NULL,
 UNION ALL
 SELECT 'events_overdue', NULL, NULL, coalesce(sum(o.overdue), 0) FROM open_events o
 UNION ALL
+SELECT 'events_scheduled', NULL, NULL, count(*)
+  FROM cte_ctel.cte_events e WHERE e.status = 'created' AND e.not_before IS NOT NULL
+UNION ALL
+SELECT 'events_scheduled_late', NULL, NULL, count(*)
+  FROM cte_ctel.cte_events e
+ WHERE e.status = 'created' AND e.not_before < pg_catalog.statement_timestamp()
+UNION ALL
 SELECT 'steps_in_doubt', NULL, NULL, count(*) FROM in_doubt
 UNION ALL
 SELECT 'steps_in_doubt_oldest_seconds', NULL, NULL,

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use cte_ctel_core::limits::{
     EVENTS_PER_MAINTENANCE_MAX, WORKER_ITEMS_PER_TRANSACTION_MAX, WORKER_LOCK_TIMEOUT_MS,
+    WORKER_PASS_GAP_MS,
 };
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
 use pgrx::prelude::*;
@@ -67,6 +68,8 @@ pub extern "C-unwind" fn cte_ctel_worker_main(_argument: pg_sys::Datum) {
         let standby = unsafe { pg_sys::RecoveryInProgress() };
         if gucs::worker_enabled() && !standby {
             tick();
+            // SAFETY: a plain sleep; a SIGTERM meanwhile is seen by the next wait_latch.
+            unsafe { pg_sys::pg_usleep(WORKER_PASS_GAP_MS as std::ffi::c_long * 1000) };
         }
     }
     crate::wake::register_worker(false);

@@ -114,6 +114,12 @@ pub const EVENTS_PER_MAINTENANCE_MAX: i64 = 1_000;
 /// subtransaction ids per backend in shared memory before every snapshot on the server slows.
 pub const WORKER_ITEMS_PER_TRANSACTION_MAX: usize = 16;
 
+/// Least time between two passes of the worker once it is woken: commits that come within it
+/// are taken by one pass, and set the worker's latch without a signal (it is not waiting), so
+/// at thousands of commits a second the worker neither runs thousands of passes nor has a
+/// signal sent per commit. A change reaches the feed at most this much later.
+pub const WORKER_PASS_GAP_MS: u64 = 10;
+
 /// How long the worker's statements wait for a lock before they give up (the item is retried
 /// on a later pass): it never queues behind a session that holds a row and does nothing.
 pub const WORKER_LOCK_TIMEOUT_MS: i64 = 1_000;

@@ -8,7 +8,7 @@ use cte_ctel_core::ledger::{AccountId, Metadata};
 use cte_ctel_core::limits::{EVENTS_PER_MAINTENANCE_MAX, PAYLOAD_BYTES_MAX, RESULT_BYTES_MAX};
 use cte_ctel_core::money::Amount;
 use cte_ctel_core::CteError;
-use pgrx::datum::Interval;
+use pgrx::datum::{Interval, TimestampWithTimeZone};
 use pgrx::prelude::*;
 use pgrx::{AnyNumeric, JsonB, Uuid};
 use serde_json::json;
@@ -105,11 +105,31 @@ fn drive(event_id: Uuid, command: Command) -> Result<String, CteError> {
 }
 
 /// Runs the event's steps in order, in the caller's transaction, as far as they can go now;
-/// returns its status.
-#[pg_extern(security_definer, volatile, parallel_unsafe)]
+/// returns its status. With `not_before` in the future the event is scheduled instead: it
+/// stays `created` (its liens pending, cancellable), its start-by deadline counts from that
+/// time, and the worker starts it then.
+#[pg_extern(name = "cte_start_event", security_definer, volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
-fn cte_start_event(event_id: Option<Uuid>) -> String {
-    refused("cte_start_event", move || drive(required(event_id, "event_id")?, Command::Start))
+fn cte_start_event_at(
+    event_id: Option<Uuid>,
+    not_before: default!(Option<TimestampWithTimeZone>, "NULL"),
+) -> String {
+    refused("cte_start_event", move || {
+        let event_id = required(event_id, "event_id")?;
+        let ctx = client_context();
+        let later = not_before.filter(|at| crate::store::ms_of(*at) > ctx.now_ms);
+        match later {
+            Some(at) => Ok(driver::schedule::schedule(event_id, at, &ctx)?.as_str().to_string()),
+            None => drive(event_id, Command::Start),
+        }
+    })
+}
+
+/// 0.1.0's `cte_start_event` (one argument): the symbol is kept so that 0.1.0's SQL still loads
+/// between a package upgrade and `ALTER EXTENSION cte_ctel UPDATE`; it refuses.
+#[pg_extern(sql = false)]
+fn cte_start_event(_event_id: Option<Uuid>) -> String {
+    crate::store::refuse_older_sql("its cte_start_event takes one argument")
 }
 
 /// Compensates what completed, newest first; returns the status.
@@ -336,5 +356,42 @@ fn cte_reverse_event(
             reference: reference.as_deref(),
         };
         crate::driver::refunds::reverse_event(&asked, &client_context())
+    })
+}
+
+/// What starting a `created` event would do, without doing it: the event is started in a
+/// subtransaction that is always rolled back, with step `fail_at` (a step's name) made to fail
+/// when it runs if given, and what it would leave is returned: `status`, each step's status,
+/// result and error, the `postings`, the `path` its changes took (the compensation path when
+/// something failed), its `liens`, and the `balances` and available balances of the wallets it
+/// touches. Custom executors run too, inside the subtransaction. Nothing is kept.
+#[pg_extern(security_definer, volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn cte_dry_run(event_id: Option<Uuid>, fail_at: default!(Option<String>, "NULL")) -> JsonB {
+    let outcome = refused("cte_dry_run", move || {
+        let event_id = required(event_id, "event_id")?;
+        crate::driver::dry_run::dry_run(event_id, fail_at.as_deref(), &client_context())
+    });
+    match outcome {
+        Ok(value) => JsonB(value),
+        Err(failure) => super::raise_failure("cte_dry_run", failure),
+    }
+}
+
+/// A picture of an event: its steps in order, coloured by status, compensations as dashed back
+/// edges, retries as loops, waits, and its liens with their fate, as a Mermaid flowchart
+/// (`format` 'mermaid', the default) or a Graphviz DOT graph ('dot').
+#[pg_extern(security_definer, stable, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn cte_event_graph(
+    event_id: Option<Uuid>,
+    format: default!(Option<String>, "'mermaid'"),
+) -> String {
+    refused("cte_event_graph", move || {
+        let event_id = required(event_id, "event_id")?;
+        let format =
+            cte_ctel_core::engine::graph::GraphFormat::parse(&required(format, "format")?)?;
+        let picture = crate::store::pictures::event(event_id)?;
+        Ok(cte_ctel_core::engine::graph::render(&picture, format))
     })
 }

@@ -76,6 +76,27 @@ pub(crate) fn raise(function: &'static str, error: CteError) -> ! {
     unreachable!("errstart(ERROR) always reports and errfinish(ERROR) never returns")
 }
 
+/// Raises an error that is not a refusal with its own SQLSTATE and message (one caught inside a
+/// subtransaction, as `cte_dry_run` returns it). Called as [`raise`] is.
+pub(crate) fn raise_failure(
+    function: &'static str,
+    failure: crate::store::subtransaction::Failure,
+) -> ! {
+    let code = sqlstate_code(&failure.sqlstate);
+    let message = palloc_text(&failure.message);
+    let function = palloc_text(function);
+    drop(failure);
+    // SAFETY: as in `raise`.
+    unsafe {
+        if errstart(pgrx::PgLogLevel::ERROR as c_int, std::ptr::null()) {
+            errcode(code);
+            errmsg(c"%s".as_ptr(), message);
+            errfinish(c"src/api/mod.rs".as_ptr(), line!() as c_int, function);
+        }
+    }
+    unreachable!("errstart(ERROR) always reports and errfinish(ERROR) never returns")
+}
+
 /// Runs an entry point's work and returns its value, or raises its refusal. The work is a `move`
 /// closure owning the entry point's arguments: calling it consumes it, so by the time a refusal
 /// is raised every argument has been dropped (see [`raise`]). The body of every `#[pg_extern]`

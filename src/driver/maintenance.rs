@@ -26,6 +26,7 @@ use crate::store::{ledger, liens, run_cached, spi};
 pub struct Report {
     pub changes_sequenced: i64,
     pub notifications_sent: i64,
+    pub events_started: i64,
     pub events_timed_out: i64,
     pub compensations_timed_out: i64,
     pub events_retried: i64,
@@ -41,6 +42,7 @@ impl Report {
     pub fn add(&mut self, other: &Report) {
         self.changes_sequenced += other.changes_sequenced;
         self.notifications_sent += other.notifications_sent;
+        self.events_started += other.events_started;
         self.events_timed_out += other.events_timed_out;
         self.compensations_timed_out += other.compensations_timed_out;
         self.events_retried += other.events_retried;
@@ -57,6 +59,7 @@ impl Report {
         json!({
             "changes_sequenced": self.changes_sequenced,
             "notifications_sent": self.notifications_sent,
+            "events_started": self.events_started,
             "events_timed_out": self.events_timed_out,
             "compensations_timed_out": self.compensations_timed_out,
             "events_retried": self.events_retried,
@@ -74,6 +77,12 @@ const OVERDUE_EVENTS: &str = "
     SELECT id FROM cte_ctel.cte_events
      WHERE status IN ('created', 'waiting') AND deadline <= pg_catalog.statement_timestamp()
      ORDER BY deadline LIMIT $1";
+
+// Scheduled events whose time has come.
+const SCHEDULED_EVENTS: &str = "
+    SELECT id FROM cte_ctel.cte_events
+     WHERE status = 'created' AND not_before <= pg_catalog.statement_timestamp()
+     ORDER BY not_before LIMIT $1";
 
 const OVERDUE_COMPENSATIONS: &str = "
     SELECT DISTINCT event_id FROM cte_ctel.cte_transactions
@@ -159,6 +168,12 @@ pub fn pass(ctx: &Context, items_max: usize) -> (Report, bool) {
         }
     }
     let mut left = items_max;
+    let scheduled = candidates(SCHEDULED_EVENTS, left, None);
+    left -= scheduled.len();
+    for id in &scheduled {
+        let handled = handle("event", *id, || Ok(super::schedule::start_due(*id, ctx)?.is_some()));
+        count(&mut report, handled, |r| r.events_started += 1);
+    }
     let overdue = candidates(OVERDUE_EVENTS, left, None);
     left -= overdue.len();
     drive_each(&overdue, || Command::Deadline, ctx, &mut report, |r| r.events_timed_out += 1);

@@ -9,11 +9,13 @@
 
 pub mod accounts;
 pub mod build;
+pub mod dry_run;
 pub mod fast;
 pub mod holds;
 pub mod maintenance;
 pub mod reentry;
 pub mod refunds;
+pub mod schedule;
 pub mod security;
 pub mod steps;
 
@@ -145,6 +147,8 @@ struct Drive {
     failures: Vec<Option<String>>,
     /// Why this drive happens, when the command says (a cancel's reason, a deadline).
     reason: Option<String>,
+    /// A step made to fail when it runs (`cte_dry_run`'s `fail_at`).
+    fail_at: Option<usize>,
 }
 
 /// Drives an event as far as it can go now; returns its status, or `None` when the event is
@@ -153,6 +157,17 @@ pub fn drive(
     event_id: Uuid,
     command: Command,
     ctx: &Context,
+) -> Result<Option<EventStatus>, CteError> {
+    drive_failing(event_id, command, ctx, None)
+}
+
+/// As [`drive`], with step `fail_at` (its index) made to fail when it runs, as if its type
+/// refused it: what `cte_dry_run` shows.
+pub fn drive_failing(
+    event_id: Uuid,
+    command: Command,
+    ctx: &Context,
+    fail_at: Option<usize>,
 ) -> Result<Option<EventStatus>, CteError> {
     let _driving = reentry::enter(event_id, command.input_name())?;
     let Some(event) = events::lock(event_id, ctx.wait)? else {
@@ -171,6 +186,7 @@ pub fn drive(
         error: None,
         failures: vec![None; count],
         reason: command.reason(),
+        fail_at,
     };
     drive.lock_in_order(ctx)?;
     let effects = saga.handle(input, ctx.now_ms)?;
@@ -294,6 +310,10 @@ impl Drive {
             false => Ok(None),
         };
         let outcome = match plan {
+            _ if self.fail_at == Some(index) => Err(crate::store::subtransaction::Failure {
+                sqlstate: "P0001".into(),
+                message: "made to fail by cte_dry_run".into(),
+            }),
             Ok(plan) => steps::execute(self.event.id, &self.steps[index], plan, ctx.wait),
             Err(error) => Err(error.into()),
         };

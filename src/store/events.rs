@@ -4,7 +4,7 @@
 use cte_ctel_core::engine::executors::StepType;
 use cte_ctel_core::engine::{EventStatus, StepState, StepStatus};
 use cte_ctel_core::CteError;
-use pgrx::datum::Interval;
+use pgrx::datum::{Interval, TimestampWithTimeZone};
 use pgrx::prelude::*;
 use pgrx::{JsonB, Uuid};
 use serde_json::Value;
@@ -391,4 +391,18 @@ const REFUND_OF: &str = "SELECT refund_of FROM cte_ctel.cte_events WHERE id = $1
 /// The event a refund refunds; `None` for an event that is not a refund.
 pub fn refund_of(event_id: Uuid) -> Option<Uuid> {
     select_one(REFUND_OF, &[event_id.into()])
+}
+
+// A scheduled start: the time, and the start-by deadline counted from it.
+const SCHEDULE: &str = "
+    UPDATE cte_ctel.cte_events
+       SET not_before = $2, deadline = $2 + timeout
+     WHERE id = $1 AND status = 'created'
+    RETURNING (extract(epoch FROM deadline) * 1000)::bigint";
+
+/// Schedules a (locked, `created`) event to start at `not_before`; its start-by deadline is
+/// then its timeout after that. Returns the new deadline.
+pub fn schedule(event_id: Uuid, not_before: TimestampWithTimeZone) -> Option<i64> {
+    let args = [event_id.into(), not_before.into()];
+    Spi::connect_mut(|client| update_one(client, SCHEDULE, &args))
 }

@@ -7,6 +7,7 @@ pub mod events;
 pub mod executors;
 pub mod ledger;
 pub mod liens;
+pub mod pictures;
 pub mod postings;
 pub mod references;
 pub mod statements;
@@ -98,6 +99,13 @@ pub fn refuse_older_sql(what: &str) -> ! {
     unreachable!("an ERROR report does not return")
 }
 
+/// A `timestamptz` in milliseconds since the Unix epoch (the engine's clock); the infinities
+/// are the far ends of `i64`.
+pub(crate) fn ms_of(at: TimestampWithTimeZone) -> i64 {
+    let since_2000_us = pgrx::pg_sys::TimestampTz::from(at);
+    since_2000_us.saturating_add(POSTGRES_EPOCH_UNIX_US).div_euclid(1000)
+}
+
 /// A statement-clock reading in milliseconds as a `timestamptz`.
 pub(crate) fn timestamp(ms: i64) -> TimestampWithTimeZone {
     // PostgreSQL counts microseconds from 2000-01-01; the engine milliseconds from 1970.
@@ -108,13 +116,16 @@ pub(crate) fn timestamp(ms: i64) -> TimestampWithTimeZone {
     value.unwrap_or(TimestampWithTimeZone::try_from(0).unwrap_or_else(|_| unreachable!()))
 }
 
-/// Our kept plans run as generic plans: PostgreSQL's default (`plan_cache_mode = auto`) plans
-/// a statement again for its arguments whenever it judges the generic plan dearer, and for
-/// statements over `unnest($1::text[], …)` it always does, which was a third of a transfer's
-/// CPU (perf, issue 13). Every statement here is a lookup by key or a join on the arrays it is
-/// given, whose generic plan is the one wanted. The setting is the planner's C variable, set
-/// for the length of our own statement only (user code, which never runs inside one, keeps
-/// its own setting); a PostgreSQL error unwinds through `Drop`, which puts it back.
+/// Our kept writing plans run as generic plans: PostgreSQL's default (`plan_cache_mode =
+/// auto`) plans a statement again for its arguments whenever it judges the generic plan
+/// dearer, and for statements over `unnest($1::text[], …)` it always does, which was a third of
+/// a transfer's CPU (perf, issue 13). Those statements are lookups by key or joins on the
+/// arrays they are given, whose generic plan is the one wanted. Reads, and any statement with a
+/// `LIMIT $n`, keep PostgreSQL's choice: a generic plan cannot know the limit, and for the
+/// change feed's read it chose a scan of the whole log (80 ms instead of under one). The
+/// setting is the planner's C variable, set for the length of our own statement only (user
+/// code, which never runs inside one, keeps its own); a PostgreSQL error unwinds through
+/// `Drop`, which puts it back.
 struct GenericPlans(std::ffi::c_int);
 
 impl GenericPlans {
@@ -145,7 +156,7 @@ pub(crate) fn run_cached<'conn>(
     writes: bool,
 ) -> SpiTupleTable<'conn> {
     let key = (query.as_ptr() as usize, writes);
-    let _generic = GenericPlans::force();
+    let _generic = (writes && !query.contains("LIMIT $")).then(GenericPlans::force);
     PLANS.with(|plans| {
         let mut plans = plans.borrow_mut();
         let plan = plans.entry(key).or_insert_with(|| {

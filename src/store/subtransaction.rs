@@ -68,15 +68,32 @@ enum Panics {
 /// `Ok`, rolled back if it returns `Err` or raises any PostgreSQL error. A Rust panic (a broken
 /// invariant) is rolled back too and then raised again: it is a bug, not a step failure.
 pub fn run<T>(work: impl FnOnce() -> Result<T, Failure>) -> Result<T, Failure> {
-    run_in(work, Panics::Rethrow)
+    run_in(work, Panics::Rethrow, Keep::IfOk)
 }
 
 /// As [`run`], but a Rust panic is rolled back and returned as a failure (XX000, its message).
 pub fn run_isolated<T>(work: impl FnOnce() -> Result<T, Failure>) -> Result<T, Failure> {
-    run_in(work, Panics::Contain)
+    run_in(work, Panics::Contain, Keep::IfOk)
 }
 
-fn run_in<T>(work: impl FnOnce() -> Result<T, Failure>, panics: Panics) -> Result<T, Failure> {
+/// As [`run`], but the subtransaction is rolled back whatever happens: the work's result is
+/// returned and none of its writes are kept (`cte_dry_run`).
+pub fn run_rolled_back<T>(work: impl FnOnce() -> Result<T, Failure>) -> Result<T, Failure> {
+    run_in(work, Panics::Rethrow, Keep::Never)
+}
+
+/// Whether a subtransaction's writes are kept when its work succeeds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    IfOk,
+    Never,
+}
+
+fn run_in<T>(
+    work: impl FnOnce() -> Result<T, Failure>,
+    panics: Panics,
+    keep: Keep,
+) -> Result<T, Failure> {
     let reported = Cell::new(0);
     // SAFETY: the callback lives in this frame, is linked at the head of the stack (as
     // PostgreSQL's own callers do) and unlinked by `_unlink` before the frame ends.
@@ -112,10 +129,10 @@ fn run_in<T>(work: impl FnOnce() -> Result<T, Failure>, panics: Panics) -> Resul
         failure_of(caught, reported.get(), panics)
     })
     .execute();
-    match (&outcome, rolled_back) {
-        (Ok(_), _) => release(context, owner),
-        (Err(_), false) => rollback(context, owner),
-        (Err(_), true) => {}
+    match (&outcome, rolled_back, keep) {
+        (Ok(_), _, Keep::IfOk) => release(context, owner),
+        (Ok(_), _, Keep::Never) | (Err(_), false, _) => rollback(context, owner),
+        (Err(_), true, _) => {}
     }
     outcome
 }

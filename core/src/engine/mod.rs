@@ -4,6 +4,7 @@
 
 pub mod checks;
 pub mod executors;
+pub mod graph;
 pub mod retry;
 pub mod saga;
 pub mod status;
