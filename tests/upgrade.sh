@@ -67,9 +67,12 @@ check "the current package ships the upgrade script from $OLD_VERSION" \
     "[ -f '$new_pkg$EXT_DIR/cte_ctel--$OLD_VERSION--$CURRENT_VERSION.sql' ]"
 # The old SQL names C symbols; the new library must still have each, or the old functions
 # would fail to load between the library's install and ALTER EXTENSION UPDATE.
+# The symbol list is read once into a file: `nm | grep -q` under pipefail fails whenever grep
+# exits at its first match before nm has written everything (nm dies of SIGPIPE).
+nm -D --defined-only "$new_pkg$LIB_DIR/cte_ctel.so" >"$OUT/symbols.txt"
 missing=$(grep -o "'[a-z_]*_wrapper'" "$old_pkg$EXT_DIR/cte_ctel--$OLD_VERSION.sql" | tr -d "'" | sort -u |
     while read -r symbol; do
-        nm -D --defined-only "$new_pkg$LIB_DIR/cte_ctel.so" | grep -qw "$symbol" || echo "$symbol"
+        grep -qw "$symbol" "$OUT/symbols.txt" || echo "$symbol"
     done)
 check "the new library keeps every symbol $OLD_VERSION's SQL names${missing:+ (missing: $missing)}" "[ -z '$missing' ]"
 
