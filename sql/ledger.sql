@@ -74,6 +74,8 @@ CREATE TABLE cte_ctel.cte_balances (
     -- allow_negative; and the account's status, copied.
     min_balance    cte_ctel.cte_balance NOT NULL DEFAULT 0,
     status         cte_ctel.cte_account_status NOT NULL DEFAULT 'open',
+    -- 0.2.0: the last link of its entries' hash chain (NULL before its first entry).
+    chain_head     bytea,
     PRIMARY KEY (account_id, currency),
     CONSTRAINT cte_balances_available_check
         CHECK (allow_negative OR balance - reserved >= min_balance),
@@ -127,6 +129,9 @@ CREATE TABLE cte_ctel.cte_entries (
     created_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
     -- 0.2.0: the lien whose capture made this posting (NULL for other postings).
     lien_id       uuid,
+    -- 0.2.0: a wallet entry's link in its balance's hash chain (NULL for system accounts;
+    -- entries written before 0.2.0 have theirs in cte_entry_links). See sql/chains.sql.
+    link          bytea,
     CHECK ((balance_after IS NULL) = (left(account_id, 1) = '@'))
 );
 -- 0.2.0: with created_at, so that a statement's time window and its keyset page, and a

@@ -12,6 +12,7 @@ SELECT pg_catalog.pg_extension_config_dump('cte_ctel.cte_system_deltas', '');
 SELECT pg_catalog.pg_extension_config_dump('cte_ctel.cte_system_deltas_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('cte_ctel.cte_entries', '');
 SELECT pg_catalog.pg_extension_config_dump('cte_ctel.cte_entries_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('cte_ctel.cte_entry_links', '');
 SELECT pg_catalog.pg_extension_config_dump('cte_ctel.cte_events', '');
 SELECT pg_catalog.pg_extension_config_dump('cte_ctel.cte_transactions', '');
 SELECT pg_catalog.pg_extension_config_dump('cte_ctel.cte_references', '');

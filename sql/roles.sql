@@ -34,6 +34,8 @@ GRANT EXECUTE ON FUNCTION
     cte_ctel.cte_error_catalog(),
     cte_ctel.cte_changes(bigint, int),
     cte_ctel.cte_event_graph(uuid, text),
+    cte_ctel.cte_verify_chains(bigint, int),
+    cte_ctel.cte_verify_digest(text),
     cte_ctel.cte_account_statement(text, text, timestamptz, timestamptz, bigint, int),
     cte_ctel.cte_balance_at(text, text, timestamptz)
 TO cte_reader;
@@ -70,5 +72,6 @@ GRANT EXECUTE ON FUNCTION
     cte_ctel.cte_set_limits(text, text, numeric),
     cte_ctel.cte_freeze_account(text, text),
     cte_ctel.cte_unfreeze_account(text, text),
-    cte_ctel.cte_close_account(text, text)
+    cte_ctel.cte_close_account(text, text),
+    cte_ctel.cte_ledger_digest()
 TO cte_admin;

@@ -160,6 +160,19 @@ AS $$
       JOIN cte_ctel.cte_entries j ON j.account_id = a.id
      WHERE a.status = 'closed' AND j.created_at > a.status_changed_at
     UNION ALL
+    -- Each balance's chain head is the link of its last entry (a rewritten or removed last
+    -- entry, or a head set by hand, shows here; cte_verify_chains checks every link).
+    SELECT 'chain_head_mismatch',
+           format('%s %s: head %s, last entry''s link %s', b.account_id, b.currency,
+                  COALESCE(encode(b.chain_head, 'hex'), '-'), COALESCE(encode(l.link, 'hex'), '-'))
+      FROM cte_ctel.cte_balances b
+      LEFT JOIN LATERAL (
+          SELECT COALESCE(j.link, m.link) AS link
+            FROM cte_ctel.cte_entries j LEFT JOIN cte_ctel.cte_entry_links m ON m.entry_id = j.id
+           WHERE j.account_id = b.account_id AND j.currency = b.currency
+           ORDER BY j.created_at DESC, j.id DESC LIMIT 1) l ON true
+     WHERE b.chain_head IS DISTINCT FROM l.link
+    UNION ALL
     -- A lien never gave more than it held.
     SELECT 'lien_overcaptured',
            format('lien %s captured %s of %s', l.id, l.captured_amount, l.amount)

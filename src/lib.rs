@@ -22,7 +22,8 @@ mod worker;
 extension_sql_file!("../sql/ledger.sql", name = "ledger_schema", bootstrap);
 extension_sql_file!("../sql/engine.sql", name = "engine_schema", requires = ["ledger_schema"]);
 extension_sql_file!("../sql/liens.sql", name = "liens_schema", requires = ["engine_schema"]);
-extension_sql_file!("../sql/verify.sql", name = "verify", requires = ["liens_schema"]);
+extension_sql_file!("../sql/chains.sql", name = "chains", requires = ["ledger_schema"]);
+extension_sql_file!("../sql/verify.sql", name = "verify", requires = ["liens_schema", "chains"]);
 extension_sql_file!("../sql/executors.sql", name = "executors", requires = ["engine_schema"]);
 extension_sql_file!(
     "../sql/journal_guard.sql",

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod catalog;
+pub mod chains;
 pub mod engine;
 pub mod executors;
 pub mod feed;

@@ -2,6 +2,7 @@
 //! as arguments, never spliced in. Every table name is schema-qualified: API functions run with
 //! `search_path = pg_catalog, pg_temp`, so nothing a user creates elsewhere can be picked up.
 
+pub mod chains;
 pub mod changes;
 pub mod events;
 pub mod executors;

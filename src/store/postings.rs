@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 
+use cte_ctel_core::ledger::chain::{self, Link};
 use cte_ctel_core::ledger::wallets::{self, Applied, Refused, Wallet, WalletState};
 use cte_ctel_core::ledger::{in_lock_order, Posting};
 use cte_ctel_core::CteError;
@@ -29,7 +30,7 @@ macro_rules! wallets_lock {
     ($mode:literal) => {
         concat!(
             "SELECT b.account_id, b.currency, b.balance::text, b.reserved::text, b.allow_negative,
-                    b.min_balance::text, b.status
+                    b.min_balance::text, b.status, b.chain_head
                FROM cte_ctel.cte_balances b
                JOIN unnest($1::text[], $2::text[]) AS w(account_id, currency)
                  ON w.account_id = b.account_id AND w.currency = b.currency
@@ -59,19 +60,20 @@ pub fn lock_wallets(
         LockWait::Skip => WALLETS_LOCK_NOWAIT,
     };
     let args = [accounts.into(), currencies.into()];
-    type Row = (WalletKey, [String; 3], bool, String);
+    type Row = (WalletKey, [String; 3], bool, String, Option<Vec<u8>>);
     let rows: Vec<Row> = Spi::connect_mut(|client| {
         let table = run_cached(client, query, &args, true);
         table
             .map(|row| {
                 let text = |ordinal| spi(row.get::<String>(ordinal), query).unwrap_or_default();
                 let allow_negative = spi(row.get::<bool>(5), query) == Some(true);
-                ((text(1), text(2)), [text(3), text(4), text(6)], allow_negative, text(7))
+                let head = spi(row.get::<Vec<u8>>(8), query);
+                ((text(1), text(2)), [text(3), text(4), text(6)], allow_negative, text(7), head)
             })
             .collect()
     });
     rows.into_iter()
-        .map(|(key, [balance, reserved, floor], allow_negative, status)| {
+        .map(|(key, [balance, reserved, floor], allow_negative, status, head)| {
             let exact =
                 |text: &str| Decimal::from_str_exact(text).map_err(|_| beyond_decimal(text));
             let state = WalletState::parse(&status);
@@ -81,6 +83,7 @@ pub fn lock_wallets(
                 reserved: exact(&reserved)?,
                 floor: if allow_negative { None } else { Some(exact(&floor)?) },
                 state: state.unwrap_or(WalletState::Closed),
+                head: head.as_deref().and_then(chain::from_bytes).unwrap_or(chain::GENESIS),
             };
             Ok((key, wallet))
         })
@@ -122,8 +125,9 @@ fn refusal(refused: Refused, currency: &str) -> CteError {
 }
 
 const BALANCES_WRITE: &str = "
-    UPDATE cte_ctel.cte_balances b SET balance = w.balance
-      FROM unnest($1::text[], $2::text[], $3::numeric[]) AS w(account_id, currency, balance)
+    UPDATE cte_ctel.cte_balances b SET balance = w.balance, chain_head = w.head
+      FROM unnest($1::text[], $2::text[], $3::numeric[], $4::bytea[])
+           AS w(account_id, currency, balance, head)
      WHERE b.account_id = w.account_id AND b.currency = w.currency";
 
 // Entries are stamped with the clock as they are written, under their wallets' locks, so that
@@ -133,13 +137,13 @@ const ENTRIES_WRITE: &str = "
     WITH entries AS (
         INSERT INTO cte_ctel.cte_entries
                (posting_id, kind, account_id, currency, amount, balance_after, reference,
-                transaction_id, lien_id, created_at)
+                transaction_id, lien_id, created_at, link)
         SELECT e.posting_id, e.kind, e.account_id, e.currency, e.amount, e.balance_after,
-               e.reference, $8, $9, pg_catalog.clock_timestamp()
+               e.reference, $8, $9, pg_catalog.clock_timestamp(), e.link
           FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::numeric[],
-                      $6::numeric[], $7::text[])
+                      $6::numeric[], $7::text[], $10::bytea[])
                    WITH ORDINALITY AS e(posting_id, kind, account_id, currency, amount,
-                                        balance_after, reference, n)
+                                        balance_after, reference, link, n)
          ORDER BY e.n
         RETURNING account_id, currency, amount, balance_after)
     INSERT INTO cte_ctel.cte_system_deltas (account_id, currency, amount)
@@ -180,8 +184,10 @@ pub fn post(
     let mut retried = false;
     loop {
         let read = lock_wallets(wallets_of(postings), wait).map_err(|error| (0, error))?;
+        let heads: HashMap<WalletKey, Link> =
+            read.iter().map(|(key, wallet)| (key.clone(), wallet.head)).collect();
         let refused = match wallets::apply(postings, read) {
-            Ok(applied) => return Ok(write(postings, references, origin, &applied)),
+            Ok(applied) => return Ok(write(postings, references, origin, &applied, heads)),
             Err(refused) => refused,
         };
         let index = match &refused {
@@ -254,19 +260,45 @@ fn expire_overdue_liens(wallet: &WalletKey, wait: LockWait) -> usize {
     expired.len()
 }
 
-/// Writes applied postings: the wallets' new balances, then every entry and system delta.
+/// Writes applied postings: the wallets' new balances and chain heads, then every entry (a
+/// wallet entry with its link) and system delta.
 fn write(
     postings: &[Posting],
     references: &[Option<&str>],
     origin: Origin,
     applied: &Applied,
+    mut heads: HashMap<WalletKey, Link>,
 ) -> Vec<Uuid> {
     let ids: Vec<Uuid> = postings.iter().map(|_| new_id()).collect();
     let (mut posting_ids, mut kinds, mut accounts, mut currencies) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut amounts, mut after, mut refs) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut amounts, mut after, mut refs, mut links) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (index, posting) in postings.iter().enumerate() {
+        let texts: Vec<(String, String)> = posting
+            .entries
+            .iter()
+            .map(|entry| (entry.account_id.clone(), entry.amount.to_string()))
+            .collect();
+        let pairs: Vec<(&str, &str)> =
+            texts.iter().map(|(a, m)| (a.as_str(), m.as_str())).collect();
+        let id = ids[index].to_string();
+        let canonical = chain::canonical(
+            &id,
+            posting.kind.as_str(),
+            &posting.currency,
+            references[index],
+            &pairs,
+        );
         for (entry, balance_after) in posting.entries.iter().zip(&applied.balances_after[index]) {
+            let link = balance_after.map(|balance| {
+                let key = (entry.account_id.clone(), posting.currency.clone());
+                let previous = heads.get(&key).copied().unwrap_or(chain::GENESIS);
+                let link =
+                    chain::link(&previous, &canonical, &entry.account_id, &balance.to_string());
+                heads.insert(key, link);
+                link.to_vec()
+            });
             posting_ids.push(ids[index]);
             kinds.push(posting.kind.as_str());
             accounts.push(entry.account_id.as_str());
@@ -274,6 +306,7 @@ fn write(
             amounts.push(numeric(&entry.amount.to_string()));
             after.push(balance_after.map(|b| numeric(&b.to_string())));
             refs.push(references[index]);
+            links.push(link);
         }
     }
     let finals = &applied.final_balances;
@@ -283,7 +316,12 @@ fn write(
         finals.iter().map(|((_, currency), _)| currency.as_str()).collect();
     let balances: Vec<AnyNumeric> =
         finals.iter().map(|(_, balance)| numeric(&balance.to_string())).collect();
-    let balance_args = [wallet_accounts.into(), wallet_currencies.into(), balances.into()];
+    let final_heads: Vec<Vec<u8>> = finals
+        .iter()
+        .map(|(key, _)| heads.get(key).copied().unwrap_or(chain::GENESIS).to_vec())
+        .collect();
+    let balance_args =
+        [wallet_accounts.into(), wallet_currencies.into(), balances.into(), final_heads.into()];
     let entry_args = [
         posting_ids.into(),
         kinds.into(),
@@ -294,6 +332,7 @@ fn write(
         refs.into(),
         origin.step.into(),
         origin.lien.into(),
+        links.into(),
     ];
     Spi::connect_mut(|client| {
         if !finals.is_empty() {

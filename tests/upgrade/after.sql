@@ -8,6 +8,16 @@ SELECT CASE WHEN extversion = :'version' THEN 'ok' ELSE 'not ok' END
 SELECT CASE WHEN count(*) = 0 THEN 'ok' ELSE 'not ok' END
        || ' - the upgraded ledger verifies (' || count(*) || ' violations)'
   FROM cte_verify_ledger();
+-- The entries written on 0.1.0 were chained by the upgrade: every wallet entry has a link that
+-- checks, and a digest taken now holds.
+SELECT CASE WHEN c.broken_entry_id IS NULL AND c.entries_checked > 0
+             AND c.entries_checked = (SELECT count(*) FROM cte_entries WHERE balance_after IS NOT NULL)
+             AND (SELECT count(*) FROM cte_entries j LEFT JOIN cte_entry_links m ON m.entry_id = j.id
+                   WHERE j.balance_after IS NOT NULL AND COALESCE(j.link, m.link) IS NULL) = 0
+            THEN 'ok' ELSE 'not ok' END
+       || ' - the ' || c.entries_checked || ' wallet entries from before the upgrade are chained and every link checks'
+  FROM cte_verify_chains(0, 100000) c;
+SELECT cte_ledger_digest() AS digest \gset
 -- New money moves.
 SELECT cte_balance('u-bob', 'USD') AS bob_before \gset
 SELECT cte_transfer('u-alice', 'u-bob', 1.00, 'USD', 'after-upgrade-1') IS NOT NULL AS moved \gset
@@ -30,3 +40,5 @@ SELECT CASE WHEN cte_start_event(:'e') = 'completed' THEN 'ok' ELSE 'not ok' END
 SELECT CASE WHEN count(*) = 0 THEN 'ok' ELSE 'not ok' END
        || ' - the ledger verifies after the new work (' || count(*) || ' violations)'
   FROM cte_verify_ledger();
+SELECT CASE WHEN cte_verify_digest(:'digest') THEN 'ok' ELSE 'not ok' END
+       || ' - the ledger after the new work extends the digest taken right after the upgrade';

@@ -6,6 +6,7 @@
 //! a balanced group of entries of one currency; every movement is one or more postings.
 
 mod account;
+pub mod chain;
 mod lien;
 mod posting;
 pub mod wallets;

@@ -46,6 +46,8 @@ pub struct Wallet {
     /// `None`: no floor at all (the account was opened with `allow_negative`).
     pub floor: Option<Decimal>,
     pub state: WalletState,
+    /// The last link of its entries' hash chain (`chain::GENESIS` before the first).
+    pub head: super::chain::Link,
 }
 
 /// Why a posting could not be applied.
@@ -66,7 +68,13 @@ pub enum Refused {
 impl Wallet {
     /// An open wallet with a floor of zero: what `cte_create_account` makes by default.
     pub fn open(balance: Decimal, reserved: Decimal) -> Wallet {
-        Wallet { balance, reserved, floor: Some(Decimal::ZERO), state: WalletState::Open }
+        Wallet {
+            balance,
+            reserved,
+            floor: Some(Decimal::ZERO),
+            state: WalletState::Open,
+            head: super::chain::GENESIS,
+        }
     }
 
     /// The one rule of what a wallet may hold: what it could spend (balance less reserved)
