@@ -31,6 +31,9 @@ same() { # same WHAT A B: the two databases' rows are equal
 keeps_working() { # keeps_working DB: the copy goes on working
     local db=$1
     check "$db" "$db: verifies clean" "SELECT count(*) = 0 FROM cte_ctel.cte_verify_ledger()"
+    check "$db" "$db: every journal link checks, and the source's digest holds" \
+        "SELECT c.broken_entry_id IS NULL AND c.entries_checked > 0 AND cte_ctel.cte_verify_digest('$source_digest')
+           FROM cte_ctel.cte_verify_chains(0, 100000) c"
     check "$db" "$db: a new transfer posts (its sequences came back)" \
         "SELECT cte_ctel.cte_transfer('l-alice', 'l-bob', 1, 'USD') IS NOT NULL"
     check "$db" "$db: the waiting payout completes on its callback" \
@@ -56,8 +59,9 @@ for db in cte_dump_src cte_dump_copy cte_dump_data cte_dump_live cte_dump_lost c
 done
 q postgres -c "CREATE DATABASE cte_dump_src" >/dev/null
 (cd "$REPO_ROOT" && q cte_dump_src -f tests/lifecycle/fill.sql) >"$OUT/fill.log" 2>&1 || not_ok "the source database is filled (see $OUT/fill.log)"
+source_digest=$(q cte_dump_src -c "SELECT cte_ctel.cte_ledger_digest()")
 check cte_dump_src "the extension marks its tables and sequences for pg_dump" \
-    "SELECT cardinality(extconfig) = 17 FROM pg_extension WHERE extname = 'cte_ctel'"
+    "SELECT cardinality(extconfig) = 18 FROM pg_extension WHERE extname = 'cte_ctel'"
 
 # pg_dump -Fc, pg_restore into a new database.
 dump() { "$PG_BIN/pg_dump" -h "$host" -p "$port" -U postgres "$@"; }
