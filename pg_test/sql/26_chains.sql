@@ -78,6 +78,16 @@ UPDATE cte_balances SET chain_head = sha256('x') WHERE account_id = 'k-bob';
 SELECT check_name FROM cte_verify_ledger();
 ROLLBACK TO SAVEPOINT head;
 
+-- A posting slipped in between system accounts only has no wallet leg, so no chain covers
+-- it: cte_verify_ledger() names it.
+SAVEPOINT system_only;
+ALTER TABLE cte_entries DISABLE TRIGGER USER;
+INSERT INTO cte_entries (posting_id, kind, account_id, currency, amount, balance_after)
+VALUES ('00000000-0000-0000-0000-00000000000a', 'transfer', '@world', 'USD', -7, NULL),
+       ('00000000-0000-0000-0000-00000000000a', 'transfer', '@exchange', 'USD', 7, NULL);
+ALTER TABLE cte_entries ENABLE TRIGGER USER;
+SELECT check_name, detail FROM cte_verify_ledger() WHERE check_name = 'posting_without_wallet';
+ROLLBACK TO SAVEPOINT system_only;
 -- Bad input.
 SELECT test.refusal($$SELECT cte_ctel.cte_verify_digest('not a digest')$$);
 SELECT test.refusal($$SELECT cte_ctel.cte_verify_digest('5:abc')$$);
