@@ -60,6 +60,29 @@ SELECT h.old_status, h.new_status, t.name AS transaction, h.actor
   FROM cte_event_history h LEFT JOIN cte_transactions t ON t.id = h.transaction_id
  WHERE h.event_id = :'checkout' ORDER BY h.id;
 
+\echo '## Its picture: cte_event_graph draws it as Mermaid (or DOT); docs/pictures/ shows one rendered'
+\pset format unaligned
+\pset tuples_only on
+SELECT cte_event_graph(:'checkout');
+\pset tuples_only off
+\pset format aligned
+
+\echo '## A dry run: what a new checkout would do if its second step failed; nothing is kept'
+SELECT cte_create_event('checkout-2', 'the same, tried first') AS checkout2 \gset
+SELECT cte_add_transaction(:'checkout2', 'pay the shop', 'wallet.transfer',
+    '{"source_account_id": "alice", "destination_account_id": "shop", "amount": 20, "currency": "USD"}') IS NOT NULL AS added;
+SELECT cte_add_transaction(:'checkout2', 'ship', 'wallet.transfer',
+    '{"source_account_id": "shop", "destination_account_id": "bob", "amount": 1, "currency": "USD"}') IS NOT NULL AS added;
+SELECT cte_balance('alice', 'USD') AS alice_before \gset
+SELECT r->>'status' AS would_end, jsonb_path_query_array(r, '$.steps[*].status') AS steps_would_be,
+       cte_balance('alice', 'USD') = :alice_before AS nothing_moved
+  FROM cte_dry_run(:'checkout2', 'ship') r;
+SELECT status FROM cte_events WHERE id = :'checkout2';
+
+\echo '## A scheduled start: the worker starts it at its time (here: a minute from now)'
+SELECT cte_start_event(:'checkout2', now() + interval '1 minute') AS scheduled;
+SELECT status, not_before > now() AS waits_for_its_time FROM cte_events WHERE id = :'checkout2';
+
 \echo '## An exchange: 100.00 USD at 0.85 into EUR, with a 2.50 USD fee to the shop'
 SELECT cte_create_event('fx') AS fx \gset
 SELECT cte_add_transaction(:'fx', 'convert', 'wallet.exchange', '{
@@ -154,6 +177,11 @@ SELECT kind, account_id, currency, amount, balance_after, reference
 
 \echo '## Double entry holds: cte_verify_ledger() lists every broken invariant (none)'
 SELECT count(*) AS violations FROM cte_verify_ledger();
+
+\echo '## The journal is tamper-evident: each wallet''s entries form a SHA-256 chain; a digest to publish'
+SELECT entries_checked, broken_entry_id FROM cte_verify_chains();
+SELECT cte_ledger_digest() AS digest \gset
+SELECT :'digest' AS published_digest, cte_verify_digest(:'digest') AS ledger_extends_it;
 
 \echo '## The journal is append-only, even for a superuser'
 DO $$

@@ -95,10 +95,22 @@ fn event_lines(event: &EventPicture) -> Vec<String> {
         lines.push(format!("finished {}", label(at)));
     }
     if let Some(error) = &event.error {
-        let short: String = error.chars().take(80).collect();
-        lines.push(label(&short));
+        lines.push(label(&shortened(error, ERROR_CHARS_SHOWN)));
     }
     lines
+}
+
+/// How much of an event's error its picture shows.
+const ERROR_CHARS_SHOWN: usize = 80;
+
+/// `text` cut to `most` characters, the cut marked with an ellipsis.
+fn shortened(text: &str, most: usize) -> String {
+    if text.chars().count() <= most {
+        return text.to_string();
+    }
+    let mut short: String = text.chars().take(most - 1).collect();
+    short.push('…');
+    short
 }
 
 fn step_lines(step: &StepPicture) -> Vec<String> {
@@ -269,5 +281,15 @@ mod tests {
         assert!(text.contains("L0 [shape=cylinder"), "{text}");
         assert!(text.trim_end().ends_with('}'));
         assert_eq!(GraphFormat::parse("svg").unwrap_err().reason(), "identifier_invalid");
+    }
+
+    #[test]
+    fn a_long_error_is_cut_and_the_cut_shown() {
+        let mut event = picture();
+        event.error = Some("é".repeat(200));
+        let text = render(&event, GraphFormat::Mermaid);
+        assert!(text.contains(&format!("{}…", "é".repeat(ERROR_CHARS_SHOWN - 1))), "{text}");
+        assert!(!text.contains(&"é".repeat(ERROR_CHARS_SHOWN)), "{text}");
+        assert_eq!(shortened("short", 80), "short");
     }
 }
