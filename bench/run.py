@@ -19,7 +19,6 @@ import tempfile
 PGBIN = "/usr/lib/postgresql/15/bin"
 PAIR = "\\set a random(1, :n)\n\\set b 1 + (:a + random(0, :n - 2)) % :n\n"
 
-WORKER = "-c cte_ctel.notify_by_worker=on"
 TRANSFER = ("SELECT cte_ctel.cte_transfer('a' || :a, 'a' || :b, 0.01, 'USD');",
             "SELECT plain.transfer('a' || :a, 'a' || :b, 0.01);")
 EVENT3 = ("SELECT bench.event(3, 'a' || :a, 'a' || :b);",
@@ -39,17 +38,16 @@ def workload(name, statements, per_txn, clients, accounts, options="", database=
 
 WORKLOADS = [
     workload("cte_transfer", TRANSFER, 1, (1, 8), (10000, 10)),
-    workload("cte_transfer, notify by worker", TRANSFER, 1, (1, 8), (10000, 10), WORKER),
     workload("event, 1 step", ("SELECT bench.event(1, 'a' || :a, 'a' || :b);",
                                "SELECT plain.transfers(1, 'a' || :a, 'a' || :b, 0.01);"), 1, (1, 8), (10000, 10)),
     workload("event, 3 steps", EVENT3, 3, (1, 8), (10000, 10)),
-    workload("event, 3 steps, notify by worker", EVENT3, 3, (1, 8), (10000,), WORKER),
     workload("lien create, capture", ("CALL bench.lien_capture('a' || :a, 'a' || :b);",
                                       "CALL plain.lien_capture('a' || :a, 'a' || :b, 0.05);"), 1, (1, 8), (10000, 10)),
     workload("deposit via @world", DEPOSIT, 1, (1, 8), (10000, 10)),
-    workload("deposit via @world, notify by worker", DEPOSIT, 1, (1, 8), (10000, 10), WORKER),
-    workload("batch of 1,000", (BATCH_FIRST + "SELECT bench.batch(:first);",
-                                BATCH_FIRST + "SELECT plain.batch(:first);"), 1000, (1,), (10000,)),
+    workload("batch of 1,000, against a set-based batch", (BATCH_FIRST + "SELECT bench.batch(:first);",
+             BATCH_FIRST + "SELECT plain.batch_set(:first);"), 1000, (1,), (10000,)),
+    workload("batch of 1,000, against a PL/pgSQL loop", (BATCH_FIRST + "SELECT bench.batch(:first);",
+             BATCH_FIRST + "SELECT plain.batch(:first);"), 1000, (1,), (10000,)),
 ]
 
 # bench/run scale: the same transfer over a small, fresh ledger and over a large one.
@@ -145,6 +143,83 @@ def measure(args, logdir, save, rows):
     return rows
 
 
+def feed_latency(args, logdir, loaded):
+    """Commit to consumer: a producer commits transfers (about 50 a second, each with its own
+    reference) and notes when each commit returned; a consumer LISTENs on cte_events and reads
+    cte_changes from its cursor whenever woken, noting when each reference first appears. With
+    `loaded`, pgbench runs transfers at 8 clients meanwhile. Returns latencies in ms."""
+    import select
+    import threading
+    import time
+    import psycopg
+    conninfo = "host=%s port=%d dbname=%s user=postgres" % (args.host, args.port, args.database)
+    consumer = psycopg.connect(conninfo, autocommit=True)
+    consumer.execute("LISTEN cte_events")
+    cursor = consumer.execute("SELECT coalesce(max(position), 0) FROM cte_ctel.cte_change_log").fetchone()[0]
+    committed, seen, done = {}, {}, threading.Event()
+    tag = "lat%d-%s" % (int(time.time()), "loaded" if loaded else "idle")
+
+    def consume():
+        nonlocal cursor
+        while not done.is_set() or len(seen) < len(committed):
+            select.select([consumer.pgconn.socket], [], [], 0.5)
+            rows = consumer.execute("SELECT position, reference FROM cte_ctel.cte_changes(%s, 1000)",
+                                    (cursor,)).fetchall()
+            now = time.monotonic()
+            for position, reference in rows:
+                cursor = max(cursor, position)
+                if reference and reference.startswith(tag) and reference not in seen:
+                    seen[reference] = now
+            if done.is_set() and time.monotonic() - stop_at > 10:
+                break
+
+    load = None
+    if loaded:
+        script = os.path.join(logdir, "latency-load.sql")
+        with open(script, "w") as handle:
+            handle.write(PAIR + TRANSFER[0] + "\n")
+        load = subprocess.Popen([os.path.join(PGBIN, "pgbench"), "-n", "-h", args.host, "-p",
+                                 str(args.port), "-U", "postgres", "-c", "8", "-j", "2", "-T",
+                                 str(args.seconds + 5), "-f", script, "-D", "n=10000", args.database],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=logdir)
+        time.sleep(1)
+    stop_at = time.monotonic() + 3600
+    thread = threading.Thread(target=consume)
+    thread.start()
+    producer = psycopg.connect(conninfo, autocommit=True)
+    started = time.monotonic()
+    number = 0
+    while time.monotonic() - started < args.seconds:
+        number += 1
+        reference = "%s-%d" % (tag, number)
+        producer.execute("SELECT cte_ctel.cte_transfer('a1', 'a2', 0.01, 'USD', %s)", (reference,))
+        committed[reference] = time.monotonic()
+        time.sleep(0.02)
+    stop_at = time.monotonic()
+    done.set()
+    thread.join()
+    if load:
+        load.wait()
+    producer.close()
+    consumer.close()
+    lost = [r for r in committed if r not in seen]
+    if lost:
+        raise SystemExit("feed latency: %d committed transfers never reached the consumer" % len(lost))
+    return [(seen[r] - committed[r]) * 1000.0 for r in committed]
+
+
+def measure_latency(args, logdir, save, rows):
+    for loaded in (False, True):
+        latencies = feed_latency(args, logdir, loaded)
+        row = {"workload": "feed latency, commit to consumer" + (", 8 clients of load" if loaded else ""),
+               "transfers": len(latencies), "p50_ms": round(percentile(latencies, 0.5), 1),
+               "p99_ms": round(percentile(latencies, 0.99), 1), "max_ms": round(max(latencies), 1)}
+        rows.append(row)
+        save(rows)
+        print("%-45s %d transfers  p50 %.1f ms  p99 %.1f ms  max %.1f ms" % (
+            row["workload"], row["transfers"], row["p50_ms"], row["p99_ms"], row["max_ms"]), flush=True)
+
+
 def machine(args):
     def query(sql):
         return subprocess.run([os.path.join(PGBIN, "psql"), "-X", "-A", "-t", "-h", args.host, "-p",
@@ -202,9 +277,11 @@ def main():
     with tempfile.TemporaryDirectory() as logdir:
         os.chmod(logdir, 0o777)
         rows = measure(args, logdir, save, earlier)
+        if not args.scale and (not args.only or args.only.startswith("feed latency")):
+            measure_latency(args, logdir, save, rows)
     print("results: " + path)
     if not args.scale:
-        chart(rows, os.path.join(args.out, "..", "docs", "performance.png"))
+        chart([r for r in rows if "ratio" in r], os.path.join(args.out, "..", "docs", "performance.png"))
         print("chart: docs/performance.png")
 
 

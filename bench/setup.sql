@@ -109,6 +109,44 @@ BEGIN
     END LOOP;
 END $$;
 
+-- The same 1000 transfers set-based, as a hand-written settlement job would post them: the
+-- wallets locked in id order and each moved by its net in one UPDATE ... FROM (refused if any
+-- would end below zero), and the 2,000 journal rows, each with its running balance, in one
+-- multi-row INSERT.
+CREATE FUNCTION plain.batch_set(first int) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    moved int;
+    wallets int;
+BEGIN
+    WITH legs AS MATERIALIZED (
+        SELECT i AS item, leg, p AS posting, 'a' || (first + (i + leg) % 10) AS account_id,
+               CASE leg WHEN 0 THEN -0.01 ELSE 0.01 END AS amount
+          FROM generate_series(0, 999) i, LATERAL (SELECT gen_random_uuid() AS p) u,
+               generate_series(0, 1) leg
+    ), net AS (
+        SELECT account_id, sum(amount) AS delta FROM legs GROUP BY account_id
+    ), locked AS (
+        SELECT b.account_id, b.balance, b.reserved FROM plain.balances b JOIN net USING (account_id)
+         WHERE b.currency = 'USD' ORDER BY b.account_id FOR UPDATE OF b
+    ), moved AS (
+        UPDATE plain.balances b SET balance = k.balance + n.delta
+          FROM net n JOIN locked k USING (account_id)
+         WHERE b.account_id = n.account_id AND b.currency = 'USD'
+           AND k.balance - k.reserved + n.delta >= 0
+        RETURNING 1
+    ), journal AS (
+        INSERT INTO plain.entries (posting_id, account_id, currency, amount, balance_after)
+        SELECT l.posting, l.account_id, 'USD', l.amount,
+               k.balance + sum(l.amount) OVER (PARTITION BY l.account_id ORDER BY l.item, l.leg)
+          FROM legs l JOIN locked k USING (account_id)
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM net) INTO moved, wallets;
+    IF moved <> wallets THEN
+        RAISE EXCEPTION 'insufficient funds' USING ERRCODE = '23514';
+    END IF;
+END $$;
+
 -- The same through the engine: create + add + start, each its own call, in one transaction.
 CREATE SCHEMA bench;
 CREATE FUNCTION bench.event(n int, source text, destination text) RETURNS text

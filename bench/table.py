@@ -13,7 +13,10 @@ print("Results `%s`: PostgreSQL %s, %s cores, %.0f GiB, synchronous_commit = %s,
                                       machine["shared_buffers"], machine["seconds_per_run"], machine["rounds"]))
 print("| workload | accounts | clients | cte_ctel tps | plain tps | ratio | p50 ms (ctel / plain) | p99 ms (ctel / plain) | failed |")
 print("|---|---:|---:|---:|---:|---:|---|---|---:|")
+latency = [row for row in result["rows"] if "engine" not in row]
 for row in result["rows"]:
+    if "engine" not in row:
+        continue
     engine, base = row["engine"], row["baseline"]
     unit = row["transfers_per_transaction"]
     tps = ("%.0f (%s transfers/s)" % (engine["tps"], "{:,.0f}".format(engine["transfers_per_second"]))
@@ -27,3 +30,9 @@ for row in result["rows"]:
         row["workload"], accounts, row["clients"], tps, btps, row["ratio"],
         engine["p50_ms"], base["p50_ms"], engine["p99_ms"], base["p99_ms"],
         engine["failed"] + engine["aborted_clients"]))
+if latency:
+    print("\n| change feed | transfers | p50 ms | p99 ms | max ms |")
+    print("|---|---:|---:|---:|---:|")
+    for row in latency:
+        print("| %s | %d | %.1f | %.1f | %.1f |" % (row["workload"], row["transfers"], row["p50_ms"],
+                                                   row["p99_ms"], row["max_ms"]))
