@@ -21,6 +21,8 @@ PAIR = "\\set a random(1, :n)\n\\set b 1 + (:a + random(0, :n - 2)) % :n\n"
 
 TRANSFER = ("SELECT cte_ctel.cte_transfer('a' || :a, 'a' || :b, 0.01, 'USD');",
             "SELECT plain.transfer('a' || :a, 'a' || :b, 0.01);")
+# A random place in the heavy account's entries (two entries per posting: 400,000 ids).
+STATEMENT_PAGE = "\\set k random(0, 390000)\n"
 EVENT3 = ("SELECT bench.event(3, 'a' || :a, 'a' || :b);",
           "SELECT plain.transfers(3, 'a' || :a, 'a' || :b, 0.01);")
 DEPOSIT = ("SELECT cte_ctel.cte_deposit('a' || :a, 0.01, 'USD');", "SELECT plain.deposit('a' || :a, 0.01);")
@@ -55,6 +57,22 @@ SCALE = [
     workload("cte_transfer, small ledger", TRANSFER, 1, (1, 8), (1000,), database="cte_scale_small", journal=2000),
     workload("cte_transfer, large ledger", TRANSFER, 1, (1, 8), (1000000,), database="cte_scale_large",
              journal=10000000),
+    # Account a1 of the large ledger has 200,000 more postings (bench/scale.sql): a page of 100
+    # of its entries from a random place, and its balance as of an instant, on a journal of
+    # 10,400,000 entries.
+    workload("cte_account_statement, a page of 100 of an account with 200,000 entries",
+             (STATEMENT_PAGE + "SELECT count(*) FROM cte_ctel.cte_account_statement('a1', 'USD', NULL, NULL,"
+              " (SELECT engine_first FROM bench.heavy) + :k, 100);",
+              STATEMENT_PAGE + "SELECT count(*) FROM (SELECT e.*, (SELECT string_agg(o.account_id, ', ')"
+              " FROM plain.entries o WHERE o.posting_id = e.posting_id AND o.id <> e.id) AS counterparty"
+              " FROM plain.entries e WHERE e.account_id = 'a1' AND e.currency = 'USD'"
+              " AND e.id > (SELECT plain_first FROM bench.heavy) + :k ORDER BY e.id LIMIT 100) page;"),
+             1, (1,), (1000000,), database="cte_scale_large", journal=10400000),
+    workload("cte_balance_at, an account with 200,000 entries",
+             ("SELECT cte_ctel.cte_balance_at('a1', 'USD', now());",
+              "SELECT balance_after FROM plain.entries WHERE account_id = 'a1' AND currency = 'USD'"
+              " ORDER BY id DESC LIMIT 1;"),
+             1, (1,), (1000000,), database="cte_scale_large", journal=10400000),
 ]
 
 

@@ -29,6 +29,18 @@ SELECT pg_catalog.lpad(pg_catalog.to_hex(ids.n * 1000 + k), 32, '0')::uuid, side
        CASE WHEN side.account = '@world' THEN NULL ELSE 1000000000 END
   FROM ids, generate_series(1, :per_account) k,
        LATERAL (VALUES ('@world', -0.01), (ids.id, 0.01)) AS side(account, amount);
+-- One heavy account: a1 gets 200,000 postings more, for the statement page and the balance as of
+-- an instant; bench.heavy keeps where its run starts in each journal.
+CREATE TABLE bench.heavy (engine_first bigint, plain_first bigint);
+INSERT INTO bench.heavy SELECT (SELECT max(id) FROM cte_ctel.cte_entries), (SELECT max(id) FROM plain.entries);
+INSERT INTO cte_ctel.cte_entries (posting_id, kind, account_id, currency, amount, balance_after)
+SELECT pg_catalog.lpad(pg_catalog.to_hex(k), 32, 'f')::uuid, 'deposit', side.account, 'USD', side.amount,
+       CASE WHEN side.account = '@world' THEN NULL ELSE 1000000000 END
+  FROM generate_series(1, 200000) k, LATERAL (VALUES ('@world', -0.01), ('a1', 0.01)) AS side(account, amount);
+INSERT INTO plain.entries (posting_id, account_id, currency, amount, balance_after)
+SELECT pg_catalog.lpad(pg_catalog.to_hex(k), 32, 'f')::uuid, side.account, 'USD', side.amount,
+       CASE WHEN side.account = '@world' THEN NULL ELSE 1000000000 END
+  FROM generate_series(1, 200000) k, LATERAL (VALUES ('@world', -0.01), ('a1', 0.01)) AS side(account, amount);
 VACUUM ANALYZE;
 SELECT (SELECT count(*) FROM cte_ctel.cte_accounts WHERE NOT is_system) AS accounts,
        (SELECT count(*) FROM cte_ctel.cte_entries) AS engine_entries,
