@@ -135,6 +135,31 @@ SELECT cte_run_maintenance() ->> 'events_retried' AS retried_when_due;
 SELECT status, attempts, result FROM cte_transactions WHERE id = :'lx';
 SELECT status FROM cte_events WHERE id = :'l';
 
+-- A compensation that fails for a "try again" reason (here a serialization failure) did not
+-- fail: the call that ran it is refused with that code and nothing of it is kept, so the event
+-- is not left failed for an operator; once the cause is gone, the same call compensates it.
+CREATE FUNCTION test.undo_busy(transaction_id uuid, payload jsonb, result jsonb) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('test.undo_busy', true) = 'on' THEN
+        RAISE EXCEPTION 'could not serialize, try again' USING ERRCODE = '40001';
+    END IF;
+END
+$$;
+CREATE FUNCTION test.noted(transaction_id uuid, payload jsonb) RETURNS jsonb
+LANGUAGE sql AS $$ SELECT '{"noted": true}'::jsonb $$;
+SELECT cte_register_executor('note.busy_undo', 'test.noted(uuid, jsonb)', 'test.undo_busy(uuid, jsonb, jsonb)');
+SELECT cte_create_event('undo later') AS u \gset
+SELECT cte_add_transaction(:'u', 'note', 'note.busy_undo', '{}') IS NOT NULL AS added;
+SELECT cte_add_transaction(:'u', 'payout', 'external', '{}') AS ux \gset
+SELECT cte_start_event(:'u');
+SET LOCAL test.undo_busy = 'on';
+SELECT test.refusal(format($$SELECT cte_ctel.cte_fail_transaction(%L, 'declined')$$, :'ux'));
+SELECT e.status AS event, t.status AS payout
+  FROM cte_events e JOIN cte_transactions t ON t.event_id = e.id AND t.id = :'ux' WHERE e.id = :'u';
+SET LOCAL test.undo_busy = 'off';
+SELECT cte_fail_transaction(:'ux', 'declined');
+
 -- Registration refusals.
 SELECT test.refusal($$SELECT cte_ctel.cte_register_executor('wallet.transfer', 'test.flaky(uuid, jsonb)')$$);
 SELECT test.refusal($$SELECT cte_ctel.cte_register_executor('Bad Name', 'test.flaky(uuid, jsonb)')$$);

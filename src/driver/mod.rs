@@ -27,7 +27,8 @@ use cte_ctel_core::engine::{
 };
 use cte_ctel_core::limits::{ACTIONS_PER_RUN_MAX, ERROR_TEXT_BYTES_MAX};
 use cte_ctel_core::CteError;
-use pgrx::Uuid;
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::{PgLogLevel, PgSqlErrorCode, Uuid};
 
 use self::steps::Plans;
 use crate::store::changes::{self, Batch, Change, Kind};
@@ -339,6 +340,20 @@ impl Drive {
             Ok(changes) => {
                 self.lien_changes.extend(changes);
                 Input::CompensationRan { index, outcome: CompensationOutcome::Done }
+            }
+            // A compensation that failed for a "try again" reason (a deadlock, a serialization
+            // failure, a lock not available, a statement cancelled) did not fail: the whole drive
+            // is refused with that code and nothing of it is kept, so the caller (or the
+            // worker's next pass) tries again, rather than the event being left `failed` for an
+            // operator.
+            Err(failure) if is_retryable_sqlstate(&failure.sqlstate) => {
+                // Reported as a Rust panic, which unwinds: every guard of the drive (the event
+                // marked as driven here, above all) is dropped on the way out. Each of these
+                // codes is PostgreSQL's own, so the report keeps it.
+                let code = PgSqlErrorCode::from(crate::api::sqlstate_code(&failure.sqlstate));
+                ErrorReport::new(code, failure.message, "cte_ctel compensation")
+                    .report(PgLogLevel::ERROR);
+                unreachable!("an ERROR report does not return")
             }
             Err(failure) => {
                 let step = &mut self.steps[index];
