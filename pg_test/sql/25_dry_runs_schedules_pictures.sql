@@ -79,6 +79,11 @@ SELECT status, not_before - now() AS starts_in, deadline - not_before AS start_b
   FROM cte_events WHERE id = :'p';
 SELECT status FROM cte_liens WHERE event_id = :'p';
 SELECT (cte_run_maintenance() ->> 'events_started')::int AS started_early;
+-- A start is booked at most ten years ahead: later, or 'infinity', is refused, and the event
+-- keeps its schedule.
+SELECT test.refusal(format($$SELECT cte_ctel.cte_start_event(%L, 'infinity')$$, :'p'));
+SELECT test.refusal(format($$SELECT cte_ctel.cte_start_event(%L, now() + interval '11 years')$$, :'p'));
+SELECT status, not_before - now() AS starts_in FROM cte_events WHERE id = :'p';
 -- Its time comes: maintenance starts it.
 UPDATE cte_events SET not_before = now() - interval '1 second' WHERE id = :'p';
 SELECT (cte_run_maintenance() ->> 'events_started')::int AS started;

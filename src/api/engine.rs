@@ -104,6 +104,11 @@ fn drive(event_id: Uuid, command: Command) -> Result<String, CteError> {
     Ok(status.map_or("", |status| status.as_str()).to_string())
 }
 
+/// Milliseconds in a day.
+const DAY_MS: i64 = 86_400_000;
+/// How far ahead a start may be scheduled, in days (ten years).
+const SCHEDULE_AHEAD_DAYS_MAX: i64 = 3653;
+
 /// Runs the event's steps in order, in the caller's transaction, as far as they can go now;
 /// returns its status. With `not_before` in the future the event is scheduled instead: it
 /// stays `created` (its liens pending, cancellable), its start-by deadline counts from that
@@ -118,6 +123,18 @@ fn cte_start_event_at(
         let event_id = required(event_id, "event_id")?;
         let ctx = client_context();
         let later = not_before.filter(|at| crate::store::ms_of(*at) > ctx.now_ms);
+        if let Some(at) = later {
+            // A start is booked at most ten years ahead (its deadline must stay a time).
+            let days = crate::store::ms_of(at).saturating_sub(ctx.now_ms) / DAY_MS;
+            if days > SCHEDULE_AHEAD_DAYS_MAX {
+                return Err(CteError::ArgumentOutOfRange {
+                    argument: "not_before (days from now)",
+                    value: days,
+                    min: 0,
+                    max: SCHEDULE_AHEAD_DAYS_MAX,
+                });
+            }
+        }
         match later {
             Some(at) => Ok(driver::schedule::schedule(event_id, at, &ctx)?.as_str().to_string()),
             None => drive(event_id, Command::Start),
