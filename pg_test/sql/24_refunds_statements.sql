@@ -98,6 +98,11 @@ SELECT count(*) = (SELECT count(*) FROM cte_entries WHERE account_id = 'r-buyer'
 SELECT kind, amount, balance_after, counterparty FROM cte_account_statement('@world', 'USD')
  WHERE counterparty = 'r-buyer' ORDER BY entry_id LIMIT 2;
 SELECT test.refusal($$SELECT * FROM cte_ctel.cte_account_statement('r-buyer', 'GBP')$$);
+-- A cursor must be an entry of the statement: one past the journal's end, or another
+-- account's, has no place to resume from (it would start again from the first entry).
+SELECT test.refusal($$SELECT * FROM cte_ctel.cte_account_statement('r-buyer', 'USD', after_entry => 9223372036854775807)$$);
+SELECT regexp_replace(test.refusal(format($$SELECT * FROM cte_ctel.cte_account_statement('r-buyer', 'USD', after_entry => %s)$$,
+    (SELECT max(id) FROM cte_entries WHERE account_id = 'r-shop'))), '"\d+"', '"N"') AS refusal;
 SELECT test.refusal($$SELECT * FROM cte_ctel.cte_account_statement('nobody', 'USD')$$);
 SELECT test.refusal($$SELECT * FROM cte_ctel.cte_account_statement('r-buyer', 'USD', "limit" => 0)$$);
 

@@ -160,6 +160,17 @@ fn cte_account_statement(
                 max: STATEMENT_ROWS_MAX,
             });
         }
+        // A cursor names an entry of this statement: another (lost to a restore, a rolled-back
+        // id, another account's) has no place in it to resume from.
+        if let Some(entry) = after_entry {
+            if !statements::is_entry_of(entry, account.as_str(), currency.code()) {
+                return Err(CteError::IdentifierInvalid {
+                    what: "after_entry",
+                    value: entry.to_string(),
+                    why: "not an entry of this account in this currency",
+                });
+            }
+        }
         let page = statements::Page { from, to, after_entry, limit };
         Ok(statements::statement(account.as_str(), currency.code(), &page))
     });

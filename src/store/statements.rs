@@ -90,6 +90,17 @@ pub fn statement(account_id: &str, currency: &str, page: &Page) -> Vec<Statement
     })
 }
 
+const ENTRY_OF: &str = "
+    SELECT EXISTS (SELECT 1 FROM cte_ctel.cte_entries
+                    WHERE id = $1 AND account_id = $2 AND currency = $3)";
+
+/// Whether entry `entry_id` is one of this account's entries in this currency (a statement's
+/// cursor must be).
+pub fn is_entry_of(entry_id: i64, account_id: &str, currency: &str) -> bool {
+    super::select_one::<bool>(ENTRY_OF, &[entry_id.into(), account_id.into(), currency.into()])
+        == Some(true)
+}
+
 // A wallet's balance at an instant is the balance_after of its last entry by then; a system
 // account's (no balance_after) the sum of its entries by then.
 const BALANCE_AT: &str = "
