@@ -78,6 +78,10 @@ fn label(text: &str) -> String {
         .map(|c| match c {
             '"' => '\'',
             '<' | '>' | '{' | '}' | '|' | '[' | ']' => ' ',
+            // DOT escapes with a backslash (a trailing one would swallow the closing quote);
+            // Mermaid reads `#60;` as an entity code.
+            '\\' => '/',
+            '#' => '＃',
             c if c.is_control() => ' ',
             c => c,
         })
@@ -291,5 +295,17 @@ mod tests {
         assert!(text.contains(&format!("{}…", "é".repeat(ERROR_CHARS_SHOWN - 1))), "{text}");
         assert!(!text.contains(&"é".repeat(ERROR_CHARS_SHOWN)), "{text}");
         assert_eq!(shortened("short", 80), "short");
+    }
+
+    #[test]
+    fn labels_cannot_escape_their_quotes_or_carry_entity_codes() {
+        let mut event = picture();
+        event.error = Some("customer asked\\".into());
+        event.name = "order #60; <b>".into();
+        let dot = render(&event, GraphFormat::Dot);
+        assert!(!dot.contains("\\\""), "no backslash escapes a closing quote: {dot}");
+        assert!(dot.contains("customer asked/"), "{dot}");
+        let mermaid = render(&event, GraphFormat::Mermaid);
+        assert!(!mermaid.contains("#60;"), "{mermaid}");
     }
 }
