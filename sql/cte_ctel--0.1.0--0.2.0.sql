@@ -25,8 +25,9 @@ UPDATE cte_ctel.cte_currencies SET seeded = true
 COMMENT ON COLUMN cte_ctel.cte_currencies.seeded IS
     'Registered by CREATE EXTENSION (not dumped: every install has them).';
 
--- Entries are stamped with the clock as they are written (0.1.0: the transaction's start).
-ALTER TABLE cte_ctel.cte_entries ALTER COLUMN created_at SET DEFAULT clock_timestamp();
+-- Entries are stamped by the engine as they are written (0.1.0: the transaction's start); the
+-- default serves rows written by hand, one time per statement.
+ALTER TABLE cte_ctel.cte_entries ALTER COLUMN created_at SET DEFAULT statement_timestamp();
 
 -- System balances: a currency's row now appears with its first fold; the view shows every
 -- system account in every currency. 0.1.0's rows stay, as data.
@@ -788,6 +789,7 @@ GRANT EXECUTE ON FUNCTION cte_ctel.cte_start_event(uuid, timestamptz), cte_ctel.
 -- journal (which refuses UPDATE), in each wallet's order.
 ALTER TABLE cte_ctel.cte_entries ADD COLUMN link bytea;
 ALTER TABLE cte_ctel.cte_balances ADD COLUMN chain_head bytea;
+ALTER TABLE cte_ctel.cte_balances ADD COLUMN last_entry_at timestamptz;
 CREATE TABLE cte_ctel.cte_entry_links (
     entry_id bigint PRIMARY KEY,
     link     bytea NOT NULL CHECK (octet_length(link) = 32)
@@ -795,15 +797,34 @@ CREATE TABLE cte_ctel.cte_entry_links (
 COMMENT ON TABLE cte_ctel.cte_entry_links IS
     'Hash-chain links of the entries written before 0.2.0 (later entries carry their own).';
 
+-- One field of the canonical text, unambiguously: its length in bytes, a colon and the bytes;
+-- '~' for NULL (so NULL and '' differ, and no value can forge the next field).
+CREATE FUNCTION cte_ctel.cte_chain_field(value text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN value IS NULL THEN '~' ELSE octet_length(value)::text || ':' || value END
+$$;
+COMMENT ON FUNCTION cte_ctel.cte_chain_field(text) IS
+    'One length-prefixed field of a posting''s canonical text (''~'' for NULL).';
+
+-- Every entry of the posting, in id order, with every column that says what it moved and why:
+-- an entry added to a posting, removed from it or changed in any of these changes the text.
 CREATE FUNCTION cte_ctel.cte_posting_canonical(posting uuid) RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT 'cte_ctel/1' || E'\n' || posting::text || E'\n' || kind || E'\n' || currency || E'\n'
-           || coalesce(reference, '') || E'\n'
-           || string_agg(account_id || E'\t' || amount::text || E'\n', '' ORDER BY id)
+    SELECT 'cte_ctel/2' || E'\n' || posting::text || E'\n'
+           || string_agg(cte_ctel.cte_chain_field(account_id) || cte_ctel.cte_chain_field(kind)
+                         || cte_ctel.cte_chain_field(currency)
+                         || cte_ctel.cte_chain_field(amount::text)
+                         || cte_ctel.cte_chain_field(reference::text)
+                         || cte_ctel.cte_chain_field(transaction_id::text)
+                         || cte_ctel.cte_chain_field(lien_id::text)
+                         || cte_ctel.cte_chain_field(
+                                ((extract(epoch FROM created_at) * 1000000)::bigint)::text)
+                         || E'\n', '' ORDER BY id)
       FROM cte_ctel.cte_entries WHERE posting_id = posting
-     GROUP BY kind, currency, reference
 $$;
 COMMENT ON FUNCTION cte_ctel.cte_posting_canonical(uuid) IS
     'The canonical text of a posting that its entries'' hash-chain links cover.';
@@ -814,8 +835,8 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT pg_catalog.sha256(previous || pg_catalog.convert_to(
-               cte_ctel.cte_posting_canonical(posting) || account || E'\t' || balance_after::text,
-               'UTF8'))
+               cte_ctel.cte_posting_canonical(posting) || cte_ctel.cte_chain_field(account)
+               || cte_ctel.cte_chain_field(balance_after::text), 'UTF8'))
 $$;
 COMMENT ON FUNCTION cte_ctel.cte_entry_link(bytea, uuid, text, numeric) IS
     'The hash-chain link of a wallet entry, from the link before it.';
@@ -844,11 +865,22 @@ UPDATE cte_ctel.cte_balances b SET chain_head = h.link
           FROM cte_ctel.cte_entries j JOIN cte_ctel.cte_entry_links m ON m.entry_id = j.id
          ORDER BY j.account_id, j.currency, j.created_at DESC, j.id DESC) h
  WHERE b.account_id = h.account_id AND b.currency = h.currency;
+-- A wallet's next entry is never stamped before its last one.
+UPDATE cte_ctel.cte_balances b SET last_entry_at = l.at
+  FROM (SELECT account_id, currency, max(created_at) AS at FROM cte_ctel.cte_entries
+         WHERE balance_after IS NOT NULL GROUP BY 1, 2) l
+ WHERE b.account_id = l.account_id AND b.currency = l.currency;
+CREATE TRIGGER cte_entry_links_append_only
+    BEFORE UPDATE OR DELETE ON cte_ctel.cte_entry_links
+    FOR EACH ROW EXECUTE FUNCTION cte_ctel.cte_journal_append_only();
+CREATE TRIGGER cte_entry_links_no_truncate
+    BEFORE TRUNCATE ON cte_ctel.cte_entry_links
+    FOR EACH STATEMENT EXECUTE FUNCTION cte_ctel.cte_journal_append_only();
 SELECT pg_catalog.pg_extension_config_dump('cte_ctel.cte_entry_links', '');
 REVOKE ALL ON cte_ctel.cte_entry_links FROM PUBLIC;
 GRANT SELECT ON cte_ctel.cte_entry_links TO cte_reader;
 REVOKE ALL ON FUNCTION cte_ctel.cte_posting_canonical(uuid),
-    cte_ctel.cte_entry_link(bytea, uuid, text, numeric) FROM PUBLIC;
+    cte_ctel.cte_entry_link(bytea, uuid, text, numeric), cte_ctel.cte_chain_field(text) FROM PUBLIC;
 
 CREATE  FUNCTION "cte_verify_chains"(
 	"after" bigint DEFAULT 0, /* Option < i64 > */
@@ -858,7 +890,7 @@ CREATE  FUNCTION "cte_verify_chains"(
 	"last_entry_id" bigint,  /* Option < i64 > */
 	"broken_entry_id" bigint  /* Option < i64 > */
 )
-STABLE SECURITY DEFINER PARALLEL UNSAFE
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'cte_verify_chains_wrapper';
@@ -914,21 +946,30 @@ AS $$
              ON b.account_id = e.account_id AND b.currency = e.currency
      WHERE b.account_id IS NULL
     UNION ALL
-    -- Entries come in balanced groups: at least two, one currency, summing to zero.
-    SELECT 'posting_unbalanced',
-           format('posting %s: %s entries in %s currencies summing to %s',
-                  p.posting_id, p.entries, p.currencies, p.total)
+    -- Entries come in balanced groups: at least two, one currency, summing to zero; the
+    -- entries of a posting agree on its kind, reference, step, lien and time (all written by
+    -- one statement); and every posting has a wallet leg, which puts it in a hash chain
+    -- (sql/chains.sql): one only between system accounts is in none. One scan for the three.
+    SELECT c.check_name, c.detail
       FROM (SELECT posting_id, count(*) AS entries, count(DISTINCT currency) AS currencies,
-                   sum(amount) AS total
-              FROM cte_ctel.cte_entries GROUP BY posting_id) p
-     WHERE p.entries < 2 OR p.currencies <> 1 OR p.total <> 0
-    UNION ALL
-    -- Every posting has a wallet leg, which puts it in a hash chain (sql/chains.sql): one only
-    -- between system accounts is covered by none (the engine never writes one).
-    SELECT 'posting_without_wallet',
-           format('posting %s moves money between system accounts only, outside every chain',
-                  posting_id)
-      FROM cte_ctel.cte_entries GROUP BY posting_id HAVING bool_and(balance_after IS NULL)
+                   sum(amount) AS total,
+                   count(DISTINCT (kind, reference, transaction_id, lien_id, created_at)) AS shapes,
+                   bool_and(balance_after IS NULL) AS system_only
+              FROM cte_ctel.cte_entries GROUP BY posting_id) p,
+           LATERAL (VALUES
+               ('posting_unbalanced',
+                format('posting %s: %s entries in %s currencies summing to %s',
+                       p.posting_id, p.entries, p.currencies, p.total),
+                p.entries < 2 OR p.currencies <> 1 OR p.total <> 0),
+               ('posting_mixed',
+                format('posting %s: its entries disagree on kind, reference, step, lien or time (%s ways)',
+                       p.posting_id, p.shapes),
+                p.shapes <> 1),
+               ('posting_without_wallet',
+                format('posting %s moves money between system accounts only, outside every chain',
+                       p.posting_id),
+                p.system_only)) AS c(check_name, detail, failed)
+     WHERE c.failed
     UNION ALL
     -- Each wallet entry records the balance its account reached (a running sum by entry id).
     SELECT 'balance_after_mismatch',
@@ -1016,6 +1057,15 @@ AS $$
                    GREATEST((SELECT max(id) FROM cte_ctel.cte_change_outbox),
                             (SELECT max(id) FROM cte_ctel.cte_change_log))) s
      WHERE s.max_id >= s.next
+    UNION ALL
+    -- Entry ids are handed out one at a time: a wallet's entries get them in the order its lock
+    -- is taken, which is the order of its hash chain. A sequence caching ids per session would
+    -- break that order.
+    SELECT 'sequence_cached',
+           format('%s caches %s ids per session; it must cache 1', q.seqrelid::regclass, q.seqcache)
+      FROM pg_catalog.pg_sequence q
+     WHERE q.seqrelid = pg_catalog.pg_get_serial_sequence('cte_ctel.cte_entries', 'id')::regclass
+       AND q.seqcache <> 1
     UNION ALL
     -- The feed's positions never overlap: each row's changes end before the next row's begin.
     SELECT 'feed_positions_overlap',

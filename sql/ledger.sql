@@ -76,6 +76,8 @@ CREATE TABLE cte_ctel.cte_balances (
     status         cte_ctel.cte_account_status NOT NULL DEFAULT 'open',
     -- 0.2.0: the last link of its entries' hash chain (NULL before its first entry).
     chain_head     bytea,
+    -- 0.2.0: when its last entry was written; the next is never stamped earlier.
+    last_entry_at  timestamptz,
     PRIMARY KEY (account_id, currency),
     CONSTRAINT cte_balances_available_check
         CHECK (allow_negative OR balance - reserved >= min_balance),
@@ -124,9 +126,11 @@ CREATE TABLE cte_ctel.cte_entries (
     -- The event step (cte_transactions.id) that made this posting; its compensation reverses
     -- exactly the postings recorded here.
     transaction_id uuid,
-    -- The clock when the entry was written (under its wallet's lock), so that on each wallet
-    -- it grows with id; 0.1.0 wrote the transaction's start time.
-    created_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+    -- When the entry was written: the engine stamps each posting with the clock read under its
+    -- wallets' locks, never before a wallet's last entry, so that on each wallet it grows with
+    -- id (0.1.0 wrote the transaction's start time). The default serves rows written by hand
+    -- only: one time per statement, so that a posting's entries agree.
+    created_at    timestamptz NOT NULL DEFAULT statement_timestamp(),
     -- 0.2.0: the lien whose capture made this posting (NULL for other postings).
     lien_id       uuid,
     -- 0.2.0: a wallet entry's link in its balance's hash chain (NULL for system accounts;

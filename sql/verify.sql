@@ -32,21 +32,30 @@ AS $$
              ON b.account_id = e.account_id AND b.currency = e.currency
      WHERE b.account_id IS NULL
     UNION ALL
-    -- Entries come in balanced groups: at least two, one currency, summing to zero.
-    SELECT 'posting_unbalanced',
-           format('posting %s: %s entries in %s currencies summing to %s',
-                  p.posting_id, p.entries, p.currencies, p.total)
+    -- Entries come in balanced groups: at least two, one currency, summing to zero; the
+    -- entries of a posting agree on its kind, reference, step, lien and time (all written by
+    -- one statement); and every posting has a wallet leg, which puts it in a hash chain
+    -- (sql/chains.sql): one only between system accounts is in none. One scan for the three.
+    SELECT c.check_name, c.detail
       FROM (SELECT posting_id, count(*) AS entries, count(DISTINCT currency) AS currencies,
-                   sum(amount) AS total
-              FROM cte_ctel.cte_entries GROUP BY posting_id) p
-     WHERE p.entries < 2 OR p.currencies <> 1 OR p.total <> 0
-    UNION ALL
-    -- Every posting has a wallet leg, which puts it in a hash chain (sql/chains.sql): one only
-    -- between system accounts is covered by none (the engine never writes one).
-    SELECT 'posting_without_wallet',
-           format('posting %s moves money between system accounts only, outside every chain',
-                  posting_id)
-      FROM cte_ctel.cte_entries GROUP BY posting_id HAVING bool_and(balance_after IS NULL)
+                   sum(amount) AS total,
+                   count(DISTINCT (kind, reference, transaction_id, lien_id, created_at)) AS shapes,
+                   bool_and(balance_after IS NULL) AS system_only
+              FROM cte_ctel.cte_entries GROUP BY posting_id) p,
+           LATERAL (VALUES
+               ('posting_unbalanced',
+                format('posting %s: %s entries in %s currencies summing to %s',
+                       p.posting_id, p.entries, p.currencies, p.total),
+                p.entries < 2 OR p.currencies <> 1 OR p.total <> 0),
+               ('posting_mixed',
+                format('posting %s: its entries disagree on kind, reference, step, lien or time (%s ways)',
+                       p.posting_id, p.shapes),
+                p.shapes <> 1),
+               ('posting_without_wallet',
+                format('posting %s moves money between system accounts only, outside every chain',
+                       p.posting_id),
+                p.system_only)) AS c(check_name, detail, failed)
+     WHERE c.failed
     UNION ALL
     -- Each wallet entry records the balance its account reached (a running sum by entry id).
     SELECT 'balance_after_mismatch',
@@ -134,6 +143,15 @@ AS $$
                    GREATEST((SELECT max(id) FROM cte_ctel.cte_change_outbox),
                             (SELECT max(id) FROM cte_ctel.cte_change_log))) s
      WHERE s.max_id >= s.next
+    UNION ALL
+    -- Entry ids are handed out one at a time: a wallet's entries get them in the order its lock
+    -- is taken, which is the order of its hash chain. A sequence caching ids per session would
+    -- break that order.
+    SELECT 'sequence_cached',
+           format('%s caches %s ids per session; it must cache 1', q.seqrelid::regclass, q.seqcache)
+      FROM pg_catalog.pg_sequence q
+     WHERE q.seqrelid = pg_catalog.pg_get_serial_sequence('cte_ctel.cte_entries', 'id')::regclass
+       AND q.seqcache <> 1
     UNION ALL
     -- The feed's positions never overlap: each row's changes end before the next row's begin.
     SELECT 'feed_positions_overlap',

@@ -28,7 +28,7 @@ extension_sql_file!("../sql/executors.sql", name = "executors", requires = ["eng
 extension_sql_file!(
     "../sql/journal_guard.sql",
     name = "journal_guard",
-    requires = ["ledger_schema", api::journal::cte_journal_append_only]
+    requires = ["ledger_schema", "chains", api::journal::cte_journal_append_only]
 );
 extension_sql_file!(
     "../sql/lifecycle.sql",

@@ -145,6 +145,9 @@ pub enum CteError {
 
     #[error("event {event_id} cannot be refunded in part: {why}")]
     RefundPartialUnsupported { event_id: String, why: &'static str },
+
+    #[error("{function} needs a READ COMMITTED transaction: {why}")]
+    IsolationUnsupported { function: &'static str, why: &'static str },
 }
 
 /// The SQLSTATE class of every refusal. PostgreSQL's classes (`errcodes.txt`) do not include it;
@@ -152,7 +155,7 @@ pub enum CteError {
 pub const SQLSTATE_CLASS: &str = "L0";
 
 /// Number of variants of [`CteError`]; `CteError::index` maps each to one of `0..VARIANT_COUNT`.
-pub const VARIANT_COUNT: usize = 42;
+pub const VARIANT_COUNT: usize = 43;
 
 impl CteError {
     /// The SQLSTATE raised for this reason: class `L0`, one code per reason; see `docs/errors.md`.
@@ -200,6 +203,7 @@ impl CteError {
             CteError::AccountNotEmpty { .. } => "L0040",
             CteError::RefundExceedsEvent { .. } => "L0041",
             CteError::RefundPartialUnsupported { .. } => "L0042",
+            CteError::IsolationUnsupported { .. } => "L0043",
         }
     }
 
@@ -248,6 +252,7 @@ impl CteError {
             CteError::AccountNotEmpty { .. } => "account_not_empty",
             CteError::RefundExceedsEvent { .. } => "refund_exceeds_event",
             CteError::RefundPartialUnsupported { .. } => "refund_partial_unsupported",
+            CteError::IsolationUnsupported { .. } => "isolation_unsupported",
         }
     }
 
@@ -258,7 +263,7 @@ impl CteError {
                 Some("amounts are never rounded: pass the amount in the currency's own scale")
             }
             CteError::CurrencyUnknown { .. } => Some("register it with cte_create_currency"),
-            CteError::IdentifierInvalid { .. } => Some(
+            CteError::IdentifierInvalid { what: "account id", .. } => Some(
                 "account ids are printable text without surrounding spaces, not starting with '@'",
             ),
             CteError::InsufficientFunds { .. } => {
@@ -311,7 +316,11 @@ impl CteError {
             | CteError::ExpiryInvalid { .. }
             | CteError::AccountClosed { .. }
             | CteError::RefundExceedsEvent { .. }
-            | CteError::RefundPartialUnsupported { .. } => None,
+            | CteError::RefundPartialUnsupported { .. }
+            | CteError::IdentifierInvalid { .. } => None,
+            CteError::IsolationUnsupported { .. } => {
+                Some("call it in a transaction of its own, at the default isolation level")
+            }
         }
     }
 
@@ -360,6 +369,7 @@ impl CteError {
             CteError::AccountNotEmpty { .. } => 39,
             CteError::RefundExceedsEvent { .. } => 40,
             CteError::RefundPartialUnsupported { .. } => 41,
+            CteError::IsolationUnsupported { .. } => 42,
         }
     }
 
@@ -424,6 +434,10 @@ impl CteError {
             CteError::AccountNotEmpty { account_id: text(), why: text() },
             CteError::RefundExceedsEvent { event_id: text(), amount: "2".into(), left: "1".into() },
             CteError::RefundPartialUnsupported { event_id: text(), why: "it posted twice" },
+            CteError::IsolationUnsupported {
+                function: "cte_ledger_digest",
+                why: "it waits for the journal's writers, then reads what they committed",
+            },
         ]
     }
 }

@@ -2,6 +2,11 @@
 -- cte_error_catalog() and in docs/errors.md. Each reason is triggered once below, in catalog
 -- order; the last query shows that no reason was left out.
 SET search_path = cte_ctel, test;
+TRUNCATE test.observed_sqlstates;
+-- One reason needs a transaction of its own: a journal cut refuses REPEATABLE READ.
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT test.refusal($$SELECT cte_ctel.cte_ledger_digest()$$); -- isolation_unsupported
+COMMIT;
 BEGIN;
 SELECT reason, sqlstate FROM cte_error_catalog() ORDER BY reason;
 SELECT count(*) AS reasons, count(DISTINCT sqlstate) AS distinct_sqlstates FROM cte_error_catalog();
@@ -9,7 +14,6 @@ SELECT count(*) AS reasons, count(DISTINCT sqlstate) AS distinct_sqlstates FROM 
 SELECT cte_create_account('alice', ARRAY['USD']);
 SELECT cte_create_account('bob', ARRAY['USD']);
 SELECT cte_deposit('alice', 10, 'USD') IS NOT NULL AS posted;
-TRUNCATE test.observed_sqlstates;
 
 SELECT test.refusal($$SELECT cte_ctel.cte_deposit('alice', NULL, 'USD')$$);         -- null_argument
 SELECT test.refusal($$SELECT cte_ctel.cte_add_transaction(cte_ctel.cte_create_event('x'), 's',

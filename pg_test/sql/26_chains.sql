@@ -88,8 +88,65 @@ VALUES ('00000000-0000-0000-0000-00000000000a', 'transfer', '@world', 'USD', -7,
 ALTER TABLE cte_entries ENABLE TRIGGER USER;
 SELECT check_name, detail FROM cte_verify_ledger() WHERE check_name = 'posting_without_wallet';
 ROLLBACK TO SAVEPOINT system_only;
+-- Entries slipped into an existing posting, even between system accounts and with the system
+-- deltas made to match (no trigger stands in the way of an INSERT), change the posting's
+-- canonical text: its wallet legs' links no longer check, and cte_verify_ledger() names the
+-- posting whose entries disagree on their kind.
+SAVEPOINT slipped_in;
+INSERT INTO cte_entries (posting_id, kind, account_id, currency, amount, balance_after, reference)
+SELECT posting_id, 'zz', side.account, 'USD', side.amount, NULL, 'k-2'
+  FROM cte_entries, (VALUES ('@world', 50), ('@exchange', -50)) AS side(account, amount)
+ WHERE reference = 'k-2' AND account_id = 'k-alice';
+INSERT INTO cte_system_deltas (account_id, currency, amount) VALUES ('@world', 'USD', 50), ('@exchange', 'USD', -50);
+SELECT (SELECT reference FROM cte_entries WHERE id = c.broken_entry_id) AS broken_at
+  FROM cte_verify_chains(0, 100000) c;
+SELECT check_name FROM cte_verify_ledger();
+ROLLBACK TO SAVEPOINT slipped_in;
+-- What a posting was made by is covered too: the step a refund or compensation reverses by.
+SAVEPOINT repointed;
+ALTER TABLE cte_entries DISABLE TRIGGER USER;
+UPDATE cte_entries SET transaction_id = gen_random_uuid() WHERE reference = 'k-2';
+ALTER TABLE cte_entries ENABLE TRIGGER USER;
+SELECT (SELECT reference FROM cte_entries WHERE id = c.broken_entry_id) AS broken_at
+  FROM cte_verify_chains(0, 100000) c;
+ROLLBACK TO SAVEPOINT repointed;
+-- The links kept beside the journal are append-only as the journal is.
+SAVEPOINT kept_links;
+INSERT INTO cte_entry_links (entry_id, link) VALUES (0, sha256('x'));
+SELECT test.refusal($$UPDATE cte_ctel.cte_entry_links SET link = sha256('y')$$);
+SELECT test.refusal($$DELETE FROM cte_ctel.cte_entry_links$$);
+SELECT test.refusal($$TRUNCATE cte_ctel.cte_entry_links$$);
+ROLLBACK TO SAVEPOINT kept_links;
+-- A wallet's entries are never stamped before its last one, whatever the clock says: with its
+-- last entry made to lie a day ahead (as a clock stepped back would leave it), the next entry
+-- takes that time, and the chain still checks.
+SAVEPOINT clock;
+UPDATE cte_balances SET last_entry_at = now() + interval '1 day' WHERE account_id = 'k-bob';
+SELECT cte_transfer('k-alice', 'k-bob', 1, 'USD', 'k-clock') IS NOT NULL AS posted;
+SELECT created_at >= now() + interval '1 day' AS stamped_after_the_last,
+       created_at = (SELECT last_entry_at FROM cte_balances WHERE account_id = 'k-bob') AS recorded
+  FROM cte_entries WHERE reference = 'k-clock' AND account_id = 'k-bob';
+SELECT broken_entry_id IS NULL AS intact FROM cte_verify_chains(0, 100000);
+ROLLBACK TO SAVEPOINT clock;
+-- Entry ids must be handed out one at a time for each wallet's chain to follow its lock order.
+SAVEPOINT cached;
+ALTER SEQUENCE cte_entries_id_seq CACHE 10;
+SELECT check_name, detail FROM cte_verify_ledger();
+ROLLBACK TO SAVEPOINT cached;
+-- A cut needs a fresh snapshot after waiting for the journal's writers: READ COMMITTED.
+COMMIT;
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT test.refusal($$SELECT cte_ctel.cte_ledger_digest()$$);
+SELECT test.refusal($$SELECT * FROM cte_ctel.cte_verify_chains()$$);
+COMMIT;
+BEGIN;
 -- Bad input.
 SELECT test.refusal($$SELECT cte_ctel.cte_verify_digest('not a digest')$$);
 SELECT test.refusal($$SELECT cte_ctel.cte_verify_digest('5:abc')$$);
+-- Only what cte_ledger_digest writes: plain digits, of an id the journal has reached.
+SELECT regexp_replace(test.refusal(format($$SELECT cte_ctel.cte_verify_digest(%L)$$, d)),
+                      '"([+0]?)[0-9]+:[0-9a-f]{64}"', '"\1<id>:<hash>"') AS refusal, what
+  FROM (VALUES ('+' || :'digest', 'signed'), ('0' || :'digest', 'leading zero'),
+               ('999999999:' || split_part(:'digest', ':', 2), 'beyond the journal')) AS forged(d, what);
 SELECT test.refusal($$SELECT * FROM cte_ctel.cte_verify_chains(0, 0)$$);
 ROLLBACK;

@@ -14,8 +14,9 @@ const CHAIN_ENTRIES_PER_PAGE_MAX: i64 = 100_000;
 #[allow(clippy::type_complexity)]
 /// Recomputes the links of up to `limit` wallet entries after entry `after` (0: from the
 /// start), each from the link before it on its wallet, and reports the first that does not
-/// match: a rewritten, removed or inserted entry. Page on with the returned `last_entry_id`.
-#[pg_extern(security_definer, stable, parallel_unsafe)]
+/// match: a rewritten, removed or inserted entry. Page on with the returned `last_entry_id`:
+/// it never passes an entry still being written (the page waits for the journal's writers).
+#[pg_extern(security_definer, volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn cte_verify_chains(
     after: default!(Option<i64>, 0),
@@ -30,6 +31,7 @@ fn cte_verify_chains(
 > {
     let checked = refused("cte_verify_chains", move || {
         let after = required(after, "after")?;
+        read_committed("cte_verify_chains")?;
         let limit = i64::from(required(limit, "limit")?);
         if !(1..=CHAIN_ENTRIES_PER_PAGE_MAX).contains(&limit) {
             return Err(CteError::ArgumentOutOfRange {
@@ -46,13 +48,30 @@ fn cte_verify_chains(
 
 /// One digest over every wallet chain's head, as `<entry id>:<sha-256 hex>`, to publish or
 /// store outside the database: `cte_verify_digest` later says whether the ledger still extends
-/// it. It takes the journal's share lock for a consistent cut, so postings wait until the
-/// caller's transaction ends: call it in a transaction of its own.
+/// it. It waits for the transactions writing the journal when it is called (new postings go on),
+/// so that every entry up to its id is final.
 #[pg_extern(security_definer, volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn cte_ledger_digest() -> String {
-    let upto = chains::cut();
-    format!("{upto}:{}", chains::digest_at(upto))
+    // A standby cannot wait for the primary's writers: PostgreSQL's own refusal (25006).
+    // SAFETY: raises an ERROR during recovery, returns otherwise.
+    unsafe { pg_sys::PreventCommandDuringRecovery(c"cte_ledger_digest".as_ptr()) };
+    refused("cte_ledger_digest", || {
+        read_committed("cte_ledger_digest")?;
+        let upto = chains::cut();
+        Ok(format!("{upto}:{}", chains::digest_at(upto)))
+    })
+}
+
+/// Refuses a transaction whose snapshot would not see what a cut waited for.
+fn read_committed(function: &'static str) -> Result<(), CteError> {
+    if chains::read_committed() {
+        return Ok(());
+    }
+    Err(CteError::IsolationUnsupported {
+        function,
+        why: "it waits for the journal's writers, then reads what they committed",
+    })
 }
 
 /// Whether the ledger still extends a digest `cte_ledger_digest` gave: every chain's head as of
@@ -63,15 +82,22 @@ fn cte_ledger_digest() -> String {
 fn cte_verify_digest(digest: Option<String>) -> bool {
     refused("cte_verify_digest", move || {
         let digest = required(digest, "digest")?;
-        let invalid = || CteError::IdentifierInvalid {
+        let invalid = || {
+            CteError::IdentifierInvalid {
             what: "digest",
             value: digest.chars().take(100).collect(),
-            why: "a digest is <entry id>:<64 hex digits>, as cte_ledger_digest gives it",
+            why: "a digest is <entry id>:<64 hex digits> as cte_ledger_digest gives it, of an entry id the journal has reached",
+        }
         };
         let (upto, hash) = digest.split_once(':').ok_or_else(invalid)?;
-        let upto: i64 = upto.parse().map_err(|_| invalid())?;
+        // Exactly as cte_ledger_digest writes it: the id in plain digits (no sign, no leading
+        // zero), and no id the journal has not reached (no digest could name one).
+        let plain = !upto.is_empty()
+            && upto.bytes().all(|b| b.is_ascii_digit())
+            && (upto == "0" || !upto.starts_with('0'));
+        let upto: i64 = upto.parse().ok().filter(|_| plain).ok_or_else(invalid)?;
         let well_formed = hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit());
-        if upto < 0 || !well_formed {
+        if !well_formed || upto > chains::newest_id() {
             return Err(invalid());
         }
         Ok(chains::digest_at(upto) == hash.to_ascii_lowercase())

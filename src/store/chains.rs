@@ -5,7 +5,7 @@
 
 use pgrx::prelude::*;
 
-use super::{run_cached, spi};
+use super::{run_cached, select_one, spi};
 
 /// A page of the chains checked.
 pub struct ChainsChecked {
@@ -14,8 +14,8 @@ pub struct ChainsChecked {
     pub broken_entry_id: Option<i64>,
 }
 
-// Wallet entries after $1, in id order, $2 of them: each one's stored link against the one
-// computed from the link before it on its wallet.
+// Wallet entries after $1 up to $3, in id order, $2 of them: each one's stored link against
+// the one computed from the link before it on its wallet.
 const CHECK_PAGE: &str = "
     WITH page AS (
         SELECT j.id, j.account_id, j.posting_id, j.balance_after,
@@ -29,7 +29,7 @@ const CHECK_PAGE: &str = "
                         pg_catalog.decode(repeat('00', 32), 'hex')) AS previous
           FROM cte_ctel.cte_entries j
           LEFT JOIN cte_ctel.cte_entry_links m ON m.entry_id = j.id
-         WHERE j.id > $1 AND j.balance_after IS NOT NULL
+         WHERE j.id > $1 AND j.id <= $3 AND j.balance_after IS NOT NULL
          ORDER BY j.id LIMIT $2)
     SELECT count(*),
            max(id),
@@ -37,10 +37,14 @@ const CHECK_PAGE: &str = "
                            cte_ctel.cte_entry_link(previous, posting_id, account_id, balance_after))
       FROM page";
 
-/// Checks the links of up to `limit` wallet entries after entry `after`.
+/// Checks the links of up to `limit` wallet entries after entry `after`, among those up to a
+/// cut of the journal: an entry not committed yet is never passed over, whatever its id.
 pub fn check(after: i64, limit: i64) -> ChainsChecked {
+    let upto = cut();
     Spi::connect_mut(|client| {
-        let table = run_cached(client, CHECK_PAGE, &[after.into(), limit.into()], false);
+        // As a write, so that it reads with a snapshot taken after the cut.
+        let table =
+            run_cached(client, CHECK_PAGE, &[after.into(), limit.into(), upto.into()], true);
         let row = table.first();
         ChainsChecked {
             entries_checked: spi(row.get::<i64>(1), CHECK_PAGE).unwrap_or(0),
@@ -65,26 +69,54 @@ const DIGEST_AT: &str = "
               FROM cte_ctel.cte_balances b) h
      WHERE h.link IS NOT NULL";
 
-/// The digest of every wallet chain's head as of entry `upto`.
+/// The digest of every wallet chain's head as of entry `upto`, read with a snapshot of its own
+/// (taken after a cut, it sees everything the cut covers).
 pub fn digest_at(upto: i64) -> String {
     Spi::connect_mut(|client| {
-        let table = run_cached(client, DIGEST_AT, &[upto.into()], false);
+        let table = run_cached(client, DIGEST_AT, &[upto.into()], true);
         spi(table.first().get::<String>(1), DIGEST_AT).unwrap_or_default()
     })
 }
 
-// A cut no later commit can fall behind: SHARE mode waits for every transaction writing the
-// journal to end and holds new ones off until this transaction ends, so every entry up to the
-// newest id is committed and none below it will come.
-const JOURNAL_CUT: &str = "LOCK TABLE cte_ctel.cte_entries IN SHARE MODE";
-const NEWEST_ENTRY: &str = "SELECT COALESCE(max(id), 0) FROM cte_ctel.cte_entries";
+// The newest entry id handed out so far (committed or not).
+const NEWEST_ID: &str = "
+    SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END
+      FROM cte_ctel.cte_entries_id_seq";
 
-/// The newest entry id at a cut of the journal (postings wait until the caller's transaction
-/// ends).
+/// The newest entry id handed out so far (0 before the first).
+pub fn newest_id() -> i64 {
+    select_one::<i64>(NEWEST_ID, &[]).unwrap_or(0)
+}
+
+/// A cut of the journal: an entry id such that every entry up to it is committed or never will
+/// be. It reads the newest id handed out, then waits for every transaction writing the journal
+/// at that moment to end, as `CREATE INDEX CONCURRENTLY` waits for older writers: new postings
+/// go on meanwhile, and the caller's own writes are not waited for. (Every id up to the newest
+/// one was taken by a transaction holding the journal's lock for writing by then.)
 pub fn cut() -> i64 {
-    Spi::connect_mut(|client| {
-        run_cached(client, JOURNAL_CUT, &[], true);
-        let table = run_cached(client, NEWEST_ENTRY, &[], false);
-        spi(table.first().get::<i64>(1), NEWEST_ENTRY).unwrap_or(0)
-    })
+    let newest = newest_id();
+    // SAFETY: a relation lock tag for cte_ctel.cte_entries in this database, built as
+    // SET_LOCKTAG_RELATION does; WaitForLockers only reads the lock table and sleeps on each
+    // conflicting transaction's virtual xid lock (lock_timeout applies).
+    unsafe {
+        let namespace = pg_sys::get_namespace_oid(c"cte_ctel".as_ptr(), false);
+        let relation = pg_sys::get_relname_relid(c"cte_entries".as_ptr(), namespace);
+        let tag = pg_sys::LOCKTAG {
+            locktag_field1: pg_sys::MyDatabaseId.to_u32(),
+            locktag_field2: relation.to_u32(),
+            locktag_field3: 0,
+            locktag_field4: 0,
+            locktag_type: pg_sys::LockTagType::LOCKTAG_RELATION as u8,
+            locktag_lockmethodid: pg_sys::DEFAULT_LOCKMETHOD as u8,
+        };
+        pg_sys::WaitForLockers(tag, pg_sys::ShareLock as pg_sys::LOCKMODE, false);
+    }
+    newest
+}
+
+/// Whether the current transaction reads with a fresh snapshot per statement (READ COMMITTED),
+/// which a cut needs: a snapshot taken before the wait would miss what the waited-for wrote.
+pub fn read_committed() -> bool {
+    // SAFETY: reads the backend's isolation level.
+    unsafe { pg_sys::XactIsoLevel == pg_sys::XACT_READ_COMMITTED as i32 }
 }

@@ -219,7 +219,7 @@ pub(crate) fn new_id() -> pgrx::Uuid {
 // The statement's clock, not the transaction's: a transaction may sit open for minutes before it
 // starts an event, whose deadline must then count from the start, not from BEGIN.
 /// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
-const POSTGRES_EPOCH_UNIX_US: i64 = 946_684_800_000_000;
+pub(crate) const POSTGRES_EPOCH_UNIX_US: i64 = 946_684_800_000_000;
 
 /// The statement's start time in milliseconds since the epoch: the engine's one clock reading
 /// per call, passed to the pure core. (The worker advances it for each batch it commits.)

@@ -14,6 +14,7 @@ use cte_ctel_core::ledger::chain::{self, Link};
 use cte_ctel_core::ledger::wallets::{self, Applied, Refused, Wallet, WalletState};
 use cte_ctel_core::ledger::{in_lock_order, Posting};
 use cte_ctel_core::CteError;
+use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 use pgrx::{AnyNumeric, Uuid};
 use rust_decimal::Decimal;
@@ -30,7 +31,8 @@ macro_rules! wallets_lock {
     ($mode:literal) => {
         concat!(
             "SELECT b.account_id, b.currency, b.balance::text, b.reserved::text, b.allow_negative,
-                    b.min_balance::text, b.status, b.chain_head
+                    b.min_balance::text, b.status, b.chain_head,
+                    (extract(epoch FROM b.last_entry_at) * 1000000)::bigint
                FROM cte_ctel.cte_balances b
                JOIN unnest($1::text[], $2::text[]) AS w(account_id, currency)
                  ON w.account_id = b.account_id AND w.currency = b.currency
@@ -60,7 +62,7 @@ pub fn lock_wallets(
         LockWait::Skip => WALLETS_LOCK_NOWAIT,
     };
     let args = [accounts.into(), currencies.into()];
-    type Row = (WalletKey, [String; 3], bool, String, Option<Vec<u8>>);
+    type Row = (WalletKey, [String; 3], bool, String, Option<Vec<u8>>, i64);
     let rows: Vec<Row> = Spi::connect_mut(|client| {
         let table = run_cached(client, query, &args, true);
         table
@@ -68,12 +70,14 @@ pub fn lock_wallets(
                 let text = |ordinal| spi(row.get::<String>(ordinal), query).unwrap_or_default();
                 let allow_negative = spi(row.get::<bool>(5), query) == Some(true);
                 let head = spi(row.get::<Vec<u8>>(8), query);
-                ((text(1), text(2)), [text(3), text(4), text(6)], allow_negative, text(7), head)
+                let last_entry_at = spi(row.get::<i64>(9), query).unwrap_or(0);
+                let texts = [text(3), text(4), text(6)];
+                ((text(1), text(2)), texts, allow_negative, text(7), head, last_entry_at)
             })
             .collect()
     });
     rows.into_iter()
-        .map(|(key, [balance, reserved, floor], allow_negative, status, head)| {
+        .map(|(key, [balance, reserved, floor], allow_negative, status, head, last_entry_at)| {
             let exact =
                 |text: &str| Decimal::from_str_exact(text).map_err(|_| beyond_decimal(text));
             let state = WalletState::parse(&status);
@@ -84,6 +88,7 @@ pub fn lock_wallets(
                 floor: if allow_negative { None } else { Some(exact(&floor)?) },
                 state: state.unwrap_or(WalletState::Closed),
                 head: head.as_deref().and_then(chain::from_bytes).unwrap_or(chain::GENESIS),
+                last_entry_at,
             };
             Ok((key, wallet))
         })
@@ -125,21 +130,21 @@ fn refusal(refused: Refused, currency: &str) -> CteError {
 }
 
 const BALANCES_WRITE: &str = "
-    UPDATE cte_ctel.cte_balances b SET balance = w.balance, chain_head = w.head
+    UPDATE cte_ctel.cte_balances b SET balance = w.balance, chain_head = w.head, last_entry_at = $5
       FROM unnest($1::text[], $2::text[], $3::numeric[], $4::bytea[])
            AS w(account_id, currency, balance, head)
      WHERE b.account_id = w.account_id AND b.currency = w.currency";
 
-// Entries are stamped with the clock as they are written, under their wallets' locks, so that
-// on every wallet they grow with id (a statement that orders by time agrees with one that
-// orders by id).
+// Entries are stamped with the clock read under their wallets' locks, never earlier than a
+// wallet's last entry, so that on every wallet they grow with id (a statement that orders by
+// time agrees with one that orders by id), and the time is in each entry's hash link.
 const ENTRIES_WRITE: &str = "
     WITH entries AS (
         INSERT INTO cte_ctel.cte_entries
                (posting_id, kind, account_id, currency, amount, balance_after, reference,
                 transaction_id, lien_id, created_at, link)
         SELECT e.posting_id, e.kind, e.account_id, e.currency, e.amount, e.balance_after,
-               e.reference, $8, $9, pg_catalog.clock_timestamp(), e.link
+               e.reference, $8, $9, $11, e.link
           FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::numeric[],
                       $6::numeric[], $7::text[], $10::bytea[])
                    WITH ORDINALITY AS e(posting_id, kind, account_id, currency, amount,
@@ -186,8 +191,13 @@ pub fn post(
         let read = lock_wallets(wallets_of(postings), wait).map_err(|error| (0, error))?;
         let heads: HashMap<WalletKey, Link> =
             read.iter().map(|(key, wallet)| (key.clone(), wallet.head)).collect();
+        // The entries' time: the clock, but never before a wallet's last entry (a clock stepped
+        // back), so that on each wallet time and id grow together.
+        let at = read.values().map(|wallet| wallet.last_entry_at).fold(clock_us(), i64::max);
         let refused = match wallets::apply(postings, read) {
-            Ok(applied) => return Ok(write(postings, references, origin, &applied, heads)),
+            Ok(applied) => {
+                return Ok(write(postings, references, origin, &applied, heads, at));
+            }
             Err(refused) => refused,
         };
         let index = match &refused {
@@ -268,34 +278,39 @@ fn write(
     origin: Origin,
     applied: &Applied,
     mut heads: HashMap<WalletKey, Link>,
+    at: i64,
 ) -> Vec<Uuid> {
     let ids: Vec<Uuid> = postings.iter().map(|_| new_id()).collect();
     let (mut posting_ids, mut kinds, mut accounts, mut currencies) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut amounts, mut after, mut refs, mut links) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (step, lien) = (origin.step.map(|id| id.to_string()), origin.lien.map(|id| id.to_string()));
     for (index, posting) in postings.iter().enumerate() {
-        let texts: Vec<(String, String)> = posting
+        let amount_texts: Vec<String> =
+            posting.entries.iter().map(|entry| chain::decimal_text(&entry.amount)).collect();
+        let entry_texts: Vec<chain::EntryText<'_>> = posting
             .entries
             .iter()
-            .map(|entry| (entry.account_id.clone(), entry.amount.to_string()))
+            .zip(&amount_texts)
+            .map(|(entry, amount)| chain::EntryText {
+                account_id: &entry.account_id,
+                kind: posting.kind.as_str(),
+                currency: &posting.currency,
+                amount,
+                reference: references[index],
+                transaction_id: step.as_deref(),
+                lien_id: lien.as_deref(),
+                created_at_us: at,
+            })
             .collect();
-        let pairs: Vec<(&str, &str)> =
-            texts.iter().map(|(a, m)| (a.as_str(), m.as_str())).collect();
-        let id = ids[index].to_string();
-        let canonical = chain::canonical(
-            &id,
-            posting.kind.as_str(),
-            &posting.currency,
-            references[index],
-            &pairs,
-        );
+        let canonical = chain::canonical(&ids[index].to_string(), &entry_texts);
         for (entry, balance_after) in posting.entries.iter().zip(&applied.balances_after[index]) {
             let link = balance_after.map(|balance| {
                 let key = (entry.account_id.clone(), posting.currency.clone());
                 let previous = heads.get(&key).copied().unwrap_or(chain::GENESIS);
-                let link =
-                    chain::link(&previous, &canonical, &entry.account_id, &balance.to_string());
+                let balance = chain::decimal_text(&balance);
+                let link = chain::link(&previous, &canonical, &entry.account_id, &balance);
                 heads.insert(key, link);
                 link.to_vec()
             });
@@ -320,8 +335,14 @@ fn write(
         .iter()
         .map(|(key, _)| heads.get(key).copied().unwrap_or(chain::GENESIS).to_vec())
         .collect();
-    let balance_args =
-        [wallet_accounts.into(), wallet_currencies.into(), balances.into(), final_heads.into()];
+    let at = stamp(at);
+    let balance_args = [
+        wallet_accounts.into(),
+        wallet_currencies.into(),
+        balances.into(),
+        final_heads.into(),
+        at.into(),
+    ];
     let entry_args = [
         posting_ids.into(),
         kinds.into(),
@@ -333,6 +354,7 @@ fn write(
         origin.step.into(),
         origin.lien.into(),
         links.into(),
+        at.into(),
     ];
     Spi::connect_mut(|client| {
         if !finals.is_empty() {
@@ -471,4 +493,19 @@ const REFUNDED: &str = "
 pub fn refunded_of(event_id: Uuid) -> Decimal {
     let text: Option<String> = super::select_one(REFUNDED, &[event_id.into()]);
     Decimal::from_str_exact(&text.unwrap_or_default()).unwrap_or_default()
+}
+
+/// The clock now, in microseconds since the Unix epoch (not the statement's start: entries are
+/// stamped when their wallets are locked).
+fn clock_us() -> i64 {
+    // SAFETY: reads the system clock, what clock_timestamp() returns.
+    let since_2000 = unsafe { pgrx::pg_sys::GetCurrentTimestamp() };
+    since_2000.saturating_add(super::POSTGRES_EPOCH_UNIX_US)
+}
+
+/// A time in microseconds since the Unix epoch as a `timestamptz`.
+fn stamp(unix_us: i64) -> TimestampWithTimeZone {
+    let since_2000 = unix_us.saturating_sub(super::POSTGRES_EPOCH_UNIX_US);
+    TimestampWithTimeZone::try_from(since_2000)
+        .unwrap_or_else(|_| unreachable!("the clock is within timestamptz's range"))
 }

@@ -15,37 +15,76 @@ pub type Link = [u8; 32];
 /// The link before a wallet's first entry.
 pub const GENESIS: Link = [0; 32];
 
-/// A posting's canonical text: a version tag, its id, kind, currency and reference, then each
-/// entry's account and amount (as decimal text at the currency's scale) in the posting's order.
-pub fn canonical(
-    posting_id: &str,
-    kind: &str,
-    currency: &str,
-    reference: Option<&str>,
-    entries: &[(&str, &str)],
-) -> String {
-    let mut text = format!(
-        "cte_ctel/1\n{posting_id}\n{kind}\n{currency}\n{}\n",
-        reference.unwrap_or_default()
-    );
-    for (account, amount) in entries {
-        text.push_str(account);
-        text.push('\t');
-        text.push_str(amount);
+/// One journal entry as its posting's canonical text covers it.
+#[derive(Debug, Clone, Copy)]
+pub struct EntryText<'a> {
+    pub account_id: &'a str,
+    pub kind: &'a str,
+    pub currency: &'a str,
+    /// Decimal text at the currency's scale, as PostgreSQL prints the stored `numeric`.
+    pub amount: &'a str,
+    pub reference: Option<&'a str>,
+    /// The step that made the posting (a compensation or refund reverses by it).
+    pub transaction_id: Option<&'a str>,
+    /// The lien whose capture made it.
+    pub lien_id: Option<&'a str>,
+    /// When it was written: microseconds since the Unix epoch.
+    pub created_at_us: i64,
+}
+
+/// Appends one field, unambiguously: its length in bytes, a colon and the bytes; `~` for none.
+/// No value can end a field early or forge the next, whatever bytes it holds.
+fn field(text: &mut String, value: Option<&str>) {
+    match value {
+        Some(value) => {
+            text.push_str(&value.len().to_string());
+            text.push(':');
+            text.push_str(value);
+        }
+        None => text.push('~'),
+    }
+}
+
+/// A posting's canonical text: a version tag and its id, then every one of its entries in the
+/// posting's order, each with every column that says what it moved and why (account, kind,
+/// currency, amount, reference, step, lien, time). Rebuilt from stored rows, any entry added to
+/// the posting, removed from it or changed in any of those columns changes the text.
+pub fn canonical(posting_id: &str, entries: &[EntryText<'_>]) -> String {
+    let mut text = format!("cte_ctel/2\n{posting_id}\n");
+    for entry in entries {
+        field(&mut text, Some(entry.account_id));
+        field(&mut text, Some(entry.kind));
+        field(&mut text, Some(entry.currency));
+        field(&mut text, Some(entry.amount));
+        field(&mut text, entry.reference);
+        field(&mut text, entry.transaction_id);
+        field(&mut text, entry.lien_id);
+        field(&mut text, Some(&entry.created_at_us.to_string()));
         text.push('\n');
     }
     text
 }
 
+/// A decimal's text as PostgreSQL prints the same `numeric`: never a negative zero.
+pub fn decimal_text(value: &rust_decimal::Decimal) -> String {
+    if value.is_zero() {
+        let mut zero = *value;
+        zero.set_sign_positive(true);
+        return zero.to_string();
+    }
+    value.to_string()
+}
+
 /// The link of one wallet entry: the wallet's previous link, the posting's canonical text, and
-/// the entry's account and balance after it.
+/// the entry's account and the balance after it (as fields).
 pub fn link(previous: &Link, canonical: &str, account: &str, balance_after: &str) -> Link {
+    let mut tail = String::new();
+    field(&mut tail, Some(account));
+    field(&mut tail, Some(balance_after));
     let mut hash = Sha256::new();
     hash.update(previous);
     hash.update(canonical.as_bytes());
-    hash.update(account.as_bytes());
-    hash.update(b"\t");
-    hash.update(balance_after.as_bytes());
+    hash.update(tail.as_bytes());
     hash.finalize().into()
 }
 
@@ -57,26 +96,69 @@ pub fn from_bytes(bytes: &[u8]) -> Option<Link> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rust_decimal::Decimal;
+
+    fn entry<'a>(account_id: &'a str, amount: &'a str) -> EntryText<'a> {
+        EntryText {
+            account_id,
+            kind: "transfer",
+            currency: "USD",
+            amount,
+            reference: Some("r"),
+            transaction_id: Some("t"),
+            lien_id: None,
+            created_at_us: 1_700_000_000_000_000,
+        }
+    }
 
     #[test]
     fn a_link_covers_the_previous_link_the_whole_posting_and_the_balance() {
-        let posting =
-            canonical("p1", "transfer", "USD", Some("r"), &[("a", "-1.00"), ("b", "1.00")]);
-        assert_eq!(posting, "cte_ctel/1\np1\ntransfer\nUSD\nr\na\t-1.00\nb\t1.00\n");
+        let posting = canonical("p1", &[entry("a", "-1.00"), entry("b", "1.00")]);
+        assert_eq!(
+            posting,
+            "cte_ctel/2\np1\n1:a8:transfer3:USD5:-1.001:r1:t~16:1700000000000000\n\
+             1:b8:transfer3:USD4:1.001:r1:t~16:1700000000000000\n"
+        );
         let first = link(&GENESIS, &posting, "a", "9.00");
         assert_ne!(first, GENESIS);
         // Any change to what is covered changes the link.
-        let other_amount =
-            canonical("p1", "transfer", "USD", Some("r"), &[("a", "-2.00"), ("b", "2.00")]);
-        let other_leg =
-            canonical("p1", "transfer", "USD", Some("r"), &[("a", "-1.00"), ("c", "1.00")]);
-        assert_ne!(link(&GENESIS, &other_amount, "a", "9.00"), first);
-        assert_ne!(link(&GENESIS, &other_leg, "a", "9.00"), first, "the other leg is covered");
+        let changed = |change: &dyn Fn(&mut EntryText<'static>)| {
+            let mut other = entry("b", "1.00");
+            change(&mut other);
+            link(&GENESIS, &canonical("p1", &[entry("a", "-1.00"), other]), "a", "9.00")
+        };
+        assert_ne!(changed(&|e| e.amount = "2.00"), first, "the other leg's amount");
+        assert_ne!(changed(&|e| e.account_id = "c"), first, "the other leg's account");
+        assert_ne!(changed(&|e| e.kind = "zz"), first, "a kind");
+        assert_ne!(changed(&|e| e.reference = None), first, "a reference");
+        assert_ne!(changed(&|e| e.reference = Some("")), changed(&|e| e.reference = None));
+        assert_ne!(changed(&|e| e.transaction_id = Some("u")), first, "the step");
+        assert_ne!(changed(&|e| e.lien_id = Some("l")), first, "the lien");
+        assert_ne!(changed(&|e| e.created_at_us += 1), first, "the time");
+        let extra = canonical("p1", &[entry("a", "-1.00"), entry("b", "1.00"), entry("c", "0")]);
+        assert_ne!(link(&GENESIS, &extra, "a", "9.00"), first, "an entry added");
         assert_ne!(link(&GENESIS, &posting, "a", "9.01"), first);
         assert_ne!(link(&first, &posting, "a", "9.00"), first, "the previous link is covered");
         // The same inputs, the same link: a check can compute it again.
         assert_eq!(link(&GENESIS, &posting, "a", "9.00"), first);
         assert_eq!(from_bytes(&first), Some(first));
         assert_eq!(from_bytes(&first[..31]), None);
+    }
+
+    #[test]
+    fn a_field_cannot_forge_the_next() {
+        // A reference holding what would be the next fields gives another text, not the same.
+        let mut forged = entry("a", "1.00");
+        forged.reference = Some("r1:t");
+        forged.transaction_id = None;
+        assert_ne!(canonical("p", &[forged]), canonical("p", &[entry("a", "1.00")]));
+    }
+
+    #[test]
+    fn zero_prints_as_postgresql_prints_it() {
+        let mut negative_zero = Decimal::new(0, 2);
+        negative_zero.set_sign_negative(true);
+        assert_eq!(decimal_text(&negative_zero), "0.00");
+        assert_eq!(decimal_text(&Decimal::new(-150, 2)), "-1.50");
     }
 }

@@ -48,6 +48,10 @@ pub struct Wallet {
     pub state: WalletState,
     /// The last link of its entries' hash chain (`chain::GENESIS` before the first).
     pub head: super::chain::Link,
+    /// When its last entry was written, in microseconds since the Unix epoch (0 before the
+    /// first): the next is never stamped earlier, so on a wallet time grows with id even if the
+    /// server's clock steps back.
+    pub last_entry_at: i64,
 }
 
 /// Why a posting could not be applied.
@@ -74,6 +78,7 @@ impl Wallet {
             floor: Some(Decimal::ZERO),
             state: WalletState::Open,
             head: super::chain::GENESIS,
+            last_entry_at: 0,
         }
     }
 
