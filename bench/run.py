@@ -298,7 +298,7 @@ def main():
         if not args.scale and (not args.only or args.only.startswith("feed latency")):
             measure_latency(args, logdir, save, rows)
     print("results: " + path)
-    if not args.scale:
+    if not args.scale and not args.only:
         chart([r for r in rows if "ratio" in r], os.path.join(args.out, "..", "docs", "performance.png"))
         print("chart: docs/performance.png")
 
