@@ -157,6 +157,13 @@ SET LOCAL test.undo_busy = 'on';
 SELECT test.refusal(format($$SELECT cte_ctel.cte_fail_transaction(%L, 'declined')$$, :'ux'));
 SELECT e.status AS event, t.status AS payout
   FROM cte_events e JOIN cte_transactions t ON t.event_id = e.id AND t.id = :'ux' WHERE e.id = :'u';
+-- Not forever: past cte_ctel.compensation_timeout (one hour) after the event's deadline, such
+-- a failure counts as final and the event is left failed for an operator.
+SAVEPOINT late;
+UPDATE cte_events SET deadline = now() - interval '2 hours' WHERE id = :'u';
+SELECT cte_fail_transaction(:'ux', 'declined') AS long_past_its_deadline;
+SELECT status, error FROM cte_events WHERE id = :'u';
+ROLLBACK TO SAVEPOINT late;
 SET LOCAL test.undo_busy = 'off';
 SELECT cte_fail_transaction(:'ux', 'declined');
 

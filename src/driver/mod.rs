@@ -346,7 +346,7 @@ impl Drive {
             // is refused with that code and nothing of it is kept, so the caller (or the
             // worker's next pass) tries again, rather than the event being left `failed` for an
             // operator.
-            Err(failure) if is_retryable_sqlstate(&failure.sqlstate) => {
+            Err(failure) if is_retryable_sqlstate(&failure.sqlstate) && self.may_try_again(ctx) => {
                 // Reported as a Rust panic, which unwinds: every guard of the drive (the event
                 // marked as driven here, above all) is dropped on the way out. Each of these
                 // codes is PostgreSQL's own, so the report keeps it.
@@ -362,6 +362,18 @@ impl Drive {
                 Input::CompensationRan { index, outcome: CompensationOutcome::Failed }
             }
         }
+    }
+
+    /// Whether a compensation that failed for a "try again" reason may still be refused as such
+    /// (rather than count as failed): until `cte_ctel.compensation_timeout` after the event's
+    /// deadline. A compensation that keeps failing that way (a custom one that always raises
+    /// 40001) then leaves the event `failed` for an operator, and stops taking the worker's
+    /// passes.
+    fn may_try_again(&self, ctx: &Context) -> bool {
+        let timeout_ms = crate::gucs::saga_config().compensation_timeout_ms;
+        self.event
+            .deadline_ms
+            .is_some_and(|deadline| ctx.now_ms < deadline.saturating_add(timeout_ms))
     }
 
     /// Writes what decided the event's fate, as its error (and on the step it concerns).
