@@ -146,8 +146,8 @@ pub enum CteError {
     #[error("event {event_id} cannot be refunded in part: {why}")]
     RefundPartialUnsupported { event_id: String, why: &'static str },
 
-    #[error("{function} needs a READ COMMITTED transaction: {why}")]
-    IsolationUnsupported { function: &'static str, why: &'static str },
+    #[error("{function} needs {needs}: {why}")]
+    IsolationUnsupported { function: &'static str, needs: &'static str, why: &'static str },
 }
 
 /// The SQLSTATE class of every refusal. PostgreSQL's classes (`errcodes.txt`) do not include it;
@@ -436,6 +436,7 @@ impl CteError {
             CteError::RefundPartialUnsupported { event_id: text(), why: "it posted twice" },
             CteError::IsolationUnsupported {
                 function: "cte_ledger_digest",
+                needs: "a READ COMMITTED transaction",
                 why: "it waits for the journal's writers, then reads what they committed",
             },
         ]

@@ -31,9 +31,13 @@ SELECT entries_checked, broken_entry_id FROM pages;
 SELECT c.entries_checked > 0 AS next_page_checks_on, c.broken_entry_id IS NULL AS intact
   FROM pages p, LATERAL cte_verify_chains(p.last_entry_id, 100000) c;
 
--- A digest to publish; it verifies while nothing is changed, and after new postings too (the
--- ledger extends it).
+-- A digest to publish, taken in a transaction of its own (one that has written would put its
+-- own uncommitted entries in it): it verifies while nothing is changed, and after new postings
+-- too (the ledger extends it).
+SELECT test.refusal($$SELECT cte_ctel.cte_ledger_digest()$$) AS in_a_writing_transaction;
+COMMIT;
 SELECT cte_ledger_digest() AS digest \gset
+BEGIN;
 SELECT :'digest' ~ '^[0-9]+:[0-9a-f]{64}$' AS well_formed, cte_verify_digest(:'digest') AS holds;
 SELECT cte_transfer('k-bob', 'k-alice', 1, 'USD') IS NOT NULL AS posted_later;
 SELECT cte_verify_digest(:'digest') AS still_holds;
@@ -145,8 +149,10 @@ SELECT test.refusal($$SELECT cte_ctel.cte_verify_digest('not a digest')$$);
 SELECT test.refusal($$SELECT cte_ctel.cte_verify_digest('5:abc')$$);
 -- Only what cte_ledger_digest writes: plain digits, of an id the journal has reached.
 SELECT regexp_replace(test.refusal(format($$SELECT cte_ctel.cte_verify_digest(%L)$$, d)),
-                      '"([+0]?)[0-9]+:[0-9a-f]{64}"', '"\1<id>:<hash>"') AS refusal, what
+                      '"([+0]?)[0-9]+:[0-9a-fA-F]{64}"', '"\1<id>:<hash>"') AS refusal, what
   FROM (VALUES ('+' || :'digest', 'signed'), ('0' || :'digest', 'leading zero'),
-               ('999999999:' || split_part(:'digest', ':', 2), 'beyond the journal')) AS forged(d, what);
+               (upper(:'digest'), 'uppercase')) AS forged(d, what);
+-- A digest of entries this journal does not have (a restore to a point before it) does not hold.
+SELECT cte_verify_digest('999999999:' || split_part(:'digest', ':', 2)) AS beyond_the_journal_holds;
 SELECT test.refusal($$SELECT * FROM cte_ctel.cte_verify_chains(0, 0)$$);
 ROLLBACK;

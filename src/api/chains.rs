@@ -31,7 +31,7 @@ fn cte_verify_chains(
 > {
     let checked = refused("cte_verify_chains", move || {
         let after = required(after, "after")?;
-        read_committed("cte_verify_chains")?;
+        can_cut("cte_verify_chains", false)?;
         let limit = i64::from(required(limit, "limit")?);
         if !(1..=CHAIN_ENTRIES_PER_PAGE_MAX).contains(&limit) {
             return Err(CteError::ArgumentOutOfRange {
@@ -57,19 +57,25 @@ fn cte_ledger_digest() -> String {
     // SAFETY: raises an ERROR during recovery, returns otherwise.
     unsafe { pg_sys::PreventCommandDuringRecovery(c"cte_ledger_digest".as_ptr()) };
     refused("cte_ledger_digest", || {
-        read_committed("cte_ledger_digest")?;
+        can_cut("cte_ledger_digest", true)?;
         let upto = chains::cut();
-        Ok(format!("{upto}:{}", chains::digest_at(upto)))
+        Ok(format!("{upto}:{}", chains::digest_at(upto, true)))
     })
 }
 
-/// Refuses a transaction whose snapshot would not see what a cut waited for.
-fn read_committed(function: &'static str) -> Result<(), CteError> {
-    if chains::read_committed() {
+/// Refuses a transaction that cannot take a cut of the journal (`untouched`: nor one that has
+/// written anything).
+fn can_cut(function: &'static str, untouched: bool) -> Result<(), CteError> {
+    if chains::can_cut(untouched) {
         return Ok(());
     }
+    let needs = match untouched {
+        true => "a READ COMMITTED transaction that has written nothing",
+        false => "a READ COMMITTED transaction",
+    };
     Err(CteError::IsolationUnsupported {
         function,
+        needs,
         why: "it waits for the journal's writers, then reads what they committed",
     })
 }
@@ -82,12 +88,10 @@ fn read_committed(function: &'static str) -> Result<(), CteError> {
 fn cte_verify_digest(digest: Option<String>) -> bool {
     refused("cte_verify_digest", move || {
         let digest = required(digest, "digest")?;
-        let invalid = || {
-            CteError::IdentifierInvalid {
+        let invalid = || CteError::IdentifierInvalid {
             what: "digest",
             value: digest.chars().take(100).collect(),
-            why: "a digest is <entry id>:<64 hex digits> as cte_ledger_digest gives it, of an entry id the journal has reached",
-        }
+            why: "a digest is <entry id>:<64 lowercase hex digits>, as cte_ledger_digest gives it",
         };
         let (upto, hash) = digest.split_once(':').ok_or_else(invalid)?;
         // Exactly as cte_ledger_digest writes it: the id in plain digits (no sign, no leading
@@ -96,10 +100,16 @@ fn cte_verify_digest(digest: Option<String>) -> bool {
             && upto.bytes().all(|b| b.is_ascii_digit())
             && (upto == "0" || !upto.starts_with('0'));
         let upto: i64 = upto.parse().ok().filter(|_| plain).ok_or_else(invalid)?;
-        let well_formed = hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit());
-        if !well_formed || upto > chains::newest_id() {
+        let well_formed =
+            hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        if !well_formed {
             return Err(invalid());
         }
-        Ok(chains::digest_at(upto) == hash.to_ascii_lowercase())
+        // A digest of entries this journal does not have (restored to a point before it, or
+        // made up) does not hold.
+        if upto > chains::newest_id() {
+            return Ok(false);
+        }
+        Ok(chains::digest_at(upto, false) == hash)
     })
 }

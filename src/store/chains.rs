@@ -41,17 +41,31 @@ const CHECK_PAGE: &str = "
 /// cut of the journal: an entry not committed yet is never passed over, whatever its id.
 pub fn check(after: i64, limit: i64) -> ChainsChecked {
     let upto = cut();
-    Spi::connect_mut(|client| {
-        // As a write, so that it reads with a snapshot taken after the cut.
-        let table =
-            run_cached(client, CHECK_PAGE, &[after.into(), limit.into(), upto.into()], true);
-        let row = table.first();
-        ChainsChecked {
-            entries_checked: spi(row.get::<i64>(1), CHECK_PAGE).unwrap_or(0),
-            last_entry_id: spi(row.get::<i64>(2), CHECK_PAGE),
-            broken_entry_id: spi(row.get::<i64>(3), CHECK_PAGE),
-        }
+    with_fresh_snapshot(|| {
+        Spi::connect_mut(|client| {
+            let args = [after.into(), limit.into(), upto.into()];
+            let table = run_cached(client, CHECK_PAGE, &args, false);
+            let row = table.first();
+            ChainsChecked {
+                entries_checked: spi(row.get::<i64>(1), CHECK_PAGE).unwrap_or(0),
+                last_entry_id: spi(row.get::<i64>(2), CHECK_PAGE),
+                broken_entry_id: spi(row.get::<i64>(3), CHECK_PAGE),
+            }
+        })
     })
+}
+
+/// Runs `read` (read-only statements) with a snapshot taken now, so that it sees what a cut
+/// waited for; no transaction id is assigned (a standby can run it).
+fn with_fresh_snapshot<T>(read: impl FnOnce() -> T) -> T {
+    // SAFETY: pushes a new snapshot (READ COMMITTED gives a fresh one) as the active one for
+    // the read-only statements below, and pops it after; an error in between aborts the
+    // (sub)transaction, whose cleanup pops it.
+    unsafe { pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot()) };
+    let value = read();
+    // SAFETY: pops the snapshot pushed above.
+    unsafe { pg_sys::PopActiveSnapshot() };
+    value
 }
 
 // Every wallet's last link among the entries up to $1, in the order of wallets, hashed.
@@ -69,13 +83,20 @@ const DIGEST_AT: &str = "
               FROM cte_ctel.cte_balances b) h
      WHERE h.link IS NOT NULL";
 
-/// The digest of every wallet chain's head as of entry `upto`, read with a snapshot of its own
-/// (taken after a cut, it sees everything the cut covers).
-pub fn digest_at(upto: i64) -> String {
-    Spi::connect_mut(|client| {
-        let table = run_cached(client, DIGEST_AT, &[upto.into()], true);
-        spi(table.first().get::<String>(1), DIGEST_AT).unwrap_or_default()
-    })
+/// The digest of every wallet chain's head as of entry `upto`; `after_cut`: with a snapshot
+/// taken now, which sees everything a cut just waited for.
+pub fn digest_at(upto: i64, after_cut: bool) -> String {
+    let read = || {
+        Spi::connect_mut(|client| {
+            let table = run_cached(client, DIGEST_AT, &[upto.into()], false);
+            spi(table.first().get::<String>(1), DIGEST_AT).unwrap_or_default()
+        })
+    };
+    if after_cut {
+        with_fresh_snapshot(read)
+    } else {
+        read()
+    }
 }
 
 // The newest entry id handed out so far (committed or not).
@@ -114,9 +135,15 @@ pub fn cut() -> i64 {
     newest
 }
 
-/// Whether the current transaction reads with a fresh snapshot per statement (READ COMMITTED),
-/// which a cut needs: a snapshot taken before the wait would miss what the waited-for wrote.
-pub fn read_committed() -> bool {
-    // SAFETY: reads the backend's isolation level.
-    unsafe { pg_sys::XactIsoLevel == pg_sys::XACT_READ_COMMITTED as i32 }
+/// Whether the current transaction can take a cut: it reads with a fresh snapshot per
+/// statement (READ COMMITTED; READ UNCOMMITTED runs as it), since a snapshot taken before the
+/// wait would miss what the waited-for wrote; and, with `untouched`, it has written nothing
+/// (no transaction id): a digest must not cover its own uncommitted entries, and locks it
+/// holds could turn the wait into a deadlock.
+pub fn can_cut(untouched: bool) -> bool {
+    // SAFETY: reads the backend's isolation level and its top transaction id, if any.
+    unsafe {
+        pg_sys::XactIsoLevel <= pg_sys::XACT_READ_COMMITTED as i32
+            && (!untouched || pg_sys::GetTopTransactionIdIfAny() == pg_sys::InvalidTransactionId)
+    }
 }
