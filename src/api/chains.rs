@@ -4,7 +4,7 @@
 use cte_ctel_core::CteError;
 use pgrx::prelude::*;
 
-use super::{refused, required};
+use super::{page_limit, refused, required};
 use crate::store::chains;
 
 /// Most entries one `cte_verify_chains` page checks.
@@ -32,15 +32,7 @@ fn cte_verify_chains(
     let checked = refused("cte_verify_chains", move || {
         let after = required(after, "after")?;
         can_cut("cte_verify_chains", false)?;
-        let limit = i64::from(required(limit, "limit")?);
-        if !(1..=CHAIN_ENTRIES_PER_PAGE_MAX).contains(&limit) {
-            return Err(CteError::ArgumentOutOfRange {
-                argument: "limit",
-                value: limit,
-                min: 1,
-                max: CHAIN_ENTRIES_PER_PAGE_MAX,
-            });
-        }
+        let limit = page_limit(limit, CHAIN_ENTRIES_PER_PAGE_MAX)?;
         Ok(chains::check(after, limit))
     });
     TableIterator::once((checked.entries_checked, checked.last_entry_id, checked.broken_entry_id))

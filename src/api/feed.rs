@@ -2,12 +2,11 @@
 //! cursor and never misses one.
 
 use cte_ctel_core::limits::FEED_CHANGES_MAX;
-use cte_ctel_core::CteError;
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 use pgrx::{AnyNumeric, Uuid};
 
-use super::{refused, required};
+use super::{page_limit, refused, required};
 use crate::store::changes;
 
 // pgrx reads the row's column names from this signature, so it is spelled out here.
@@ -43,15 +42,7 @@ fn cte_changes(
 > {
     let rows = refused("cte_changes", move || {
         let after = required(after, "after")?;
-        let limit = i64::from(required(limit, "limit")?);
-        if !(1..=FEED_CHANGES_MAX).contains(&limit) {
-            return Err(CteError::ArgumentOutOfRange {
-                argument: "limit",
-                value: limit,
-                min: 1,
-                max: FEED_CHANGES_MAX,
-            });
-        }
+        let limit = page_limit(limit, FEED_CHANGES_MAX)?;
         Ok(changes::feed(after.max(0), limit))
     });
     TableIterator::new(rows.into_iter().map(|row| {

@@ -10,7 +10,7 @@ use pgrx::{AnyNumeric, Uuid};
 
 use super::json_text::JsonbText;
 
-use super::{refused, required};
+use super::{page_limit, refused, required};
 use crate::store;
 use crate::store::statements;
 
@@ -151,15 +151,7 @@ fn cte_account_statement(
 > {
     let rows = refused("cte_account_statement", move || {
         let (account, currency) = journal_of(account_id, currency)?;
-        let limit = i64::from(required(limit, "limit")?);
-        if !(1..=STATEMENT_ROWS_MAX).contains(&limit) {
-            return Err(CteError::ArgumentOutOfRange {
-                argument: "limit",
-                value: limit,
-                min: 1,
-                max: STATEMENT_ROWS_MAX,
-            });
-        }
+        let limit = page_limit(limit, STATEMENT_ROWS_MAX)?;
         // A cursor names an entry of this statement: another (lost to a restore, a rolled-back
         // id, another account's) has no place in it to resume from.
         if let Some(entry) = after_entry {

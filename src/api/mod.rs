@@ -114,3 +114,12 @@ pub(crate) fn refused<T>(function: &'static str, work: impl FnOnce() -> Result<T
 pub(crate) fn required<T>(value: Option<T>, argument: &'static str) -> Result<T, CteError> {
     value.ok_or(CteError::NullArgument { argument })
 }
+
+/// A page size: the `limit` argument of a paged function, given and between 1 and `max`.
+pub(crate) fn page_limit(limit: Option<i32>, max: i64) -> Result<i64, CteError> {
+    let limit = i64::from(required(limit, "limit")?);
+    if !(1..=max).contains(&limit) {
+        return Err(CteError::ArgumentOutOfRange { argument: "limit", value: limit, min: 1, max });
+    }
+    Ok(limit)
+}
