@@ -48,7 +48,8 @@ thread_local! {
     /// (`SPI_keepplan`), as parsing and planning each statement on every call was most of a
     /// transfer's cost. PostgreSQL re-plans a kept plan itself when the schema changes. Keyed by
     /// the query text's address and whether it writes: every query is a `const &'static str`.
-    static PLANS: RefCell<HashMap<(usize, bool), OwnedPreparedStatement>> = RefCell::new(HashMap::new());
+    /// Each kept plan, and whether it runs generic (see `GenericPlans`).
+    static PLANS: RefCell<HashMap<(usize, bool), (OwnedPreparedStatement, bool)>> = RefCell::new(HashMap::new());
 }
 
 /// Plans a constant query. An object it names that does not exist means the database still has
@@ -109,12 +110,23 @@ pub(crate) fn ms_of(at: TimestampWithTimeZone) -> i64 {
 
 /// A statement-clock reading in milliseconds as a `timestamptz`.
 pub(crate) fn timestamp(ms: i64) -> TimestampWithTimeZone {
-    // PostgreSQL counts microseconds from 2000-01-01; the engine milliseconds from 1970.
-    const POSTGRES_EPOCH_MS: i64 = 946_684_800_000;
-    let micros = ms.saturating_sub(POSTGRES_EPOCH_MS).saturating_mul(1_000);
-    let value = TimestampWithTimeZone::try_from(micros);
+    timestamp_us(ms.saturating_mul(1_000))
+}
+
+/// A clock reading in microseconds since the Unix epoch as a `timestamptz` (PostgreSQL counts
+/// microseconds from 2000-01-01).
+pub(crate) fn timestamp_us(unix_us: i64) -> TimestampWithTimeZone {
+    let value = TimestampWithTimeZone::try_from(unix_us.saturating_sub(POSTGRES_EPOCH_UNIX_US));
     assert!(value.is_ok(), "a clock reading is a valid timestamp");
     value.unwrap_or(TimestampWithTimeZone::try_from(0).unwrap_or_else(|_| unreachable!()))
+}
+
+/// The clock now (not the statement's start), in microseconds since the Unix epoch: what
+/// journal entries are stamped with, read when their wallets are locked.
+pub(crate) fn clock_us() -> i64 {
+    // SAFETY: reads the system clock, what clock_timestamp() returns.
+    let since_2000_us = unsafe { pgrx::pg_sys::GetCurrentTimestamp() };
+    since_2000_us.saturating_add(POSTGRES_EPOCH_UNIX_US)
 }
 
 /// Our kept writing plans run as generic plans: PostgreSQL's default (`plan_cache_mode =
@@ -157,13 +169,14 @@ pub(crate) fn run_cached<'conn>(
     writes: bool,
 ) -> SpiTupleTable<'conn> {
     let key = (query.as_ptr() as usize, writes);
-    let _generic = (writes && !query.contains("LIMIT $")).then(GenericPlans::force);
     PLANS.with(|plans| {
         let mut plans = plans.borrow_mut();
-        let plan = plans.entry(key).or_insert_with(|| {
+        let (plan, generic) = plans.entry(key).or_insert_with(|| {
             let types: Vec<PgOid> = args.iter().map(|arg| PgOid::from(arg.oid())).collect();
-            prepare(client, query, &types, writes)
+            // Decided once per plan, not on every call.
+            (prepare(client, query, &types, writes), writes && !query.contains("LIMIT $"))
         });
+        let _generic = generic.then(GenericPlans::force);
         if writes {
             spi(client.update(&*plan, None, args), query)
         } else {

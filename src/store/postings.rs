@@ -14,7 +14,6 @@ use cte_ctel_core::ledger::chain::{self, Link};
 use cte_ctel_core::ledger::wallets::{self, Applied, Refused, Wallet, WalletState};
 use cte_ctel_core::ledger::{in_lock_order, Posting};
 use cte_ctel_core::CteError;
-use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 use pgrx::{AnyNumeric, Uuid};
 use rust_decimal::Decimal;
@@ -193,7 +192,7 @@ pub fn post(
             read.iter().map(|(key, wallet)| (key.clone(), wallet.head)).collect();
         // The entries' time: the clock, but never before a wallet's last entry (a clock stepped
         // back), so that on each wallet time and id grow together.
-        let at = read.values().map(|wallet| wallet.last_entry_at).fold(clock_us(), i64::max);
+        let at = read.values().map(|wallet| wallet.last_entry_at).fold(super::clock_us(), i64::max);
         let refused = match wallets::apply(postings, read) {
             Ok(applied) => {
                 return Ok(write(postings, references, origin, &applied, heads, at));
@@ -305,12 +304,16 @@ fn write(
             })
             .collect();
         let canonical = chain::canonical(&ids[index].to_string(), &entry_texts);
-        for (entry, balance_after) in posting.entries.iter().zip(&applied.balances_after[index]) {
-            let link = balance_after.map(|balance| {
+        let balances_after = &applied.balances_after[index];
+        for ((entry, amount), balance_after) in
+            posting.entries.iter().zip(&amount_texts).zip(balances_after)
+        {
+            // Each figure is printed once: the same text is hashed and stored.
+            let balance_text = balance_after.map(|balance| chain::decimal_text(&balance));
+            let link = balance_text.as_deref().map(|balance| {
                 let key = (entry.account_id.clone(), posting.currency.clone());
                 let previous = heads.get(&key).copied().unwrap_or(chain::GENESIS);
-                let balance = chain::decimal_text(&balance);
-                let link = chain::link(&previous, &canonical, &entry.account_id, &balance);
+                let link = chain::link(&previous, &canonical, &entry.account_id, balance);
                 heads.insert(key, link);
                 link.to_vec()
             });
@@ -318,8 +321,8 @@ fn write(
             kinds.push(posting.kind.as_str());
             accounts.push(entry.account_id.as_str());
             currencies.push(posting.currency.as_str());
-            amounts.push(numeric(&entry.amount.to_string()));
-            after.push(balance_after.map(|b| numeric(&b.to_string())));
+            amounts.push(numeric(amount));
+            after.push(balance_text.as_deref().map(numeric));
             refs.push(references[index]);
             links.push(link);
         }
@@ -335,7 +338,7 @@ fn write(
         .iter()
         .map(|(key, _)| heads.get(key).copied().unwrap_or(chain::GENESIS).to_vec())
         .collect();
-    let at = stamp(at);
+    let at = super::timestamp_us(at);
     let balance_args = [
         wallet_accounts.into(),
         wallet_currencies.into(),
@@ -493,19 +496,4 @@ const REFUNDED: &str = "
 pub fn refunded_of(event_id: Uuid) -> Decimal {
     let text: Option<String> = super::select_one(REFUNDED, &[event_id.into()]);
     Decimal::from_str_exact(&text.unwrap_or_default()).unwrap_or_default()
-}
-
-/// The clock now, in microseconds since the Unix epoch (not the statement's start: entries are
-/// stamped when their wallets are locked).
-fn clock_us() -> i64 {
-    // SAFETY: reads the system clock, what clock_timestamp() returns.
-    let since_2000 = unsafe { pgrx::pg_sys::GetCurrentTimestamp() };
-    since_2000.saturating_add(super::POSTGRES_EPOCH_UNIX_US)
-}
-
-/// A time in microseconds since the Unix epoch as a `timestamptz`.
-fn stamp(unix_us: i64) -> TimestampWithTimeZone {
-    let since_2000 = unix_us.saturating_sub(super::POSTGRES_EPOCH_UNIX_US);
-    TimestampWithTimeZone::try_from(since_2000)
-        .unwrap_or_else(|_| unreachable!("the clock is within timestamptz's range"))
 }
