@@ -10,6 +10,9 @@ PGXS_TEST=/usr/lib/postgresql/$PG_MAJOR/lib/pgxs/src/test
 # Everything the server reads or writes lives here, outside the clone: the clone may sit in a
 # folder the server's user cannot enter.
 CTE_CTEL_HOME=${CTE_CTEL_HOME:-/tmp/cte_ctel-$(id -un)}
+# Extra environment for the servers we start (words "NAME=value"): bin/test moves their clock
+# with libfaketime this way.
+CTE_CTEL_SERVER_ENV=${CTE_CTEL_SERVER_ENV:-}
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 say() { printf '\n==> %s\n' "$*"; }
@@ -25,10 +28,11 @@ as_server_user() { if is_root; then runuser -u postgres -- "$@"; else "$@"; fi; 
 
 ensure_packages() {
     # pgbackrest: the backup tool the point-in-time recovery test uses beside pg_basebackup;
-    # auto-failover: bin/failover-auto; python3-psycopg: the Python example client.
+    # auto-failover: bin/failover-auto; python3-psycopg: the Python example client; faketime:
+    # bin/test runs the suites again on a server whose clock is moved a year ahead.
     local wanted=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libclang-dev clang sudo
                   libipc-run-perl pkg-config build-essential pgbackrest python3-psycopg
-                  postgresql-$PG_MAJOR-auto-failover)
+                  postgresql-$PG_MAJOR-auto-failover faketime)
     local missing=()
     for package in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
@@ -111,8 +115,18 @@ CONF
     stop_cluster "$dir"
     # RUST_BACKTRACE=1: the extension must keep backtraces out of every error's DETAIL (it turns
     # library backtraces off); with it set, a leaked one would show in the tests' output.
-    as_server_user env RUST_BACKTRACE=1 "$PG_BIN/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 start \
-        >/dev/null
+    local port_in_use
+    if ! as_server_user env RUST_BACKTRACE=1 $CTE_CTEL_SERVER_ENV "$PG_BIN/pg_ctl" -D "$dir" \
+            -l "$dir/server.log" -w -t 60 start >/dev/null; then
+        # pg_ctl only says "Examine the log output": show it, and who holds the port.
+        port_in_use=$(grep -E "^port *=" "$dir/postgresql.conf" | tail -n 1 | tr -dc '0-9')
+        echo "could not start the server in $dir on port ${port_in_use:-$port}; last lines of $dir/server.log:" >&2
+        tail -n 20 "$dir/server.log" >&2 || true
+        if command -v ss >/dev/null 2>&1; then
+            ss -ltnp "sport = :${port_in_use:-$port}" >&2 || true
+        fi
+        return 1
+    fi
 }
 
 stop_cluster() {

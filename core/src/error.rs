@@ -114,8 +114,11 @@ pub enum CteError {
     #[error("timeout {timeout} is not valid: it must be more than 0 and at most {timeout_max}")]
     TimeoutInvalid { timeout: String, timeout_max: &'static str },
 
-    #[error("{argument} is {value}; it must be between {min} and {max}")]
-    ArgumentOutOfRange { argument: &'static str, value: i64, min: i64, max: i64 },
+    /// `value` is the offending value as text (a number, or a time such as `infinity`);
+    /// `bounds` says what it must be ("between 1 and 100", "at most 3653 days from now"), in
+    /// words that hold on any day: never a count computed from the clock.
+    #[error("{argument} is {value}; it must be {bounds}")]
+    ArgumentOutOfRange { argument: &'static str, value: String, bounds: String },
 
     #[error("lien {lien_id} does not exist")]
     LienUnknown { lien_id: String },
@@ -158,6 +161,13 @@ pub const SQLSTATE_CLASS: &str = "L0";
 pub const VARIANT_COUNT: usize = 43;
 
 impl CteError {
+    /// `argument_out_of_range` for a number that must lie between `min` and `max` (inclusive).
+    pub fn out_of_range(argument: &'static str, value: i64, min: i64, max: i64) -> CteError {
+        assert!(min <= max, "a range's bounds are in order");
+        let bounds = format!("between {min} and {max}");
+        CteError::ArgumentOutOfRange { argument, value: value.to_string(), bounds }
+    }
+
     /// The SQLSTATE raised for this reason: class `L0`, one code per reason; see `docs/errors.md`.
     pub fn sqlstate(&self) -> &'static str {
         match self {
@@ -419,7 +429,7 @@ impl CteError {
             CteError::ExecutorInvalid { step_type: text(), why: text() },
             CteError::OrderTaken { event_id: text(), order: 1 },
             CteError::TimeoutInvalid { timeout: text(), timeout_max: "30 days" },
-            CteError::ArgumentOutOfRange { argument: "max_attempts", value: 0, min: 1, max: 100 },
+            CteError::out_of_range("max_attempts", 0, 1, 100),
             CteError::LienUnknown { lien_id: text() },
             CteError::CaptureExceedsLien { amount: "2".into(), held: "1".into() },
             CteError::ExpiryInvalid { expires_at: text() },

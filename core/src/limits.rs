@@ -58,6 +58,10 @@ const _: () = assert!(DECIMAL_DIGITS_MAX + RATE_DIGITS_MAX <= 38);
 /// default, `'5 minutes'`, and the one-step shortcuts' events).
 pub const EVENT_TIMEOUT_DEFAULT_MS: i64 = 5 * 60 * 1_000;
 
+/// How far ahead a start may be scheduled, in days (ten years): the start-by deadline counts
+/// from the scheduled time and must stay a finite time.
+pub const SCHEDULE_AHEAD_DAYS_MAX: i64 = 3653;
+
 /// Steps one event may have.
 pub const EVENT_STEPS_MAX: usize = 1_000;
 

@@ -5,7 +5,9 @@ use cte_ctel_core::engine::checks::{self, Payload, StepSpec};
 use cte_ctel_core::engine::executors::StepType;
 use cte_ctel_core::engine::{CompensationOutcome, StepReport};
 use cte_ctel_core::ledger::{AccountId, Metadata};
-use cte_ctel_core::limits::{EVENTS_PER_MAINTENANCE_MAX, PAYLOAD_BYTES_MAX, RESULT_BYTES_MAX};
+use cte_ctel_core::limits::{
+    EVENTS_PER_MAINTENANCE_MAX, PAYLOAD_BYTES_MAX, RESULT_BYTES_MAX, SCHEDULE_AHEAD_DAYS_MAX,
+};
 use cte_ctel_core::money::Amount;
 use cte_ctel_core::CteError;
 use pgrx::datum::{Interval, TimestampWithTimeZone};
@@ -106,8 +108,6 @@ fn drive(event_id: Uuid, command: Command) -> Result<String, CteError> {
 
 /// Milliseconds in a day.
 const DAY_MS: i64 = 86_400_000;
-/// How far ahead a start may be scheduled, in days (ten years).
-const SCHEDULE_AHEAD_DAYS_MAX: i64 = 3653;
 
 /// Runs the event's steps in order, in the caller's transaction, as far as they can go now;
 /// returns its status. With `not_before` in the future the event is scheduled instead: it
@@ -124,14 +124,14 @@ fn cte_start_event_at(
         let ctx = client_context();
         let later = not_before.filter(|at| crate::store::ms_of(*at) > ctx.now_ms);
         if let Some(at) = later {
-            // A start is booked at most ten years ahead (its deadline must stay a time).
+            // A start is booked at most ten years ahead (its deadline must stay a time). The
+            // refusal names the time asked for, never a day count that changes every day.
             let days = crate::store::ms_of(at).saturating_sub(ctx.now_ms) / DAY_MS;
             if days > SCHEDULE_AHEAD_DAYS_MAX {
                 return Err(CteError::ArgumentOutOfRange {
-                    argument: "not_before (days from now)",
-                    value: days,
-                    min: 0,
-                    max: SCHEDULE_AHEAD_DAYS_MAX,
+                    argument: "not_before",
+                    value: at.to_string(),
+                    bounds: format!("at most {SCHEDULE_AHEAD_DAYS_MAX} days from now"),
                 });
             }
         }

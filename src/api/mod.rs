@@ -119,7 +119,7 @@ pub(crate) fn required<T>(value: Option<T>, argument: &'static str) -> Result<T,
 pub(crate) fn page_limit(limit: Option<i32>, max: i64) -> Result<i64, CteError> {
     let limit = i64::from(required(limit, "limit")?);
     if !(1..=max).contains(&limit) {
-        return Err(CteError::ArgumentOutOfRange { argument: "limit", value: limit, min: 1, max });
+        return Err(CteError::out_of_range("limit", limit, 1, max));
     }
     Ok(limit)
 }

@@ -140,21 +140,16 @@ pub fn step(
         }
     };
     if let Some(order) = spec.order.filter(|order| *order < 1) {
-        return Err(CteError::ArgumentOutOfRange {
-            argument: "order",
-            value: i64::from(order),
-            min: 1,
-            max: i64::from(i32::MAX),
-        });
+        return Err(CteError::out_of_range("order", i64::from(order), 1, i64::from(i32::MAX)));
     }
     let attempts_max = spec.max_attempts.map_or(i64::from(default_attempts), i64::from);
     if !(1..=i64::from(STEP_ATTEMPTS_MAX)).contains(&attempts_max) {
-        return Err(CteError::ArgumentOutOfRange {
-            argument: "max_attempts",
-            value: attempts_max,
-            min: 1,
-            max: i64::from(STEP_ATTEMPTS_MAX),
-        });
+        return Err(CteError::out_of_range(
+            "max_attempts",
+            attempts_max,
+            1,
+            i64::from(STEP_ATTEMPTS_MAX),
+        ));
     }
     let references = held_references(&step_type, reference.as_deref(), plan.as_ref());
     let attempts_max = u32::try_from(attempts_max).unwrap_or(1);
