@@ -72,4 +72,55 @@ mod tests {
         );
         assert_eq!(code, Some(code_of("account_unknown")));
     }
+
+    /// An event scheduled by `cte_start_event(id, at)`; its id.
+    fn scheduled_payment(account: &str, at: &str) -> pgrx::Uuid {
+        let create = format!("SELECT cte_ctel.cte_create_account('{account}', ARRAY['USD'])");
+        Spi::run(&create).unwrap();
+        Spi::run(&format!("SELECT cte_ctel.cte_deposit('{account}', 10, 'USD')")).unwrap();
+        let event = Spi::get_one::<pgrx::Uuid>("SELECT cte_ctel.cte_create_event('payroll')");
+        let event = event.unwrap().expect("an event id");
+        let payload = format!(r#"{{"account_id": "{account}", "amount": 1, "currency": "USD"}}"#);
+        let add = "SELECT cte_ctel.cte_add_transaction($1, 'pay', 'wallet.withdrawal', $2::jsonb)";
+        Spi::run_with_args(add, &[event.into(), payload.as_str().into()]).unwrap();
+        let start = format!("SELECT cte_ctel.cte_start_event($1, {at})");
+        Spi::run_with_args(&start, &[event.into()]).unwrap();
+        event
+    }
+
+    fn status_of(event: pgrx::Uuid) -> String {
+        let query = "SELECT status::text FROM cte_ctel.cte_events WHERE id = $1";
+        Spi::get_one_with_args::<String>(query, &[event.into()]).unwrap().unwrap()
+    }
+
+    /// SPEC §9: the worker lists due events without their locks, then starts each. An event
+    /// the application started itself meanwhile, or moved to a later time, is left alone (0.2.0
+    /// cancelled the first, "could not start at its time", and started the second at its old
+    /// time). The worker's start is called here as it is after such a race.
+    #[pg_test]
+    fn the_worker_leaves_alone_a_scheduled_event_started_or_moved_meanwhile() {
+        use crate::driver::{schedule, Context};
+        let now_ms = crate::store::now_ms();
+        let worker = Context {
+            now_ms: now_ms + 120_000, // the first booked time (one minute ahead) has come
+            config: crate::gucs::saga_config(),
+            wait: crate::store::LockWait::Skip,
+            actor: None,
+        };
+        let started = scheduled_payment("pgtest-sched-1", "now() + interval '1 minute'");
+        Spi::run_with_args("SELECT cte_ctel.cte_start_event($1)", &[started.into()]).unwrap();
+        let status = status_of(started);
+        assert_ne!(status, "created", "the application started it");
+        assert!(schedule::start_due(started, &worker).is_ok_and(|done| done.is_none()));
+        assert_eq!(status_of(started), status, "the worker left it as the application did");
+        let moved = scheduled_payment("pgtest-sched-2", "now() + interval '1 minute'");
+        let later = "SELECT cte_ctel.cte_start_event($1, now() + interval '1 hour')";
+        Spi::run_with_args(later, &[moved.into()]).unwrap();
+        assert!(schedule::start_due(moved, &worker).is_ok_and(|done| done.is_none()));
+        assert_eq!(status_of(moved), "created", "not started at its old time");
+        let due = scheduled_payment("pgtest-sched-3", "now() + interval '1 minute'");
+        let outcome = schedule::start_due(due, &worker);
+        assert!(outcome.is_ok_and(|done| done.is_some()), "a due event is started");
+        assert_ne!(status_of(due), "created");
+    }
 }

@@ -99,8 +99,9 @@ pub enum CteError {
 
     /// `held`: what the key names (an event called "x", a lien of 5.00 USD on "alice");
     /// `requested`: what this call asked for, in the same words.
+    /// `original`: the id of what the key names (an event, a lien, a posting), for the HINT.
     #[error("idempotency key {key:?} already names {held}, not {requested}")]
-    IdempotencyConflict { key: String, held: String, requested: String },
+    IdempotencyConflict { key: String, held: String, requested: String, original: String },
 
     #[error("reference {reference:?} is already used by a {step_type} transaction of {held_by}")]
     DuplicateReference { step_type: String, reference: String, held_by: String },
@@ -267,7 +268,18 @@ impl CteError {
     }
 
     /// A hint for the caller on how to get past this refusal, where there is a useful one.
-    pub fn hint(&self) -> Option<&'static str> {
+    pub fn hint(&self) -> Option<String> {
+        if let CteError::IdempotencyConflict { original, .. } = self {
+            return Some(format!(
+                "the key names {original}; a replay must repeat its request exactly, and a new \
+                 request takes a new key"
+            ));
+        }
+        self.hint_fixed().map(str::to_string)
+    }
+
+    /// The HINTs that name no value.
+    fn hint_fixed(&self) -> Option<&'static str> {
         match self {
             CteError::AmountScaleExceeded { .. } => {
                 Some("amounts are never rounded: pass the amount in the currency's own scale")
@@ -285,9 +297,7 @@ impl CteError {
                  wallet.exchange, batch.operation and external; add others with \
                  cte_register_executor",
             ),
-            CteError::IdempotencyConflict { .. } => Some(
-                "an idempotency key names one event (or one lien); use a new key for a new one",
-            ),
+            CteError::IdempotencyConflict { .. } => None, // hint() names the original
             CteError::AccountFrozen { .. } => Some("cte_unfreeze_account lifts the freeze"),
             CteError::FloorAboveAvailable { .. } => {
                 Some("a floor may not be above what the balance can spend now")
@@ -424,7 +434,12 @@ impl CteError {
             CteError::TransactionUnknown { transaction_id: text() },
             CteError::StepTypeUnknown { step_type: text() },
             CteError::PayloadInvalid { step_type: text(), why: text() },
-            CteError::IdempotencyConflict { key: text(), held: text(), requested: text() },
+            CteError::IdempotencyConflict {
+                key: text(),
+                held: text(),
+                requested: text(),
+                original: text(),
+            },
             CteError::DuplicateReference { step_type: text(), reference: text(), held_by: text() },
             CteError::ExecutorInvalid { step_type: text(), why: text() },
             CteError::OrderTaken { event_id: text(), order: 1 },

@@ -180,7 +180,10 @@ SELECT test.refusal(format($q$SELECT cte_ctel.cte_complete_transaction((SELECT i
 SELECT test.refusal(format($q$SELECT cte_ctel.cte_fail_transaction((SELECT id FROM cte_ctel.cte_transactions WHERE event_id = %L), 'late')$q$, :'done'));
 SELECT test.refusal(format($q$SELECT cte_ctel.cte_complete_transaction((SELECT id FROM cte_ctel.cte_transactions WHERE event_id = %L))$q$, :'e'));
 SELECT test.refusal(format($q$SELECT cte_ctel.ctel_capture_lien(%L, 'bob')$q$, :'gone'));
-SELECT test.refusal(format($q$SELECT cte_ctel.ctel_release_lien(%L)$q$, :'gone'));
+-- Releasing a released lien again is a replay (SPEC §9): no error, nothing changes.
+SELECT test.ledger_state() AS before_release_again \gset
+SELECT ctel_release_lien(:'gone');
+SELECT test.ledger_state() = :'before_release_again' AS unchanged;
 SELECT test.refusal(format($q$SELECT cte_ctel.ctel_create_lien(%L, 'alice', 1, 'USD')$q$, :'done'));
 SELECT test.refusal($q$SELECT cte_ctel.cte_start_event(gen_random_uuid())$q$);
 SELECT test.refusal($q$SELECT cte_ctel.ctel_capture_lien(gen_random_uuid(), 'bob')$q$);

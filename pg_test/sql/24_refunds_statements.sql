@@ -26,7 +26,8 @@ SELECT j.account_id, j.kind, j.amount, j.reference FROM cte_entries j
  WHERE t.event_id IN (:'refund_1', :'refund_2', :'refund_3') ORDER BY j.id;
 SELECT account_id, balance FROM cte_ledger_balances
  WHERE account_id IN ('r-buyer', 'r-shop') AND currency = 'USD' ORDER BY 1;
--- A refund's reference is unique: a retried request is refused as a duplicate.
+-- A refund's reference is unique: the same reference for another request (here another
+-- event) is an idempotency conflict (27_retries: the same request again is a replay).
 SELECT cte_transfer('r-buyer', 'r-shop', 10, 'USD') AS sale_2 \gset
 SELECT test.refusal(format($$SELECT cte_ctel.cte_reverse_event(%L, 'retried', 1, 'rma-1')$$, :'sale_2'));
 

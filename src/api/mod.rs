@@ -58,7 +58,7 @@ pub(crate) fn raise(function: &'static str, error: CteError) -> ! {
     let code = sqlstate_code(error.sqlstate());
     let message = palloc_text(&error.to_string());
     let detail = palloc_text(&format!("reason: {}", error.reason()));
-    let hint = error.hint().map(palloc_text);
+    let hint = error.hint().map(|hint| palloc_text(&hint));
     let function = palloc_text(function);
     drop(error);
     // SAFETY: the documented ereport(ERROR, ...) sequence; each text is a valid C string and

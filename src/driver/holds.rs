@@ -3,11 +3,14 @@
 //! change the holds of its own event under its drive).
 
 use cte_ctel_core::engine::EventStatus;
-use cte_ctel_core::ledger::{AccountId, Metadata, SYSTEM_ACCOUNT_PREFIX};
+use cte_ctel_core::ledger::{
+    capture_is_replay, AccountId, LienStatus, Metadata, SYSTEM_ACCOUNT_PREFIX,
+};
 use cte_ctel_core::money::Amount;
 use cte_ctel_core::CteError;
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::Uuid;
+use rust_decimal::Decimal;
 
 use super::{reentry, Context};
 use crate::store::changes::{self, Batch, Change};
@@ -98,9 +101,46 @@ fn locked(lien_id: Uuid, input: &'static str) -> Result<LienRow, CteError> {
     Ok(lien)
 }
 
+/// The capture already made under the asked reference (unique per lien, SPEC §9): its
+/// posting id when this is the same request again (a replay, whatever the lien's status now),
+/// `idempotency_conflict` when it is another request.
+fn captured_before(lien: &LienRow, asked: &liens::Capture) -> Result<Option<Uuid>, CteError> {
+    let Some(reference) = asked.reference else {
+        return Ok(None);
+    };
+    let Some((posting, first)) = liens::capture_by_reference(lien.id, reference) else {
+        return Ok(None);
+    };
+    let amount = asked.amount.map(Decimal::from_str_exact).transpose();
+    let destination = asked.destination.as_str();
+    if let Ok(amount) = amount {
+        if capture_is_replay(&first, destination, amount, asked.last) {
+            return Ok(Some(posting));
+        }
+    }
+    let final_word = |last: bool| if last { "final" } else { "not final" };
+    Err(CteError::IdempotencyConflict {
+        key: reference.to_string(),
+        held: format!(
+            "a capture of {} to {:?} of lien {}",
+            first.amount, first.destination, lien.id
+        ),
+        requested: format!(
+            "a {} capture of {} to {destination:?}",
+            final_word(asked.last),
+            asked.amount.unwrap_or("all it holds")
+        ),
+        original: format!("capture posting {posting}"),
+    })
+}
+
 /// Gives a lien's funds back.
 pub fn release(lien_id: Uuid, reason: Option<&str>, ctx: &Context) -> Result<(), CteError> {
     let lien = locked(lien_id, "release a lien of")?;
+    // A release sent again (SPEC §9): the lien is already where it asked; nothing changes.
+    if lien.status == LienStatus::Released && lien.transaction_id.is_none() {
+        return Ok(());
+    }
     let change = liens::release(&lien, reason)?;
     record(lien.event_id, change, reason.map(str::to_string), ctx);
     Ok(())
@@ -110,6 +150,10 @@ pub fn release(lien_id: Uuid, reason: Option<&str>, ctx: &Context) -> Result<(),
 /// released, otherwise it stays held for later captures. Returns the posting id.
 pub fn capture(lien_id: Uuid, asked: &liens::Capture, ctx: &Context) -> Result<Uuid, CteError> {
     let lien = locked(lien_id, "capture a lien of")?;
+    // Under the lien's lock: a racing capture with the same reference has committed or not.
+    if let Some(first) = captured_before(&lien, asked)? {
+        return Ok(first);
+    }
     let (posting_id, change) = liens::capture(&lien, asked)?;
     record(lien.event_id, change, None, ctx);
     Ok(posting_id)

@@ -24,8 +24,9 @@ pub struct Refund<'a> {
     pub reason: &'a str,
     /// Part of a one-posting event's amount; `None`: all that is left to refund.
     pub amount: Option<&'a str>,
-    /// Carried by the refund's entries, and unique among refunds (a retried request with the
-    /// same reference is refused as a duplicate).
+    /// Carried by the refund's entries, and unique among refunds: the same request again
+    /// (same event, same amount) is a replay and returns the first refund; another request
+    /// under it is an `idempotency_conflict`.
     pub reference: Option<&'a str>,
 }
 
@@ -58,9 +59,48 @@ fn plan(event_id: Uuid, asked: &Refund, original: &[Posting]) -> Result<Vec<Post
             event_id: event_id.to_string(),
             why: "only an event of one posting between two accounts is refunded in part",
         }),
-        (all, None) if refunded.is_zero() => Ok(all.iter().map(|p| p.refund(None)).collect()),
+        // Newest first, as compensation runs: money that went on from an account it first
+        // reached (buyer -> escrow -> seller) comes back to it before it has to give it back.
+        (all, None) if refunded.is_zero() => {
+            Ok(all.iter().rev().map(|posting| posting.refund(None)).collect())
+        }
         (_, None) => Err(exceeds(asked_for, Decimal::ZERO)),
     }
+}
+
+/// The refund already made under the asked reference, when it was the same request (same
+/// event, same amount: `None` and an amount are different requests); the reason, free text,
+/// does not count.
+fn replayed(asked: &Refund) -> Result<Option<Uuid>, CteError> {
+    let Some(reference) = asked.reference else {
+        return Ok(None);
+    };
+    let Some((refund, refund_of, amount)) =
+        events::refund_by_reference(StepType::Refund.as_str(), reference)
+    else {
+        return Ok(None);
+    };
+    let number = |text: Option<&str>| text.map(Decimal::from_str_exact).and_then(Result::ok);
+    let same_amount = match (asked.amount, amount.as_deref()) {
+        (None, None) => true,
+        (Some(asked), Some(first)) => {
+            number(Some(asked)).is_some_and(|a| number(Some(first)) == Some(a))
+        }
+        _ => false,
+    };
+    if refund_of == Some(asked.event_id) && same_amount {
+        return Ok(Some(refund));
+    }
+    let describe = |event: Option<Uuid>, amount: Option<&str>| {
+        let event = event.map_or("an event".to_string(), |event| format!("event {event}"));
+        format!("a refund of {} of {event}", amount.unwrap_or("all that was left"))
+    };
+    Err(CteError::IdempotencyConflict {
+        key: reference.to_string(),
+        held: describe(refund_of, amount.as_deref()),
+        requested: describe(Some(asked.event_id), asked.amount),
+        original: format!("refund event {refund}"),
+    })
 }
 
 /// Refunds a completed event; returns the refund event's id.
@@ -69,6 +109,11 @@ pub fn reverse_event(asked: &Refund, ctx: &Context) -> Result<Uuid, CteError> {
     checks::note(asked.reason, "reason")?;
     reentry::refuse_if_driving(event_id, "refund")?;
     let event = events::lock(event_id, LockWait::Wait)?;
+    // Under the event's lock, so a racing refund with the same reference has committed (a
+    // replay) or rolled back (its key is free again).
+    if let Some(first) = replayed(asked)? {
+        return Ok(first);
+    }
     let status = event.map_or(EventStatus::Created, |event| event.status);
     if status != EventStatus::Completed {
         let from = status.as_str();

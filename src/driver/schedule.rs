@@ -46,8 +46,13 @@ pub fn schedule(
 
 /// The worker's start of a scheduled event whose time has come. A start refused (the drive's
 /// writes rolled back) cancels the event instead, with the refusal as its reason. `Ok(None)`:
-/// another session holds the event.
+/// another session holds the event, or it is no longer due: the worker listed it without its
+/// lock, and meanwhile the application started, cancelled or rescheduled it (SPEC §9). That
+/// race is no failure, and the event is left alone.
 pub fn start_due(event_id: Uuid, ctx: &Context) -> Result<Option<EventStatus>, Failure> {
+    if !events::lock_if_due(event_id, ctx.now_ms, ctx.wait) {
+        return Ok(None);
+    }
     let started = subtransaction::run(|| {
         drive(event_id, Command::Start, ctx).map_err(|error| Failure::from_refusal(&error))
     });

@@ -33,7 +33,12 @@ pub struct StepRow {
     pub error: Option<(Option<String>, String)>,
 }
 
-const EVENT_BY_KEY: &str = "SELECT id, name FROM cte_ctel.cte_events WHERE idempotency_key = $1";
+// The event a key names, and whether it was created with the same request (SPEC §9: name,
+// description, timeout and metadata; intervals and JSON compared by value).
+const EVENT_BY_KEY: &str = "
+    SELECT id, name, name = $2 AND description IS NOT DISTINCT FROM $3 AND timeout = $4
+                     AND metadata IS NOT DISTINCT FROM $5
+      FROM cte_ctel.cte_events WHERE idempotency_key = $1";
 
 // The deadline of an event not yet started is the time by which it must start.
 const EVENT_INSERT: &str = "
@@ -64,26 +69,38 @@ pub fn create(
         name.into(),
         description.into(),
         timeout.into(),
-        metadata.map(JsonB).into(),
+        metadata.clone().map(JsonB).into(),
         idempotency_key.into(),
     ];
     let inserted: Option<Uuid> = Spi::connect_mut(|client| update_one(client, EVENT_INSERT, &args));
     if let Some(id) = inserted {
         return Ok((id, true));
     }
-    // The key is taken (ON CONFLICT waited for its owner to commit): same name, same event.
+    // The key is taken (ON CONFLICT waited for its owner to commit): the same request is a
+    // replay of that event, another one a conflict.
     let key = idempotency_key.unwrap_or_default();
+    let by_key =
+        [key.into(), name.into(), description.into(), timeout.into(), metadata.map(JsonB).into()];
     let existing = Spi::connect(|client| {
-        let table = spi(client.select(EVENT_BY_KEY, Some(1), &[key.into()]), EVENT_BY_KEY);
+        let table = spi(client.select(EVENT_BY_KEY, Some(1), &by_key), EVENT_BY_KEY);
         let row = table.first();
-        (spi(row.get::<Uuid>(1), EVENT_BY_KEY), spi(row.get::<String>(2), EVENT_BY_KEY))
+        (
+            spi(row.get::<Uuid>(1), EVENT_BY_KEY),
+            spi(row.get::<String>(2), EVENT_BY_KEY),
+            spi(row.get::<bool>(3), EVENT_BY_KEY),
+        )
     });
     match existing {
-        (Some(id), Some(existing_name)) if existing_name == name => Ok((id, false)),
-        (Some(_), Some(existing_name)) => Err(CteError::IdempotencyConflict {
+        (Some(id), Some(_), Some(true)) => Ok((id, false)),
+        (Some(id), Some(existing_name), Some(false)) => Err(CteError::IdempotencyConflict {
             key: key.to_string(),
             held: format!("an event called {existing_name:?}"),
-            requested: format!("{name:?}"),
+            requested: if existing_name == name {
+                format!("{name:?} with another description, timeout or metadata")
+            } else {
+                format!("{name:?}")
+            },
+            original: format!("event {id}"),
         }),
         _ => panic!("idempotency key {key:?} conflicted but names no event"),
     }
@@ -391,6 +408,55 @@ const REFUND_OF: &str = "SELECT refund_of FROM cte_ctel.cte_events WHERE id = $1
 /// The event a refund refunds; `None` for an event that is not a refund.
 pub fn refund_of(event_id: Uuid) -> Option<Uuid> {
     select_one(REFUND_OF, &[event_id.into()])
+}
+
+// The refund event holding a refund reference: what it refunds and the amount it asked for.
+const REFUND_BY_REFERENCE: &str = "
+    SELECT t.event_id, e.refund_of, t.payload ->> 'amount'
+      FROM cte_ctel.cte_references r
+      JOIN cte_ctel.cte_transactions t ON t.id = r.transaction_id
+      JOIN cte_ctel.cte_events e ON e.id = t.event_id
+     WHERE r.type = $2 AND r.reference = $1";
+
+/// The refund (a step of type `refund_type`) that holds `reference`: its event id, the event
+/// it refunds and the amount it asked for (`None`: all that was left).
+pub fn refund_by_reference(
+    refund_type: &str,
+    reference: &str,
+) -> Option<(Uuid, Option<Uuid>, Option<String>)> {
+    Spi::connect(|client| {
+        let args = [reference.into(), refund_type.into()];
+        let table = spi(client.select(REFUND_BY_REFERENCE, Some(1), &args), REFUND_BY_REFERENCE);
+        if table.is_empty() {
+            return None;
+        }
+        let row = table.first();
+        let refund = spi(row.get::<Uuid>(1), REFUND_BY_REFERENCE)?;
+        let refund_of = spi(row.get::<Uuid>(2), REFUND_BY_REFERENCE);
+        Some((refund, refund_of, spi(row.get::<String>(3), REFUND_BY_REFERENCE)))
+    })
+}
+
+// Whether a scheduled event is still due to start, read under its lock: still created, and its
+// time (which the application may have moved) has come.
+const DUE_LOCK: &str = "
+    SELECT status = 'created' AND not_before IS NOT NULL AND not_before <= $2
+      FROM cte_ctel.cte_events WHERE id = $1 FOR UPDATE";
+const DUE_LOCK_SKIP: &str = "
+    SELECT status = 'created' AND not_before IS NOT NULL AND not_before <= $2
+      FROM cte_ctel.cte_events WHERE id = $1 FOR UPDATE SKIP LOCKED";
+
+/// Locks a scheduled event and tells whether it is still due to start at `now_ms`: `false`
+/// when the application started, cancelled or rescheduled it since it was listed (or, with
+/// `Skip`, while another session holds it).
+pub fn lock_if_due(event_id: Uuid, now_ms: i64, wait: LockWait) -> bool {
+    let query = match wait {
+        LockWait::Wait => DUE_LOCK,
+        LockWait::Skip => DUE_LOCK_SKIP,
+    };
+    let args = [event_id.into(), super::timestamp(now_ms).into()];
+    let due: Option<bool> = Spi::connect_mut(|client| update_one(client, query, &args));
+    due == Some(true)
 }
 
 // A scheduled start: the time, and the start-by deadline counted from it.

@@ -5,8 +5,8 @@
 
 use cte_ctel_core::engine::executors::StepPlan;
 use cte_ctel_core::ledger::{
-    capture_split, lien_transition, wallet_debits, AccountId, LienInput, LienStatus, Metadata,
-    Posting,
+    capture_split, lien_transition, wallet_debits, AccountId, CaptureRecorded, LienInput,
+    LienStatus, Metadata, Posting,
 };
 use cte_ctel_core::money::Amount;
 use cte_ctel_core::CteError;
@@ -244,6 +244,7 @@ fn existing_by_key(key: &str, lien: &NewLien) -> Result<Uuid, CteError> {
         Some(id) if same => Ok(id),
         _ => Err(CteError::IdempotencyConflict {
             key: key.to_string(),
+            original: format!("lien {}", id.map_or(String::new(), |id| id.to_string())),
             held: format!("a lien of {amount} {currency} on {account_id:?}"),
             requested: format!(
                 "{} {} on {:?}",
@@ -365,6 +366,47 @@ pub fn capture(lien: &LienRow, asked: &Capture) -> Result<(Uuid, Change), CteErr
     };
     write_status(lien, to, Some(&reason), Some((total, ids[0])));
     Ok((ids[0], lien_change(lien, Some(lien.status), to)))
+}
+
+// The capture of a lien made under a reference (its debit on the lien's wallet, made after the
+// lien: the account index's range from the lien's birth, an hour of clock skew allowed), with
+// what it did to the lien.
+const CAPTURE_BY_REFERENCE: &str = "
+    SELECT d.posting_id, c.account_id, c.amount::text,
+           coalesce(l.status = 'captured' AND l.capture_posting_id = d.posting_id, false),
+           coalesce(l.status = 'captured' AND l.capture_posting_id = d.posting_id
+                    AND l.captured_amount < l.amount, false)
+      FROM cte_ctel.cte_liens l
+      JOIN cte_ctel.cte_entries d
+        ON d.account_id = l.account_id AND d.currency = l.currency
+       AND d.created_at >= l.created_at - interval '1 hour'
+       AND d.lien_id = l.id AND d.reference = $2 AND d.amount < 0
+      JOIN cte_ctel.cte_entries c ON c.posting_id = d.posting_id AND c.amount > 0
+     WHERE l.id = $1
+     ORDER BY d.id LIMIT 1";
+
+/// The capture of `lien_id` made under `reference`, if any: its posting id and what it did.
+pub fn capture_by_reference(lien_id: Uuid, reference: &str) -> Option<(Uuid, CaptureRecorded)> {
+    Spi::connect(|client| {
+        let args = [lien_id.into(), reference.into()];
+        let table = spi(client.select(CAPTURE_BY_REFERENCE, Some(1), &args), CAPTURE_BY_REFERENCE);
+        if table.is_empty() {
+            return None;
+        }
+        let row = table.first();
+        let posting = spi(row.get::<Uuid>(1), CAPTURE_BY_REFERENCE)?;
+        let text = |ordinal| spi(row.get::<String>(ordinal), CAPTURE_BY_REFERENCE);
+        let flag = |ordinal| spi(row.get::<bool>(ordinal), CAPTURE_BY_REFERENCE);
+        let amount = text(3).and_then(|amount| Decimal::from_str_exact(&amount).ok());
+        assert!(amount.is_some(), "a recorded capture has an amount");
+        let recorded = CaptureRecorded {
+            destination: text(2).unwrap_or_default(),
+            amount: amount.unwrap_or_default(),
+            ended_lien: flag(4).unwrap_or(false),
+            released_rest: flag(5).unwrap_or(false),
+        };
+        Some((posting, recorded))
+    })
 }
 
 // Wallet order (bytewise, as Rust sorts) after lien order: ids, as every locker of an event's

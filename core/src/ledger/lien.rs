@@ -111,6 +111,37 @@ pub fn capture_split(
     Ok((captured, remainder.unwrap_or_default()))
 }
 
+/// A capture as recorded under its reference (unique per lien, SPEC §9).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaptureRecorded {
+    pub destination: String,
+    pub amount: Decimal,
+    /// It ended the lien (the lien is `captured` and this was its last capture).
+    pub ended_lien: bool,
+    /// It ended the lien and gave back a remainder (a `final` capture of less than it held).
+    pub released_rest: bool,
+}
+
+/// A capture asked again under an earlier capture's reference: whether it is the same request
+/// (a replay, which returns the first capture and moves nothing) rather than a conflict. The
+/// request is its destination, its amount (none: all the lien held, which the first took
+/// only if it ended the lien without a remainder) and `final` (a final capture ends the lien;
+/// one that is not gives nothing back).
+pub fn capture_is_replay(
+    first: &CaptureRecorded,
+    destination: &str,
+    amount: Option<Decimal>,
+    last: bool,
+) -> bool {
+    assert!(!first.released_rest || first.ended_lien, "only a capture that ended it released");
+    let same_amount = match amount {
+        Some(amount) => amount == first.amount,
+        None => first.ended_lien && !first.released_rest,
+    };
+    let same_final = if last { first.ended_lien } else { !first.released_rest };
+    first.destination == destination && same_amount && same_final
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,6 +179,30 @@ mod tests {
         for status in LienStatus::ALL {
             assert_eq!(LienStatus::parse(status.as_str()), Some(status));
         }
+    }
+
+    #[test]
+    fn a_capture_replays_only_the_same_request() {
+        let partial = CaptureRecorded {
+            destination: "seller".into(),
+            amount: Decimal::new(2000, 2),
+            ended_lien: false,
+            released_rest: false,
+        };
+        let twenty = Some(Decimal::new(20, 0));
+        assert!(capture_is_replay(&partial, "seller", twenty, false));
+        assert!(!capture_is_replay(&partial, "market", twenty, false), "another destination");
+        assert!(!capture_is_replay(&partial, "seller", Some(Decimal::new(21, 0)), false));
+        assert!(!capture_is_replay(&partial, "seller", None, false), "all is not 20");
+        assert!(!capture_is_replay(&partial, "seller", twenty, true), "it did not end the lien");
+        let last_with_rest = CaptureRecorded { ended_lien: true, released_rest: true, ..partial };
+        assert!(capture_is_replay(&last_with_rest, "seller", twenty, true));
+        assert!(!capture_is_replay(&last_with_rest, "seller", twenty, false), "it gave back");
+        assert!(!capture_is_replay(&last_with_rest, "seller", None, true), "it took a part");
+        let all = CaptureRecorded { released_rest: false, ..last_with_rest };
+        assert!(capture_is_replay(&all, "seller", None, true));
+        assert!(capture_is_replay(&all, "seller", None, false), "all of it either way");
+        assert!(capture_is_replay(&all, "seller", twenty, false));
     }
 
     #[test]

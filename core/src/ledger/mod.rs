@@ -12,7 +12,9 @@ mod posting;
 pub mod wallets;
 
 pub use account::{AccountId, AccountOpening, Metadata};
-pub use lien::{capture_split, lien_transition, LienInput, LienStatus};
+pub use lien::{
+    capture_is_replay, capture_split, lien_transition, CaptureRecorded, LienInput, LienStatus,
+};
 pub use posting::{in_lock_order, lock_order, wallet_debits, Entry, Posting, PostingKind};
 
 /// The system account money enters through (deposits) and leaves through (withdrawals).

@@ -1,0 +1,103 @@
+-- Every write is safe to retry (SPEC §9): the same key with the same request is a replay (the
+-- first call's result, nothing moves, no error); the same key with another request is an
+-- idempotency_conflict naming the key, its HINT naming the original. Each case below was a
+-- bug of 0.2.0 (54762cd): a retried capture charged twice, a full refund of money that went
+-- on through an escrow account was refused, a retried refund was refused, an event's key
+-- returned the old event for a different request.
+SET search_path = cte_ctel, test;
+BEGIN;
+SELECT cte_create_account('y-buyer', ARRAY['USD']);
+SELECT cte_create_account('y-escrow', ARRAY['USD']);
+SELECT cte_create_account('y-seller', ARRAY['USD']);
+SELECT cte_create_account('y-market', ARRAY['USD']);
+SELECT cte_deposit('y-buyer', 500, 'USD', 'y-topup') IS NOT NULL AS funded;
+
+-- A capture sent twice (a timeout, then a retry): one capture, the same id.
+SELECT ctel_create_lien(NULL, 'y-buyer', 100, 'USD') AS hold \gset
+SELECT ctel_capture_lien(:'hold', 'y-seller', 20, 'ship-1', false) AS capture_1 \gset
+SELECT test.ledger_state() AS before_replay \gset
+SELECT ctel_capture_lien(:'hold', 'y-seller', 20, 'ship-1', false) = :'capture_1' AS same_capture,
+       test.ledger_state() = :'before_replay' AS nothing_moved;
+SELECT ctel_capture_lien(:'hold', 'y-seller', 20.00, 'ship-1', false) = :'capture_1' AS same_amount_other_digits;
+SELECT amount, captured_amount, status FROM cte_liens WHERE id = :'hold';
+-- The same reference for another request is a conflict (amount, destination, final), and
+-- changes nothing.
+SELECT test.refusal(format($$SELECT cte_ctel.ctel_capture_lien(%L, 'y-seller', 25, 'ship-1', false)$$, :'hold'));
+SELECT test.refusal(format($$SELECT cte_ctel.ctel_capture_lien(%L, 'y-market', 20, 'ship-1', false)$$, :'hold'));
+SELECT test.refusal(format($$SELECT cte_ctel.ctel_capture_lien(%L, 'y-seller', 20, 'ship-1', true)$$, :'hold'));
+-- The HINT names the original capture's posting.
+DO $$
+DECLARE
+    hint text;
+BEGIN
+    PERFORM cte_ctel.ctel_capture_lien(
+        (SELECT id FROM cte_ctel.cte_liens WHERE account_id = 'y-buyer' AND amount = 100),
+        'y-seller', 25, 'ship-1', false);
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS hint = PG_EXCEPTION_HINT;
+    RAISE NOTICE 'hint names the first capture: %', hint LIKE '%' || (
+        SELECT posting_id::text FROM cte_ctel.cte_entries WHERE reference = 'ship-1' LIMIT 1) || '%';
+END $$;
+-- A final capture, then its replay after it ended the lien: the same id, nothing more.
+SELECT ctel_capture_lien(:'hold', 'y-seller', 30, 'ship-2', true) AS capture_2 \gset
+SELECT ctel_capture_lien(:'hold', 'y-seller', 30, 'ship-2', true) = :'capture_2' AS same_final_capture;
+SELECT amount, captured_amount, status FROM cte_liens WHERE id = :'hold';
+SELECT cte_balance('y-buyer', 'USD') AS buyer, cte_available_balance('y-buyer', 'USD') AS buyer_available,
+       cte_balance('y-seller', 'USD') AS seller;
+-- A reference is unique per lien: another lien may use it.
+SELECT ctel_create_lien(NULL, 'y-buyer', 10, 'USD') AS hold_2 \gset
+SELECT ctel_capture_lien(:'hold_2', 'y-seller', 10, 'ship-1') IS NOT NULL AS other_lien_same_reference;
+-- A release sent twice: the second returns without error and changes nothing.
+SELECT ctel_create_lien(NULL, 'y-buyer', 5, 'USD') AS hold_3 \gset
+SELECT ctel_release_lien(:'hold_3', 'not needed');
+SELECT test.ledger_state() AS before_release_replay \gset
+SELECT ctel_release_lien(:'hold_3', 'not needed');
+SELECT test.ledger_state() = :'before_release_replay' AS release_replay_changed_nothing,
+       (SELECT count(*) FROM cte_event_history WHERE lien_id = :'hold_3') AS lien_changes;
+
+-- A checkout through escrow: buyer -> escrow 100, escrow -> seller 90, escrow -> market 10.
+-- Its full refund undoes it newest first, although escrow holds nothing now.
+SELECT cte_create_event('checkout') AS checkout \gset
+SELECT cte_add_transaction(:'checkout', 'pay', 'wallet.transfer',
+    '{"source_account_id": "y-buyer", "destination_account_id": "y-escrow", "amount": 100, "currency": "USD"}') IS NOT NULL AS added;
+SELECT cte_add_transaction(:'checkout', 'payout', 'wallet.transfer',
+    '{"source_account_id": "y-escrow", "destination_account_id": "y-seller", "amount": 90, "currency": "USD"}') IS NOT NULL AS added;
+SELECT cte_add_transaction(:'checkout', 'fee', 'wallet.transfer',
+    '{"source_account_id": "y-escrow", "destination_account_id": "y-market", "amount": 10, "currency": "USD"}') IS NOT NULL AS added;
+SELECT cte_start_event(:'checkout');
+SELECT account_id, balance FROM cte_ledger_balances
+ WHERE account_id LIKE 'y-%' AND currency = 'USD' ORDER BY 1;
+SELECT cte_reverse_event(:'checkout', 'order cancelled', reference => 'rma-9') AS refund \gset
+SELECT account_id, balance FROM cte_ledger_balances
+ WHERE account_id LIKE 'y-%' AND currency = 'USD' ORDER BY 1;
+-- Its entries, newest posting first: escrow gets the money back before it gives it back.
+SELECT j.account_id, j.amount FROM cte_entries j JOIN cte_transactions t ON t.id = j.transaction_id
+ WHERE t.event_id = :'refund' ORDER BY j.id;
+-- Retried with its reference: the same refund, nothing moves (0.2.0: refund_exceeds_event).
+SELECT test.ledger_state() AS before_refund_replay \gset
+SELECT cte_reverse_event(:'checkout', 'order cancelled, retried', reference => 'rma-9') = :'refund' AS same_refund,
+       test.ledger_state() = :'before_refund_replay' AS nothing_moved;
+-- The same reference for a part, or for another event, is a conflict.
+SELECT test.refusal(format($$SELECT cte_ctel.cte_reverse_event(%L, 'x', 5, 'rma-9')$$, :'checkout'));
+
+-- A partial refund retried with its reference: the same refund (0.2.0: duplicate_reference).
+SELECT cte_transfer('y-buyer', 'y-seller', 40, 'USD', 'y-order-2') AS sale \gset
+SELECT cte_reverse_event(:'sale', 'one item back', 15, 'rma-10') AS part \gset
+SELECT cte_reverse_event(:'sale', 'one item back', 15.00, 'rma-10') = :'part' AS same_part;
+SELECT test.refusal(format($$SELECT cte_ctel.cte_reverse_event(%L, 'one item back', 16, 'rma-10')$$, :'sale'));
+SELECT test.refusal(format($$SELECT cte_ctel.cte_reverse_event(%L, 'the rest', NULL, 'rma-10')$$, :'sale'));
+SELECT test.refusal(format($$SELECT cte_ctel.cte_reverse_event(%L, 'other event', 1, 'rma-10')$$, :'checkout'));
+SELECT cte_balance('y-buyer', 'USD') AS buyer, cte_balance('y-seller', 'USD') AS seller;
+
+-- An event's key: the same request returns the event; another name, description, timeout or
+-- metadata is a conflict (0.2.0 returned the old event for all but another name).
+SELECT cte_create_event('order', 'order 77', '10 minutes', '{"order": 77}', 'y-order-77') AS ev \gset
+SELECT cte_create_event('order', 'order 77', '600 seconds', '{"order": 77}', 'y-order-77') = :'ev' AS replayed;
+SELECT test.refusal($$SELECT cte_ctel.cte_create_event('order', 'order 78', '10 minutes', '{"order": 77}', 'y-order-77')$$);
+SELECT test.refusal($$SELECT cte_ctel.cte_create_event('order', 'order 77', '11 minutes', '{"order": 77}', 'y-order-77')$$);
+SELECT test.refusal($$SELECT cte_ctel.cte_create_event('order', 'order 77', '10 minutes', '{"order": 78}', 'y-order-77')$$);
+SELECT test.refusal($$SELECT cte_ctel.cte_create_event('refund', 'order 77', '10 minutes', '{"order": 77}', 'y-order-77')$$);
+SELECT count(*) AS events_with_the_key FROM cte_events WHERE idempotency_key = 'y-order-77';
+
+SELECT count(*) AS violations FROM cte_verify_ledger();
+ROLLBACK;
