@@ -53,7 +53,8 @@ SELECT test.refusal($$SELECT cte_ctel.cte_add_transaction(cte_ctel.cte_create_ev
 SELECT cte_create_event('once', idempotency_key => 'k-1') IS NOT NULL AS created;
 SELECT test.refusal($$SELECT cte_ctel.cte_create_event('twice', idempotency_key => 'k-1')$$); -- idempotency_conflict
 SELECT cte_deposit('alice', 1, 'USD', 'ref-1') IS NOT NULL AS posted;
-SELECT test.refusal($$SELECT cte_ctel.cte_deposit('alice', 1, 'USD', 'ref-1')$$);    -- duplicate_reference
+SELECT test.refusal($$SELECT cte_ctel.cte_add_transaction(cte_ctel.cte_create_event('x'), 's',
+    'wallet.deposit', '{"account_id": "alice", "amount": 1, "currency": "USD", "reference": "ref-1"}')$$); -- duplicate_reference
 SELECT test.refusal($$SELECT cte_ctel.cte_register_executor('external',
     'cte_ctel.cte_error_catalog()')$$);                                             -- executor_invalid
 SELECT cte_create_event('ordered') AS ordered \gset

@@ -20,7 +20,9 @@ SELECT test.refusal(format($$SELECT cte_ctel.cte_start_event(%L)$$,
     cte_create_event('deposit', idempotency_key => 'req-1')));
 SELECT cte_balance('alice', 'USD') AS alice_once;
 
--- A second deposit with the same reference is refused, in an event or through cte_deposit.
+-- A second deposit with the same reference is refused: in an event (duplicate_reference), or
+-- through cte_deposit, whose key the reference is and which another call holds
+-- (idempotency_conflict; 27_retries shows the replay of the same cte_deposit).
 SELECT test.refusal($$SELECT cte_ctel.cte_add_transaction(cte_ctel.cte_create_event('again'), 'in',
     'wallet.deposit', '{"account_id": "alice", "amount": 10, "currency": "USD", "reference": "bank-1"}')$$);
 SELECT test.refusal($$SELECT cte_ctel.cte_deposit('alice', 10, 'USD', 'bank-1')$$);

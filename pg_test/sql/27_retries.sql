@@ -99,5 +99,27 @@ SELECT test.refusal($$SELECT cte_ctel.cte_create_event('order', 'order 77', '10 
 SELECT test.refusal($$SELECT cte_ctel.cte_create_event('refund', 'order 77', '10 minutes', '{"order": 77}', 'y-order-77')$$);
 SELECT count(*) AS events_with_the_key FROM cte_events WHERE idempotency_key = 'y-order-77';
 
+-- The one-call shortcuts: a transfer or deposit retried with its reference returns the first
+-- event and moves nothing (0.2.0: duplicate_reference); another request under the reference
+-- is a conflict, and so is a reference another kind of call holds.
+SELECT cte_transfer('y-buyer', 'y-seller', 7, 'USD', 'y-p2p-1') AS p2p \gset
+SELECT test.ledger_state() AS before_p2p_replay \gset
+SELECT cte_transfer('y-buyer', 'y-seller', 7.00, 'USD', 'y-p2p-1') = :'p2p' AS same_transfer,
+       test.ledger_state() = :'before_p2p_replay' AS nothing_moved;
+SELECT test.refusal($$SELECT cte_ctel.cte_transfer('y-buyer', 'y-seller', 8, 'USD', 'y-p2p-1')$$);
+SELECT test.refusal($$SELECT cte_ctel.cte_transfer('y-buyer', 'y-market', 7, 'USD', 'y-p2p-1')$$);
+SELECT cte_deposit('y-market', 3, 'USD', 'y-psp-1') AS dep \gset
+SELECT cte_deposit('y-market', 3, 'USD', 'y-psp-1') = :'dep' AS same_deposit;
+SELECT test.refusal($$SELECT cte_ctel.cte_deposit('y-market', 4, 'USD', 'y-psp-1')$$);
+-- A step of a multi-step event holding the reference: another call, so a conflict.
+SELECT cte_create_event('two steps') AS two \gset
+SELECT cte_add_transaction(:'two', 'in', 'wallet.deposit',
+    '{"account_id": "y-market", "amount": 1, "currency": "USD", "reference": "y-psp-2"}') IS NOT NULL AS added;
+SELECT cte_add_transaction(:'two', 'out', 'wallet.transfer',
+    '{"source_account_id": "y-market", "destination_account_id": "y-seller", "amount": 1, "currency": "USD"}') IS NOT NULL AS added;
+SELECT cte_start_event(:'two');
+SELECT test.refusal($$SELECT cte_ctel.cte_deposit('y-market', 1, 'USD', 'y-psp-2')$$);
+SELECT count(*) AS events_of_y_p2p_1 FROM cte_transactions WHERE reference = 'y-p2p-1';
+
 SELECT count(*) AS violations FROM cte_verify_ledger();
 ROLLBACK;

@@ -15,7 +15,7 @@ use pgrx::Uuid;
 
 use super::{build, steps, Context};
 use crate::store::changes::{self, outbox_columns, Batch, Change, Kind};
-use crate::store::{new_id, postings, run_cached, timestamp};
+use crate::store::{events, new_id, postings, run_cached, timestamp};
 
 const COMPLETED_EVENT: &str = concat!(
     "
@@ -46,7 +46,11 @@ pub struct OneStep<'a> {
 }
 
 /// Posts a one-step shortcut's only posting (a checked step of one posting) and records the
-/// event as completed; returns its id.
+/// event as completed; returns its id. Its reference is its key (SPEC §9): when a step that did
+/// not fail holds it already, the same request (a one-step event of the same type with the
+/// same payload) is a replay and returns that event, anything else is `idempotency_conflict`.
+/// The claim comes first, so a racing twin has committed (a replay) or rolled back (the
+/// reference is free) by the time the holder is read.
 pub fn one_step_event(
     mut checked: CheckedStep,
     payload: &str,
@@ -55,7 +59,21 @@ pub fn one_step_event(
     let plan = build::only_posting(checked.plan.take(), &checked.step_type)?;
     let name = checked.step_type.as_str().to_string();
     let event = OneStep { name: &name, description: None, refund_of: None };
-    completed_event(&checked, plan, payload, &event, ctx)
+    match completed_event(&checked, plan, payload, &event, ctx) {
+        Err(CteError::DuplicateReference { step_type, reference, held_by }) => {
+            match events::one_step_by_reference(&step_type, &reference, payload) {
+                Some((event_id, true)) => Ok(event_id),
+                Some((event_id, false)) => Err(CteError::IdempotencyConflict {
+                    key: reference,
+                    held: format!("the {step_type} step of {held_by}"),
+                    requested: "this different request".to_string(),
+                    original: format!("event {event_id}"),
+                }),
+                None => Err(CteError::DuplicateReference { step_type, reference, held_by }),
+            }
+        }
+        other => other,
+    }
 }
 
 /// Posts a checked step's postings as an event's only step, and records the event as

@@ -459,6 +459,35 @@ pub fn lock_if_due(event_id: Uuid, now_ms: i64, wait: LockWait) -> bool {
     due == Some(true)
 }
 
+// The event whose step holds a reference of a step type (not a batch item's), and whether it
+// is a one-step shortcut of that type (named after it) with the same payload.
+const ONE_STEP_BY_REFERENCE: &str = "
+    SELECT t.event_id, e.name = $1 AND t.payload = $3::text::jsonb
+      FROM cte_ctel.cte_references r
+      JOIN cte_ctel.cte_transactions t ON t.id = r.transaction_id
+      JOIN cte_ctel.cte_events e ON e.id = t.event_id
+     WHERE r.type = $1 AND r.reference = $2 AND r.item_id IS NULL";
+
+/// The event holding `reference` for `step_type` through its own step, and whether it was
+/// made by the same one-step request (`payload` equal as JSON); `None` when a batch item
+/// holds it.
+pub fn one_step_by_reference(
+    step_type: &str,
+    reference: &str,
+    payload: &str,
+) -> Option<(Uuid, bool)> {
+    Spi::connect(|client| {
+        let args = [step_type.into(), reference.into(), payload.into()];
+        let query = ONE_STEP_BY_REFERENCE;
+        let table = spi(client.select(query, Some(1), &args), query);
+        if table.is_empty() {
+            return None;
+        }
+        let row = table.first();
+        Some((spi(row.get::<Uuid>(1), query)?, spi(row.get::<bool>(2), query).unwrap_or(false)))
+    })
+}
+
 // A scheduled start: the time, and the start-by deadline counted from it.
 const SCHEDULE: &str = "
     UPDATE cte_ctel.cte_events
