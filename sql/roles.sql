@@ -47,6 +47,7 @@ GRANT EXECUTE ON FUNCTION
     cte_ctel.cte_create_event(text, text, interval, jsonb, text),
     cte_ctel.cte_add_transaction(uuid, text, text, jsonb, text, int, int),
     cte_ctel.cte_start_event(uuid, timestamptz),
+    cte_ctel.cte_run_event(text, jsonb, text, interval, jsonb, timestamptz),
     cte_ctel.cte_dry_run(uuid, text),
     cte_ctel.cte_complete_transaction(uuid, jsonb),
     cte_ctel.cte_fail_transaction(uuid, text, boolean),

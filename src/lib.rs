@@ -36,6 +36,11 @@ extension_sql_file!(
     requires = ["liens_schema", "verify", "executors", "journal_guard"]
 );
 extension_sql_file!("../sql/stats.sql", name = "stats", requires = ["liens_schema", "verify"]);
+extension_sql_file!(
+    "../sql/run_event.sql",
+    name = "run_event",
+    requires = ["executors", api::engine::cte_create_event, api::engine::cte_start_event_at]
+);
 extension_sql_file!("../sql/roles.sql", name = "roles", finalize);
 
 /// Registers the settings, and the background worker when preloaded. With

@@ -121,5 +121,56 @@ SELECT cte_start_event(:'two');
 SELECT test.refusal($$SELECT cte_ctel.cte_deposit('y-market', 1, 'USD', 'y-psp-2')$$);
 SELECT count(*) AS events_of_y_p2p_1 FROM cte_transactions WHERE reference = 'y-p2p-1';
 
+-- cte_run_event: create, add and start in one call under one key. A replay returns the event
+-- with its current status and replayed = true, and moves nothing.
+SELECT * FROM cte_run_event('payout', '[
+    {"name": "pay", "type": "wallet.transfer", "payload": {"source_account_id": "y-buyer",
+     "destination_account_id": "y-seller", "amount": 12.50, "currency": "USD"}},
+    {"name": "fee", "type": "wallet.transfer", "payload": {"source_account_id": "y-seller",
+     "destination_account_id": "y-market", "amount": 0.50, "currency": "USD"},
+     "description": "platform fee"}]', 'y-run-1') \gset run_
+SELECT :'run_status' AS status, :'run_replayed' AS replayed;
+SELECT test.ledger_state() AS before_run_replay \gset
+SELECT event_id = :'run_event_id' AS same_event, status, replayed,
+       test.ledger_state() = :'before_run_replay' AS nothing_moved
+  FROM cte_run_event('payout', '[
+    {"name": "pay", "type": "wallet.transfer", "payload": {"source_account_id": "y-buyer",
+     "destination_account_id": "y-seller", "amount": 12.5, "currency": "USD"}},
+    {"name": "fee", "type": "wallet.transfer", "payload": {"source_account_id": "y-seller",
+     "destination_account_id": "y-market", "amount": 0.5, "currency": "USD"},
+     "description": "platform fee", "max_attempts": 3}]', 'y-run-1');
+-- Other steps, another amount, or another start time under the key: a conflict.
+SELECT test.refusal($$SELECT * FROM cte_ctel.cte_run_event('payout', '[
+    {"name": "pay", "type": "wallet.transfer", "payload": {"source_account_id": "y-buyer",
+     "destination_account_id": "y-seller", "amount": 13, "currency": "USD"}}]', 'y-run-1')$$);
+SELECT test.refusal($$SELECT * FROM cte_ctel.cte_run_event('payout', '[
+    {"name": "pay", "type": "wallet.transfer", "payload": {"source_account_id": "y-buyer",
+     "destination_account_id": "y-seller", "amount": 12.50, "currency": "USD"}},
+    {"name": "fee", "type": "wallet.transfer", "payload": {"source_account_id": "y-seller",
+     "destination_account_id": "y-market", "amount": 0.50, "currency": "USD"},
+     "description": "platform fee"}]', 'y-run-1', not_before => '2999-01-01')$$);
+-- All or nothing: a step refused when added leaves no event, and the key stays free.
+SELECT test.refusal($$SELECT * FROM cte_ctel.cte_run_event('bad', '[
+    {"name": "ok", "type": "wallet.deposit", "payload": {"account_id": "y-buyer", "amount": 1, "currency": "USD"}},
+    {"name": "broken", "type": "wallet.deposit", "payload": {"account_id": "y-buyer", "amount": 1.001, "currency": "USD"}}]',
+    'y-run-2')$$);
+SELECT test.refusal($$SELECT * FROM cte_ctel.cte_run_event('bad', '{"not": "an array"}', 'y-run-2')$$);
+SELECT test.refusal($$SELECT * FROM cte_ctel.cte_run_event('bad', '[{"name": "x", "type": "external"}]', 'y-run-2')$$);
+SELECT count(*) AS events_of_y_run_2 FROM cte_events WHERE idempotency_key = 'y-run-2';
+-- A step that fails compensates the event, which keeps its key: a replay returns it as it ended.
+SELECT status, replayed FROM cte_run_event('too much', '[
+    {"name": "in", "type": "wallet.deposit", "payload": {"account_id": "y-market", "amount": 5, "currency": "USD", "reference": "y-run-3-in"}},
+    {"name": "out", "type": "wallet.transfer", "payload": {"source_account_id": "y-market",
+     "destination_account_id": "y-seller", "amount": 100000, "currency": "USD"}}]', 'y-run-2');
+SELECT status, replayed FROM cte_run_event('too much', '[
+    {"name": "in", "type": "wallet.deposit", "payload": {"account_id": "y-market", "amount": 5, "currency": "USD", "reference": "y-run-3-in"}},
+    {"name": "out", "type": "wallet.transfer", "payload": {"source_account_id": "y-market",
+     "destination_account_id": "y-seller", "amount": 100000, "currency": "USD"}}]', 'y-run-2');
+-- Scheduled: it stays created; a replay says so.
+SELECT status, replayed FROM cte_run_event('later', '[{"name": "x", "type": "external", "payload": {}}]',
+    'y-run-4', not_before => now() + interval '24 hours');
+SELECT status, replayed FROM cte_run_event('later', '[{"name": "x", "type": "external", "payload": {}}]',
+    'y-run-4', not_before => now() + interval '24 hours');
+
 SELECT count(*) AS violations FROM cte_verify_ledger();
 ROLLBACK;

@@ -1,9 +1,10 @@
--- Fills a database on cte_ctel 0.1.0 through its API, the way an application would: money,
+-- Fills a database on a released cte_ctel (psql variable old_version: 0.1.0 or 0.2.0) through
+-- the API both have, the way an application would: money,
 -- a completed and a compensated event, an event waiting on an external step, liens (one to
 -- expire soon), a registered custom executor, idempotency keys, queued notifications.
 \set ON_ERROR_STOP on
 \set QUIET on
-CREATE EXTENSION cte_ctel VERSION '0.1.0';
+CREATE EXTENSION cte_ctel VERSION :'old_version';
 SET search_path = cte_ctel, public;
 SELECT cte_create_currency('POINTS', 0);
 SELECT cte_create_account('u-alice', ARRAY['USD', 'EUR']);

@@ -1,0 +1,107 @@
+-- cte_ctel 0.2.0 -> 0.3.0, in place (ALTER EXTENSION cte_ctel UPDATE). Frozen once released.
+--
+-- Most of 0.3.0 is behaviour of the library (replays and conflicts of every keyed write, refunds
+-- newest first, scheduled starts re-read under the event's lock); its SQL adds one function,
+-- cte_run_event. Stored rows are not rewritten: keys stored by 0.2.0 (event and lien keys,
+-- references of steps, refunds and captures) keep meaning what they named, and a replay of a
+-- 0.2.0 request under its key returns what 0.2.0 made.
+\echo Use "ALTER EXTENSION cte_ctel UPDATE TO '0.3.0'" to load this file. \quit
+
+CREATE FUNCTION cte_ctel.cte_run_event(
+    name text, steps jsonb, idempotency_key text DEFAULT NULL,
+    timeout interval DEFAULT '5 minutes', metadata jsonb DEFAULT NULL,
+    not_before timestamptz DEFAULT NULL)
+RETURNS TABLE (event_id uuid, status text, replayed boolean)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    steps_max CONSTANT int := 1000; -- limits.rs EVENT_STEPS_MAX
+    run_id uuid;
+    step jsonb;
+    asked jsonb;
+    held jsonb;
+    held_not_before timestamptz;
+    began timestamptz;
+    attempts_default int;
+BEGIN
+    IF steps IS NULL THEN
+        RAISE EXCEPTION 'steps must not be NULL'
+            USING ERRCODE = 'L0001', DETAIL = 'reason: null_argument';
+    END IF;
+    IF pg_catalog.jsonb_typeof(steps) <> 'array' OR pg_catalog.jsonb_array_length(steps) = 0 THEN
+        RAISE EXCEPTION 'payload of cte_run_event is not valid: steps must be a non-empty array'
+            USING ERRCODE = 'L0027', DETAIL = 'reason: payload_invalid';
+    END IF;
+    IF pg_catalog.jsonb_array_length(steps) > steps_max THEN
+        RAISE EXCEPTION 'steps per event is %; the limit is %',
+            pg_catalog.jsonb_array_length(steps), steps_max
+            USING ERRCODE = 'L0013', DETAIL = 'reason: limit_exceeded';
+    END IF;
+    FOR step IN SELECT s FROM pg_catalog.jsonb_array_elements(steps) AS s LOOP
+        IF pg_catalog.jsonb_typeof(step) <> 'object'
+           OR pg_catalog.jsonb_typeof(step -> 'name') IS DISTINCT FROM 'string'
+           OR pg_catalog.jsonb_typeof(step -> 'type') IS DISTINCT FROM 'string'
+           OR NOT step ? 'payload'
+           OR pg_catalog.jsonb_typeof(step -> 'description') NOT IN ('string', 'null')
+           OR pg_catalog.jsonb_typeof(step -> 'max_attempts') NOT IN ('number', 'null')
+           OR EXISTS (SELECT 1 FROM pg_catalog.jsonb_object_keys(step) AS k
+                       WHERE k NOT IN ('name', 'type', 'payload', 'description', 'max_attempts'))
+        THEN
+            RAISE EXCEPTION 'payload of cte_run_event is not valid: step % must be an object with '
+                'string "name" and "type", a "payload", and optionally "description" and '
+                '"max_attempts"', pg_catalog.left(step::text, 200)
+                USING ERRCODE = 'L0027', DETAIL = 'reason: payload_invalid';
+        END IF;
+    END LOOP;
+
+    run_id := cte_ctel.cte_create_event(name, NULL, timeout, metadata, idempotency_key);
+    IF NOT EXISTS (SELECT 1 FROM cte_ctel.cte_transactions t WHERE t.event_id = run_id) THEN
+        FOR step IN SELECT s FROM pg_catalog.jsonb_array_elements(steps) AS s LOOP
+            PERFORM cte_ctel.cte_add_transaction(run_id, step ->> 'name', step ->> 'type',
+                step -> 'payload', step ->> 'description', NULL,
+                (step ->> 'max_attempts')::int);
+        END LOOP;
+        RETURN QUERY
+            SELECT run_id, cte_ctel.cte_start_event(run_id, cte_run_event.not_before), false;
+        RETURN;
+    END IF;
+
+    -- The key names an event with steps: this is a replay if it is the same request. (The
+    -- setting is read here: the library, which defines it, is loaded by now.)
+    attempts_default := pg_catalog.current_setting('cte_ctel.retry_max_attempts')::int;
+    SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+               'name', s ->> 'name', 'type', s ->> 'type', 'payload', s -> 'payload',
+               'description', s ->> 'description',
+               'max_attempts', COALESCE((s ->> 'max_attempts')::int, attempts_default))
+             ORDER BY n)
+      INTO asked
+      FROM pg_catalog.jsonb_array_elements(steps) WITH ORDINALITY AS e(s, n);
+    SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+               'name', t.name, 'type', t.type, 'payload', t.payload,
+               'description', t.description, 'max_attempts', t.max_attempts)
+             ORDER BY t."order")
+      INTO held
+      FROM cte_ctel.cte_transactions t WHERE t.event_id = run_id;
+    SELECT e.not_before, COALESCE(e.started_at, e.created_at) INTO held_not_before, began
+      FROM cte_ctel.cte_events e WHERE e.id = run_id;
+    IF asked IS DISTINCT FROM held
+       OR NOT (held_not_before IS NOT DISTINCT FROM cte_run_event.not_before
+               OR (held_not_before IS NULL AND cte_run_event.not_before <= began))
+    THEN
+        RAISE EXCEPTION 'idempotency key "%" already names event % with other steps or another '
+            'start time, not this request', idempotency_key, run_id
+            USING ERRCODE = 'L0028', DETAIL = 'reason: idempotency_conflict',
+                  HINT = pg_catalog.format('the key names event %s; a replay must repeat its '
+                      'request exactly, and a new request takes a new key', run_id);
+    END IF;
+    RETURN QUERY SELECT e.id, e.status::text, true FROM cte_ctel.cte_events e WHERE e.id = run_id;
+END
+$function$;
+COMMENT ON FUNCTION cte_ctel.cte_run_event(text, jsonb, text, interval, jsonb, timestamptz) IS
+    'Creates an event, adds its steps and starts it, all or nothing, under one idempotency key; the same key and request again returns the event (replayed = true).';
+
+REVOKE ALL ON FUNCTION cte_ctel.cte_run_event(text, jsonb, text, interval, jsonb, timestamptz)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cte_ctel.cte_run_event(text, jsonb, text, interval, jsonb, timestamptz)
+    TO cte_operator;
