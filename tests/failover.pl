@@ -38,7 +38,17 @@ $primary->safe_psql('ledger', q{
         RETURN '{"ran": true}';
     END $$;
     CREATE TABLE public.promoted (at timestamptz);
+    DO \$do\$ BEGIN
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'cte_test_registrar') THEN
+            CREATE ROLE cte_test_registrar NOLOGIN IN ROLE cte_admin;
+        END IF;
+    END \$do\$;
+    GRANT SELECT ON public.promoted TO cte_test_registrar;
+    ALTER FUNCTION public.busy(uuid, jsonb) OWNER TO cte_test_registrar;
+    ALTER FUNCTION public.busy(uuid, jsonb) SET search_path = public, pg_temp;
+    SET ROLE cte_test_registrar;
     SELECT cte_ctel.cte_register_executor('test.busy', 'public.busy(uuid, jsonb)');
+    RESET ROLE;
 });
 $primary->backup('base');
 my $standby = PostgreSQL::Test::Cluster->new('standby');

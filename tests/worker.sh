@@ -92,7 +92,19 @@ BEGIN
     END IF;
     RETURN '{"ok": true}';
 END $$;
+-- Registered as SPEC §12 asks: by a role that is not a superuser, which owns the function,
+-- pinned to its schema and pg_temp.
+DO $do$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'cte_test_registrar') THEN
+        CREATE ROLE cte_test_registrar NOLOGIN IN ROLE cte_admin;
+    END IF;
+END $do$;
+GRANT USAGE ON SEQUENCE public.flaky_calls TO cte_test_registrar;
+ALTER FUNCTION public.flaky(uuid, jsonb) OWNER TO cte_test_registrar;
+ALTER FUNCTION public.flaky(uuid, jsonb) SET search_path = public, pg_temp;
+SET ROLE cte_test_registrar;
 SELECT cte_ctel.cte_register_executor('flaky.step', 'public.flaky(uuid, jsonb)');
+RESET ROLE;
 SQL
 retry=$(q -c "SET cte_ctel.retry_backoff_ms = 300" -c "SELECT cte_ctel.cte_create_event('retried')" | tail -n 1)
 q -c "SET cte_ctel.retry_backoff_ms = 300" \

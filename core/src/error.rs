@@ -106,8 +106,9 @@ pub enum CteError {
     #[error("reference {reference:?} is already used by a {step_type} transaction of {held_by}")]
     DuplicateReference { step_type: String, reference: String, held_by: String },
 
+    /// `fix`: how to write or register it so that it may run (the HINT).
     #[error("executor for {step_type:?} is not valid: {why}")]
-    ExecutorInvalid { step_type: String, why: String },
+    ExecutorInvalid { step_type: String, why: String, fix: &'static str },
 
     #[error("event {event_id} already has a transaction with order {order}")]
     OrderTaken { event_id: String, order: i64 },
@@ -275,6 +276,9 @@ impl CteError {
                  request takes a new key"
             ));
         }
+        if let CteError::ExecutorInvalid { fix, .. } = self {
+            return Some(fix.to_string());
+        }
         self.hint_fixed().map(str::to_string)
     }
 
@@ -441,7 +445,7 @@ impl CteError {
                 original: text(),
             },
             CteError::DuplicateReference { step_type: text(), reference: text(), held_by: text() },
-            CteError::ExecutorInvalid { step_type: text(), why: text() },
+            CteError::ExecutorInvalid { step_type: text(), why: text(), fix: "fix" },
             CteError::OrderTaken { event_id: text(), order: 1 },
             CteError::TimeoutInvalid { timeout: text(), timeout_max: "30 days" },
             CteError::out_of_range("max_attempts", 0, 1, 100),

@@ -50,6 +50,38 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 
+-- test.register_executor(type, execute_fn, compensate_fn): registers a custom step type as
+-- SPEC §12 asks, for the files whose subject is not the rule itself: as test_registrar, a role
+-- that is not a superuser, which is given both functions, each pinned to its own schema and
+-- pg_temp last. (17_executor_privileges shows every refusal of a registration that is not so.)
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'test_registrar') THEN
+        CREATE ROLE test_registrar NOLOGIN;
+    END IF;
+END $$;
+GRANT cte_admin TO test_registrar;
+GRANT USAGE ON SCHEMA test TO test_registrar;
+GRANT ALL ON ALL TABLES IN SCHEMA test TO test_registrar;
+ALTER DEFAULT PRIVILEGES IN SCHEMA test GRANT ALL ON TABLES TO test_registrar;
+ALTER DEFAULT PRIVILEGES IN SCHEMA test GRANT ALL ON SEQUENCES TO test_registrar;
+CREATE FUNCTION test.register_executor(step_type text, execute_fn regprocedure,
+                                       compensate_fn regprocedure DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOREACH f IN ARRAY array_remove(ARRAY[execute_fn, compensate_fn], NULL) LOOP
+        EXECUTE format('ALTER FUNCTION %s OWNER TO test_registrar', f);
+        EXECUTE format('ALTER FUNCTION %s SET search_path = %I, pg_temp', f,
+                       (SELECT n.nspname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                         WHERE p.oid = f));
+    END LOOP;
+    SET ROLE test_registrar;
+    PERFORM cte_ctel.cte_register_executor(step_type, execute_fn, compensate_fn);
+    RESET ROLE;
+END $$;
+
 -- The extension is installed (pg_regress --load-extension) with its schema and roles.
 SELECT extname, extversion, nspname AS schema
   FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace

@@ -26,7 +26,7 @@ BEGIN
                                   payload->>'currency', 'refund:' || transaction_id);
 END
 $$;
-SELECT cte_register_executor('fee.collection', 'test.fee_collection(uuid, jsonb)',
+SELECT test.register_executor('fee.collection', 'test.fee_collection(uuid, jsonb)',
                              'test.fee_refund(uuid, jsonb, jsonb)');
 SELECT type, execute_fn, compensate_fn FROM cte_executors ORDER BY type;
 
@@ -56,7 +56,7 @@ BEGIN
     RAISE EXCEPTION 'card % declined', payload->>'card' USING ERRCODE = 'P0001';
 END
 $$;
-SELECT cte_register_executor('card.charge', 'test.card_declined(uuid, jsonb)');
+SELECT test.register_executor('card.charge', 'test.card_declined(uuid, jsonb)');
 SELECT cte_create_event('charge') AS c \gset
 SELECT cte_add_transaction(:'c', 'pay bob', 'wallet.transfer',
     '{"source_account_id": "alice", "destination_account_id": "bob", "amount": 3, "currency": "USD"}') IS NOT NULL AS added;
@@ -81,7 +81,7 @@ BEGIN
     RETURN jsonb_build_object('succeeded_on_call', call);
 END
 $$;
-SELECT cte_register_executor('flaky.step', 'test.flaky(uuid, jsonb)');
+SELECT test.register_executor('flaky.step', 'test.flaky(uuid, jsonb)');
 -- With no backoff a retry is due at once, but it never runs in the drive that scheduled it (a
 -- deadlock retried inside the same transaction would meet the same locks): the next
 -- maintenance pass (the worker) runs it.
@@ -101,7 +101,7 @@ BEGIN
     RAISE EXCEPTION 'deadlock, again' USING ERRCODE = '40P01';
 END
 $$;
-SELECT cte_register_executor('busy.step', 'test.always_busy(uuid, jsonb)');
+SELECT test.register_executor('busy.step', 'test.always_busy(uuid, jsonb)');
 SELECT cte_create_event('busy') AS b \gset
 SELECT cte_add_transaction(:'b', 'pay bob', 'wallet.transfer',
     '{"source_account_id": "alice", "destination_account_id": "bob", "amount": 1, "currency": "USD"}') IS NOT NULL AS added;
@@ -148,7 +148,7 @@ END
 $$;
 CREATE FUNCTION test.noted(transaction_id uuid, payload jsonb) RETURNS jsonb
 LANGUAGE sql AS $$ SELECT '{"noted": true}'::jsonb $$;
-SELECT cte_register_executor('note.busy_undo', 'test.noted(uuid, jsonb)', 'test.undo_busy(uuid, jsonb, jsonb)');
+SELECT test.register_executor('note.busy_undo', 'test.noted(uuid, jsonb)', 'test.undo_busy(uuid, jsonb, jsonb)');
 SELECT cte_create_event('undo later') AS u \gset
 SELECT cte_add_transaction(:'u', 'note', 'note.busy_undo', '{}') IS NOT NULL AS added;
 SELECT cte_add_transaction(:'u', 'payout', 'external', '{}') AS ux \gset
@@ -168,11 +168,13 @@ SET LOCAL test.undo_busy = 'off';
 SELECT cte_fail_transaction(:'ux', 'declined');
 
 -- Registration refusals.
+SET ROLE test_registrar;
 SELECT test.refusal($$SELECT cte_ctel.cte_register_executor('wallet.transfer', 'test.flaky(uuid, jsonb)')$$);
 SELECT test.refusal($$SELECT cte_ctel.cte_register_executor('Bad Name', 'test.flaky(uuid, jsonb)')$$);
 SELECT test.refusal($$SELECT cte_ctel.cte_register_executor('fee.wrong', 'test.fee_refund(uuid, jsonb, jsonb)')$$);
 SELECT test.refusal($$SELECT cte_ctel.cte_register_executor('fee.wrong', 'test.flaky(uuid, jsonb)', 'test.flaky(uuid, jsonb)')$$);
 SELECT test.refusal($$SELECT cte_ctel.cte_register_executor('fee.wrong', 'test.missing(uuid, jsonb)')$$);
+RESET ROLE;
 SELECT test.refusal($$SELECT cte_ctel.cte_add_transaction(cte_ctel.cte_create_event('x'), 's', 'not.registered', '{}')$$);
 SELECT count(*) AS violations FROM cte_verify_ledger();
 ROLLBACK;

@@ -189,7 +189,10 @@ SELECT test.refusal($q$SELECT cte_ctel.cte_start_event(gen_random_uuid())$q$);
 SELECT test.refusal($q$SELECT cte_ctel.ctel_capture_lien(gen_random_uuid(), 'bob')$q$);
 SELECT test.refusal($q$SELECT cte_ctel.cte_complete_transaction(gen_random_uuid())$q$);
 SELECT test.refusal($q$SELECT cte_ctel.cte_register_executor('wallet.deposit', 'test.refusal(text)')$q$);
+-- (As a registrar that is not a superuser, so that the function's shape is what is refused.)
+SET ROLE test_registrar;
 SELECT test.refusal($q$SELECT cte_ctel.cte_register_executor('x.y', 'test.refusal(text)')$q$);
+RESET ROLE;
 
 -- Injection strings are only data: values are always bound, never spliced into SQL, so an
 -- account may well be called that, and nothing else happens.

@@ -7,7 +7,10 @@
 --   * a run: as the registrant, in a security-restricted operation, with its ownership checked
 --     again, and any setting it changes rolled back;
 --   * code the executor reaches (a trigger on a table another role owns) runs as the
---     registrant too, never as the superuser.
+--     registrant too, never as the superuser;
+--   * 0.3.0 (SPEC §12): each function pins its search_path with pg_temp last (else a caller's
+--     temporary table could stand in for one it writes), checked at registration and at every
+--     run, and a superuser may not register (nor run what it registered before 0.3.0).
 SET search_path = cte_ctel, test;
 BEGIN;
 CREATE ROLE t_admin2 IN ROLE cte_admin;
@@ -26,7 +29,7 @@ GRANT ALL ON test.executor_seen TO PUBLIC;
 -- An admin's executor that tries to make its owner a superuser, and records who it runs as.
 SET ROLE t_admin2;
 CREATE FUNCTION test.grab_superuser(transaction_id uuid, payload jsonb) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = test, pg_temp AS $$
 BEGIN
     INSERT INTO test.executor_seen VALUES (current_user, session_user, current_setting('search_path'));
     IF payload ? 'escalate' THEN
@@ -59,7 +62,7 @@ SHOW search_path;
 
 -- Registration: the caller must own the functions.
 CREATE FUNCTION test.superuser_owned(transaction_id uuid, payload jsonb) RETURNS jsonb
-LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;
+LANGUAGE sql SET search_path = test, pg_temp AS $$ SELECT '{}'::jsonb $$;
 CREATE FUNCTION test.superuser_undo(transaction_id uuid, payload jsonb, result jsonb)
 RETURNS void LANGUAGE sql AS $$ SELECT $$;
 GRANT EXECUTE ON FUNCTION test.superuser_owned(uuid, jsonb), test.superuser_undo(uuid, jsonb, jsonb) TO PUBLIC;
@@ -72,8 +75,10 @@ CREATE FUNCTION pg_temp.temporary_step(transaction_id uuid, payload jsonb) RETUR
 LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;
 SELECT test.refusal($$SELECT cte_ctel.cte_register_executor('admin.temporary', 'pg_temp.temporary_step(uuid, jsonb)')$$);
 RESET ROLE;
--- The superuser too must own what it registers: it would run as the superuser otherwise.
+-- A superuser may not register at all, not even functions of its own (0.3.0): its executor
+-- would run every trigger its statements reach as superuser.
 SELECT test.refusal($$SELECT cte_ctel.cte_register_executor('admin.theirs', 'test.grab_superuser(uuid, jsonb)')$$);
+SELECT test.refusal($$SELECT cte_ctel.cte_register_executor('admin.super', 'test.superuser_owned(uuid, jsonb)')$$);
 -- A bystander may not register at all, and 0.1.0's by-oid registration is gone.
 SET ROLE t_bystander;
 SELECT test.refusal($$SELECT cte_ctel.cte_register_executor('x.y', 'test.superuser_owned(uuid, jsonb)')$$);
@@ -105,7 +110,7 @@ CREATE TRIGGER escalate BEFORE INSERT ON test.operator_log
 RESET ROLE;
 SET ROLE t_admin2;
 CREATE FUNCTION test.log_step(transaction_id uuid, payload jsonb) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = test, pg_temp AS $$
 BEGIN
     INSERT INTO test.operator_log VALUES ('step ' || transaction_id);
     RETURN '{}';
@@ -119,5 +124,74 @@ SELECT cte_ctel.cte_start_event(:'t');
 RESET ROLE;
 SELECT status, error_sqlstate, error FROM cte_transactions WHERE id = :'logged';
 SELECT rolsuper AS t_operator2_is_superuser FROM pg_roles WHERE rolname = 't_operator2';
+
+-- 0.3.0: a function that does not pin its search_path with pg_temp last is refused when it is
+-- registered, and the HINT says how to fix it.
+SET ROLE t_admin2;
+CREATE FUNCTION test.unpinned(transaction_id uuid, payload jsonb) RETURNS jsonb
+LANGUAGE sql AS $$ SELECT '{}'::jsonb $$;
+CREATE FUNCTION test.public_first(transaction_id uuid, payload jsonb) RETURNS jsonb
+LANGUAGE sql SET search_path = public AS $$ SELECT '{}'::jsonb $$;
+CREATE FUNCTION test.temp_first(transaction_id uuid, payload jsonb) RETURNS jsonb
+LANGUAGE sql SET search_path = pg_temp, test AS $$ SELECT '{}'::jsonb $$;
+SELECT test.refusal($$SELECT cte_ctel.cte_register_executor('admin.unpinned', 'test.unpinned(uuid, jsonb)')$$);
+SELECT test.refusal($$SELECT cte_ctel.cte_register_executor('admin.unpinned', 'test.public_first(uuid, jsonb)')$$);
+SELECT test.refusal($$SELECT cte_ctel.cte_register_executor('admin.unpinned', 'test.temp_first(uuid, jsonb)')$$);
+DO $$
+DECLARE
+    hint text;
+BEGIN
+    PERFORM cte_ctel.cte_register_executor('admin.unpinned', 'test.unpinned(uuid, jsonb)');
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS hint = PG_EXCEPTION_HINT;
+    RAISE NOTICE 'HINT: %', hint;
+END $$;
+RESET ROLE;
+-- ... and at every run: a path reset after registration makes the step fail, unrun.
+SELECT cte_create_event('unpinned later') AS u \gset
+SELECT cte_add_transaction(:'u', 'log', 'admin.log', '{}') AS unpinned_step \gset
+ALTER FUNCTION test.log_step(uuid, jsonb) RESET search_path;
+SELECT cte_start_event(:'u');
+SELECT status, error_sqlstate, error FROM cte_transactions WHERE id = :'unpinned_step';
+ALTER FUNCTION test.log_step(uuid, jsonb) SET search_path = test, pg_temp;
+
+-- The attack the rule stops: an operator's temporary table, with a trigger, named like the
+-- table an executor writes. With pg_temp last the executor writes its own table, and the
+-- operator's trigger never runs as the registrant.
+SET ROLE t_admin2;
+CREATE TABLE test.orders (note text);
+CREATE FUNCTION test.order_step(transaction_id uuid, payload jsonb) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = test, pg_temp AS $$
+BEGIN
+    INSERT INTO orders VALUES ('order of step ' || transaction_id);
+    RETURN '{}';
+END $$;
+SELECT cte_ctel.cte_register_executor('admin.order', 'test.order_step(uuid, jsonb)');
+RESET ROLE;
+SET ROLE t_operator2;
+CREATE FUNCTION test.shadow_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO test.executor_seen VALUES ('shadow trigger: ' || current_user, session_user, NULL);
+    RETURN NEW;
+END $$;
+CREATE TEMPORARY TABLE orders (note text);
+CREATE TRIGGER shadow BEFORE INSERT ON pg_temp.orders
+    FOR EACH ROW EXECUTE FUNCTION test.shadow_trigger();
+SELECT cte_ctel.cte_create_event('order') AS o \gset
+SELECT cte_ctel.cte_add_transaction(:'o', 'order', 'admin.order', '{}') IS NOT NULL AS added;
+SELECT cte_ctel.cte_start_event(:'o');
+SELECT count(*) AS rows_in_the_shadow FROM pg_temp.orders;
+RESET ROLE;
+SELECT count(*) AS rows_in_test_orders FROM test.orders;
+SELECT count(*) AS shadow_trigger_runs FROM test.executor_seen WHERE current_role_name LIKE 'shadow%';
+
+-- An executor a superuser registered before 0.3.0 (written here as 0.2.0 stored it) is refused
+-- at run, with how to register it again.
+INSERT INTO cte_executors (type, execute_fn, registrant)
+VALUES ('legacy.super', 'test.superuser_owned(uuid, jsonb)', 'postgres');
+SELECT cte_create_event('legacy') AS l \gset
+SELECT cte_add_transaction(:'l', 'legacy', 'legacy.super', '{}') AS legacy_step \gset
+SELECT cte_start_event(:'l');
+SELECT status, error_sqlstate, error FROM cte_transactions WHERE id = :'legacy_step';
 SELECT count(*) AS violations FROM cte_verify_ledger();
 ROLLBACK;

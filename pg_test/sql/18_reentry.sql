@@ -27,7 +27,7 @@ BEGIN
     END CASE;
     RETURN '{}';
 END $$;
-SELECT cte_register_executor('test.reenter', 'test.reenter(uuid, jsonb)');
+SELECT test.register_executor('test.reenter', 'test.reenter(uuid, jsonb)');
 
 -- Each event: a 10 USD transfer, then the re-entrant step.
 CREATE FUNCTION test.reentrant_event(call text) RETURNS uuid LANGUAGE plpgsql AS $$

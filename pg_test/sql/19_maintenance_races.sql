@@ -14,7 +14,7 @@ SELECT cte_deposit('alice', 100, 'USD') IS NOT NULL AS funded;
 CREATE SEQUENCE test.busy_calls;
 CREATE FUNCTION test.busy(transaction_id uuid, payload jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
 BEGIN RAISE EXCEPTION 'try later' USING ERRCODE = '40001'; END $$;
-SELECT cte_register_executor('test.busy', 'test.busy(uuid, jsonb)');
+SELECT test.register_executor('test.busy', 'test.busy(uuid, jsonb)');
 SELECT cte_create_event('due together', timeout => '1 minute') AS e \gset
 SELECT cte_add_transaction(:'e', 'busy', 'test.busy', '{}') IS NOT NULL AS added;
 SELECT ctel_create_lien(:'e', 'alice', 60, 'USD', now() + interval '1 minute') AS event_lien \gset

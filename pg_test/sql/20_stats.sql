@@ -34,7 +34,7 @@ SELECT cte_fail_compensation(t.id, 'the bank cannot recall it') FROM cte_transac
 -- waits for the worker.
 CREATE FUNCTION test.st_busy(transaction_id uuid, payload jsonb) RETURNS jsonb LANGUAGE plpgsql
 AS $$ BEGIN RAISE EXCEPTION 'busy' USING ERRCODE = '40001'; END $$;
-SELECT cte_register_executor('stats.busy', 'test.st_busy(uuid, jsonb)');
+SELECT test.register_executor('stats.busy', 'test.st_busy(uuid, jsonb)');
 SET LOCAL cte_ctel.retry_backoff_ms = 0;
 SELECT cte_start_event(e) FROM (SELECT cte_create_event('st-retry') AS e) x,
        LATERAL cte_add_transaction(x.e, 'busy', 'stats.busy', '{}', max_attempts => 5);

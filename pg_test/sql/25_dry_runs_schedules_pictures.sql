@@ -13,7 +13,7 @@ BEGIN
     PERFORM cte_ctel.cte_deposit('d-fees', (payload ->> 'fee')::numeric, 'USD');
     RETURN jsonb_build_object('fee', payload -> 'fee');
 END $$;
-SELECT cte_register_executor('d.fee', 'test.d_fee(uuid, jsonb)');
+SELECT test.register_executor('d.fee', 'test.d_fee(uuid, jsonb)');
 SELECT cte_create_event('checkout') AS e \gset
 SELECT cte_add_transaction(:'e', 'pay', 'wallet.transfer',
     '{"source_account_id": "d-alice", "destination_account_id": "d-bob", "amount": 30, "currency": "USD"}') IS NOT NULL AS added;

@@ -38,6 +38,7 @@ fn cte_register_executor_by_oid(
             why:
                 "this database still has cte_ctel 0.1.0's SQL: run ALTER EXTENSION cte_ctel UPDATE"
                     .into(),
+            fix: "run ALTER EXTENSION cte_ctel UPDATE, then register again",
         })
     })
 }

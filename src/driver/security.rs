@@ -71,8 +71,12 @@ pub fn checked(
         return Err(CteError::ExecutorInvalid {
             step_type: step_type.into(),
             why: format!("its registrant {:?} no longer exists", executor.registrant),
+            fix: custom::FIX_REGISTRANT,
         });
     };
+    // Executors a superuser registered before 0.3.0 are refused here, with how to register
+    // them again.
+    custom::check_registrant(step_type, &executor.registrant, executor.registrant_superuser)?;
     custom::check(step_type, &executor.registrant, role, &function.facts)?;
     assert!(function.oid.is_some(), "a checked function exists");
     Ok(function.oid.map(|oid| (registrant, oid)))
@@ -161,6 +165,7 @@ pub fn register(
     let invalid = |why: &str| CteError::ExecutorInvalid {
         step_type: type_name.to_string(),
         why: why.to_string(),
+        fix: "a custom type is lowercase words joined by dots, such as fees.collect",
     };
     match StepType::parse(type_name) {
         Ok(StepType::Custom(_)) => {}
@@ -172,6 +177,7 @@ pub fn register(
         }
     }
     let (registrant, name) = current_role();
+    custom::check_registrant(type_name, &name, crate::store::executors::is_superuser(registrant))?;
     let execute = crate::store::executors::function(execute_fn, registrant);
     custom::check(type_name, &name, Role::Execute, &execute.facts)?;
     let compensate = compensate_fn.map(|oid| crate::store::executors::function(oid, registrant));

@@ -24,6 +24,8 @@ pub struct Executor {
     pub registrant: String,
     /// The registrant's role, if it still exists.
     pub registrant_oid: Option<Oid>,
+    /// The registrant is a superuser now (refused since 0.3.0: SPEC §12).
+    pub registrant_superuser: bool,
     pub execute: ExecutorFunction,
     pub compensate: Option<ExecutorFunction>,
 }
@@ -38,6 +40,11 @@ macro_rules! function_facts {
                     p.prokind = 'f' AND NOT p.proretset AS plain,
                     COALESCE(pg_catalog.has_function_privilege(r.oid, p.oid, 'EXECUTE'), false)
                         AS executable,
+                    COALESCE((SELECT pg_catalog.btrim(pg_catalog.reverse(pg_catalog.split_part(
+                                         pg_catalog.reverse(pg_catalog.substr(c, 13)), ',', 1)),
+                                     ' \"') = 'pg_temp'
+                                FROM pg_catalog.unnest(p.proconfig) AS c
+                               WHERE c LIKE 'search\\_path=%' LIMIT 1), false) AS pinned,
                     p.prorettype::pg_catalog.regtype::text AS returns,
                     pg_catalog.oidvectortypes(p.proargtypes) AS arguments
                FROM pg_catalog.pg_proc p
@@ -51,8 +58,9 @@ macro_rules! function_facts {
 
 const EXECUTOR: &str = concat!(
     "SELECT e.registrant, r.oid, e.execute_fn, e.compensate_fn,
-            x.oid, x.owned, x.temporary, x.plain, x.executable, x.returns, x.arguments,
-            c.oid, c.owned, c.temporary, c.plain, c.executable, c.returns, c.arguments
+            x.oid, x.owned, x.temporary, x.plain, x.executable, x.pinned, x.returns, x.arguments,
+            c.oid, c.owned, c.temporary, c.plain, c.executable, c.pinned, c.returns, c.arguments,
+            COALESCE(r.rolsuper, false)
        FROM cte_ctel.cte_executors e
        LEFT JOIN pg_catalog.pg_roles r ON r.rolname = e.registrant
        LEFT JOIN LATERAL (",
@@ -66,7 +74,7 @@ const EXECUTOR: &str = concat!(
 
 // The facts of a signature ($1) for a registration by the role $2.
 const FUNCTION: &str = concat!(
-    "SELECT f.oid, f.owned, f.temporary, f.plain, f.executable, f.returns, f.arguments
+    "SELECT f.oid, f.owned, f.temporary, f.plain, f.executable, f.pinned, f.returns, f.arguments
        FROM (SELECT $2::oid AS oid) r
        LEFT JOIN LATERAL (",
     function_facts!("$1"),
@@ -91,8 +99,9 @@ fn function_of(
             temporary: flag(first + 2),
             plain: flag(first + 3),
             executable_by_registrant: flag(first + 4),
-            returns: text(first + 5),
-            arguments: text(first + 6),
+            search_path_pinned: flag(first + 5),
+            returns: text(first + 6),
+            arguments: text(first + 7),
         },
     }
 }
@@ -104,10 +113,11 @@ pub fn executor(step_type: &str) -> Option<Executor> {
         let row = table.into_iter().next()?;
         let text = |ordinal| spi(row.get::<String>(ordinal), EXECUTOR);
         let execute = function_of(&row, 5, text(3).unwrap_or_default(), EXECUTOR);
-        let compensate = text(4).map(|signature| function_of(&row, 12, signature, EXECUTOR));
+        let compensate = text(4).map(|signature| function_of(&row, 13, signature, EXECUTOR));
         Some(Executor {
             registrant: text(1).unwrap_or_default(),
             registrant_oid: spi(row.get::<Oid>(2), EXECUTOR),
+            registrant_superuser: spi(row.get::<bool>(21), EXECUTOR) != Some(false),
             execute,
             compensate,
         })
@@ -166,6 +176,14 @@ pub fn save(
 
 const EXECUTOR_REGISTERED: &str =
     "SELECT EXISTS (SELECT 1 FROM cte_ctel.cte_executors WHERE type = $1)";
+
+const ROLE_IS_SUPERUSER: &str =
+    "SELECT COALESCE((SELECT rolsuper FROM pg_catalog.pg_roles WHERE oid = $1), true)";
+
+/// Whether a role is a superuser (an unknown one counts as one: it is refused either way).
+pub fn is_superuser(role: Oid) -> bool {
+    select_one::<bool>(ROLE_IS_SUPERUSER, &[role.into()]) != Some(false)
+}
 
 /// Whether a custom type has a registered executor.
 pub fn is_registered(step_type: &str) -> bool {

@@ -32,11 +32,35 @@ SELECT CASE WHEN cte_complete_transaction(:'bank', '{"bank_ref": "b-1"}') = 'com
 SELECT CASE WHEN cte_balance('u-bob', 'USD') = :bob_before - 30
              AND cte_available_balance('u-bob', 'USD') = :bob_before - 30
             THEN 'ok' ELSE 'not ok' END || ' - its withdrawal is posted and its hold gone';
--- The executor registered on 0.1.0 still runs (as the role that owns it).
+-- The executor a superuser registered before 0.3.0 is refused at run (SPEC §12: a superuser's
+-- executor would run every trigger it reaches as superuser), its step failing with the reason;
+-- registered again as the release notes say, by a dedicated role that owns its functions
+-- pinned to their schema and pg_temp, it runs.
 SELECT cte_create_event('after-upgrade') AS e \gset
+SELECT cte_add_transaction(:'e', 'fee', 'fee.note', '{"fee": 2}') AS fee_step \gset
+SELECT CASE WHEN cte_start_event(:'e') = 'compensated'
+             AND (SELECT error_sqlstate = 'L0030' AND error LIKE '%is a superuser%'
+                    FROM cte_transactions WHERE id = :'fee_step')
+            THEN 'ok' ELSE 'not ok' END
+       || ' - an executor a superuser registered before the upgrade is refused at run';
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'fees_executor') THEN
+        CREATE ROLE fees_executor NOLOGIN IN ROLE cte_admin;
+    END IF;
+END $$;
+ALTER FUNCTION public.upgrade_fee(uuid, jsonb) OWNER TO fees_executor;
+ALTER FUNCTION public.upgrade_fee(uuid, jsonb) SET search_path = public, pg_temp;
+ALTER FUNCTION public.upgrade_fee_undo(uuid, jsonb, jsonb) OWNER TO fees_executor;
+ALTER FUNCTION public.upgrade_fee_undo(uuid, jsonb, jsonb) SET search_path = public, pg_temp;
+SET ROLE fees_executor;
+SELECT cte_register_executor('fee.note', 'public.upgrade_fee(uuid, jsonb)',
+                             'public.upgrade_fee_undo(uuid, jsonb, jsonb)') IS NULL AS registered \gset
+RESET ROLE;
+SELECT cte_create_event('after-upgrade, registered again') AS e \gset
 SELECT cte_add_transaction(:'e', 'fee', 'fee.note', '{"fee": 2}') IS NOT NULL AS added \gset
 SELECT CASE WHEN cte_start_event(:'e') = 'completed' THEN 'ok' ELSE 'not ok' END
-       || ' - a custom executor registered on 0.1.0 still runs';
+       || ' - registered again by a dedicated role, the executor runs';
 SELECT CASE WHEN count(*) = 0 THEN 'ok' ELSE 'not ok' END
        || ' - the ledger verifies after the new work (' || count(*) || ' violations)'
   FROM cte_verify_ledger();

@@ -181,7 +181,6 @@ fn setup(config: &Config) {
                  END IF;
                  RETURN '{}';
              END $$;
-             SELECT cte_ctel.cte_register_executor('stress.maybe_fail', 'public.maybe_fail(uuid, jsonb)');
              -- Misbehaving executors: one that starts its own event again from inside its step
              -- (refused: money must move once), one that fails retryably every other call (run
              -- again by the worker, at once in sessions without backoff), one that returns a
@@ -193,7 +192,6 @@ fn setup(config: &Config) {
                      (SELECT event_id FROM cte_ctel.cte_transactions WHERE id = transaction_id));
                  RETURN '{}';
              END $$;
-             SELECT cte_ctel.cte_register_executor('stress.reenter', 'public.reenter(uuid, jsonb)');
              CREATE SEQUENCE public.flaky_calls;
              CREATE FUNCTION public.flaky(transaction_id uuid, payload jsonb) RETURNS jsonb
              LANGUAGE plpgsql AS $$
@@ -203,10 +201,30 @@ fn setup(config: &Config) {
                  END IF;
                  RETURN '{}';
              END $$;
-             SELECT cte_ctel.cte_register_executor('stress.flaky', 'public.flaky(uuid, jsonb)');
              CREATE FUNCTION public.bloated(transaction_id uuid, payload jsonb) RETURNS jsonb
              LANGUAGE sql AS $$ SELECT jsonb_build_object('blob', repeat('x', 2 * 1024 * 1024)) $$;
+             -- Registered as SPEC §12 asks: by a role that is not a superuser, owning the
+             -- functions, each pinned to its schema and pg_temp.
+             DO $do$ BEGIN
+                 IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'cte_test_registrar') THEN
+                     CREATE ROLE cte_test_registrar NOLOGIN IN ROLE cte_admin;
+                 END IF;
+             END $do$;
+             GRANT USAGE ON SEQUENCE public.flaky_calls TO cte_test_registrar;
+             ALTER FUNCTION public.maybe_fail(uuid, jsonb) OWNER TO cte_test_registrar;
+             ALTER FUNCTION public.maybe_fail(uuid, jsonb) SET search_path = public, pg_temp;
+             ALTER FUNCTION public.reenter(uuid, jsonb) OWNER TO cte_test_registrar;
+             ALTER FUNCTION public.reenter(uuid, jsonb) SET search_path = public, pg_temp;
+             ALTER FUNCTION public.flaky(uuid, jsonb) OWNER TO cte_test_registrar;
+             ALTER FUNCTION public.flaky(uuid, jsonb) SET search_path = public, pg_temp;
+             ALTER FUNCTION public.bloated(uuid, jsonb) OWNER TO cte_test_registrar;
+             ALTER FUNCTION public.bloated(uuid, jsonb) SET search_path = public, pg_temp;
+             SET ROLE cte_test_registrar;
+             SELECT cte_ctel.cte_register_executor('stress.maybe_fail', 'public.maybe_fail(uuid, jsonb)');
+             SELECT cte_ctel.cte_register_executor('stress.reenter', 'public.reenter(uuid, jsonb)');
+             SELECT cte_ctel.cte_register_executor('stress.flaky', 'public.flaky(uuid, jsonb)');
              SELECT cte_ctel.cte_register_executor('stress.bloated', 'public.bloated(uuid, jsonb)');
+             RESET ROLE;
              SELECT cte_ctel.cte_create_account('fees', ARRAY['USD']);",
         )
         .unwrap();

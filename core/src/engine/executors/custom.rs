@@ -5,6 +5,12 @@
 //! role must own both functions (EXECUTE alone would let whoever owns them change the body and
 //! borrow the registrant's rights), neither may live in a temporary schema (which another
 //! session's objects can shadow), and each must be a plain function of the contract's shape.
+//!
+//! 0.3.0 (SPEC §12): each must pin its own `search_path` with `pg_temp` last. PostgreSQL looks
+//! for tables in the caller's `pg_temp` first unless the path names it elsewhere, so otherwise a
+//! caller's temporary table (with a trigger) could stand in for one the function writes, and
+//! run as the registrant. And the registrant may not be a superuser: its code would run every
+//! trigger its statements reach as superuser, on any event a caller starts.
 
 use crate::error::CteError;
 
@@ -18,6 +24,8 @@ pub struct FunctionFacts {
     /// A function (not a procedure, aggregate or window function) returning one value.
     pub plain: bool,
     pub executable_by_registrant: bool,
+    /// Its own `SET search_path` ends with `pg_temp`.
+    pub search_path_pinned: bool,
     pub returns: String,
     pub arguments: String,
 }
@@ -45,6 +53,37 @@ impl Role {
     }
 }
 
+/// The fix the HINT of a refusal gives: how to write an executor that may run.
+pub const FIX_SEARCH_PATH: &str = "pin the function's search_path with pg_temp last: ALTER \
+    FUNCTION myschema.f(uuid, jsonb) SET search_path = myschema, pg_temp (and name every \
+    object it uses from that path)";
+pub const FIX_REGISTRANT: &str = "register as a dedicated role that is not a superuser: \
+    CREATE ROLE fees_executor NOLOGIN IN ROLE cte_admin; ALTER FUNCTION ... OWNER TO \
+    fees_executor (both functions); SET ROLE fees_executor; SELECT \
+    cte_ctel.cte_register_executor(...)";
+pub const FIX_FUNCTION: &str = "an executor's functions are execute_fn(uuid, jsonb) RETURNS \
+    jsonb and compensate_fn(uuid, jsonb, jsonb) RETURNS void, owned by the registering role, \
+    outside pg_temp";
+
+/// Whether a role may register (and run) executors: never a superuser.
+pub fn check_registrant(
+    step_type: &str,
+    registrant: &str,
+    superuser: bool,
+) -> Result<(), CteError> {
+    if superuser {
+        return Err(CteError::ExecutorInvalid {
+            step_type: step_type.into(),
+            why: format!(
+                "its registrant {registrant:?} is a superuser, whose executor would run every \
+                 trigger its statements reach with superuser rights"
+            ),
+            fix: FIX_REGISTRANT,
+        });
+    }
+    Ok(())
+}
+
 /// Whether `function` may run as `registrant` in the executor of `step_type`.
 pub fn check(
     step_type: &str,
@@ -52,7 +91,11 @@ pub fn check(
     role: Role,
     function: &FunctionFacts,
 ) -> Result<(), CteError> {
-    let invalid = |why: String| CteError::ExecutorInvalid { step_type: step_type.into(), why };
+    let invalid = |why: String| CteError::ExecutorInvalid {
+        step_type: step_type.into(),
+        why,
+        fix: FIX_FUNCTION,
+    };
     let name = role.name();
     let (returns, arguments) = role.shape();
     if !function.exists {
@@ -73,6 +116,16 @@ pub fn check(
     if !function.executable_by_registrant {
         return Err(invalid(format!("{registrant:?} may not execute {name}")));
     }
+    if !function.search_path_pinned {
+        return Err(CteError::ExecutorInvalid {
+            step_type: step_type.into(),
+            why: format!(
+                "{name} does not pin its search_path with pg_temp last, so a caller's temporary \
+                 table could stand in for one it uses"
+            ),
+            fix: FIX_SEARCH_PATH,
+        });
+    }
     Ok(())
 }
 
@@ -88,6 +141,7 @@ mod tests {
             temporary: false,
             plain: true,
             executable_by_registrant: true,
+            search_path_pinned: true,
             returns: returns.into(),
             arguments: arguments.into(),
         }
@@ -102,12 +156,13 @@ mod tests {
     #[test]
     fn each_missing_condition_is_refused_with_its_own_message() {
         type Spoil = fn(&mut FunctionFacts);
-        let cases: [(Spoil, &str); 6] = [
+        let cases: [(Spoil, &str); 7] = [
             (|f| f.exists = false, "no longer exists"),
             (|f| f.owned_by_registrant = false, "is not owned by"),
             (|f| f.temporary = true, "temporary schema"),
             (|f| f.plain = false, "must be a function"),
             (|f| f.executable_by_registrant = false, "may not execute"),
+            (|f| f.search_path_pinned = false, "does not pin its search_path"),
             (|f| f.arguments = "uuid".into(), "must be a function (uuid, jsonb) RETURNS jsonb"),
         ];
         for (spoil, expected) in cases {
@@ -117,8 +172,20 @@ mod tests {
             assert_eq!(error.reason(), "executor_invalid");
             assert!(error.to_string().contains(expected), "{error} lacks {expected:?}");
         }
+        let unpinned = FunctionFacts { search_path_pinned: false, ..good(Role::Execute) };
+        let error = check("fee", "admin", Role::Execute, &unpinned).unwrap_err();
+        assert!(error.hint().is_some_and(|hint| hint.contains("pg_temp")));
         let mut wrong_return = good(Role::Compensate);
         wrong_return.returns = "jsonb".into();
         assert!(check("fee", "admin", Role::Compensate, &wrong_return).is_err());
+    }
+
+    #[test]
+    fn a_superuser_may_not_register_and_the_hint_says_how() {
+        assert_eq!(check_registrant("fee", "fees_executor", false), Ok(()));
+        let error = check_registrant("fee", "postgres", true).unwrap_err();
+        assert_eq!(error.reason(), "executor_invalid");
+        assert!(error.to_string().contains("superuser"));
+        assert!(error.hint().is_some_and(|hint| hint.contains("SET ROLE")));
     }
 }
