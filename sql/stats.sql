@@ -76,6 +76,11 @@ SELECT 'worker_running', NULL, NULL, count(*)
   FROM pg_catalog.pg_stat_activity a
  WHERE a.backend_type = 'cte_ctel maintenance' AND a.datname = pg_catalog.current_database()
 UNION ALL
+-- 0.3.0: the feed worker (sequencing, notifications, lien expiry) is a process of its own.
+SELECT 'feed_worker_running', NULL, NULL, count(*)
+  FROM pg_catalog.pg_stat_activity a
+ WHERE a.backend_type = 'cte_ctel feed' AND a.datname = pg_catalog.current_database()
+UNION ALL
 SELECT 'worker_last_pass_age_seconds', NULL, NULL,
        round(extract(epoch FROM pg_catalog.statement_timestamp() - w.last_pass_at), 3)
   FROM cte_ctel.cte_worker_state w

@@ -48,6 +48,15 @@ static WORKER_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(true);
 /// enough that stuck events surface the same day. Server-wide (the worker applies it).
 static COMPENSATION_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(HOUR_MS);
 
+/// `cte_ctel.executor_timeout`: the longest a custom executor's function may run, in
+/// milliseconds, armed as a statement timeout around each call (in the workers and in
+/// sessions). Expiry cancels the call with 57014, a try-again failure: the step is retried with
+/// backoff like a deadlock. Default 30000 ms: an executor calling a slow service still
+/// finishes, while a stuck one frees the events worker within half a minute. 0 means no limit.
+/// In a session whose own `statement_timeout` is already running, that one governs instead.
+/// Superuser-only (ALTER SYSTEM or the configuration file), so no caller can lift it.
+static EXECUTOR_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(30_000);
+
 const DAY_MS: i32 = 24 * 60 * 60 * 1_000;
 const HOUR_MS: i32 = 60 * 60 * 1_000;
 
@@ -100,6 +109,15 @@ pub fn init() {
         GucContext::Sighup,
     );
     define_int(
+        c"cte_ctel.executor_timeout",
+        c"The longest a custom executor's function may run (0: no limit).",
+        &EXECUTOR_TIMEOUT_MS,
+        0,
+        DAY_MS,
+        GucFlags::UNIT_MS,
+        GucContext::Suset,
+    );
+    define_int(
         c"cte_ctel.retry_max_attempts",
         c"Attempts a step gets when cte_add_transaction does not say.",
         &RETRY_MAX_ATTEMPTS,
@@ -150,6 +168,11 @@ pub fn worker_interval() -> Duration {
 /// Whether the worker's ticks do anything.
 pub fn worker_enabled() -> bool {
     WORKER_ENABLED.get()
+}
+
+/// The longest a custom executor may run, in milliseconds; 0 for no limit.
+pub fn executor_timeout_ms() -> i32 {
+    EXECUTOR_TIMEOUT_MS.get().max(0)
 }
 
 /// What a saga needs from the settings.

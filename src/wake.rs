@@ -46,6 +46,15 @@ pub fn register_worker(present: bool) {
     WORKER.get().store(if present { procno + 1 } else { 0 }, Ordering::SeqCst);
 }
 
+/// Whether a live feed worker serves `database`: the library was preloaded, the worker has
+/// announced itself, it is enabled and `cte_ctel.database` names this database.
+pub fn worker_serves(database: &str) -> bool {
+    preloaded()
+        && WORKER.get().load(Ordering::SeqCst) > 0
+        && crate::gucs::worker_enabled()
+        && crate::gucs::worker_database() == database
+}
+
 /// Wakes the worker when the current transaction commits (once, however often it is asked).
 pub fn at_commit() {
     if !preloaded() || ASKED.get() {

@@ -1,7 +1,14 @@
-//! The background worker: each `cte_ctel.worker_interval`, and as soon as a transaction that
-//! recorded changes commits (`wake`), it runs the maintenance pass in `cte_ctel.database`:
-//! changes sequenced into the feed and announced, events timed out, retries run, liens expired,
-//! system deltas folded. Started by `shared_preload_libraries`.
+//! The background workers, two per server, both serving `cte_ctel.database` and started by
+//! `shared_preload_libraries`. Each `cte_ctel.worker_interval`:
+//! - the feed worker (`cte_ctel feed`; also woken as soon as a transaction that recorded
+//!   changes commits, by `wake`) sequences committed changes into the feed and announces them,
+//!   expires liens and folds system deltas;
+//! - the events worker (`cte_ctel maintenance`) starts scheduled events, times out events and
+//!   unreported compensations, and runs due retries, where custom executors run (under
+//!   `cte_ctel.executor_timeout`).
+//!
+//! They are two processes so that no executor, however slow, can hold the feed or an expiry
+//! (SPEC §12): the feed worker never runs one.
 //!
 //! It is a client like any other, with two differences: it never waits for a row another
 //! session holds (it skips it, and a lock wait in an executor it runs gives up after
@@ -19,7 +26,7 @@ use cte_ctel_core::limits::{
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
 use pgrx::prelude::*;
 
-use crate::driver::maintenance::{self, Report};
+use crate::driver::maintenance::{self, Duties, Report};
 use crate::driver::Context;
 use crate::gucs;
 use crate::store::{now_ms, spi, subtransaction, LockWait};
@@ -27,34 +34,59 @@ use crate::store::{now_ms, spi, subtransaction, LockWait};
 /// How long the postmaster waits before starting the worker again after it stopped.
 const WORKER_RESTART_DELAY: Duration = Duration::from_secs(5);
 
-/// What `pg_stat_activity.backend_type` shows for the worker.
-const WORKER_TYPE: &str = "cte_ctel maintenance";
+/// What `pg_stat_activity.backend_type` shows for each worker.
+const EVENTS_WORKER_TYPE: &str = "cte_ctel maintenance";
+const FEED_WORKER_TYPE: &str = "cte_ctel feed";
 
-/// Registers the worker; only possible while the library is being preloaded.
+/// Registers the workers; only possible while the library is being preloaded.
 pub fn register() {
     // SAFETY: reading a postmaster global that is set for the whole preload phase.
     if !unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
         return;
     }
     crate::wake::init();
-    BackgroundWorkerBuilder::new("cte_ctel maintenance worker")
-        .set_type(WORKER_TYPE)
-        .set_library("cte_ctel")
-        .set_function("cte_ctel_worker_main")
-        .enable_spi_access()
-        .set_restart_time(Some(WORKER_RESTART_DELAY))
-        .load();
+    let workers = [
+        ("cte_ctel maintenance worker", EVENTS_WORKER_TYPE, "cte_ctel_worker_main"),
+        ("cte_ctel feed worker", FEED_WORKER_TYPE, "cte_ctel_feed_worker_main"),
+    ];
+    for (name, worker_type, function) in workers {
+        BackgroundWorkerBuilder::new(name)
+            .set_type(worker_type)
+            .set_library("cte_ctel")
+            .set_function(function)
+            .enable_spi_access()
+            .set_restart_time(Some(WORKER_RESTART_DELAY))
+            .load();
+    }
 }
 
-/// The worker's entry point (named in `register`).
+/// The events worker's entry point (named in `register`).
 #[pg_guard]
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn cte_ctel_worker_main(_argument: pg_sys::Datum) {
+    serve(Duties::Events);
+}
+
+/// The feed worker's entry point (named in `register`).
+#[pg_guard]
+#[unsafe(no_mangle)]
+pub extern "C-unwind" fn cte_ctel_feed_worker_main(_argument: pg_sys::Datum) {
+    serve(Duties::Feed);
+}
+
+/// A worker's life: connect, then a tick of `duties` each interval (and, for the feed worker,
+/// at each wake-up) until SIGTERM or a change of database.
+fn serve(duties: Duties) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
     let database = gucs::worker_database();
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
-    log!("cte_ctel maintenance worker serving database {database:?}");
-    crate::wake::register_worker(true);
+    let name = if duties == Duties::Feed { FEED_WORKER_TYPE } else { EVENTS_WORKER_TYPE };
+    log!("{name} worker serving database {database:?}");
+    // Wake-ups at commit are for the feed: only its worker takes them.
+    let announce = duties == Duties::Feed;
+    if announce {
+        crate::wake::register_worker(true);
+    }
     while BackgroundWorker::wait_latch(Some(gucs::worker_interval())) {
         if BackgroundWorker::sighup_received() {
             // SAFETY: the documented way for a worker to reload its configuration file.
@@ -67,13 +99,15 @@ pub extern "C-unwind" fn cte_ctel_worker_main(_argument: pg_sys::Datum) {
         // SAFETY: a plain read of the recovery state.
         let standby = unsafe { pg_sys::RecoveryInProgress() };
         if gucs::worker_enabled() && !standby {
-            tick();
+            tick(duties);
             // SAFETY: a plain sleep; a SIGTERM meanwhile is seen by the next wait_latch.
             unsafe { pg_sys::pg_usleep(WORKER_PASS_GAP_MS as std::ffi::c_long * 1000) };
         }
     }
-    crate::wake::register_worker(false);
-    log!("cte_ctel maintenance worker stopping");
+    if announce {
+        crate::wake::register_worker(false);
+    }
+    log!("{name} worker stopping");
     // Exit status 1 asks the postmaster to start the worker again (after a terminate or a
     // database change); during a shutdown it is not restarted anyway.
     // SAFETY: ends this worker process; nothing of ours needs cleaning up.
@@ -91,13 +125,13 @@ const SETTINGS: &str = "SELECT pg_catalog.set_config('search_path', 'pg_catalog,
 
 /// One tick: passes of a few items, each pass committed on its own, until nothing is left or
 /// the tick's bound is reached.
-fn tick() {
+fn tick(duties: Duties) {
     let started = Instant::now();
     let mut total = Report::default();
     let passes_max =
         usize::try_from(EVENTS_PER_MAINTENANCE_MAX).unwrap_or(1) / WORKER_ITEMS_PER_TRANSACTION_MAX;
     for _ in 0..passes_max.max(1) {
-        let pass = BackgroundWorker::transaction(one_pass);
+        let pass = BackgroundWorker::transaction(|| one_pass(duties));
         let Some((report, more)) = pass else {
             return; // not installed, another version, or the pass failed (logged)
         };
@@ -108,6 +142,9 @@ fn tick() {
     }
     let elapsed = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
     BackgroundWorker::transaction(|| {
+        // A session may hold the state row (cte_run_maintenance() in an open transaction): the
+        // worker gives up recording after the lock timeout rather than wait for it.
+        settings();
         let recorded = subtransaction::run_isolated(|| {
             maintenance::record_pass(elapsed, &total);
             Ok(())
@@ -119,8 +156,15 @@ fn tick() {
     debug1!("cte_ctel maintenance: {}", total.to_json());
 }
 
+/// The worker's settings for its current transaction: a fixed search_path, and a lock timeout
+/// so that it never waits long for a row a session holds.
+fn settings() {
+    let timeout = format!("{WORKER_LOCK_TIMEOUT_MS}ms");
+    spi(Spi::run_with_args(SETTINGS, &[timeout.as_str().into()]), SETTINGS);
+}
+
 /// One pass in the worker's current transaction; `None` if there is nothing to serve.
-fn one_pass() -> Option<(Report, bool)> {
+fn one_pass(duties: Duties) -> Option<(Report, bool)> {
     // SAFETY: a bgworker's statement clock is not advanced for it: each pass is a statement.
     unsafe { pg_sys::SetCurrentStatementStartTimestamp() };
     let version = env!("CARGO_PKG_VERSION");
@@ -129,8 +173,7 @@ fn one_pass() -> Option<(Report, bool)> {
     if installed != Some(true) {
         return None;
     }
-    let timeout = format!("{WORKER_LOCK_TIMEOUT_MS}ms");
-    spi(Spi::run_with_args(SETTINGS, &[timeout.as_str().into()]), SETTINGS);
+    settings();
     let ctx = Context {
         now_ms: now_ms(),
         config: gucs::saga_config(),
@@ -138,7 +181,7 @@ fn one_pass() -> Option<(Report, bool)> {
         actor: Some("cte_ctel worker".into()),
     };
     let pass = subtransaction::run_isolated(|| {
-        Ok(maintenance::pass(&ctx, WORKER_ITEMS_PER_TRANSACTION_MAX))
+        Ok(maintenance::pass(&ctx, WORKER_ITEMS_PER_TRANSACTION_MAX, duties))
     });
     match pass {
         Ok(result) => Some(result),

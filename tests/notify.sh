@@ -20,7 +20,7 @@ check() { if [ "$(q -c "$2")" = t ]; then ok "$1"; else not_ok "$1"; fi; }
 q -c "CREATE EXTENSION cte_ctel" -c "SET search_path = cte_ctel" \
   -c "SELECT cte_create_account('n-alice', ARRAY['USD'])" -c "SELECT cte_create_account('n-bob', ARRAY['USD'])" \
   -c "SELECT cte_deposit('n-alice', 100, 'USD')" >/dev/null
-worker_pid="SELECT pid FROM pg_stat_activity WHERE backend_type = 'cte_ctel maintenance' AND datname = 'cte_worker'"
+worker_pid="SELECT pid FROM pg_stat_activity WHERE backend_type = 'cte_ctel feed' AND datname = 'cte_worker'"
 for _ in $(seq 150); do [ -n "$(q -c "$worker_pid")" ] && break; sleep 0.2; done
 # Let the worker sequence the setup, then take the cursor.
 for _ in $(seq 50); do [ "$(q -c 'SELECT count(*) FROM cte_ctel.cte_change_outbox')" = 0 ] && break; sleep 0.1; done

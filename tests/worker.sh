@@ -29,6 +29,7 @@ check() {
 }
 
 worker_pid="SELECT pid FROM pg_stat_activity WHERE backend_type = 'cte_ctel maintenance'"
+feed_pid="SELECT pid FROM pg_stat_activity WHERE backend_type = 'cte_ctel feed'"
 
 "$PSQL" -X -q -h "$host" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 \
     -c "DROP DATABASE IF EXISTS cte_worker WITH (FORCE)" -c "CREATE DATABASE cte_worker"
@@ -39,6 +40,8 @@ q -c "CREATE EXTENSION cte_ctel" -c "SET search_path = cte_ctel" \
 # The postmaster restarts a worker that could not connect every 5 s, so it may take a while.
 wait_for 30 "the worker runs in cte_worker and shows its name in pg_stat_activity" \
     "SELECT EXISTS ($worker_pid AND datname = 'cte_worker')"
+wait_for 30 "so does the feed worker, a process of its own" \
+    "SELECT EXISTS ($feed_pid AND datname = 'cte_worker')"
 
 lien=$(q -c "SELECT cte_ctel.ctel_create_lien(NULL, 'w-alice', 4, 'USD', now() + interval '1 second')")
 check "the lien holds its funds until it expires" "SELECT cte_ctel.cte_available_balance('w-alice', 'USD') = 6"
@@ -117,9 +120,12 @@ wait_for 15 "the worker runs the retry when it falls due" \
        JOIN cte_ctel.cte_transactions t ON t.event_id = e.id WHERE e.id = '$retry'"
 
 first_pid=$(q -c "$worker_pid")
-q -c "SELECT pg_terminate_backend($first_pid)" >/dev/null
+first_feed_pid=$(q -c "$feed_pid")
+q -c "SELECT pg_terminate_backend($first_pid)" -c "SELECT pg_terminate_backend($first_feed_pid)" >/dev/null
 wait_for 30 "after pg_terminate_backend the postmaster starts the worker again" \
     "SELECT EXISTS ($worker_pid AND pid <> $first_pid AND datname = 'cte_worker')"
+wait_for 30 "and the feed worker" \
+    "SELECT EXISTS ($feed_pid AND pid <> $first_feed_pid AND datname = 'cte_worker')"
 lien=$(q -c "SELECT cte_ctel.ctel_create_lien(NULL, 'w-alice', 1, 'USD', now() + interval '500 milliseconds')")
 wait_for 15 "the restarted worker expires liens again" \
     "SELECT status = 'expired' FROM cte_ctel.cte_liens WHERE id = '$lien'"
@@ -134,6 +140,64 @@ check "with cte_ctel.worker_enabled off (reloaded on SIGHUP) the worker leaves a
 q -c "ALTER SYSTEM RESET cte_ctel.worker_enabled" -c "SELECT pg_reload_conf()" >/dev/null
 wait_for 15 "switched back on, it expires the lien" \
     "SELECT status = 'expired' FROM cte_ctel.cte_liens WHERE id = '$lien'"
+
+# SPEC §12: no executor can hold the worker. A custom step that sleeps 4 s, run by the events
+# worker (a scheduled start): meanwhile a lien that falls due is expired, and a transfer that
+# commits gets its place in the feed, each within about a second (0.2.0: both waited for it).
+q >/dev/null <<'SQL'
+CREATE FUNCTION public.slow_step(transaction_id uuid, payload jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep((payload ->> 'seconds')::float8); RETURN '{}'; END $$;
+ALTER FUNCTION public.slow_step(uuid, jsonb) OWNER TO cte_test_registrar;
+ALTER FUNCTION public.slow_step(uuid, jsonb) SET search_path = public, pg_temp;
+SET ROLE cte_test_registrar;
+SELECT cte_ctel.cte_register_executor('slow.step', 'public.slow_step(uuid, jsonb)');
+RESET ROLE;
+SQL
+slow=$(q -c "SELECT cte_ctel.cte_create_event('slow')")
+q -c "SELECT cte_ctel.cte_add_transaction('$slow', 'sleep', 'slow.step', '{\"seconds\": 4}')" \
+  -c "SELECT cte_ctel.cte_start_event('$slow', now() + interval '200 milliseconds')" >/dev/null
+wait_for 10 "the events worker is running the slow step" \
+    "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'cte_ctel maintenance'
+                     AND wait_event = 'PgSleep')"
+lien=$(q -c "SELECT cte_ctel.ctel_create_lien(NULL, 'w-alice', 1, 'USD', now() + interval '300 milliseconds')")
+paid=$(q -c "SELECT cte_ctel.cte_transfer('w-alice', 'w-bob', 0.01, 'USD', 'while-slow')")
+wait_for 2 "while it sleeps, a lien that falls due is expired" \
+    "SELECT status = 'expired' FROM cte_ctel.cte_liens WHERE id = '$lien'"
+wait_for 2 "and a committed transfer is sequenced into the feed" \
+    "SELECT EXISTS (SELECT 1 FROM cte_ctel.cte_changes(0, 10000) WHERE event_id = '$paid')"
+check "the slow step was still running then" \
+    "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'cte_ctel maintenance'
+                     AND wait_event = 'PgSleep')"
+wait_for 15 "the slow step completes in its own time (under the 30 s executor_timeout)" \
+    "SELECT status = 'completed' FROM cte_ctel.cte_events WHERE id = '$slow'"
+
+# cte_ctel.executor_timeout: a call that runs longer is cancelled as a statement timeout (57014),
+# a try-again failure: the step is retried, and fails for good at its last attempt.
+q -c "ALTER SYSTEM SET cte_ctel.executor_timeout = '500ms'" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 0.5
+stuck=$(q -c "SELECT cte_ctel.cte_create_event('stuck')")
+q -c "SELECT cte_ctel.cte_add_transaction('$stuck', 'sleep', 'slow.step', '{\"seconds\": 30}', max_attempts => 2)" \
+  -c "SELECT cte_ctel.cte_start_event('$stuck', now() + interval '100 milliseconds')" >/dev/null
+wait_for 15 "a step over executor_timeout is cancelled (57014), retried, then fails for good" \
+    "SELECT e.status = 'compensated' AND t.attempts = 2 AND t.error_sqlstate = '57014'
+       FROM cte_ctel.cte_events e JOIN cte_ctel.cte_transactions t ON t.event_id = e.id
+      WHERE e.id = '$stuck'"
+q -c "ALTER SYSTEM RESET cte_ctel.executor_timeout" -c "SELECT pg_reload_conf()" >/dev/null
+
+# No role can stop the feed: an admin's cte_run_maintenance() left open in a transaction does
+# not hold the sequencer (the workers' job where they serve the database), nor its state row.
+"$PSQL" -X -q -h "$host" -p "$port" -U postgres -d cte_worker \
+    -c "BEGIN" -c "SELECT cte_ctel.cte_run_maintenance()" -c "SELECT pg_sleep(6)" -c "COMMIT" \
+    >/dev/null 2>&1 &
+admin=$!
+sleep 0.5
+paid=$(q -c "SELECT cte_ctel.cte_transfer('w-alice', 'w-bob', 0.01, 'USD', 'while-admin-idles')")
+wait_for 2 "a transfer committed while an admin's maintenance transaction is open is sequenced" \
+    "SELECT EXISTS (SELECT 1 FROM cte_ctel.cte_changes(0, 10000) WHERE event_id = '$paid')"
+lien=$(q -c "SELECT cte_ctel.ctel_create_lien(NULL, 'w-alice', 1, 'USD', now() + interval '200 milliseconds')")
+wait_for 2 "and a lien that falls due meanwhile is expired" \
+    "SELECT status = 'expired' FROM cte_ctel.cte_liens WHERE id = '$lien'"
+wait "$admin"
 
 check "cte_verify_ledger() finds nothing wrong after all the worker did" \
     "SELECT count(*) = 0 FROM cte_ctel.cte_verify_ledger()"

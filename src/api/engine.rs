@@ -266,7 +266,8 @@ fn cte_resolve_event(event_id: Option<Uuid>, note: Option<String>) -> String {
     })
 }
 
-/// One pass of the worker's duties in the caller's transaction; returns what it did.
+/// One pass of the workers' duties in the caller's transaction; returns what it did. The feed
+/// is sequenced here only where no worker serves this database.
 #[pg_extern(security_definer, volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn cte_run_maintenance() -> JsonB {
@@ -278,7 +279,11 @@ fn cte_run_maintenance() -> JsonB {
         let started = std::time::Instant::now();
         let ctx = Context { wait: LockWait::Skip, ..client_context() };
         let items = usize::try_from(EVENTS_PER_MAINTENANCE_MAX).unwrap_or(usize::MAX);
-        let (report, _) = maintenance::pass(&ctx, items);
+        // Where a worker serves this database the feed is its job: sequencing here would hold
+        // the sequencer's lock until this caller commits, however long it stays open.
+        let sequence = !crate::wake::worker_serves(&crate::store::current_database());
+        let duties = maintenance::Duties::Everything { sequence };
+        let (report, _) = maintenance::pass(&ctx, items, duties);
         let elapsed = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         maintenance::record_pass(elapsed, &report);
         Ok(JsonB(report.to_json()))

@@ -155,11 +155,42 @@ fn drive_each(
     }
 }
 
+/// Who runs a pass, and so which duties it takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Duties {
+    /// `cte_run_maintenance()`: everything, in the caller's transaction; the feed is
+    /// sequenced only when no worker serves this database (else the worker does it, and a
+    /// caller's open transaction must not hold the sequencer's lock: SPEC §12).
+    Everything { sequence: bool },
+    /// The feed worker: sequence and announce changes, expire liens, fold system deltas. It
+    /// never runs an executor, so nothing a step does can hold the feed or an expiry.
+    Feed,
+    /// The events worker: scheduled starts, deadlines, compensation timeouts, retries (where
+    /// executors run).
+    Events,
+}
+
 /// One pass over at most `items_max` items; returns what it did and whether it used them all
 /// (so more may be waiting).
 /// Runs in the caller's transaction: each item in a subtransaction of its own.
-pub fn pass(ctx: &Context, items_max: usize) -> (Report, bool) {
+pub fn pass(ctx: &Context, items_max: usize, duties: Duties) -> (Report, bool) {
     let mut report = Report::default();
+    let sequence = matches!(duties, Duties::Feed | Duties::Everything { sequence: true });
+    if sequence {
+        sequence_feed(&mut report);
+    }
+    let mut left = items_max;
+    if duties != Duties::Feed {
+        left = pass_events(ctx, left, &mut report);
+    }
+    if duties != Duties::Events {
+        left = expire_liens(ctx, left, &mut report);
+        report.system_deltas_folded = ledger::fold_system_balances();
+    }
+    (report, left == 0)
+}
+
+fn sequence_feed(report: &mut Report) {
     if let Some((moved, newest)) = changes::sequence(CHANGE_ROWS_PER_SEQUENCE_MAX) {
         report.changes_sequenced = moved;
         if moved > 0 {
@@ -167,16 +198,19 @@ pub fn pass(ctx: &Context, items_max: usize) -> (Report, bool) {
             report.notifications_sent = 1;
         }
     }
-    let mut left = items_max;
+}
+
+/// The events' duties; returns how many items are left of `left`.
+fn pass_events(ctx: &Context, mut left: usize, report: &mut Report) -> usize {
     let scheduled = candidates(SCHEDULED_EVENTS, left, None);
     left -= scheduled.len();
     for id in &scheduled {
         let handled = handle("event", *id, || Ok(super::schedule::start_due(*id, ctx)?.is_some()));
-        count(&mut report, handled, |r| r.events_started += 1);
+        count(report, handled, |r| r.events_started += 1);
     }
     let overdue = candidates(OVERDUE_EVENTS, left, None);
     left -= overdue.len();
-    drive_each(&overdue, || Command::Deadline, ctx, &mut report, |r| r.events_timed_out += 1);
+    drive_each(&overdue, || Command::Deadline, ctx, report, |r| r.events_timed_out += 1);
     let timeout_ms = ctx.config.compensation_timeout_ms;
     let compensations = candidates(OVERDUE_COMPENSATIONS, left, Some(timeout_ms));
     left -= compensations.len();
@@ -184,13 +218,18 @@ pub fn pass(ctx: &Context, items_max: usize) -> (Report, bool) {
         &compensations,
         || Command::CompensationOverdue,
         ctx,
-        &mut report,
+        report,
         |r| r.compensations_timed_out += 1,
     );
     let mut retries = candidates(DUE_RETRIES, left, None);
     retries.retain(|id| !overdue.contains(id)); // timed out first: nothing left to retry
     left -= retries.len();
-    drive_each(&retries, || Command::RetryDue, ctx, &mut report, |r| r.events_retried += 1);
+    drive_each(&retries, || Command::RetryDue, ctx, report, |r| r.events_retried += 1);
+    left
+}
+
+/// Expires the liens whose time has come; returns how many items are left of `left`.
+fn expire_liens(ctx: &Context, mut left: usize, report: &mut Report) -> usize {
     let due_liens = liens::due(i64::try_from(left).unwrap_or(0));
     left -= due_liens.len();
     for lien_id in &due_liens {
@@ -214,10 +253,9 @@ pub fn pass(ctx: &Context, items_max: usize) -> (Report, bool) {
             }
             Ok(expired.is_some())
         });
-        count(&mut report, handled, |r| r.liens_expired += 1);
+        count(report, handled, |r| r.liens_expired += 1);
     }
-    report.system_deltas_folded = ledger::fold_system_balances();
-    (report, left == 0)
+    left
 }
 
 const WORKER_STATE: &str = "

@@ -82,10 +82,60 @@ pub fn checked(
     Ok(function.oid.map(|oid| (registrant, oid)))
 }
 
-/// Calls `function` by oid with `args` (each `None` for SQL NULL) as `registrant`; returns its
-/// result (`None` for NULL). A strict function with a NULL argument is not called, as SQL
-/// would not call it.
+/// PostgreSQL's `STATEMENT_TIMEOUT` timer (`utils/timeout.h`: the fourth `TimeoutId` in every
+/// version since 9.3). Armed around an executor, its expiry is reported as PostgreSQL reports
+/// a statement timeout: 57014, "canceling statement due to statement timeout".
+const STATEMENT_TIMEOUT: c_int = 3;
+
+// `utils/timeout.h`, which pgrx does not bind.
+unsafe extern "C-unwind" {
+    fn enable_timeout_after(id: c_int, delay_ms: c_int);
+    fn disable_timeout(id: c_int, keep_indicator: bool);
+    fn get_timeout_active(id: c_int) -> bool;
+}
+
+/// The statement timer armed for one executor call; disarmed when dropped (also when the call
+/// raised), keeping its indicator so that a timeout that fired is reported as one.
+struct ExecutorDeadline {
+    armed: bool,
+}
+
+impl ExecutorDeadline {
+    /// Arms the timer for `timeout_ms` (0: no limit), unless a statement timeout of the
+    /// session's own is already running: that one governs, and is left alone.
+    fn arm(timeout_ms: c_int) -> ExecutorDeadline {
+        // SAFETY: timeout.c's API, used as PostgreSQL's own statement-timeout code uses it.
+        let armed = timeout_ms > 0 && !unsafe { get_timeout_active(STATEMENT_TIMEOUT) };
+        if armed {
+            // SAFETY: as above; the timer handler only sets flags and signals this process.
+            unsafe { enable_timeout_after(STATEMENT_TIMEOUT, timeout_ms) };
+        }
+        ExecutorDeadline { armed }
+    }
+}
+
+impl Drop for ExecutorDeadline {
+    fn drop(&mut self) {
+        if self.armed {
+            // SAFETY: disarms the timer this guard armed.
+            unsafe { disable_timeout(STATEMENT_TIMEOUT, true) };
+        }
+    }
+}
+
+/// Calls `function` by oid with `args` (each `None` for SQL NULL) as `registrant`, under
+/// `cte_ctel.executor_timeout`; returns its result (`None` for NULL). A strict function with a
+/// NULL argument is not called, as SQL would not call it.
 pub fn call(registrant: Oid, function: Oid, args: &[Option<Datum>]) -> Option<Datum> {
+    let deadline = ExecutorDeadline::arm(crate::gucs::executor_timeout_ms());
+    let result = call_unbounded(registrant, function, args);
+    drop(deadline);
+    // A timeout that fired as the function returned is reported here, inside the step.
+    pgrx::check_for_interrupts!();
+    result
+}
+
+fn call_unbounded(registrant: Oid, function: Oid, args: &[Option<Datum>]) -> Option<Datum> {
     as_registrant(registrant, || {
         // SAFETY: the FmgrInfo and the call data are set up as fmgr.h's InitFunctionCallInfoData
         // does, with room for `args.len()` arguments; the function was checked to be a plain

@@ -101,6 +101,13 @@ pub fn refuse_older_sql(what: &str) -> ! {
     unreachable!("an ERROR report does not return")
 }
 
+const CURRENT_DATABASE: &str = "SELECT pg_catalog.current_database()::text";
+
+/// The name of the database this session is connected to.
+pub(crate) fn current_database() -> String {
+    select_one::<String>(CURRENT_DATABASE, &[]).unwrap_or_default()
+}
+
 /// A `timestamptz` in milliseconds since the Unix epoch (the engine's clock); the infinities
 /// are the far ends of `i64`.
 pub(crate) fn ms_of(at: TimestampWithTimeZone) -> i64 {
