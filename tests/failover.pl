@@ -39,14 +39,14 @@ $primary->safe_psql('ledger', q{
     END $$;
     CREATE TABLE public.promoted (at timestamptz);
     DO \$do\$ BEGIN
-        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'cte_test_registrar') THEN
-            CREATE ROLE cte_test_registrar NOLOGIN IN ROLE cte_admin;
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'script_registrar') THEN
+            CREATE ROLE script_registrar NOLOGIN IN ROLE cte_admin;
         END IF;
     END \$do\$;
-    GRANT SELECT ON public.promoted TO cte_test_registrar;
-    ALTER FUNCTION public.busy(uuid, jsonb) OWNER TO cte_test_registrar;
+    GRANT SELECT ON public.promoted TO script_registrar;
+    ALTER FUNCTION public.busy(uuid, jsonb) OWNER TO script_registrar;
     ALTER FUNCTION public.busy(uuid, jsonb) SET search_path = public, pg_temp;
-    SET ROLE cte_test_registrar;
+    SET ROLE script_registrar;
     SELECT cte_ctel.cte_register_executor('test.busy', 'public.busy(uuid, jsonb)');
     RESET ROLE;
 });

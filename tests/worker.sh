@@ -98,14 +98,14 @@ END $$;
 -- Registered as SPEC §12 asks: by a role that is not a superuser, which owns the function,
 -- pinned to its schema and pg_temp.
 DO $do$ BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'cte_test_registrar') THEN
-        CREATE ROLE cte_test_registrar NOLOGIN IN ROLE cte_admin;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'script_registrar') THEN
+        CREATE ROLE script_registrar NOLOGIN IN ROLE cte_admin;
     END IF;
 END $do$;
-GRANT USAGE ON SEQUENCE public.flaky_calls TO cte_test_registrar;
-ALTER FUNCTION public.flaky(uuid, jsonb) OWNER TO cte_test_registrar;
+GRANT USAGE ON SEQUENCE public.flaky_calls TO script_registrar;
+ALTER FUNCTION public.flaky(uuid, jsonb) OWNER TO script_registrar;
 ALTER FUNCTION public.flaky(uuid, jsonb) SET search_path = public, pg_temp;
-SET ROLE cte_test_registrar;
+SET ROLE script_registrar;
 SELECT cte_ctel.cte_register_executor('flaky.step', 'public.flaky(uuid, jsonb)');
 RESET ROLE;
 SQL
@@ -147,9 +147,9 @@ wait_for 15 "switched back on, it expires the lien" \
 q >/dev/null <<'SQL'
 CREATE FUNCTION public.slow_step(transaction_id uuid, payload jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep((payload ->> 'seconds')::float8); RETURN '{}'; END $$;
-ALTER FUNCTION public.slow_step(uuid, jsonb) OWNER TO cte_test_registrar;
+ALTER FUNCTION public.slow_step(uuid, jsonb) OWNER TO script_registrar;
 ALTER FUNCTION public.slow_step(uuid, jsonb) SET search_path = public, pg_temp;
-SET ROLE cte_test_registrar;
+SET ROLE script_registrar;
 SELECT cte_ctel.cte_register_executor('slow.step', 'public.slow_step(uuid, jsonb)');
 RESET ROLE;
 SQL

@@ -389,13 +389,16 @@ fn cte_reverse_event(
 /// touches. Custom executors run too, inside the subtransaction. Nothing is kept.
 #[pg_extern(security_definer, volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
-fn cte_dry_run(event_id: Option<Uuid>, fail_at: default!(Option<String>, "NULL")) -> JsonB {
+fn cte_dry_run(
+    event_id: Option<Uuid>,
+    fail_at: default!(Option<String>, "NULL"),
+) -> super::json_text::JsonbOut {
     let outcome = refused("cte_dry_run", move || {
         let event_id = required(event_id, "event_id")?;
         crate::driver::dry_run::dry_run(event_id, fail_at.as_deref(), &client_context())
     });
     match outcome {
-        Ok(value) => JsonB(value),
+        Ok(text) => super::json_text::JsonbOut(text),
         Err(failure) => super::raise_failure("cte_dry_run", failure),
     }
 }

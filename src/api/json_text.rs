@@ -91,3 +91,39 @@ impl JsonbText {
         Ok((value, text.len()))
     }
 }
+
+/// A `jsonb` result made from JSON text by PostgreSQL's own `jsonb_in`, never through a
+/// `serde_json::Value`: a document nested deeper than serde_json's limit (an executor's result)
+/// is returned as PostgreSQL stored it, where pgrx's `JsonB` would fail with XX000.
+pub struct JsonbOut(pub String);
+
+// SAFETY: returns the datum jsonb_in made of the text, as the SQL return type says.
+unsafe impl pgrx::callconv::BoxRet for JsonbOut {
+    unsafe fn box_into<'fcx>(
+        self,
+        fcinfo: &mut pgrx::callconv::FcInfo<'fcx>,
+    ) -> pgrx::datum::Datum<'fcx> {
+        let text = std::ffi::CString::new(self.0.replace('\0', "\u{FFFD}")).unwrap_or_default();
+        // SAFETY: jsonb_in takes one cstring argument, valid for the call.
+        let datum = unsafe {
+            pgrx::direct_function_call_as_datum(
+                pg_sys::jsonb_in,
+                &[Some(pg_sys::Datum::from(text.as_ptr()))],
+            )
+        };
+        match datum {
+            // SAFETY: a jsonb datum in the current memory context, returned at once.
+            Some(datum) => unsafe { fcinfo.return_raw_datum(datum) },
+            None => fcinfo.return_null(),
+        }
+    }
+}
+
+// SAFETY: the SQL type is jsonb, which `box_into` makes.
+unsafe impl SqlTranslatable for JsonbOut {
+    const TYPE_IDENT: &'static str = pgrx::pgrx_resolved_type!(JsonbOut);
+    const TYPE_ORIGIN: TypeOrigin = TypeOrigin::External;
+    const ARGUMENT_SQL: Result<SqlMappingRef, ArgumentError> = Ok(SqlMappingRef::literal("jsonb"));
+    const RETURN_SQL: Result<ReturnsRef, ReturnsError> =
+        Ok(ReturnsRef::One(SqlMappingRef::literal("jsonb")));
+}

@@ -8,16 +8,19 @@
 
 use cte_ctel_core::engine::EventStatus;
 use cte_ctel_core::CteError;
-use pgrx::{JsonB, Uuid};
-use serde_json::{json, Value};
+use pgrx::Uuid;
 
 use super::{drive_failing, Command, Context};
 use crate::store::subtransaction::{self, Failure};
 use crate::store::{events, select_one};
 
-// What the event would leave, read inside the subtransaction before it is rolled back.
+// What the event would leave, read inside the subtransaction before it is rolled back, as JSON
+// text: never parsed into a serde value (a step's result may be nested deeper than serde's
+// limit), it becomes jsonb again when it is returned. $2: the status it would end in; $3: the
+// step made to fail on purpose.
 const OUTCOME: &str = "
-    SELECT jsonb_build_object(
+    SELECT (jsonb_build_object('status', $2::text, 'failed_on_purpose', $3::text) ||
+            jsonb_build_object(
         'steps', (SELECT coalesce(jsonb_agg(jsonb_build_object(
                       'order', t.\"order\", 'name', t.name, 'type', t.type, 'status', t.status,
                       'attempts', t.attempts, 'result', t.result, 'error', t.error)
@@ -53,7 +56,7 @@ const OUTCOME: &str = "
                          UNION
                          SELECT l.account_id, l.currency FROM cte_ctel.cte_liens l
                           WHERE l.event_id = $1)),
-        'error', (SELECT e.error FROM cte_ctel.cte_events e WHERE e.id = $1))";
+        'error', (SELECT e.error FROM cte_ctel.cte_events e WHERE e.id = $1)))::text";
 
 /// What starting a `created` event would do; with `fail_at` (a step's name), that step is made
 /// to fail when it runs. Returns the status it would end in and what it would leave; a refusal
@@ -63,7 +66,7 @@ pub fn dry_run(
     event_id: Uuid,
     fail_at: Option<&str>,
     ctx: &Context,
-) -> Result<Result<Value, Failure>, CteError> {
+) -> Result<Result<String, Failure>, CteError> {
     let Some(event) = events::lock(event_id, crate::store::LockWait::Wait)? else {
         return Err(CteError::EventUnknown { event_id: event_id.to_string() });
     };
@@ -88,19 +91,14 @@ pub fn dry_run(
                 return Err(failure);
             }
         };
-        let read: Option<JsonB> = select_one(OUTCOME, &[event_id.into()]);
-        Ok((status, read.map(|json| json.0)))
+        let status = status.map_or("created", EventStatus::as_str);
+        let args = [event_id.into(), status.into(), fail_at.into()];
+        let read: Option<String> = select_one(OUTCOME, &args);
+        assert!(read.is_some(), "an event's outcome is an object");
+        Ok(read.unwrap_or_default())
     });
     if let Some(error) = refusal.into_inner() {
         return Err(error);
     }
-    Ok(outcome.map(|(status, read)| {
-        let mut read = read.unwrap_or_else(|| json!({}));
-        let status = status.map_or("created", EventStatus::as_str);
-        if let Value::Object(fields) = &mut read {
-            fields.insert("status".into(), json!(status));
-            fields.insert("failed_on_purpose".into(), json!(fail_at));
-        }
-        read
-    }))
+    Ok(outcome)
 }

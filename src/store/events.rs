@@ -204,14 +204,17 @@ pub fn payload_text(step_id: Uuid) -> String {
     text.unwrap_or_default()
 }
 
+// The next order is counted in bigint: after a step at order 2147483647 there is none, and no
+// row is inserted (rather than a raw "integer out of range").
 const STEP_INSERT: &str = "
     INSERT INTO cte_ctel.cte_transactions
            (id, event_id, name, description, type, \"order\", payload, reference, max_attempts,
             payload_bytes)
-    VALUES ($1, $2, $3, $4, $5,
-            COALESCE($6, (SELECT COALESCE(max(\"order\"), 0) + 1
-                            FROM cte_ctel.cte_transactions WHERE event_id = $2)),
-            $7, $8, $9, $10)
+    SELECT $1, $2, $3, $4, $5, n.next::int, $7, $8, $9, $10
+      FROM (SELECT COALESCE($6::bigint, (SELECT COALESCE(max(\"order\"), 0)::bigint + 1
+                                            FROM cte_ctel.cte_transactions WHERE event_id = $2))
+                   AS next) n
+     WHERE n.next <= 2147483647
     ON CONFLICT (event_id, \"order\") DO NOTHING
     RETURNING id";
 
@@ -246,10 +249,18 @@ pub fn add_step(event_id: Uuid, step: &NewStep) -> Result<Uuid, CteError> {
         i32::try_from(step.payload_bytes).unwrap_or(i32::MAX).into(),
     ];
     let id: Option<Uuid> = Spi::connect_mut(|client| update_one(client, STEP_INSERT, &args));
-    id.ok_or(CteError::OrderTaken {
-        event_id: event_id.to_string(),
-        order: i64::from(step.order.unwrap_or_default()),
-    })
+    match (id, step.order) {
+        (Some(id), _) => Ok(id),
+        (None, Some(order)) => {
+            Err(CteError::OrderTaken { event_id: event_id.to_string(), order: i64::from(order) })
+        }
+        // Under the event's lock an order counted from the last cannot be taken: it ran out.
+        (None, None) => Err(CteError::ArgumentOutOfRange {
+            argument: "order",
+            value: "2147483648 (the one after the event's last step)".to_string(),
+            bounds: "at most 2147483647 (give this step an order of its own)".to_string(),
+        }),
+    }
 }
 
 const STEPS_SIZE: &str = "

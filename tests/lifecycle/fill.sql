@@ -27,15 +27,15 @@ LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'busy' USING ERRCODE = '40001'; END
 -- Registered as SPEC §12 asks: by a role that is not a superuser, owning both functions,
 -- each pinned to its schema and pg_temp.
 DO $do$ BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'cte_test_registrar') THEN
-        CREATE ROLE cte_test_registrar NOLOGIN IN ROLE cte_admin;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'script_registrar') THEN
+        CREATE ROLE script_registrar NOLOGIN IN ROLE cte_admin;
     END IF;
 END $do$;
-ALTER FUNCTION public.lifecycle_fee(uuid, jsonb) OWNER TO cte_test_registrar;
+ALTER FUNCTION public.lifecycle_fee(uuid, jsonb) OWNER TO script_registrar;
 ALTER FUNCTION public.lifecycle_fee(uuid, jsonb) SET search_path = public, pg_temp;
-ALTER FUNCTION public.lifecycle_busy(uuid, jsonb) OWNER TO cte_test_registrar;
+ALTER FUNCTION public.lifecycle_busy(uuid, jsonb) OWNER TO script_registrar;
 ALTER FUNCTION public.lifecycle_busy(uuid, jsonb) SET search_path = public, pg_temp;
-SET ROLE cte_test_registrar;
+SET ROLE script_registrar;
 SELECT cte_register_executor('life.fee', 'public.lifecycle_fee(uuid, jsonb)');
 SELECT cte_register_executor('life.busy', 'public.lifecycle_busy(uuid, jsonb)');
 RESET ROLE;

@@ -124,6 +124,17 @@ pub(super) struct DecimalText {
 impl DecimalText {
     pub(super) fn parse(text: &str) -> Result<DecimalText, CteError> {
         if text.len() > AMOUNT_TEXT_BYTES_MAX {
+            // Too long to read because its integer part is huge (1e308 as a numeric prints 309
+            // digits): that amount is too large, which is what the caller needs to hear.
+            let unsigned = text.trim_start_matches(['-', '+']);
+            let integer_digits = unsigned.bytes().take_while(u8::is_ascii_digit).count();
+            if integer_digits > AMOUNT_INTEGER_DIGITS_MAX as usize {
+                let head: String = unsigned.chars().take(12).collect();
+                return Err(CteError::AmountTooLarge {
+                    amount: format!("{head}... ({integer_digits} digits)"),
+                    integer_digits_max: AMOUNT_INTEGER_DIGITS_MAX,
+                });
+            }
             return Err(CteError::TextTooLong {
                 what: "amount text",
                 bytes: text.len(),
@@ -150,9 +161,11 @@ impl DecimalText {
             Some((integer, fraction)) => (integer, fraction),
             None => (mantissa, ""),
         };
+        // As PostgreSQL's numeric reads them: `100.` and `.5` are numbers, `.` is not, so an
+        // amount means the same in SQL and in a JSON string.
         let digits_only = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-        let fraction_ok = !mantissa.contains('.') || !fraction.is_empty();
-        if integer.is_empty() || !fraction_ok || !digits_only(integer) || !digits_only(fraction) {
+        let has_digits = !integer.is_empty() || !fraction.is_empty();
+        if !has_digits || !digits_only(integer) || !digits_only(fraction) {
             return Err(malformed());
         }
         if exponent.abs() > AMOUNT_EXPONENT_MAX {
@@ -278,7 +291,7 @@ mod tests {
     #[test]
     fn refuses_malformed_text() {
         for text in
-            ["", "-", "abc", "1.", ".5", "1..2", "1,5", " 1", "1 ", "0x10", "1e", "1e+", "١"]
+            ["", "-", ".", "-.", "abc", "1..2", "1,5", " 1", "1 ", "0x10", "1e", "1e+", "١", ".e2"]
         {
             assert_eq!(reason(text, &usd()), "amount_malformed", "{text:?}");
         }
@@ -291,7 +304,21 @@ mod tests {
         assert_eq!(reason("1e17", &usd()), "amount_too_large");
         assert_eq!(reason("1e999999", &usd()), "amount_too_large");
         assert_eq!(reason("1e9999999", &usd()), "amount_malformed");
-        assert_eq!(reason(&"1".repeat(200), &usd()), "text_too_long");
+        // Too long to read: a huge integer part is too large (1e308 as a numeric prints 309
+        // digits), anything else too long.
+        assert_eq!(reason(&"1".repeat(200), &usd()), "amount_too_large");
+        assert_eq!(reason(&format!("1{}", "0".repeat(308)), &usd()), "amount_too_large");
+        assert_eq!(reason(&format!("1.{}", "0".repeat(200)), &usd()), "text_too_long");
+    }
+
+    #[test]
+    fn reads_a_point_at_either_end_as_sql_numeric_does() {
+        assert_eq!(Amount::parse("100.", &usd()).unwrap().to_string(), "100.00");
+        assert_eq!(Amount::parse(".5", &usd()).unwrap().to_string(), "0.50");
+        assert_eq!(
+            Amount::parse("-.5", &usd()).map_err(|e| e.reason()),
+            Err("amount_not_positive")
+        );
     }
 
     #[test]

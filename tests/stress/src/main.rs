@@ -206,20 +206,20 @@ fn setup(config: &Config) {
              -- Registered as SPEC §12 asks: by a role that is not a superuser, owning the
              -- functions, each pinned to its schema and pg_temp.
              DO $do$ BEGIN
-                 IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'cte_test_registrar') THEN
-                     CREATE ROLE cte_test_registrar NOLOGIN IN ROLE cte_admin;
+                 IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'script_registrar') THEN
+                     CREATE ROLE script_registrar NOLOGIN IN ROLE cte_admin;
                  END IF;
              END $do$;
-             GRANT USAGE ON SEQUENCE public.flaky_calls TO cte_test_registrar;
-             ALTER FUNCTION public.maybe_fail(uuid, jsonb) OWNER TO cte_test_registrar;
+             GRANT USAGE ON SEQUENCE public.flaky_calls TO script_registrar;
+             ALTER FUNCTION public.maybe_fail(uuid, jsonb) OWNER TO script_registrar;
              ALTER FUNCTION public.maybe_fail(uuid, jsonb) SET search_path = public, pg_temp;
-             ALTER FUNCTION public.reenter(uuid, jsonb) OWNER TO cte_test_registrar;
+             ALTER FUNCTION public.reenter(uuid, jsonb) OWNER TO script_registrar;
              ALTER FUNCTION public.reenter(uuid, jsonb) SET search_path = public, pg_temp;
-             ALTER FUNCTION public.flaky(uuid, jsonb) OWNER TO cte_test_registrar;
+             ALTER FUNCTION public.flaky(uuid, jsonb) OWNER TO script_registrar;
              ALTER FUNCTION public.flaky(uuid, jsonb) SET search_path = public, pg_temp;
-             ALTER FUNCTION public.bloated(uuid, jsonb) OWNER TO cte_test_registrar;
+             ALTER FUNCTION public.bloated(uuid, jsonb) OWNER TO script_registrar;
              ALTER FUNCTION public.bloated(uuid, jsonb) SET search_path = public, pg_temp;
-             SET ROLE cte_test_registrar;
+             SET ROLE script_registrar;
              SELECT cte_ctel.cte_register_executor('stress.maybe_fail', 'public.maybe_fail(uuid, jsonb)');
              SELECT cte_ctel.cte_register_executor('stress.reenter', 'public.reenter(uuid, jsonb)');
              SELECT cte_ctel.cte_register_executor('stress.flaky', 'public.flaky(uuid, jsonb)');
