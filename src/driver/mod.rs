@@ -189,8 +189,11 @@ pub fn drive_failing(
         reason: command.reason(),
         fail_at,
     };
-    drive.lock_in_order(ctx)?;
+    // The saga judges the command first (it is pure): a transition it does not allow is refused
+    // as such, before any step is planned (a refund's step, which only cte_reverse_event
+    // plans, answered a second start with payload_invalid).
     let effects = saga.handle(input, ctx.now_ms)?;
+    drive.lock_in_order(ctx)?;
     drive.apply_report(&saga, &command);
     drive.perform(&mut saga, effects, ctx)?;
     assert!(saga.status != EventStatus::Running, "a drive never leaves an event running");
