@@ -56,7 +56,7 @@ GRANT EXECUTE ON FUNCTION
     cte_ctel.ctel_create_lien(uuid, text, numeric, text, timestamptz, jsonb, text),
     cte_ctel.ctel_release_lien(uuid, text),
     cte_ctel.ctel_capture_lien(uuid, text, numeric, text, boolean),
-    cte_ctel.cte_reverse_event(uuid, text, numeric, text),
+    cte_ctel.cte_reverse_event(uuid, text, numeric, text, jsonb),
     cte_ctel.cte_add_currency(text, text)
 TO cte_operator;
 

@@ -5,7 +5,8 @@
 --
 -- The request is the event's name, timeout and metadata (compared by cte_create_event) and its
 -- steps: each one's name, type, payload (as JSON values), description and max_attempts (an
--- omitted one counts as cte_ctel.retry_max_attempts), in order; and not_before. The same key
+-- omitted one matches whatever default the first call took), in order. not_before is not part
+-- of it: the application may move a scheduled start (cte_start_event) before it comes. The same key
 -- with the same request returns the event with its current status and replayed = true, whatever
 -- its end; another request is idempotency_conflict (L0028), its HINT naming the event.
 --
@@ -24,11 +25,7 @@ DECLARE
     steps_max CONSTANT int := 1000; -- limits.rs EVENT_STEPS_MAX
     run_id uuid;
     step jsonb;
-    asked jsonb;
-    held jsonb;
-    held_not_before timestamptz;
-    began timestamptz;
-    attempts_default int;
+    same boolean;
 BEGIN
     IF steps IS NULL THEN
         RAISE EXCEPTION 'steps must not be NULL'
@@ -49,13 +46,15 @@ BEGIN
            OR pg_catalog.jsonb_typeof(step -> 'type') IS DISTINCT FROM 'string'
            OR NOT step ? 'payload'
            OR pg_catalog.jsonb_typeof(step -> 'description') NOT IN ('string', 'null')
+           OR (pg_catalog.jsonb_typeof(step -> 'max_attempts') = 'number'
+               AND (step ->> 'max_attempts') !~ '^[0-9]{1,9}$')
            OR pg_catalog.jsonb_typeof(step -> 'max_attempts') NOT IN ('number', 'null')
            OR EXISTS (SELECT 1 FROM pg_catalog.jsonb_object_keys(step) AS k
                        WHERE k NOT IN ('name', 'type', 'payload', 'description', 'max_attempts'))
         THEN
             RAISE EXCEPTION 'payload of cte_run_event is not valid: step % must be an object with '
                 'string "name" and "type", a "payload", and optionally "description" and '
-                '"max_attempts"', pg_catalog.left(step::text, 200)
+                '"max_attempts" (a whole number)', pg_catalog.left(step::text, 200)
                 USING ERRCODE = 'L0027', DETAIL = 'reason: payload_invalid';
         END IF;
     END LOOP;
@@ -72,30 +71,24 @@ BEGIN
         RETURN;
     END IF;
 
-    -- The key names an event with steps: this is a replay if it is the same request. (The
-    -- setting is read here: the library, which defines it, is loaded by now.)
-    attempts_default := pg_catalog.current_setting('cte_ctel.retry_max_attempts')::int;
-    SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-               'name', s ->> 'name', 'type', s ->> 'type', 'payload', s -> 'payload',
-               'description', s ->> 'description',
-               'max_attempts', COALESCE((s ->> 'max_attempts')::int, attempts_default))
-             ORDER BY n)
-      INTO asked
-      FROM pg_catalog.jsonb_array_elements(steps) WITH ORDINALITY AS e(s, n);
-    SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-               'name', t.name, 'type', t.type, 'payload', t.payload,
-               'description', t.description, 'max_attempts', t.max_attempts)
-             ORDER BY t."order")
-      INTO held
-      FROM cte_ctel.cte_transactions t WHERE t.event_id = run_id;
-    SELECT e.not_before, COALESCE(e.started_at, e.created_at) INTO held_not_before, began
-      FROM cte_ctel.cte_events e WHERE e.id = run_id;
-    IF asked IS DISTINCT FROM held
-       OR NOT (held_not_before IS NOT DISTINCT FROM cte_run_event.not_before
-               OR (held_not_before IS NULL AND cte_run_event.not_before <= began))
-    THEN
-        RAISE EXCEPTION 'idempotency key "%" already names event % with other steps or another '
-            'start time, not this request', idempotency_key, run_id
+    -- The key names an event with steps: this is a replay if it is the same request, step by
+    -- step in order. An omitted max_attempts stands for whatever default the first call took.
+    SELECT count(*) = pg_catalog.jsonb_array_length(steps)
+           AND count(*) = (SELECT count(*) FROM cte_ctel.cte_transactions t
+                            WHERE t.event_id = run_id)
+           AND COALESCE(bool_and(
+                   t.name = s ->> 'name' AND t.type = s ->> 'type' AND t.payload = s -> 'payload'
+                   AND t.description IS NOT DISTINCT FROM s ->> 'description'
+                   AND (pg_catalog.jsonb_typeof(s -> 'max_attempts') IS DISTINCT FROM 'number'
+                        OR t.max_attempts = (s ->> 'max_attempts')::int)), false)
+      INTO same
+      FROM pg_catalog.jsonb_array_elements(steps) WITH ORDINALITY AS e(s, n)
+      JOIN (SELECT x.name, x.type, x.payload, x.description, x.max_attempts,
+                   pg_catalog.row_number() OVER (ORDER BY x."order") AS n
+              FROM cte_ctel.cte_transactions x WHERE x.event_id = run_id) t ON t.n = e.n;
+    IF NOT same THEN
+        RAISE EXCEPTION 'idempotency key "%" already names event % with other steps, not this '
+            'request', idempotency_key, run_id
             USING ERRCODE = 'L0028', DETAIL = 'reason: idempotency_conflict',
                   HINT = pg_catalog.format('the key names event %s; a replay must repeat its '
                       'request exactly, and a new request takes a new key', run_id);

@@ -190,7 +190,7 @@ upgrade_from() {
         # What 0.2.0 recorded but had not sequenced (its worker was paused) is in the feed now.
         check "every change recorded on $OLD_VERSION is in the feed, each once" \
             "wait_sql 10 \"SELECT count(*) >= $old_changes AND count(*) = (SELECT count(*) FROM cte_ctel.cte_event_history)
-                            AND count(DISTINCT position) = count(*) FROM cte_ctel.cte_changes(0, 100000)\""
+                            AND count(DISTINCT position) = count(*) FROM cte_ctel.cte_changes(0, 10000)\""
     fi
     check "and the worker sequences what happened since" \
         "wait_sql 10 'SELECT count(*) = 0 FROM cte_ctel.cte_change_outbox'"

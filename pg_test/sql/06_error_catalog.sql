@@ -85,7 +85,7 @@ SELECT cte_create_event('two postings') AS two \gset
 SELECT cte_add_transaction(:'two', 'first', 'wallet.transfer',
     '{"source_account_id": "alice", "destination_account_id": "bob", "amount": 1, "currency": "USD"}') IS NOT NULL AS added;
 SELECT cte_add_transaction(:'two', 'second', 'wallet.transfer',
-    '{"source_account_id": "alice", "destination_account_id": "bob", "amount": 1, "currency": "USD"}') IS NOT NULL AS added;
+    '{"source_account_id": "bob", "destination_account_id": "alice", "amount": 1, "currency": "USD"}') IS NOT NULL AS added;
 SELECT cte_start_event(:'two');
 SELECT test.refusal(format($$SELECT cte_ctel.cte_reverse_event(%L, 'part of it', 1)$$, :'two')); -- refund_partial_unsupported
 

@@ -55,6 +55,18 @@ SELECT ctel_release_lien(:'hold_3', 'not needed');
 SELECT test.ledger_state() = :'before_release_replay' AS release_replay_changed_nothing,
        (SELECT count(*) FROM cte_event_history WHERE lien_id = :'hold_3') AS lien_changes;
 
+-- A lien's key replayed after its event ended returns the lien (0.2.0 checked the event first
+-- and refused: transition_not_allowed).
+SELECT cte_create_event('held order') AS held_order \gset
+SELECT cte_add_transaction(:'held_order', 'ship', 'external', '{}') IS NOT NULL AS added;
+SELECT ctel_create_lien(:'held_order', 'y-buyer', 2, 'USD', idempotency_key => 'y-hold-e') AS event_hold \gset
+SELECT cte_start_event(:'held_order');
+SELECT cte_cancel_event(:'held_order', 'out of stock');
+SELECT cte_complete_compensation((SELECT id FROM cte_transactions WHERE event_id = :'held_order'));
+SELECT e.status AS event, l.status AS lien FROM cte_events e JOIN cte_liens l ON l.event_id = e.id
+ WHERE l.id = :'event_hold';
+SELECT ctel_create_lien(:'held_order', 'y-buyer', 2, 'USD', idempotency_key => 'y-hold-e') = :'event_hold' AS same_lien;
+
 -- A checkout through escrow: buyer -> escrow 100, escrow -> seller 90, escrow -> market 10.
 -- Its full refund undoes it newest first, although escrow holds nothing now.
 SELECT cte_create_event('checkout') AS checkout \gset
@@ -139,7 +151,8 @@ SELECT event_id = :'run_event_id' AS same_event, status, replayed,
     {"name": "fee", "type": "wallet.transfer", "payload": {"source_account_id": "y-seller",
      "destination_account_id": "y-market", "amount": 0.5, "currency": "USD"},
      "description": "platform fee", "max_attempts": 3}]', 'y-run-1');
--- Other steps, another amount, or another start time under the key: a conflict.
+-- Other steps or another amount under the key: a conflict. (The start time is not part of the
+-- request: the application may move a scheduled start before it comes.)
 SELECT test.refusal($$SELECT * FROM cte_ctel.cte_run_event('payout', '[
     {"name": "pay", "type": "wallet.transfer", "payload": {"source_account_id": "y-buyer",
      "destination_account_id": "y-seller", "amount": 13, "currency": "USD"}}]', 'y-run-1')$$);
@@ -148,7 +161,9 @@ SELECT test.refusal($$SELECT * FROM cte_ctel.cte_run_event('payout', '[
      "destination_account_id": "y-seller", "amount": 12.50, "currency": "USD"}},
     {"name": "fee", "type": "wallet.transfer", "payload": {"source_account_id": "y-seller",
      "destination_account_id": "y-market", "amount": 0.50, "currency": "USD"},
-     "description": "platform fee"}]', 'y-run-1', not_before => '2999-01-01')$$);
+     "description": "platform fee", "max_attempts": 4}]', 'y-run-1')$$);
+-- max_attempts is a whole number (2.5 was a raw 22P02).
+SELECT test.refusal($$SELECT * FROM cte_ctel.cte_run_event('x', '[{"name": "x", "type": "external", "payload": {}, "max_attempts": 2.5}]', 'y-run-9')$$);
 -- All or nothing: a step refused when added leaves no event, and the key stays free.
 SELECT test.refusal($$SELECT * FROM cte_ctel.cte_run_event('bad', '[
     {"name": "ok", "type": "wallet.deposit", "payload": {"account_id": "y-buyer", "amount": 1, "currency": "USD"}},

@@ -4,9 +4,11 @@
 use cte_ctel_core::engine::checks::{self, Payload, StepSpec};
 use cte_ctel_core::engine::executors::StepType;
 use cte_ctel_core::engine::{CompensationOutcome, StepReport};
+use cte_ctel_core::ledger::refund::RefundLeg;
 use cte_ctel_core::ledger::{AccountId, Metadata};
 use cte_ctel_core::limits::{
-    EVENTS_PER_MAINTENANCE_MAX, PAYLOAD_BYTES_MAX, RESULT_BYTES_MAX, SCHEDULE_AHEAD_DAYS_MAX,
+    EVENTS_PER_MAINTENANCE_MAX, PAYLOAD_BYTES_MAX, REFUND_LEGS_MAX, RESULT_BYTES_MAX,
+    SCHEDULE_AHEAD_DAYS_MAX,
 };
 use cte_ctel_core::money::Amount;
 use cte_ctel_core::CteError;
@@ -353,32 +355,95 @@ fn cte_deposit(
 }
 
 /// A refund of a completed event: a new event, linked to it (`refund_of`), whose one step posts
-/// the mirror image of its postings (entries of kind `refund`, carrying `reference`). `amount`
-/// refunds part of an event of one posting between two accounts; by default all that is left.
-/// The refunds of an event never return more than it moved. Returns the refund's event id.
-#[pg_extern(security_definer, volatile, parallel_unsafe)]
+/// the mirror image of its postings, newest first (entries of kind `refund`, carrying
+/// `reference`). `amount` refunds part of it: of its one posting, or taken from the payees of an
+/// event that paid one payer's money out to several in proportion to what each still holds;
+/// `legs` (`[{"account_id", "amount", "to"}]`) name the parts instead. The refunds of an event
+/// never return more than it moved. Returns the refund's event id; the same reference with the
+/// same request returns the first refund.
+#[pg_extern(name = "cte_reverse_event", security_definer, volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
-fn cte_reverse_event(
+fn cte_reverse_event_legs(
     event_id: Option<Uuid>,
     reason: Option<String>,
     amount: default!(Option<AnyNumeric>, "NULL"),
     reference: default!(Option<String>, "NULL"),
+    legs: default!(Option<JsonbText>, "NULL"),
 ) -> Uuid {
-    refused("cte_reverse_event", move || {
-        let event_id = required(event_id, "event_id")?;
-        let reason = required(reason, "reason")?;
-        if let Some(reference) = &reference {
-            checks::reference(reference)?;
-        }
-        let amount = amount.map(|amount| amount.to_string());
-        let asked = crate::driver::refunds::Refund {
-            event_id,
-            reason: &reason,
-            amount: amount.as_deref(),
-            reference: reference.as_deref(),
-        };
-        crate::driver::refunds::reverse_event(&asked, &client_context())
-    })
+    refused("cte_reverse_event", move || reverse_event(event_id, reason, amount, reference, legs))
+}
+
+/// 0.2.0's `cte_reverse_event` (four arguments): the symbol 0.2.0's SQL names, served until
+/// `ALTER EXTENSION cte_ctel UPDATE` replaces it (it refunds as the new one does, without legs).
+#[pg_extern(sql = false)]
+fn cte_reverse_event(
+    event_id: Option<Uuid>,
+    reason: Option<String>,
+    amount: Option<AnyNumeric>,
+    reference: Option<String>,
+) -> Uuid {
+    refused("cte_reverse_event", move || reverse_event(event_id, reason, amount, reference, None))
+}
+
+fn reverse_event(
+    event_id: Option<Uuid>,
+    reason: Option<String>,
+    amount: Option<AnyNumeric>,
+    reference: Option<String>,
+    legs: Option<JsonbText>,
+) -> Result<Uuid, CteError> {
+    let event_id = required(event_id, "event_id")?;
+    let reason = required(reason, "reason")?;
+    if let Some(reference) = &reference {
+        checks::reference(reference)?;
+    }
+    let amount = amount.map(|amount| amount.to_string());
+    let legs_json =
+        legs.map(|legs| legs.text("legs size in bytes", PAYLOAD_BYTES_MAX)).transpose()?;
+    let legs = legs_json.as_deref().map(refund_legs).transpose()?;
+    let asked = crate::driver::refunds::Refund {
+        event_id,
+        reason: &reason,
+        amount: amount.as_deref(),
+        reference: reference.as_deref(),
+        legs: legs.as_deref(),
+        legs_json: legs_json.as_deref(),
+    };
+    crate::driver::refunds::reverse_event(&asked, &client_context())
+}
+
+/// The legs of a partial refund: an array of `{"account_id", "amount", "to"}` (`to` optional),
+/// each amount read from its text, positive.
+fn refund_legs(text: &str) -> Result<Vec<RefundLeg>, CteError> {
+    let invalid = |why: String| CteError::PayloadInvalid { step_type: "refund legs".into(), why };
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|error| invalid(error.to_string()))?;
+    let Some(items) = value.as_array() else {
+        return Err(invalid("legs must be an array of objects".into()));
+    };
+    if items.is_empty() || items.len() > REFUND_LEGS_MAX {
+        return Err(invalid(format!("legs must name 1 to {REFUND_LEGS_MAX} parts")));
+    }
+    items
+        .iter()
+        .map(|item| {
+            let field = |name: &str| item.get(name).filter(|v| !v.is_null());
+            let account = field("account_id").and_then(|v| v.as_str());
+            let amount = field("amount").map(|v| v.as_str().map_or(v.to_string(), str::to_string));
+            let (Some(account), Some(amount)) = (account, amount) else {
+                return Err(invalid(format!(
+                    "each leg needs \"account_id\" and \"amount\": {item}"
+                )));
+            };
+            let amount = rust_decimal::Decimal::from_str_exact(&amount)
+                .map_err(|_| CteError::AmountMalformed { text: amount.clone() })?;
+            if amount <= rust_decimal::Decimal::ZERO {
+                return Err(CteError::AmountNotPositive { amount: amount.to_string() });
+            }
+            let to = field("to").and_then(|v| v.as_str()).map(str::to_string);
+            Ok(RefundLeg { account_id: account.to_string(), amount, to })
+        })
+        .collect()
 }
 
 /// What starting a `created` event would do, without doing it: the event is started in a

@@ -51,7 +51,24 @@ pub struct Hold<'a> {
 pub fn create(hold: &Hold, ctx: &Context) -> Result<Uuid, CteError> {
     let (event_id, account) = (hold.event_id, hold.account);
     refuse_system_account(account)?;
-    let active = match event_id {
+    let mut lien = liens::NewLien {
+        event_id,
+        step_id: None,
+        account,
+        amount: hold.amount,
+        expires_at: hold.expires_at,
+        metadata: hold.metadata,
+        idempotency_key: hold.idempotency_key,
+        active: false,
+    };
+    // A replay returns the lien its key names before anything else is checked (SPEC §9): its
+    // expiry may have passed, or its event ended, since the first call.
+    if let Some(key) = hold.idempotency_key {
+        if let Some(id) = liens::replay_by_key(key, &lien)? {
+            return Ok(id);
+        }
+    }
+    lien.active = match event_id {
         None => true,
         Some(event_id) => {
             reentry::refuse_if_driving(event_id, "hold funds for")?;
@@ -72,16 +89,6 @@ pub fn create(hold: &Hold, ctx: &Context) -> Result<Uuid, CteError> {
                 }
             }
         }
-    };
-    let lien = liens::NewLien {
-        event_id,
-        step_id: None,
-        account,
-        amount: hold.amount,
-        expires_at: hold.expires_at,
-        metadata: hold.metadata,
-        idempotency_key: hold.idempotency_key,
-        active,
     };
     let (id, change) = liens::create(&lien, LockWait::Wait)?;
     if let Some(change) = change {

@@ -7,8 +7,9 @@
 use cte_ctel_core::engine::checks::{self, CheckedStep, HeldReference};
 use cte_ctel_core::engine::executors::{StepPlan, StepType};
 use cte_ctel_core::engine::EventStatus;
+use cte_ctel_core::ledger::refund::{self, RefundLeg};
 use cte_ctel_core::ledger::Posting;
-use cte_ctel_core::money::Amount;
+use cte_ctel_core::money::{Amount, Currency};
 use cte_ctel_core::CteError;
 use pgrx::Uuid;
 use rust_decimal::Decimal;
@@ -22,15 +23,21 @@ use crate::store::{events, ledger, postings, LockWait};
 pub struct Refund<'a> {
     pub event_id: Uuid,
     pub reason: &'a str,
-    /// Part of a one-posting event's amount; `None`: all that is left to refund.
+    /// Part of the event; `None`: all that is left to refund (or the legs' sum).
     pub amount: Option<&'a str>,
     /// Carried by the refund's entries, and unique among refunds: the same request again
-    /// (same event, same amount) is a replay and returns the first refund; another request
-    /// under it is an `idempotency_conflict`.
+    /// (same event, same amount, same legs) is a replay and returns the first refund; another
+    /// request under it is an `idempotency_conflict`.
     pub reference: Option<&'a str>,
+    /// The parts of a partial refund, named by the caller (each payee, and the payer it goes
+    /// back to where there are several); `None`: in proportion.
+    pub legs: Option<&'a [RefundLeg]>,
+    /// The legs as JSON, as stored on the refund's step (compared by a replay).
+    pub legs_json: Option<&'a str>,
 }
 
-/// The refund's postings: all of the event's postings reversed, or a part of its one posting.
+/// The refund's postings: all of the event's postings reversed (newest first), a part of its
+/// one posting, a part taken from its payees in proportion, or the parts its legs name.
 fn plan(event_id: Uuid, asked: &Refund, original: &[Posting]) -> Result<Vec<Posting>, CteError> {
     let refunded = postings::refunded_of(event_id);
     let left_of = |moved: Decimal| moved.checked_sub(refunded).unwrap_or_default();
@@ -40,9 +47,10 @@ fn plan(event_id: Uuid, asked: &Refund, original: &[Posting]) -> Result<Vec<Post
         left: if left.is_zero() { "nothing".to_string() } else { left.to_string() },
     };
     let asked_for = asked.amount.unwrap_or("the rest").to_string();
-    match (original, asked.amount) {
-        ([], _) => Err(exceeds(asked_for, Decimal::ZERO)),
-        ([only], amount) if only.entries.len() == 2 => {
+    match (original, asked.amount, asked.legs) {
+        ([], _, _) => Err(exceeds(asked_for, Decimal::ZERO)),
+        (all, amount, Some(legs)) => by_legs(event_id, all, amount, legs).map(|p| vec![p]),
+        ([only], amount, None) if only.entries.len() == 2 => {
             let left = left_of(only.moved());
             let currency = ledger::currency(&only.currency)?;
             let part = match amount {
@@ -55,29 +63,105 @@ fn plan(event_id: Uuid, asked: &Refund, original: &[Posting]) -> Result<Vec<Post
             }
             Ok(vec![only.refund(Some(part))])
         }
-        (_, Some(_)) => Err(CteError::RefundPartialUnsupported {
-            event_id: event_id.to_string(),
-            why: "only an event of one posting between two accounts is refunded in part",
-        }),
         // Newest first, as compensation runs: money that went on from an account it first
         // reached (buyer -> escrow -> seller) comes back to it before it has to give it back.
-        (all, None) if refunded.is_zero() => {
+        (all, None, None) if refunded.is_zero() => {
             Ok(all.iter().rev().map(|posting| posting.refund(None)).collect())
         }
-        (_, None) => Err(exceeds(asked_for, Decimal::ZERO)),
+        (all, amount, None) => proportional(event_id, all, amount).map(|p| vec![p]),
     }
 }
 
+/// The one currency of an event's postings, or the refusal of a partial refund of several.
+fn one_currency(event_id: Uuid, all: &[Posting]) -> Result<Currency, CteError> {
+    let code = all.first().map(|posting| posting.currency.clone()).unwrap_or_default();
+    if all.iter().any(|posting| posting.currency != code) {
+        return Err(CteError::RefundPartialUnsupported {
+            event_id: event_id.to_string(),
+            why: "an event in several currencies is refunded in part one currency at a time",
+        });
+    }
+    ledger::currency(&code)
+}
+
+/// A partial refund (or the rest after one) of an event that paid one payer's money out to
+/// its payees, taken back from each in proportion to what it still holds.
+fn proportional(
+    event_id: Uuid,
+    all: &[Posting],
+    amount: Option<&str>,
+) -> Result<Posting, CteError> {
+    let currency = one_currency(event_id, all)?;
+    let positions = refund::net_positions(all, &postings::refunded_by_account(event_id));
+    let Some(payer) = refund::single_payer(all) else {
+        if amount.is_none() && refund::nothing_left(&positions) {
+            // Refunded whole already: there is nothing to give back, whoever paid.
+            return Err(CteError::RefundExceedsEvent {
+                event_id: event_id.to_string(),
+                amount: "the rest".into(),
+                left: "nothing".into(),
+            });
+        }
+        return Err(CteError::RefundPartialUnsupported {
+            event_id: event_id.to_string(),
+            why: "an event with several payers, or whose money went on from a payee, is \
+                  refunded in part only with legs",
+        });
+    };
+    let amount = match amount {
+        Some(text) => Amount::parse(text, &currency)?.value(),
+        None => positions
+            .iter()
+            .filter(|position| position.account_id != payer && position.received.is_sign_positive())
+            .try_fold(Decimal::ZERO, |sum, p| sum.checked_add(p.received + p.refunded))
+            .unwrap_or(Decimal::MAX),
+    };
+    let id = event_id.to_string();
+    refund::proportional(&id, currency.code(), currency.scale(), &payer, &positions, amount)
+}
+
+/// A partial refund whose parts the legs name; `amount`, if given, must be their sum.
+fn by_legs(
+    event_id: Uuid,
+    all: &[Posting],
+    amount: Option<&str>,
+    legs: &[RefundLeg],
+) -> Result<Posting, CteError> {
+    let currency = one_currency(event_id, all)?;
+    let sum = legs.iter().try_fold(Decimal::ZERO, |sum, leg| sum.checked_add(leg.amount));
+    if let Some(text) = amount {
+        let asked = Amount::parse(text, &currency)?.value();
+        if sum != Some(asked) {
+            return Err(CteError::PayloadInvalid {
+                step_type: "refund legs".into(),
+                why: format!(
+                    "the legs add up to {}, not the amount {asked}",
+                    sum.unwrap_or_default()
+                ),
+            });
+        }
+    }
+    // Each part in the currency's scale (10.001 USD is refused, never rounded), written so.
+    let legs = legs
+        .iter()
+        .map(|leg| {
+            let amount = Amount::parse(&leg.amount.to_string(), &currency)?.value();
+            Ok(RefundLeg { amount, ..leg.clone() })
+        })
+        .collect::<Result<Vec<RefundLeg>, CteError>>()?;
+    let positions = refund::net_positions(all, &postings::refunded_by_account(event_id));
+    refund::by_legs(&event_id.to_string(), currency.code(), &positions, &legs)
+}
+
 /// The refund already made under the asked reference, when it was the same request (same
-/// event, same amount: `None` and an amount are different requests); the reason, free text,
-/// does not count.
+/// event, same amount: `None` and an amount are different requests, same legs); the reason,
+/// free text, does not count.
 fn replayed(asked: &Refund) -> Result<Option<Uuid>, CteError> {
     let Some(reference) = asked.reference else {
         return Ok(None);
     };
-    let Some((refund, refund_of, amount)) =
-        events::refund_by_reference(StepType::Refund.as_str(), reference)
-    else {
+    let found = events::refund_by_reference(StepType::Refund.as_str(), reference, asked.legs_json);
+    let Some((refund, refund_of, amount, same_legs)) = found else {
         return Ok(None);
     };
     let number = |text: Option<&str>| text.map(Decimal::from_str_exact).and_then(Result::ok);
@@ -88,17 +172,18 @@ fn replayed(asked: &Refund) -> Result<Option<Uuid>, CteError> {
         }
         _ => false,
     };
-    if refund_of == Some(asked.event_id) && same_amount {
+    if refund_of == Some(asked.event_id) && same_amount && same_legs {
         return Ok(Some(refund));
     }
     let describe = |event: Option<Uuid>, amount: Option<&str>| {
         let event = event.map_or("an event".to_string(), |event| format!("event {event}"));
         format!("a refund of {} of {event}", amount.unwrap_or("all that was left"))
     };
+    let other_legs = if same_legs { "" } else { " with other legs" };
     Err(CteError::IdempotencyConflict {
         key: reference.to_string(),
         held: describe(refund_of, amount.as_deref()),
-        requested: describe(Some(asked.event_id), asked.amount),
+        requested: describe(Some(asked.event_id), asked.amount) + other_legs,
         original: format!("refund event {refund}"),
     })
 }
@@ -126,9 +211,11 @@ pub fn reverse_event(asked: &Refund, ctx: &Context) -> Result<Uuid, CteError> {
     let original = postings::postings_of_event(event_id);
     let refunds = plan(event_id, asked, &original)?;
     let step_type = StepType::Refund;
+    let legs: Option<serde_json::Value> =
+        asked.legs_json.map(serde_json::from_str).transpose().ok().flatten();
     let payload = json!({
         "event_id": event_id.to_string(), "amount": asked.amount, "reason": asked.reason,
-        "reference": asked.reference,
+        "reference": asked.reference, "legs": legs,
     })
     .to_string();
     let references = asked
@@ -150,5 +237,17 @@ pub fn reverse_event(asked: &Refund, ctx: &Context) -> Result<Uuid, CteError> {
     let plan = StepPlan { postings: refunds, items: Vec::new(), batch_id: None };
     let event =
         OneStep { name: "refund", description: Some(asked.reason), refund_of: Some(event_id) };
-    fast::completed_event(&checked, plan, &payload, &event, ctx)
+    match fast::completed_event(&checked, plan, &payload, &event, ctx) {
+        // A refund of another event took the reference while this one waited for its claim
+        // (each holds its own event's lock): now committed, it is read as any holder is.
+        Err(CteError::DuplicateReference { .. }) if asked.reference.is_some() => replayed(asked)
+            .and_then(|first| {
+                first.ok_or_else(|| CteError::TransitionNotAllowed {
+                    what: "refund reference",
+                    from: "taken",
+                    input: "refund",
+                })
+            }),
+        other => other,
+    }
 }

@@ -423,20 +423,23 @@ pub fn refund_of(event_id: Uuid) -> Option<Uuid> {
 
 // The refund event holding a refund reference: what it refunds and the amount it asked for.
 const REFUND_BY_REFERENCE: &str = "
-    SELECT t.event_id, e.refund_of, t.payload ->> 'amount'
+    SELECT t.event_id, e.refund_of, t.payload ->> 'amount',
+           COALESCE(NULLIF(t.payload -> 'legs', 'null'::jsonb) IS NOT DISTINCT FROM $3::jsonb, false)
       FROM cte_ctel.cte_references r
       JOIN cte_ctel.cte_transactions t ON t.id = r.transaction_id
       JOIN cte_ctel.cte_events e ON e.id = t.event_id
      WHERE r.type = $2 AND r.reference = $1";
 
 /// The refund (a step of type `refund_type`) that holds `reference`: its event id, the event
-/// it refunds and the amount it asked for (`None`: all that was left).
+/// it refunds, the amount it asked for (`None`: all that was left), and whether it named the
+/// same legs as `legs` (JSON; `None`: none).
 pub fn refund_by_reference(
     refund_type: &str,
     reference: &str,
-) -> Option<(Uuid, Option<Uuid>, Option<String>)> {
+    legs: Option<&str>,
+) -> Option<(Uuid, Option<Uuid>, Option<String>, bool)> {
     Spi::connect(|client| {
-        let args = [reference.into(), refund_type.into()];
+        let args = [reference.into(), refund_type.into(), legs.into()];
         let table = spi(client.select(REFUND_BY_REFERENCE, Some(1), &args), REFUND_BY_REFERENCE);
         if table.is_empty() {
             return None;
@@ -444,7 +447,9 @@ pub fn refund_by_reference(
         let row = table.first();
         let refund = spi(row.get::<Uuid>(1), REFUND_BY_REFERENCE)?;
         let refund_of = spi(row.get::<Uuid>(2), REFUND_BY_REFERENCE);
-        Some((refund, refund_of, spi(row.get::<String>(3), REFUND_BY_REFERENCE)))
+        let amount = spi(row.get::<String>(3), REFUND_BY_REFERENCE);
+        let same_legs = spi(row.get::<bool>(4), REFUND_BY_REFERENCE) == Some(true);
+        Some((refund, refund_of, amount, same_legs))
     })
 }
 

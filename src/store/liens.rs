@@ -219,6 +219,18 @@ fn check_new(lien: &NewLien) -> Result<(), CteError> {
     Ok(())
 }
 
+const LIEN_KEY_TAKEN: &str =
+    "SELECT EXISTS (SELECT 1 FROM cte_ctel.cte_liens WHERE idempotency_key = $1)";
+
+/// The lien `key` already names, if any: its id when it is the same hold (a replay); an
+/// `idempotency_conflict` when it is another.
+pub fn replay_by_key(key: &str, lien: &NewLien) -> Result<Option<Uuid>, CteError> {
+    if select_one::<bool>(LIEN_KEY_TAKEN, &[key.into()]) != Some(true) {
+        return Ok(None);
+    }
+    existing_by_key(key, lien).map(Some)
+}
+
 /// The lien an idempotency key already names, if it is the same hold (account, currency,
 /// amount, event); otherwise the call is refused.
 fn existing_by_key(key: &str, lien: &NewLien) -> Result<Uuid, CteError> {

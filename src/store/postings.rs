@@ -492,6 +492,32 @@ const REFUNDED: &str = "
       JOIN cte_ctel.cte_entries j ON j.transaction_id = t.id
      WHERE e.refund_of = $1 AND e.status = 'completed' AND j.kind = 'refund' AND j.amount > 0";
 
+// What the refunds of an event moved, per account (payees negative, payers positive).
+const REFUNDED_BY_ACCOUNT: &str = "
+    SELECT j.account_id, sum(j.amount)::text
+      FROM cte_ctel.cte_events e
+      JOIN cte_ctel.cte_transactions t ON t.event_id = e.id
+      JOIN cte_ctel.cte_entries j ON j.transaction_id = t.id
+     WHERE e.refund_of = $1 AND e.status = 'completed' AND j.kind = 'refund'
+     GROUP BY j.account_id ORDER BY j.account_id";
+
+/// What the refunds of `event_id` moved so far, per account.
+pub fn refunded_by_account(event_id: Uuid) -> Vec<(String, Decimal)> {
+    Spi::connect(|client| {
+        let args = [event_id.into()];
+        let table = spi(client.select(REFUNDED_BY_ACCOUNT, None, &args), REFUNDED_BY_ACCOUNT);
+        table
+            .map(|row| {
+                let account = spi(row.get::<String>(1), REFUNDED_BY_ACCOUNT).unwrap_or_default();
+                let sum = spi(row.get::<String>(2), REFUNDED_BY_ACCOUNT).unwrap_or_default();
+                let sum = Decimal::from_str_exact(&sum);
+                assert!(sum.is_ok(), "journal sums are decimals");
+                (account, sum.unwrap_or_default())
+            })
+            .collect()
+    })
+}
+
 /// What refunds of `event_id` have returned so far (the sum of their credits).
 pub fn refunded_of(event_id: Uuid) -> Decimal {
     let text: Option<String> = super::select_one(REFUNDED, &[event_id.into()]);

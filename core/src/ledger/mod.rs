@@ -9,6 +9,7 @@ mod account;
 pub mod chain;
 mod lien;
 mod posting;
+pub mod refund;
 pub mod wallets;
 
 pub use account::{AccountId, AccountOpening, Metadata};

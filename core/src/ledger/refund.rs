@@ -1,0 +1,319 @@
+//! Refund plans (SPEC §9): what a refund of a completed event posts.
+//!
+//! A full refund reverses every posting of the event, newest first, as compensation does, so
+//! money that went on from the account it first reached (buyer -> escrow -> seller) comes back
+//! to it before it has to give it back. A partial refund needs to know who gives back what:
+//! - an event whose postings all take from one payer (a split, several transfers from the same
+//!   source) gives back `amount` from its payees in proportion to what each still holds of what
+//!   it received (what it received, less what refunds took back from it), in minor units,
+//!   rounded by largest remainder with ties to the payee that received first, so the parts sum
+//!   exactly to the amount;
+//! - `legs` name the part of each payee instead (and, where the event has several payers, the
+//!   payer each part goes back `to`);
+//! - anything else is `refund_partial_unsupported`.
+//!
+//! Pure: the shell reads the event's postings and what earlier refunds took back, and posts
+//! the plan.
+
+use rust_decimal::Decimal;
+
+use super::posting::{Entry, Posting, PostingKind};
+use crate::error::CteError;
+
+/// One named part of a partial refund: `amount` taken back from `account_id` (a payee of the
+/// event), given back to `to` (a payer; the one payer when `None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundLeg {
+    pub account_id: String,
+    pub amount: Decimal,
+    pub to: Option<String>,
+}
+
+/// An account's net position in an event: what it received (positive) or paid (negative),
+/// and what refunds gave back or took back since (opposite sign).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetPosition {
+    pub account_id: String,
+    pub received: Decimal,
+    pub refunded: Decimal,
+}
+
+impl NetPosition {
+    /// What it still holds of what it received (payees), or is still owed back (payers).
+    fn left(&self) -> Decimal {
+        let left = self.received.checked_add(self.refunded);
+        assert!(left.is_some(), "a position's amounts are bounded");
+        left.unwrap_or_default()
+    }
+}
+
+/// The event's postings netted per account, in the order each account first appears, with
+/// what earlier refunds moved (`refunded`: account and signed amount). One currency only.
+pub fn net_positions(postings: &[Posting], refunded: &[(String, Decimal)]) -> Vec<NetPosition> {
+    let mut positions: Vec<NetPosition> = Vec::new();
+    let entries = postings.iter().flat_map(|posting| posting.entries.iter());
+    for entry in entries {
+        let at = position_of(&mut positions, &entry.account_id);
+        let sum = positions[at].received.checked_add(entry.amount);
+        assert!(sum.is_some(), "an event's sums are bounded");
+        positions[at].received = sum.unwrap_or_default();
+    }
+    for (account_id, amount) in refunded {
+        let at = position_of(&mut positions, account_id);
+        let sum = positions[at].refunded.checked_add(*amount);
+        positions[at].refunded = sum.unwrap_or_default();
+    }
+    positions
+}
+
+fn position_of(positions: &mut Vec<NetPosition>, account_id: &str) -> usize {
+    match positions.iter().position(|position| position.account_id == account_id) {
+        Some(at) => at,
+        None => {
+            positions.push(NetPosition {
+                account_id: account_id.to_string(),
+                received: Decimal::ZERO,
+                refunded: Decimal::ZERO,
+            });
+            positions.len() - 1
+        }
+    }
+}
+
+/// Whether every account the event paid has given back all it received.
+pub fn nothing_left(positions: &[NetPosition]) -> bool {
+    positions
+        .iter()
+        .filter(|position| position.received > Decimal::ZERO)
+        .all(|position| position.left() <= Decimal::ZERO)
+}
+
+/// The one payer of an event whose every posting takes from the same account, if it is so.
+pub fn single_payer(postings: &[Posting]) -> Option<String> {
+    let mut payer: Option<&str> = None;
+    for entry in postings.iter().flat_map(|posting| posting.entries.iter()) {
+        if entry.amount.is_sign_negative() {
+            match payer {
+                None => payer = Some(&entry.account_id),
+                Some(known) if known == entry.account_id => {}
+                Some(_) => return None,
+            }
+        }
+    }
+    payer.map(str::to_string)
+}
+
+/// `amount` (in minor units of `scale`) shared out in proportion to `weights`, by largest
+/// remainder, ties to the earlier weight. The parts sum exactly to `amount`.
+pub fn largest_remainder(amount: i128, weights: &[i128]) -> Vec<i128> {
+    let total: i128 = weights.iter().sum();
+    assert!(total > 0, "a share needs a positive total");
+    assert!(weights.iter().all(|weight| *weight >= 0));
+    let mut parts: Vec<i128> = weights.iter().map(|weight| amount * weight / total).collect();
+    let remainders: Vec<i128> = weights.iter().map(|weight| amount * weight % total).collect();
+    let mut left = amount - parts.iter().sum::<i128>();
+    let mut order: Vec<usize> = (0..weights.len()).collect();
+    // Stable: equal remainders keep their order, so ties go to the earlier weight.
+    order.sort_by(|a, b| remainders[*b].cmp(&remainders[*a]));
+    for index in order {
+        if left == 0 {
+            break;
+        }
+        parts[index] += 1;
+        left -= 1;
+    }
+    assert_eq!(parts.iter().sum::<i128>(), amount, "the parts sum to the amount");
+    parts
+}
+
+/// A partial refund of `amount` from an event whose postings all take from one payer: one
+/// posting that gives `amount` back to the payer, taken from its payees in proportion to what
+/// each still holds of what it received.
+pub fn proportional(
+    event_id: &str,
+    currency: &str,
+    scale: u32,
+    payer: &str,
+    positions: &[NetPosition],
+    amount: Decimal,
+) -> Result<Posting, CteError> {
+    let payees: Vec<&NetPosition> = positions
+        .iter()
+        .filter(|position| position.account_id != payer && position.left() > Decimal::ZERO)
+        .collect();
+    let left = payees.iter().try_fold(Decimal::ZERO, |sum, payee| sum.checked_add(payee.left()));
+    let left = left.unwrap_or(Decimal::MAX);
+    refuse_over(event_id, amount, left)?;
+    let units = |value: Decimal| minor_units(value, scale);
+    let weights: Vec<i128> = payees.iter().map(|payee| units(payee.left())).collect();
+    let parts = largest_remainder(units(amount), &weights);
+    let mut entries = vec![Entry { account_id: payer.to_string(), amount }];
+    for (payee, part) in payees.iter().zip(parts) {
+        if part > 0 {
+            let part = Decimal::from_i128_with_scale(part, scale);
+            entries.push(Entry { account_id: payee.account_id.clone(), amount: -part });
+        }
+    }
+    Ok(refund_posting(currency, entries))
+}
+
+/// A partial refund whose parts the caller named: each leg's amount taken back from its payee
+/// (which must still hold that much of what it received) and given back to its payer.
+pub fn by_legs(
+    event_id: &str,
+    currency: &str,
+    positions: &[NetPosition],
+    legs: &[RefundLeg],
+) -> Result<Posting, CteError> {
+    let payers: Vec<&NetPosition> =
+        positions.iter().filter(|position| position.received < Decimal::ZERO).collect();
+    let unsupported = |why: &'static str| CteError::RefundPartialUnsupported {
+        event_id: event_id.to_string(),
+        why,
+    };
+    let mut entries: Vec<Entry> = Vec::new();
+    for leg in legs {
+        let payee = positions.iter().find(|position| position.account_id == leg.account_id);
+        let Some(payee) = payee.filter(|payee| payee.received > Decimal::ZERO) else {
+            return Err(unsupported("a leg names an account the event paid nothing to"));
+        };
+        let taken = taken_from(&entries, &leg.account_id);
+        let left = payee.left().checked_sub(taken).unwrap_or_default();
+        refuse_over(event_id, leg.amount, left)?;
+        let to = match (&leg.to, payers.as_slice()) {
+            (Some(to), _) if payers.iter().any(|payer| &payer.account_id == to) => to.clone(),
+            (Some(_), _) => return Err(unsupported("a leg's \"to\" is not a payer of the event")),
+            (None, [only]) => only.account_id.clone(),
+            (None, _) => {
+                return Err(unsupported("the event has several payers: name each leg's \"to\""))
+            }
+        };
+        entries.push(Entry { account_id: leg.account_id.clone(), amount: -leg.amount });
+        entries.push(Entry { account_id: to, amount: leg.amount });
+    }
+    if entries.is_empty() {
+        return Err(unsupported("legs must name at least one part"));
+    }
+    Ok(refund_posting(currency, entries))
+}
+
+fn taken_from(entries: &[Entry], account_id: &str) -> Decimal {
+    entries
+        .iter()
+        .filter(|entry| entry.account_id == account_id && entry.amount.is_sign_negative())
+        .try_fold(Decimal::ZERO, |sum, entry| sum.checked_sub(entry.amount))
+        .unwrap_or(Decimal::MAX)
+}
+
+fn refuse_over(event_id: &str, amount: Decimal, left: Decimal) -> Result<(), CteError> {
+    if amount.is_zero() || amount.is_sign_negative() || amount > left {
+        return Err(CteError::RefundExceedsEvent {
+            event_id: event_id.to_string(),
+            amount: amount.to_string(),
+            left: if left.is_zero() { "nothing".to_string() } else { left.to_string() },
+        });
+    }
+    Ok(())
+}
+
+fn minor_units(value: Decimal, scale: u32) -> i128 {
+    let mut scaled = value;
+    scaled.rescale(scale);
+    assert_eq!(scaled, value, "amounts are at their currency's scale");
+    scaled.mantissa()
+}
+
+fn refund_posting(currency: &str, entries: Vec<Entry>) -> Posting {
+    let posting = Posting {
+        kind: PostingKind::Refund,
+        currency: currency.to_string(),
+        entries,
+        settles: true,
+    };
+    let sum = posting.entries.iter().try_fold(Decimal::ZERO, |sum, e| sum.checked_add(e.amount));
+    assert_eq!(sum, Some(Decimal::ZERO), "a refund posting balances");
+    posting
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn posting(entries: &[(&str, i64)]) -> Posting {
+        let entries = entries
+            .iter()
+            .map(|(account, cents)| Entry {
+                account_id: account.to_string(),
+                amount: Decimal::new(*cents, 2),
+            })
+            .collect();
+        Posting { kind: PostingKind::Transfer, currency: "USD".into(), entries, settles: false }
+    }
+
+    fn amounts(posting: &Posting) -> Vec<(String, String)> {
+        posting.entries.iter().map(|e| (e.account_id.clone(), e.amount.to_string())).collect()
+    }
+
+    #[test]
+    fn largest_remainder_sums_exactly_and_breaks_ties_to_the_earlier() {
+        assert_eq!(largest_remainder(100, &[1, 1, 1]), vec![34, 33, 33]);
+        assert_eq!(largest_remainder(1, &[5, 5]), vec![1, 0]);
+        assert_eq!(largest_remainder(10, &[90, 10]), vec![9, 1]);
+        assert_eq!(largest_remainder(7, &[0, 3]), vec![0, 7]);
+    }
+
+    #[test]
+    fn a_split_is_refunded_in_proportion_to_what_each_payee_received() {
+        let split = posting(&[("buyer", -10_000), ("seller", 9_000), ("market", 1_000)]);
+        let positions = net_positions(&[split.clone()], &[]);
+        assert_eq!(single_payer(&[split]), Some("buyer".to_string()));
+        let refund = proportional("e", "USD", 2, "buyer", &positions, Decimal::new(1_001, 2));
+        let expected = [("buyer", "10.01"), ("seller", "-9.01"), ("market", "-1.00")];
+        let expected: Vec<(String, String)> =
+            expected.iter().map(|(a, v)| (a.to_string(), v.to_string())).collect();
+        assert_eq!(amounts(&refund.unwrap()), expected);
+    }
+
+    #[test]
+    fn what_is_left_counts_earlier_refunds_and_bounds_the_next() {
+        let pays = [
+            posting(&[("buyer", -6_000), ("a", 6_000)]),
+            posting(&[("buyer", -4_000), ("b", 4_000)]),
+        ];
+        let refunded = [("a".to_string(), Decimal::new(-6_000, 2))];
+        let positions = net_positions(&pays, &refunded);
+        let refund = proportional("e", "USD", 2, "buyer", &positions, Decimal::new(4_000, 2));
+        let expected =
+            vec![("buyer".to_string(), "40.00".to_string()), ("b".into(), "-40.00".into())];
+        assert_eq!(amounts(&refund.unwrap()), expected);
+        let over = proportional("e", "USD", 2, "buyer", &positions, Decimal::new(4_001, 2));
+        assert_eq!(over.unwrap_err().reason(), "refund_exceeds_event");
+    }
+
+    #[test]
+    fn an_escrow_chain_has_no_single_payer_and_legs_name_the_parts() {
+        let chain = [
+            posting(&[("buyer", -10_000), ("escrow", 10_000)]),
+            posting(&[("escrow", -9_000), ("seller", 9_000)]),
+            posting(&[("escrow", -1_000), ("market", 1_000)]),
+        ];
+        assert_eq!(single_payer(&chain), None);
+        let positions = net_positions(&chain, &[]);
+        let leg = RefundLeg { account_id: "seller".into(), amount: Decimal::new(500, 2), to: None };
+        let refund = by_legs("e", "USD", &positions, &[leg]).unwrap();
+        let expected =
+            vec![("seller".to_string(), "-5.00".to_string()), ("buyer".into(), "5.00".into())];
+        assert_eq!(amounts(&refund), expected);
+        let escrow = RefundLeg { account_id: "escrow".into(), amount: Decimal::ONE, to: None };
+        assert_eq!(
+            by_legs("e", "USD", &positions, &[escrow]).unwrap_err().reason(),
+            "refund_partial_unsupported"
+        );
+        let too_much =
+            RefundLeg { account_id: "market".into(), amount: Decimal::new(1_001, 2), to: None };
+        assert_eq!(
+            by_legs("e", "USD", &positions, &[too_much]).unwrap_err().reason(),
+            "refund_exceeds_event"
+        );
+    }
+}
