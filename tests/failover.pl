@@ -38,11 +38,11 @@ $primary->safe_psql('ledger', q{
         RETURN '{"ran": true}';
     END $$;
     CREATE TABLE public.promoted (at timestamptz);
-    DO \$do\$ BEGIN
+    DO $do$ BEGIN
         IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'script_registrar') THEN
             CREATE ROLE script_registrar NOLOGIN IN ROLE cte_admin;
         END IF;
-    END \$do\$;
+    END $do$;
     GRANT SELECT ON public.promoted TO script_registrar;
     ALTER FUNCTION public.busy(uuid, jsonb) OWNER TO script_registrar;
     ALTER FUNCTION public.busy(uuid, jsonb) SET search_path = public, pg_temp;

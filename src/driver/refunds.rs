@@ -242,7 +242,7 @@ pub fn reverse_event(asked: &Refund, ctx: &Context) -> Result<Uuid, CteError> {
         // (each holds its own event's lock): now committed, it is read as any holder is.
         Err(CteError::DuplicateReference { .. }) if asked.reference.is_some() => replayed(asked)
             .and_then(|first| {
-                first.ok_or_else(|| CteError::TransitionNotAllowed {
+                first.ok_or(CteError::TransitionNotAllowed {
                     what: "refund reference",
                     from: "taken",
                     input: "refund",

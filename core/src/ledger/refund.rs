@@ -265,7 +265,7 @@ mod tests {
     #[test]
     fn a_split_is_refunded_in_proportion_to_what_each_payee_received() {
         let split = posting(&[("buyer", -10_000), ("seller", 9_000), ("market", 1_000)]);
-        let positions = net_positions(&[split.clone()], &[]);
+        let positions = net_positions(std::slice::from_ref(&split), &[]);
         assert_eq!(single_payer(&[split]), Some("buyer".to_string()));
         let refund = proportional("e", "USD", 2, "buyer", &positions, Decimal::new(1_001, 2));
         let expected = [("buyer", "10.01"), ("seller", "-9.01"), ("market", "-1.00")];

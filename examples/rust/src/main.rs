@@ -15,7 +15,7 @@ use rust_decimal::Decimal;
 use tokio_postgres::{Client, Error, NoTls};
 
 const INSUFFICIENT_FUNDS: &str = "L0020";
-const DUPLICATE_REFERENCE: &str = "L0029";
+const IDEMPOTENCY_CONFLICT: &str = "L0028";
 const ACCOUNT_UNKNOWN: &str = "L0016";
 
 /// What a call came back with, as the application sees it.
@@ -76,16 +76,20 @@ async fn run(client: &Client, checks: &mut Checks, tag: &str) -> Result<(), Erro
         client.execute("SELECT cte_ctel.cte_create_account($1, ARRAY['USD'])", &[account]).await?;
     }
 
-    // A top-up confirmed by the PSP; the reply is lost, so the application sends it again.
-    let deposit = "SELECT cte_ctel.cte_deposit($1, $2, 'USD', $3)";
+    // A top-up confirmed by the PSP; the reply is lost, so the application sends it again: the
+    // retry returns the first event (a replay), and another amount under the reference is a
+    // conflict.
+    let deposit = "SELECT cte_ctel.cte_deposit($1, $2, 'USD', $3)::text";
     let psp = format!("rs-psp-{tag}");
-    let first = outcome(client.execute(deposit, &[&alice, &money("120.00"), &psp]).await)?;
-    let retry = outcome(client.execute(deposit, &[&alice, &money("120.00"), &psp]).await)?;
+    let first: String = client.query_one(deposit, &[&alice, &money("120.00"), &psp]).await?.get(0);
+    let retry: String = client.query_one(deposit, &[&alice, &money("120.00"), &psp]).await?.get(0);
+    let other = outcome(client.execute(deposit, &[&alice, &money("121.00"), &psp]).await)?;
     checks.ok(
-        first == Outcome::Done
-            && retry == Outcome::Refused(DUPLICATE_REFERENCE.into())
+        first == retry
+            && other == Outcome::Refused(IDEMPOTENCY_CONFLICT.into())
             && balance(client, &alice, "USD").await? == money("120.00"),
-        "a top-up sent twice with its PSP reference is booked once (the retry: duplicate_reference)",
+        "a top-up sent twice with its PSP reference is booked once (the retry: the same event; \
+         another amount: idempotency_conflict)",
     );
 
     let transfer = "SELECT cte_ctel.cte_transfer($1, $2, $3, 'USD')";
