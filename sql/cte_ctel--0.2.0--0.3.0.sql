@@ -2,8 +2,11 @@
 --
 -- Most of 0.3.0 is behaviour of the library (replays and conflicts of every keyed write, refunds
 -- newest first, scheduled starts re-read under the event's lock, executors' rules, a second
--- worker for the feed); its SQL adds cte_run_event, an argument of cte_reverse_event (legs:
--- the parts of a partial refund) and one row of cte_stats, feed_worker_running. Stored rows are not rewritten: keys stored by 0.2.0 (event and lien keys,
+-- worker for the feed, statements over (from, to]); its SQL adds cte_run_event, an argument of
+-- cte_reverse_event (legs: the parts of a partial refund), named feed consumers, the reads of
+-- SPEC §11 (cte_steps_awaiting, cte_find_events, cte_statement_summary), bulk transfers
+-- (cte_transfers), events' creators (who may cancel them) and rows of cte_stats
+-- (feed_worker_running, consumer_lag). Stored rows are not rewritten: keys stored by 0.2.0 (event and lien keys,
 -- references of steps, refunds and captures) keep meaning what they named, and a replay of a
 -- 0.2.0 request under its key returns what 0.2.0 made.
 \echo Use "ALTER EXTENSION cte_ctel UPDATE TO '0.3.0'" to load this file. \quit
@@ -99,7 +102,255 @@ REVOKE ALL ON FUNCTION cte_ctel.cte_run_event(text, jsonb, text, interval, jsonb
 GRANT EXECUTE ON FUNCTION cte_ctel.cte_run_event(text, jsonb, text, interval, jsonb, timestamptz)
     TO cte_operator;
 
--- cte_stats with the feed worker's row (sql/stats.sql).
+-- Named consumers of the feed (sql/consumers.sql).
+-- Named consumers of the change feed (SPEC §10, 0.3.0): the extension keeps each consumer's
+-- cursor, so an application needs no table of its own to follow the feed exactly once. A
+-- consumer reads the changes after its position (the same rows again until it acknowledges
+-- them) and acknowledges a position in its own transaction, so that its processing and the move
+-- of its cursor commit together. The cursor only moves forward.
+CREATE TABLE cte_ctel.cte_consumers (
+    name         cte_ctel.cte_name PRIMARY KEY,
+    -- The last position acknowledged: cte_consumer_next returns the changes after it.
+    position     bigint NOT NULL CHECK (position >= 0),
+    -- What cte_create_consumer was asked to start after (NULL: the newest position then), for
+    -- telling its replay from a conflicting request.
+    start_after  bigint,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    acked_at     timestamptz
+);
+COMMENT ON TABLE cte_ctel.cte_consumers IS
+    'Named consumers of the change feed and their cursors (the last position each acknowledged).';
+SELECT pg_catalog.pg_extension_config_dump('cte_ctel.cte_consumers', '');
+
+-- The newest position the feed has given (0 before the first change).
+CREATE FUNCTION cte_ctel.cte_feed_head() RETURNS bigint
+LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT COALESCE((SELECT position + cardinality(kinds) - 1 FROM cte_ctel.cte_change_log
+                      ORDER BY position DESC LIMIT 1), 0)
+$$;
+COMMENT ON FUNCTION cte_ctel.cte_feed_head() IS
+    'The newest position of the change feed (0 before the first change).';
+
+CREATE FUNCTION cte_ctel.cte_create_consumer(name text, start_after bigint DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    head bigint := cte_ctel.cte_feed_head();
+    held cte_ctel.cte_consumers;
+BEGIN
+    IF name IS NULL THEN
+        RAISE EXCEPTION 'name must not be NULL' USING ERRCODE = 'L0001', DETAIL = 'reason: null_argument';
+    END IF;
+    IF start_after IS NOT NULL AND (start_after < 0 OR start_after > head) THEN
+        RAISE EXCEPTION 'start_after is %; it must be between 0 and %, the newest position',
+            start_after, head USING ERRCODE = 'L0033', DETAIL = 'reason: argument_out_of_range';
+    END IF;
+    INSERT INTO cte_ctel.cte_consumers AS c (name, position, start_after)
+    VALUES (cte_create_consumer.name, COALESCE(cte_create_consumer.start_after, head),
+            cte_create_consumer.start_after)
+    ON CONFLICT ON CONSTRAINT cte_consumers_pkey DO NOTHING;
+    SELECT * INTO held FROM cte_ctel.cte_consumers c WHERE c.name = cte_create_consumer.name;
+    -- Created again: a replay returns its position now; another start is a conflict.
+    IF cte_create_consumer.start_after IS NOT NULL
+       AND held.start_after IS DISTINCT FROM cte_create_consumer.start_after THEN
+        RAISE EXCEPTION 'idempotency key "%" already names a consumer started after %, not after %',
+            held.name, COALESCE(held.start_after::text, 'the newest position then'),
+            cte_create_consumer.start_after
+            USING ERRCODE = 'L0028', DETAIL = 'reason: idempotency_conflict',
+                  HINT = pg_catalog.format('the key names consumer %s; drop it to start it again',
+                                           held.name);
+    END IF;
+    RETURN held.position;
+END
+$function$;
+COMMENT ON FUNCTION cte_ctel.cte_create_consumer(text, bigint) IS
+    'Creates a named consumer of the change feed starting after start_after (NULL: the newest position now); creating it again returns its position.';
+
+CREATE FUNCTION cte_ctel.cte_drop_consumer(name text) RETURNS boolean
+LANGUAGE sql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH gone AS (DELETE FROM cte_ctel.cte_consumers c WHERE c.name = $1 RETURNING 1)
+    SELECT EXISTS (SELECT 1 FROM gone)
+$$;
+COMMENT ON FUNCTION cte_ctel.cte_drop_consumer(text) IS
+    'Drops a named consumer; returns whether it existed (dropping it again is a replay).';
+
+-- The consumer's row, locked for the rest of the caller's transaction so that two instances of
+-- one consumer take turns; refused if there is none.
+CREATE FUNCTION cte_ctel.cte_consumer_position(name text, lock boolean) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    cursor_at bigint;
+BEGIN
+    IF name IS NULL THEN
+        RAISE EXCEPTION 'name must not be NULL' USING ERRCODE = 'L0001', DETAIL = 'reason: null_argument';
+    END IF;
+    IF lock THEN
+        SELECT c.position INTO cursor_at FROM cte_ctel.cte_consumers c
+         WHERE c.name = cte_consumer_position.name FOR UPDATE;
+    ELSE
+        SELECT c.position INTO cursor_at FROM cte_ctel.cte_consumers c
+         WHERE c.name = cte_consumer_position.name;
+    END IF;
+    IF cursor_at IS NULL THEN
+        RAISE EXCEPTION 'consumer % does not exist', pg_catalog.quote_literal(name)
+            USING ERRCODE = 'L0008', DETAIL = 'reason: identifier_invalid',
+                  HINT = 'create it with cte_create_consumer';
+    END IF;
+    RETURN cursor_at;
+END
+$function$;
+COMMENT ON FUNCTION cte_ctel.cte_consumer_position(text, boolean) IS
+    'A named consumer''s position (the last it acknowledged), its row locked if asked.';
+
+CREATE FUNCTION cte_ctel.cte_consumer_next(name text, "limit" int DEFAULT 100)
+RETURNS TABLE ("position" bigint, at timestamptz, kind text, event_id uuid, event_name text,
+               transaction_id uuid, transaction_type text, lien_id uuid, account_id text,
+               old_status text, new_status text, amount numeric, currency text,
+               reference text, actor text, reason text)
+LANGUAGE sql STABLE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM cte_ctel.cte_changes(cte_ctel.cte_consumer_position($1, false), $2)
+$$;
+COMMENT ON FUNCTION cte_ctel.cte_consumer_next(text, int) IS
+    'The changes of the feed after a named consumer''s position (the same rows again until it acknowledges them).';
+
+CREATE FUNCTION cte_ctel.cte_consumer_ack(name text, "position" bigint) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    cursor_at bigint := cte_ctel.cte_consumer_position(cte_consumer_ack.name, true);
+    head bigint := cte_ctel.cte_feed_head();
+BEGIN
+    IF cte_consumer_ack."position" IS NULL THEN
+        RAISE EXCEPTION 'position must not be NULL' USING ERRCODE = 'L0001', DETAIL = 'reason: null_argument';
+    END IF;
+    -- Past the newest position would skip changes not yet given one.
+    IF cte_consumer_ack."position" > head THEN
+        RAISE EXCEPTION 'position is %; it must be at most %, the newest position',
+            cte_consumer_ack."position", head
+            USING ERRCODE = 'L0033', DETAIL = 'reason: argument_out_of_range';
+    END IF;
+    -- Forward only: an older position (a late or repeated acknowledgement) changes nothing.
+    IF cte_consumer_ack."position" > cursor_at THEN
+        UPDATE cte_ctel.cte_consumers c SET position = cte_consumer_ack."position",
+                                            acked_at = pg_catalog.statement_timestamp()
+         WHERE c.name = cte_consumer_ack.name;
+        cursor_at := cte_consumer_ack."position";
+    END IF;
+    RETURN cursor_at;
+END
+$function$;
+COMMENT ON FUNCTION cte_ctel.cte_consumer_ack(text, bigint) IS
+    'Moves a named consumer''s cursor forward to position (an older one changes nothing), in the caller''s transaction; returns its position.';
+
+-- Reads of SPEC §11 (sql/reads.sql).
+-- Reads a payments team expects of a ledger (SPEC §11, 0.3.0): the steps waiting on the outside
+-- world, events found by their metadata, and a statement's summary that agrees with
+-- cte_balance_at whatever the boundary stamps.
+
+-- Every step waiting for a report: to be executed (an external step, status waiting, no retry
+-- scheduled) or compensated (asked, status compensating), in doubt included.
+CREATE VIEW cte_ctel.cte_steps_awaiting AS
+    SELECT t.id AS transaction_id, t.event_id, e.name AS event_name, t.name, t.type,
+           CASE WHEN t.status = 'waiting' THEN 'execute' ELSE 'compensate' END AS phase,
+           t.status, e.status AS event_status,
+           CASE WHEN t.status = 'waiting' THEN COALESCE(e.started_at, e.created_at)
+                ELSE t.compensation_requested_at END AS since,
+           -- Claims and leases (SPEC §10) are not built yet: no step is claimed.
+           NULL::text AS lease_worker, NULL::timestamptz AS lease_expires_at
+      FROM cte_ctel.cte_transactions t
+      JOIN cte_ctel.cte_events e ON e.id = t.event_id
+     WHERE (t.status = 'waiting' AND t.next_attempt_at IS NULL)
+        OR (t.status = 'compensating' AND t.compensation_requested_at IS NOT NULL);
+COMMENT ON VIEW cte_ctel.cte_steps_awaiting IS
+    'Every step waiting for the application: to be executed (phase execute) or compensated (phase compensate, in doubt included), with its event and since when.';
+
+-- Events by their metadata: containment (@>) served by a GIN index.
+CREATE INDEX cte_events_metadata_idx ON cte_ctel.cte_events
+    USING gin (metadata jsonb_path_ops) WHERE metadata IS NOT NULL;
+
+CREATE FUNCTION cte_ctel.cte_find_events(filter jsonb, after uuid DEFAULT NULL,
+                                         "limit" int DEFAULT 100)
+RETURNS TABLE (id uuid, name text, status text, metadata jsonb, created_at timestamptz,
+               finished_at timestamptz)
+LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+    IF filter IS NULL OR "limit" IS NULL THEN
+        RAISE EXCEPTION '% must not be NULL', CASE WHEN filter IS NULL THEN 'filter' ELSE 'limit' END
+            USING ERRCODE = 'L0001', DETAIL = 'reason: null_argument';
+    END IF;
+    IF pg_catalog.jsonb_typeof(filter) <> 'object' THEN
+        RAISE EXCEPTION 'filter % is not valid: it must be a JSON object', pg_catalog.left(filter::text, 100)
+            USING ERRCODE = 'L0011', DETAIL = 'reason: metadata_invalid';
+    END IF;
+    IF "limit" < 1 OR "limit" > 10000 THEN
+        RAISE EXCEPTION 'limit is %; it must be between 1 and 10000', "limit"
+            USING ERRCODE = 'L0033', DETAIL = 'reason: argument_out_of_range';
+    END IF;
+    RETURN QUERY
+        SELECT e.id, e.name::text, e.status::text, e.metadata::jsonb, e.created_at, e.finished_at
+          FROM cte_ctel.cte_events e
+         WHERE e.metadata IS NOT NULL AND e.metadata::jsonb @> filter
+           AND (after IS NULL OR e.id > after)
+         ORDER BY e.id
+         LIMIT "limit";
+END
+$function$;
+COMMENT ON FUNCTION cte_ctel.cte_find_events(jsonb, uuid, int) IS
+    'Events whose metadata contains filter (@>), in id order after the id given; a page of at most limit.';
+
+-- The statement's range is (from, to]: an entry stamped exactly at `from` is in the opening
+-- balance, one stamped at `to` in the closing one, as cte_balance_at counts them.
+CREATE FUNCTION cte_ctel.cte_statement_summary(account_id text, currency text,
+                                               "from" timestamptz, "to" timestamptz)
+RETURNS TABLE (opening numeric, closing numeric, debits numeric, credits numeric,
+               entries bigint)
+LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    zero numeric;
+BEGIN
+    IF "from" IS NULL OR "to" IS NULL THEN
+        RAISE EXCEPTION '% must not be NULL', CASE WHEN "from" IS NULL THEN 'from' ELSE 'to' END
+            USING ERRCODE = 'L0001', DETAIL = 'reason: null_argument';
+    END IF;
+    IF "to" < "from" THEN
+        RAISE EXCEPTION 'to is %; it must not be before from, %', "to", "from"
+            USING ERRCODE = 'L0033', DETAIL = 'reason: argument_out_of_range';
+    END IF;
+    -- cte_balance_at checks the account and currency, with its own refusals.
+    opening := cte_ctel.cte_balance_at(account_id, currency, "from");
+    closing := cte_ctel.cte_balance_at(account_id, currency, "to");
+    zero := opening - opening;
+    SELECT COALESCE(-sum(j.amount) FILTER (WHERE j.amount < 0), zero),
+           COALESCE(sum(j.amount) FILTER (WHERE j.amount > 0), zero),
+           count(*)
+      INTO debits, credits, entries
+      FROM cte_ctel.cte_entries j
+     WHERE j.account_id = cte_statement_summary.account_id
+       AND j.currency = cte_statement_summary.currency
+       AND j.created_at > "from" AND j.created_at <= "to";
+    ASSERT closing - opening = credits - debits, 'a statement''s entries sum to closing - opening';
+    RETURN NEXT;
+END
+$function$;
+COMMENT ON FUNCTION cte_ctel.cte_statement_summary(text, text, timestamptz, timestamptz) IS
+    'An account''s statement over (from, to] in one currency: opening = cte_balance_at(from), closing = cte_balance_at(to), the debits and credits between and how many entries.';
+
+-- cte_stats with the feed worker's and the consumers' rows (sql/stats.sql).
 CREATE OR REPLACE VIEW cte_ctel.cte_stats AS
 WITH open_events AS (
     SELECT e.status, count(*) AS events, min(coalesce(e.started_at, e.created_at)) AS oldest,
@@ -190,7 +441,11 @@ SELECT 'feed_backlog_oldest_seconds', NULL, NULL,
 UNION ALL
 SELECT 'feed_position', NULL, NULL, coalesce(max(c.position), 0) FROM cte_ctel.cte_change_log c
 UNION ALL
-SELECT 'journal_last_entry_id', NULL, NULL, coalesce(max(j.id), 0) FROM cte_ctel.cte_entries j;
+SELECT 'journal_last_entry_id', NULL, NULL, coalesce(max(j.id), 0) FROM cte_ctel.cte_entries j
+UNION ALL
+-- 0.3.0: each named consumer's lag behind the feed, in positions (never negative).
+SELECT 'consumer_lag', c.name::text, NULL, greatest(h.head - c.position, 0)
+  FROM cte_ctel.cte_consumers c, (SELECT cte_ctel.cte_feed_head() AS head) h;
 
 COMMENT ON VIEW cte_ctel.cte_stats IS
     'Monitoring gauges, one row per metric and label (docs/operations.md lists them with alerts).';
@@ -211,3 +466,107 @@ LANGUAGE c
 AS 'MODULE_PATHNAME', 'cte_reverse_event_legs_wrapper';
 REVOKE ALL ON FUNCTION cte_ctel.cte_reverse_event(uuid, text, numeric, text, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cte_ctel.cte_reverse_event(uuid, text, numeric, text, jsonb) TO cte_operator;
+
+REVOKE ALL ON FUNCTION cte_ctel.cte_feed_head(), cte_ctel.cte_create_consumer(text, bigint),
+    cte_ctel.cte_drop_consumer(text), cte_ctel.cte_consumer_position(text, boolean),
+    cte_ctel.cte_consumer_next(text, int), cte_ctel.cte_consumer_ack(text, bigint),
+    cte_ctel.cte_find_events(jsonb, uuid, int),
+    cte_ctel.cte_statement_summary(text, text, timestamptz, timestamptz) FROM PUBLIC;
+REVOKE ALL ON cte_ctel.cte_consumers, cte_ctel.cte_steps_awaiting FROM PUBLIC;
+GRANT SELECT ON cte_ctel.cte_consumers, cte_ctel.cte_steps_awaiting TO cte_reader;
+GRANT EXECUTE ON FUNCTION cte_ctel.cte_feed_head(), cte_ctel.cte_find_events(jsonb, uuid, int),
+    cte_ctel.cte_statement_summary(text, text, timestamptz, timestamptz) TO cte_reader;
+GRANT EXECUTE ON FUNCTION cte_ctel.cte_create_consumer(text, bigint),
+    cte_ctel.cte_drop_consumer(text), cte_ctel.cte_consumer_next(text, int),
+    cte_ctel.cte_consumer_ack(text, bigint) TO cte_operator;
+
+-- Cancel by the creator (SPEC §11): each event records the role that created it; events made
+-- before 0.3.0 have none, and only an administrator cancels them, as before.
+ALTER TABLE cte_ctel.cte_events ADD COLUMN created_by text;
+CREATE FUNCTION cte_ctel."cte_caller"() RETURNS TEXT
+STRICT VOLATILE PARALLEL SAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'cte_caller_wrapper';
+REVOKE ALL ON FUNCTION cte_ctel.cte_caller() FROM PUBLIC;
+ALTER TABLE cte_ctel.cte_events ALTER COLUMN created_by SET DEFAULT cte_ctel.cte_caller();
+-- Operators may cancel (their own events); administrators keep it through cte_operator.
+REVOKE EXECUTE ON FUNCTION cte_ctel.cte_cancel_event(uuid, text) FROM cte_admin;
+GRANT EXECUTE ON FUNCTION cte_ctel.cte_cancel_event(uuid, text) TO cte_operator;
+
+-- Bulk transfers (sql/bulk.sql).
+-- cte_transfers (SPEC §11, 0.3.0): many transfers in one call and one transaction, each posted
+-- or refused on its own. Each item is a cte_transfer in a subtransaction of its own, so one
+-- refused item undoes nothing of the others and keeps no key (sent again, it is tried again); an
+-- item whose reference already names the same transfer is a replay (its original event, status
+-- 'replayed'). A try-again error (40001, 40P01) aborts the whole call, which the caller sends
+-- again safely: every item posted before it rolls back with it, and replays what committed.
+-- Any other error that is not a refusal (class L0) is a fault and aborts the call too.
+CREATE FUNCTION cte_ctel.cte_transfers(items jsonb)
+RETURNS TABLE (item int, event_id uuid, status text, reason text)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    items_max CONSTANT int := 10000; -- limits.rs BATCH_ITEMS_MAX
+    entry jsonb;
+    n int := 0;
+    held uuid;
+    code text;
+BEGIN
+    IF items IS NULL THEN
+        RAISE EXCEPTION 'items must not be NULL' USING ERRCODE = 'L0001', DETAIL = 'reason: null_argument';
+    END IF;
+    IF pg_catalog.jsonb_typeof(items) <> 'array' THEN
+        RAISE EXCEPTION 'payload of cte_transfers is not valid: items must be an array'
+            USING ERRCODE = 'L0027', DETAIL = 'reason: payload_invalid';
+    END IF;
+    IF pg_catalog.jsonb_array_length(items) > items_max THEN
+        RAISE EXCEPTION 'items per call is %; the limit is %', pg_catalog.jsonb_array_length(items),
+            items_max USING ERRCODE = 'L0013', DETAIL = 'reason: limit_exceeded';
+    END IF;
+    FOR entry IN SELECT e FROM pg_catalog.jsonb_array_elements(items) AS e LOOP
+        n := n + 1;
+        item := n;
+        event_id := NULL;
+        reason := NULL;
+        BEGIN
+            IF pg_catalog.jsonb_typeof(entry) <> 'object' THEN
+                RAISE EXCEPTION 'item % is not an object', n
+                    USING ERRCODE = 'L0027', DETAIL = 'reason: payload_invalid';
+            END IF;
+            -- The transfer its reference already names, if any: the call below then replays it
+            -- (or refuses a conflicting request).
+            held := NULL;
+            IF entry ? 'reference' AND pg_catalog.jsonb_typeof(entry -> 'reference') = 'string' THEN
+                SELECT t.event_id INTO held
+                  FROM cte_ctel.cte_references r
+                  JOIN cte_ctel.cte_transactions t ON t.id = r.transaction_id
+                 WHERE r.type = 'wallet.transfer' AND r.reference = entry ->> 'reference';
+            END IF;
+            event_id := cte_ctel.cte_transfer(entry ->> 'source_account_id',
+                                              entry ->> 'destination_account_id',
+                                              (entry ->> 'amount')::numeric,
+                                              entry ->> 'currency', entry ->> 'reference');
+            status := CASE WHEN held IS NOT NULL AND held = event_id THEN 'replayed'
+                           ELSE 'posted' END;
+        EXCEPTION
+            WHEN invalid_text_representation OR numeric_value_out_of_range THEN
+                status := 'refused';
+                reason := 'amount_malformed';
+            WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE;
+                IF pg_catalog.left(code, 2) <> 'L0' THEN
+                    RAISE; -- try again (40001, 40P01) or a fault: the whole call
+                END IF;
+                status := 'refused';
+                reason := (SELECT c.reason FROM cte_ctel.cte_error_catalog() c WHERE c.sqlstate = code);
+        END;
+        RETURN NEXT;
+    END LOOP;
+END
+$function$;
+COMMENT ON FUNCTION cte_ctel.cte_transfers(jsonb) IS
+    'Many transfers in one call: each item {source_account_id, destination_account_id, amount, currency, reference} posted, refused (with its reason) or replayed on its own.';
+REVOKE ALL ON FUNCTION cte_ctel.cte_transfers(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cte_ctel.cte_transfers(jsonb) TO cte_operator;

@@ -23,6 +23,10 @@ CREATE TABLE cte_ctel.cte_events (
     -- 0.2.0: a scheduled start (cte_start_event(…, not_before)): the worker starts the event
     -- then; its start-by deadline counts from it.
     not_before      timestamptz,
+    -- 0.3.0: the role that created it (current_user then, outside the API's SECURITY DEFINER),
+    -- which may cancel it (SPEC §11); NULL for events made before 0.3.0. Filled by a default
+    -- set in sql/caller.sql, once its function exists.
+    created_by      text,
     CHECK ((status IN ('completed', 'compensated', 'failed', 'resolved')) = (finished_at IS NOT NULL))
 );
 CREATE INDEX cte_events_refund_of_idx ON cte_ctel.cte_events (refund_of)

@@ -37,7 +37,10 @@ GRANT EXECUTE ON FUNCTION
     cte_ctel.cte_verify_chains(bigint, int),
     cte_ctel.cte_verify_digest(text),
     cte_ctel.cte_account_statement(text, text, timestamptz, timestamptz, bigint, int),
-    cte_ctel.cte_balance_at(text, text, timestamptz)
+    cte_ctel.cte_balance_at(text, text, timestamptz),
+    cte_ctel.cte_feed_head(),
+    cte_ctel.cte_find_events(jsonb, uuid, int),
+    cte_ctel.cte_statement_summary(text, text, timestamptz, timestamptz)
 TO cte_reader;
 
 GRANT EXECUTE ON FUNCTION
@@ -48,6 +51,12 @@ GRANT EXECUTE ON FUNCTION
     cte_ctel.cte_add_transaction(uuid, text, text, jsonb, text, int, int),
     cte_ctel.cte_start_event(uuid, timestamptz),
     cte_ctel.cte_run_event(text, jsonb, text, interval, jsonb, timestamptz),
+    cte_ctel.cte_cancel_event(uuid, text),
+    cte_ctel.cte_transfers(jsonb),
+    cte_ctel.cte_create_consumer(text, bigint),
+    cte_ctel.cte_drop_consumer(text),
+    cte_ctel.cte_consumer_next(text, int),
+    cte_ctel.cte_consumer_ack(text, bigint),
     cte_ctel.cte_dry_run(uuid, text),
     cte_ctel.cte_complete_transaction(uuid, jsonb),
     cte_ctel.cte_fail_transaction(uuid, text, boolean),
@@ -65,7 +74,6 @@ TO cte_operator;
 GRANT EXECUTE ON FUNCTION
     cte_ctel.cte_create_currency(text, int),
     cte_ctel.cte_fold_system_balances(),
-    cte_ctel.cte_cancel_event(uuid, text),
     cte_ctel.cte_register_executor(text, regprocedure, regprocedure),
     cte_ctel.cte_run_maintenance(),
     cte_ctel.cte_retry_compensation(uuid),

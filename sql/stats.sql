@@ -100,7 +100,11 @@ SELECT 'feed_backlog_oldest_seconds', NULL, NULL,
 UNION ALL
 SELECT 'feed_position', NULL, NULL, coalesce(max(c.position), 0) FROM cte_ctel.cte_change_log c
 UNION ALL
-SELECT 'journal_last_entry_id', NULL, NULL, coalesce(max(j.id), 0) FROM cte_ctel.cte_entries j;
+SELECT 'journal_last_entry_id', NULL, NULL, coalesce(max(j.id), 0) FROM cte_ctel.cte_entries j
+UNION ALL
+-- 0.3.0: each named consumer's lag behind the feed, in positions (never negative).
+SELECT 'consumer_lag', c.name::text, NULL, greatest(h.head - c.position, 0)
+  FROM cte_ctel.cte_consumers c, (SELECT cte_ctel.cte_feed_head() AS head) h;
 
 COMMENT ON VIEW cte_ctel.cte_stats IS
     'Monitoring gauges, one row per metric and label (docs/operations.md lists them with alerts).';

@@ -35,7 +35,31 @@ extension_sql_file!(
     name = "lifecycle",
     requires = ["liens_schema", "verify", "executors", "journal_guard"]
 );
-extension_sql_file!("../sql/stats.sql", name = "stats", requires = ["liens_schema", "verify"]);
+extension_sql_file!(
+    "../sql/bulk.sql",
+    name = "bulk",
+    requires = ["engine_schema", api::engine::cte_transfer, api::catalog::cte_error_catalog]
+);
+extension_sql_file!(
+    "../sql/caller.sql",
+    name = "caller",
+    requires = ["engine_schema", api::security::cte_caller]
+);
+extension_sql_file!(
+    "../sql/consumers.sql",
+    name = "consumers",
+    requires = ["engine_schema", api::feed::cte_changes]
+);
+extension_sql_file!(
+    "../sql/reads.sql",
+    name = "reads",
+    requires = ["engine_schema", api::ledger::cte_balance_at]
+);
+extension_sql_file!(
+    "../sql/stats.sql",
+    name = "stats",
+    requires = ["liens_schema", "verify", "consumers"]
+);
 extension_sql_file!(
     "../sql/run_event.sql",
     name = "run_event",

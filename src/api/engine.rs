@@ -151,13 +151,17 @@ fn cte_start_event(_event_id: Option<Uuid>) -> String {
     crate::store::refuse_older_sql("its cte_start_event takes one argument")
 }
 
-/// Compensates what completed, newest first; returns the status.
+/// Compensates what completed, newest first; returns the status. Called by the role that
+/// created the event, or by a member of `cte_admin`.
 #[pg_extern(security_definer, volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn cte_cancel_event(event_id: Option<Uuid>, reason: default!(Option<String>, "NULL")) -> String {
     refused("cte_cancel_event", move || {
         checks::description(reason.as_deref(), "reason")?;
-        drive(required(event_id, "event_id")?, Command::Cancel { reason })
+        let event_id = required(event_id, "event_id")?;
+        // SPEC §11: its creator or an administrator; another operator is refused (42501).
+        super::security::refuse_cancel_by_another(event_id);
+        drive(event_id, Command::Cancel { reason })
     })
 }
 

@@ -11,6 +11,7 @@ pub mod journal;
 pub mod json_text;
 pub mod ledger;
 pub mod liens;
+pub mod security;
 
 use std::ffi::{c_char, c_int, CString};
 

@@ -195,6 +195,28 @@ pub fn as_extension_owner<T>(call: impl FnOnce() -> T) -> T {
 
 const ROLE_NAME: &str = "SELECT rolname::text FROM pg_catalog.pg_roles WHERE oid = $1";
 
+/// The role the session acts as outside SECURITY DEFINER functions (`current_user` as the
+/// caller saw it: its login role, or the role it SET ROLE to): its oid and name.
+pub fn outer_role() -> (Oid, String) {
+    // SAFETY: a read of the backend's outer user, which definer functions do not change, and
+    // of its name from the syscache (no SPI: this runs as a column default, inside a query).
+    unsafe {
+        let user = pg_sys::GetOuterUserId();
+        let name = pg_sys::GetUserNameFromId(user, false);
+        assert!(!name.is_null(), "the outer user is a role");
+        (user, std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned())
+    }
+}
+
+/// Whether `role` has the rights of `cte_admin` (superusers have every role's).
+pub fn acts_as_admin(role: Oid) -> bool {
+    // SAFETY: catalog lookups by name and membership, as PostgreSQL's own ACL checks make them.
+    unsafe {
+        let admin = pg_sys::get_role_oid(c"cte_admin".as_ptr(), true);
+        admin != Oid::INVALID && pg_sys::has_privs_of_role(role, admin)
+    }
+}
+
 /// The role calling now (`current_user`): its oid and name.
 pub fn current_role() -> (Oid, String) {
     // SAFETY: a read of the backend's current user.

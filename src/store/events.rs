@@ -504,6 +504,19 @@ pub fn one_step_by_reference(
     })
 }
 
+const CREATOR: &str = "SELECT true, created_by FROM cte_ctel.cte_events WHERE id = $1";
+
+/// The role that created an event (`None` inside: made before 0.3.0); `None` for no event.
+pub fn creator(event_id: Uuid) -> Option<Option<String>> {
+    Spi::connect(|client| {
+        let table = spi(client.select(CREATOR, Some(1), &[event_id.into()]), CREATOR);
+        if table.is_empty() {
+            return None;
+        }
+        Some(spi(table.first().get::<String>(2), CREATOR))
+    })
+}
+
 // A scheduled start: the time, and the start-by deadline counted from it.
 const SCHEDULE: &str = "
     UPDATE cte_ctel.cte_events

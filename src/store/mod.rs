@@ -176,20 +176,26 @@ pub(crate) fn run_cached<'conn>(
     writes: bool,
 ) -> SpiTupleTable<'conn> {
     let key = (query.as_ptr() as usize, writes);
-    PLANS.with(|plans| {
-        let mut plans = plans.borrow_mut();
-        let (plan, generic) = plans.entry(key).or_insert_with(|| {
-            let types: Vec<PgOid> = args.iter().map(|arg| PgOid::from(arg.oid())).collect();
-            // Decided once per plan, not on every call.
-            (prepare(client, query, &types, writes), writes && !query.contains("LIMIT $"))
-        });
+    // The plan is taken out of the cache while its query runs and put back after: the query may
+    // call back into this library (a column default, a trigger, an executor reached through
+    // SQL), whose own queries then use the cache too. (A plan whose query raised is dropped with
+    // the error, and prepared again next time.)
+    let cached = PLANS.with(|plans| plans.borrow_mut().remove(&key));
+    let (plan, generic) = cached.unwrap_or_else(|| {
+        let types: Vec<PgOid> = args.iter().map(|arg| PgOid::from(arg.oid())).collect();
+        // Decided once per plan, not on every call.
+        (prepare(client, query, &types, writes), writes && !query.contains("LIMIT $"))
+    });
+    let table = {
         let _generic = generic.then(GenericPlans::force);
         if writes {
-            spi(client.update(&*plan, None, args), query)
+            spi(client.update(&plan, None, args), query)
         } else {
-            spi(client.select(&*plan, None, args), query)
+            spi(client.select(&plan, None, args), query)
         }
-    })
+    };
+    PLANS.with(|plans| plans.borrow_mut().insert(key, (plan, generic)));
+    table
 }
 
 /// The first column of the first row of a read-only query; `None` when there is no row or the

@@ -45,8 +45,8 @@ const STATEMENT: &str = "
       LEFT JOIN cte_ctel.cte_transactions t ON t.id = j.transaction_id
       LEFT JOIN cte_ctel.cte_events e ON e.id = t.event_id
      WHERE j.account_id = $1 AND j.currency = $2
-       AND j.created_at >= COALESCE($3, '-infinity'::timestamptz)
-       AND j.created_at < COALESCE($4, 'infinity'::timestamptz)
+       AND j.created_at > COALESCE($3, '-infinity'::timestamptz)
+       AND j.created_at <= COALESCE($4, 'infinity'::timestamptz)
        AND (j.created_at, j.id) > (
            COALESCE((SELECT a.created_at FROM cte_ctel.cte_entries a WHERE a.id = $5),
                     '-infinity'::timestamptz), COALESCE($5, 0))
