@@ -38,10 +38,18 @@ BEGIN
                 RAISE EXCEPTION 'item % is not an object', n
                     USING ERRCODE = 'L0027', DETAIL = 'reason: payload_invalid';
             END IF;
+            -- A misspelt field (a "refrence") would post the item without its key, and a retry
+            -- would post it again: every field must be one of the item's.
+            IF EXISTS (SELECT 1 FROM pg_catalog.jsonb_object_keys(entry) AS k
+                        WHERE k NOT IN ('source_account_id', 'destination_account_id', 'amount',
+                                        'currency', 'reference', 'metadata')) THEN
+                RAISE EXCEPTION 'payload of cte_transfers is not valid: item % has a field that is not source_account_id, destination_account_id, amount, currency, reference or metadata', n
+                    USING ERRCODE = 'L0027', DETAIL = 'reason: payload_invalid';
+            END IF;
             -- The transfer its reference already names, if any: the call below then replays it
             -- (or refuses a conflicting request).
             held := NULL;
-            IF entry ? 'reference' AND pg_catalog.jsonb_typeof(entry -> 'reference') = 'string' THEN
+            IF entry ? 'reference' THEN
                 SELECT t.event_id INTO held
                   FROM cte_ctel.cte_references r
                   JOIN cte_ctel.cte_transactions t ON t.id = r.transaction_id

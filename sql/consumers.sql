@@ -40,6 +40,11 @@ BEGIN
     IF name IS NULL THEN
         RAISE EXCEPTION 'name must not be NULL' USING ERRCODE = 'L0001', DETAIL = 'reason: null_argument';
     END IF;
+    IF pg_catalog.btrim(name) = '' OR pg_catalog.octet_length(name) > 128 THEN
+        RAISE EXCEPTION 'consumer name % is not valid: 1 to 128 bytes, not blank',
+            pg_catalog.quote_literal(pg_catalog.left(name, 140))
+            USING ERRCODE = 'L0008', DETAIL = 'reason: identifier_invalid';
+    END IF;
     IF start_after IS NOT NULL AND (start_after < 0 OR start_after > head) THEN
         RAISE EXCEPTION 'start_after is %; it must be between 0 and %, the newest position',
             start_after, head USING ERRCODE = 'L0033', DETAIL = 'reason: argument_out_of_range';
@@ -66,12 +71,17 @@ COMMENT ON FUNCTION cte_ctel.cte_create_consumer(text, bigint) IS
     'Creates a named consumer of the change feed starting after start_after (NULL: the newest position now); creating it again returns its position.';
 
 CREATE FUNCTION cte_ctel.cte_drop_consumer(name text) RETURNS boolean
-LANGUAGE sql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
-AS $$
-    WITH gone AS (DELETE FROM cte_ctel.cte_consumers c WHERE c.name = $1 RETURNING 1)
-    SELECT EXISTS (SELECT 1 FROM gone)
-$$;
+AS $function$
+BEGIN
+    IF name IS NULL THEN
+        RAISE EXCEPTION 'name must not be NULL' USING ERRCODE = 'L0001', DETAIL = 'reason: null_argument';
+    END IF;
+    DELETE FROM cte_ctel.cte_consumers c WHERE c.name = cte_drop_consumer.name;
+    RETURN FOUND;
+END
+$function$;
 COMMENT ON FUNCTION cte_ctel.cte_drop_consumer(text) IS
     'Drops a named consumer; returns whether it existed (dropping it again is a replay).';
 

@@ -11,6 +11,14 @@
 -- 0.2.0 request under its key returns what 0.2.0 made.
 \echo Use "ALTER EXTENSION cte_ctel UPDATE TO '0.3.0'" to load this file. \quit
 
+-- Leases on steps claimed by the application's workers (SPEC §10; sql/leases.sql).
+ALTER TABLE cte_ctel.cte_transactions ADD COLUMN lease_worker text;
+ALTER TABLE cte_ctel.cte_transactions ADD COLUMN lease_token uuid;
+ALTER TABLE cte_ctel.cte_transactions ADD COLUMN lease_expires_at timestamptz;
+ALTER TABLE cte_ctel.cte_transactions ADD CONSTRAINT cte_transactions_lease_check
+    CHECK ((lease_token IS NULL) = (lease_expires_at IS NULL)
+           AND (lease_token IS NULL) = (lease_worker IS NULL));
+
 CREATE FUNCTION cte_ctel.cte_run_event(
     name text, steps jsonb, idempotency_key text DEFAULT NULL,
     timeout interval DEFAULT '5 minutes', metadata jsonb DEFAULT NULL,
@@ -58,6 +66,10 @@ BEGIN
     END LOOP;
 
     run_id := cte_ctel.cte_create_event(name, NULL, timeout, metadata, idempotency_key);
+    -- The event's row, locked before its steps are looked at: racing calls that all found it
+    -- without steps (made beforehand by cte_create_event under the key) take turns here, and
+    -- only the first adds them; the others then see them (a replay or a conflict).
+    PERFORM 1 FROM cte_ctel.cte_events e WHERE e.id = run_id FOR UPDATE;
     IF NOT EXISTS (SELECT 1 FROM cte_ctel.cte_transactions t WHERE t.event_id = run_id) THEN
         FOR step IN SELECT s FROM pg_catalog.jsonb_array_elements(steps) AS s LOOP
             PERFORM cte_ctel.cte_add_transaction(run_id, step ->> 'name', step ->> 'type',
@@ -145,6 +157,11 @@ BEGIN
     IF name IS NULL THEN
         RAISE EXCEPTION 'name must not be NULL' USING ERRCODE = 'L0001', DETAIL = 'reason: null_argument';
     END IF;
+    IF pg_catalog.btrim(name) = '' OR pg_catalog.octet_length(name) > 128 THEN
+        RAISE EXCEPTION 'consumer name % is not valid: 1 to 128 bytes, not blank',
+            pg_catalog.quote_literal(pg_catalog.left(name, 140))
+            USING ERRCODE = 'L0008', DETAIL = 'reason: identifier_invalid';
+    END IF;
     IF start_after IS NOT NULL AND (start_after < 0 OR start_after > head) THEN
         RAISE EXCEPTION 'start_after is %; it must be between 0 and %, the newest position',
             start_after, head USING ERRCODE = 'L0033', DETAIL = 'reason: argument_out_of_range';
@@ -171,12 +188,17 @@ COMMENT ON FUNCTION cte_ctel.cte_create_consumer(text, bigint) IS
     'Creates a named consumer of the change feed starting after start_after (NULL: the newest position now); creating it again returns its position.';
 
 CREATE FUNCTION cte_ctel.cte_drop_consumer(name text) RETURNS boolean
-LANGUAGE sql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
-AS $$
-    WITH gone AS (DELETE FROM cte_ctel.cte_consumers c WHERE c.name = $1 RETURNING 1)
-    SELECT EXISTS (SELECT 1 FROM gone)
-$$;
+AS $function$
+BEGIN
+    IF name IS NULL THEN
+        RAISE EXCEPTION 'name must not be NULL' USING ERRCODE = 'L0001', DETAIL = 'reason: null_argument';
+    END IF;
+    DELETE FROM cte_ctel.cte_consumers c WHERE c.name = cte_drop_consumer.name;
+    RETURN FOUND;
+END
+$function$;
 COMMENT ON FUNCTION cte_ctel.cte_drop_consumer(text) IS
     'Drops a named consumer; returns whether it existed (dropping it again is a replay).';
 
@@ -266,8 +288,8 @@ CREATE VIEW cte_ctel.cte_steps_awaiting AS
            t.status, e.status AS event_status,
            CASE WHEN t.status = 'waiting' THEN COALESCE(e.started_at, e.created_at)
                 ELSE t.compensation_requested_at END AS since,
-           -- Claims and leases (SPEC §10) are not built yet: no step is claimed.
-           NULL::text AS lease_worker, NULL::timestamptz AS lease_expires_at
+           -- Its lease, if a worker of the application claimed it (cte_claim_steps).
+           t.lease_worker, t.lease_expires_at
       FROM cte_ctel.cte_transactions t
       JOIN cte_ctel.cte_events e ON e.id = t.event_id
      WHERE (t.status = 'waiting' AND t.next_attempt_at IS NULL)
@@ -535,10 +557,18 @@ BEGIN
                 RAISE EXCEPTION 'item % is not an object', n
                     USING ERRCODE = 'L0027', DETAIL = 'reason: payload_invalid';
             END IF;
+            -- A misspelt field (a "refrence") would post the item without its key, and a retry
+            -- would post it again: every field must be one of the item's.
+            IF EXISTS (SELECT 1 FROM pg_catalog.jsonb_object_keys(entry) AS k
+                        WHERE k NOT IN ('source_account_id', 'destination_account_id', 'amount',
+                                        'currency', 'reference', 'metadata')) THEN
+                RAISE EXCEPTION 'payload of cte_transfers is not valid: item % has a field that is not source_account_id, destination_account_id, amount, currency, reference or metadata', n
+                    USING ERRCODE = 'L0027', DETAIL = 'reason: payload_invalid';
+            END IF;
             -- The transfer its reference already names, if any: the call below then replays it
             -- (or refuses a conflicting request).
             held := NULL;
-            IF entry ? 'reference' AND pg_catalog.jsonb_typeof(entry -> 'reference') = 'string' THEN
+            IF entry ? 'reference' THEN
                 SELECT t.event_id INTO held
                   FROM cte_ctel.cte_references r
                   JOIN cte_ctel.cte_transactions t ON t.id = r.transaction_id
@@ -570,3 +600,183 @@ COMMENT ON FUNCTION cte_ctel.cte_transfers(jsonb) IS
     'Many transfers in one call: each item {source_account_id, destination_account_id, amount, currency, reference} posted, refused (with its reason) or replayed on its own.';
 REVOKE ALL ON FUNCTION cte_ctel.cte_transfers(jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cte_ctel.cte_transfers(jsonb) TO cte_operator;
+
+-- Refunds of a lien's capture (SPEC §9).
+CREATE FUNCTION cte_ctel."cte_reverse_capture"(
+	"capture_id" uuid,
+	"reason" TEXT,
+	"amount" NUMERIC DEFAULT NULL,
+	"reference" TEXT DEFAULT NULL
+) RETURNS uuid
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'cte_reverse_capture_wrapper';
+REVOKE ALL ON FUNCTION cte_ctel.cte_reverse_capture(uuid, text, numeric, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cte_ctel.cte_reverse_capture(uuid, text, numeric, text) TO cte_operator;
+
+-- Steps claimed by the application's workers, with leases (SPEC §10, 0.3.0). A worker asks for
+-- steps of the types it hosts that wait to be executed (an external step waiting, no retry
+-- scheduled) or compensated (asked to compensate); each goes to one worker at a time, for the
+-- lease. A claim of the execute phase is an attempt (counted when the step started waiting);
+-- a lease that runs out is, for the events worker, a try-again failure of that attempt: the
+-- step waits for its retry and is then claimable again with attempt + 1, or fails for good at
+-- its last attempt and its event compensates. A compensation's lease that runs out just makes
+-- it claimable again. Reports carry the lease's token (cte_complete_transaction and the others);
+-- a report under a lease that ran out or was taken over is refused (lease_expired, L0044).
+CREATE FUNCTION cte_ctel.cte_claim_steps(types text[], worker text,
+                                         lease interval DEFAULT '30 seconds',
+                                         "limit" int DEFAULT 10)
+RETURNS TABLE (transaction_id uuid, event_id uuid, type text, phase text, payload jsonb,
+               result jsonb, attempt int, lease_token uuid)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    candidate record;
+    claimed int := 0;
+    until timestamptz;
+BEGIN
+    IF types IS NULL OR worker IS NULL OR lease IS NULL OR "limit" IS NULL THEN
+        RAISE EXCEPTION 'types, worker, lease and limit must not be NULL'
+            USING ERRCODE = 'L0001', DETAIL = 'reason: null_argument';
+    END IF;
+    IF pg_catalog.length(worker) NOT BETWEEN 1 AND 128 THEN
+        RAISE EXCEPTION 'worker % is not valid: 1 to 128 characters', pg_catalog.quote_literal(pg_catalog.left(worker, 140))
+            USING ERRCODE = 'L0008', DETAIL = 'reason: identifier_invalid';
+    END IF;
+    IF lease < interval '1 second' OR lease > interval '1 day' THEN
+        RAISE EXCEPTION 'lease is %; it must be between 1 second and 1 day', lease
+            USING ERRCODE = 'L0033', DETAIL = 'reason: argument_out_of_range';
+    END IF;
+    IF "limit" < 1 OR "limit" > 1000 THEN
+        RAISE EXCEPTION 'limit is %; it must be between 1 and 1000', "limit"
+            USING ERRCODE = 'L0033', DETAIL = 'reason: argument_out_of_range';
+    END IF;
+    until := pg_catalog.clock_timestamp() + lease;
+    FOR candidate IN
+        SELECT t.id AS step_id, t.event_id AS event
+          FROM cte_ctel.cte_transactions t JOIN cte_ctel.cte_events e ON e.id = t.event_id
+         WHERE t.type = ANY (types) AND t.lease_token IS NULL
+           AND ((t.status = 'waiting' AND t.next_attempt_at IS NULL AND e.status = 'waiting')
+                OR (t.status = 'compensating' AND t.compensation_requested_at IS NOT NULL))
+         ORDER BY COALESCE(t.compensation_requested_at, e.started_at, e.created_at), t.id
+         LIMIT "limit" * 4
+    LOOP
+        EXIT WHEN claimed >= "limit";
+        -- The event's row first, then its step's: the one global lock order. An event another
+        -- session holds (a drive, another claim) is skipped, never waited for.
+        PERFORM 1 FROM cte_ctel.cte_events e WHERE e.id = candidate.event FOR UPDATE SKIP LOCKED;
+        CONTINUE WHEN NOT FOUND;
+        UPDATE cte_ctel.cte_transactions t
+           SET lease_worker = worker, lease_token = pg_catalog.gen_random_uuid(),
+               lease_expires_at = until
+         WHERE t.id = candidate.step_id AND t.lease_token IS NULL
+           AND ((t.status = 'waiting' AND t.next_attempt_at IS NULL)
+                OR (t.status = 'compensating' AND t.compensation_requested_at IS NOT NULL))
+        RETURNING t.id, t.event_id, t.type,
+                  CASE WHEN t.status = 'waiting' THEN 'execute' ELSE 'compensate' END,
+                  t.payload, t.result, t.attempts, t.lease_token
+          INTO transaction_id, event_id, type, phase, payload, result, attempt, lease_token;
+        CONTINUE WHEN NOT FOUND;
+        claimed := claimed + 1;
+        RETURN NEXT;
+    END LOOP;
+END
+$function$;
+COMMENT ON FUNCTION cte_ctel.cte_claim_steps(text[], text, interval, int) IS
+    'Hands out steps of the given types waiting to be executed or compensated, each to one worker at a time, for the lease; reports carry the lease_token returned.';
+
+CREATE FUNCTION cte_ctel.cte_extend_lease(transaction_id uuid, lease_token uuid,
+                                          lease interval DEFAULT '30 seconds')
+RETURNS timestamptz
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    until timestamptz;
+BEGIN
+    IF transaction_id IS NULL OR lease_token IS NULL OR lease IS NULL THEN
+        RAISE EXCEPTION 'transaction_id, lease_token and lease must not be NULL'
+            USING ERRCODE = 'L0001', DETAIL = 'reason: null_argument';
+    END IF;
+    IF lease < interval '1 second' OR lease > interval '1 day' THEN
+        RAISE EXCEPTION 'lease is %; it must be between 1 second and 1 day', lease
+            USING ERRCODE = 'L0033', DETAIL = 'reason: argument_out_of_range';
+    END IF;
+    -- The event's row first (the global lock order), then the step's.
+    PERFORM 1 FROM cte_ctel.cte_events e
+     WHERE e.id = (SELECT t.event_id FROM cte_ctel.cte_transactions t
+                    WHERE t.id = cte_extend_lease.transaction_id)
+       FOR UPDATE;
+    UPDATE cte_ctel.cte_transactions t
+       SET lease_expires_at = pg_catalog.clock_timestamp() + lease
+     WHERE t.id = cte_extend_lease.transaction_id AND t.lease_token = cte_extend_lease.lease_token
+       AND t.lease_expires_at > pg_catalog.clock_timestamp()
+    RETURNING t.lease_expires_at INTO until;
+    IF until IS NULL THEN
+        RAISE EXCEPTION 'the lease on transaction % does not hold: it has expired or was taken over',
+            transaction_id USING ERRCODE = 'L0044', DETAIL = 'reason: lease_expired',
+            HINT = 'claim the step again (cte_claim_steps); another worker may have taken it over';
+    END IF;
+    RETURN until;
+END
+$function$;
+COMMENT ON FUNCTION cte_ctel.cte_extend_lease(uuid, uuid, interval) IS
+    'Extends a lease still held under its token; returns its new end.';
+REVOKE ALL ON FUNCTION cte_ctel.cte_claim_steps(text[], text, interval, int),
+    cte_ctel.cte_extend_lease(uuid, uuid, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cte_ctel.cte_claim_steps(text[], text, interval, int),
+    cte_ctel.cte_extend_lease(uuid, uuid, interval) TO cte_operator;
+
+-- The reports take a lease_token (SPEC §10); 0.2.0's symbols stay in the library for the time
+-- between the package upgrade and this script.
+DROP FUNCTION cte_ctel.cte_complete_transaction(uuid, jsonb);
+DROP FUNCTION cte_ctel.cte_fail_transaction(uuid, text, boolean);
+DROP FUNCTION cte_ctel.cte_complete_compensation(uuid, jsonb);
+DROP FUNCTION cte_ctel.cte_fail_compensation(uuid, text);
+CREATE FUNCTION cte_ctel."cte_complete_transaction"(
+	"transaction_id" uuid,
+	"result" jsonb DEFAULT NULL,
+	"lease_token" uuid DEFAULT NULL
+) RETURNS TEXT
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'cte_complete_transaction_leased_wrapper';
+CREATE FUNCTION cte_ctel."cte_fail_transaction"(
+	"transaction_id" uuid,
+	"error" TEXT,
+	"retryable" bool DEFAULT false,
+	"lease_token" uuid DEFAULT NULL
+) RETURNS TEXT
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'cte_fail_transaction_leased_wrapper';
+CREATE FUNCTION cte_ctel."cte_complete_compensation"(
+	"transaction_id" uuid,
+	"result" jsonb DEFAULT NULL,
+	"lease_token" uuid DEFAULT NULL
+) RETURNS TEXT
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'cte_complete_compensation_leased_wrapper';
+CREATE FUNCTION cte_ctel."cte_fail_compensation"(
+	"transaction_id" uuid,
+	"error" TEXT,
+	"lease_token" uuid DEFAULT NULL
+) RETURNS TEXT
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'cte_fail_compensation_leased_wrapper';
+REVOKE ALL ON FUNCTION cte_ctel.cte_complete_transaction(uuid, jsonb, uuid),
+    cte_ctel.cte_fail_transaction(uuid, text, boolean, uuid),
+    cte_ctel.cte_complete_compensation(uuid, jsonb, uuid),
+    cte_ctel.cte_fail_compensation(uuid, text, uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cte_ctel.cte_complete_transaction(uuid, jsonb, uuid),
+    cte_ctel.cte_fail_transaction(uuid, text, boolean, uuid),
+    cte_ctel.cte_complete_compensation(uuid, jsonb, uuid),
+    cte_ctel.cte_fail_compensation(uuid, text, uuid) TO cte_operator;

@@ -65,6 +65,14 @@ CREATE TABLE cte_ctel.cte_transactions (
     compensation_requested_at timestamptz,
     -- 0.2.0: the bytes of the payload's JSON text, which the event's payload bound counts.
     payload_bytes   int NOT NULL CHECK (payload_bytes >= 0),
+    -- 0.3.0: the lease of the application's worker that claimed this waiting step
+    -- (cte_claim_steps, SPEC §10): who, the token its reports must carry, until when.
+    lease_worker     text,
+    lease_token      uuid,
+    lease_expires_at timestamptz,
+    CONSTRAINT cte_transactions_lease_check
+        CHECK ((lease_token IS NULL) = (lease_expires_at IS NULL)
+               AND (lease_token IS NULL) = (lease_worker IS NULL)),
     UNIQUE (event_id, "order"),
     CHECK (attempts BETWEEN 0 AND max_attempts),
     CHECK (next_attempt_at IS NULL OR status = 'waiting'),

@@ -10,8 +10,8 @@ CREATE VIEW cte_ctel.cte_steps_awaiting AS
            t.status, e.status AS event_status,
            CASE WHEN t.status = 'waiting' THEN COALESCE(e.started_at, e.created_at)
                 ELSE t.compensation_requested_at END AS since,
-           -- Claims and leases (SPEC §10) are not built yet: no step is claimed.
-           NULL::text AS lease_worker, NULL::timestamptz AS lease_expires_at
+           -- Its lease, if a worker of the application claimed it (cte_claim_steps).
+           t.lease_worker, t.lease_expires_at
       FROM cte_ctel.cte_transactions t
       JOIN cte_ctel.cte_events e ON e.id = t.event_id
      WHERE (t.status = 'waiting' AND t.next_attempt_at IS NULL)

@@ -58,14 +58,17 @@ GRANT EXECUTE ON FUNCTION
     cte_ctel.cte_consumer_next(text, int),
     cte_ctel.cte_consumer_ack(text, bigint),
     cte_ctel.cte_dry_run(uuid, text),
-    cte_ctel.cte_complete_transaction(uuid, jsonb),
-    cte_ctel.cte_fail_transaction(uuid, text, boolean),
-    cte_ctel.cte_complete_compensation(uuid, jsonb),
-    cte_ctel.cte_fail_compensation(uuid, text),
+    cte_ctel.cte_complete_transaction(uuid, jsonb, uuid),
+    cte_ctel.cte_fail_transaction(uuid, text, boolean, uuid),
+    cte_ctel.cte_complete_compensation(uuid, jsonb, uuid),
+    cte_ctel.cte_fail_compensation(uuid, text, uuid),
+    cte_ctel.cte_claim_steps(text[], text, interval, int),
+    cte_ctel.cte_extend_lease(uuid, uuid, interval),
     cte_ctel.ctel_create_lien(uuid, text, numeric, text, timestamptz, jsonb, text),
     cte_ctel.ctel_release_lien(uuid, text),
     cte_ctel.ctel_capture_lien(uuid, text, numeric, text, boolean),
     cte_ctel.cte_reverse_event(uuid, text, numeric, text, jsonb),
+    cte_ctel.cte_reverse_capture(uuid, text, numeric, text),
     cte_ctel.cte_add_currency(text, text)
 TO cte_operator;
 

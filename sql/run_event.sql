@@ -60,6 +60,10 @@ BEGIN
     END LOOP;
 
     run_id := cte_ctel.cte_create_event(name, NULL, timeout, metadata, idempotency_key);
+    -- The event's row, locked before its steps are looked at: racing calls that all found it
+    -- without steps (made beforehand by cte_create_event under the key) take turns here, and
+    -- only the first adds them; the others then see them (a replay or a conflict).
+    PERFORM 1 FROM cte_ctel.cte_events e WHERE e.id = run_id FOR UPDATE;
     IF NOT EXISTS (SELECT 1 FROM cte_ctel.cte_transactions t WHERE t.event_id = run_id) THEN
         FOR step IN SELECT s FROM pg_catalog.jsonb_array_elements(steps) AS s LOOP
             PERFORM cte_ctel.cte_add_transaction(run_id, step ->> 'name', step ->> 'type',

@@ -35,6 +35,7 @@ extension_sql_file!(
     name = "lifecycle",
     requires = ["liens_schema", "verify", "executors", "journal_guard"]
 );
+extension_sql_file!("../sql/leases.sql", name = "leases", requires = ["engine_schema"]);
 extension_sql_file!(
     "../sql/bulk.sql",
     name = "bulk",

@@ -135,6 +135,9 @@ fn tick(duties: Duties) {
         let Some((report, more)) = pass else {
             return; // not installed, another version, or the pass failed (logged)
         };
+        if let Some(newest) = report.to_announce {
+            total.notifications_sent += announce(newest);
+        }
         total.add(&report);
         if !more {
             break;
@@ -145,6 +148,9 @@ fn tick(duties: Duties) {
         // A session may hold the state row (cte_run_maintenance() in an open transaction): the
         // worker gives up recording after the lock timeout rather than wait for it.
         settings();
+        if maintenance::state_held() {
+            return; // a session holds the row: this tick goes unrecorded, nothing waits
+        }
         let recorded = subtransaction::run_isolated(|| {
             maintenance::record_pass(elapsed, &total);
             Ok(())
@@ -154,6 +160,27 @@ fn tick(duties: Duties) {
         }
     });
     debug1!("cte_ctel maintenance: {}", total.to_json());
+}
+
+/// Announces the feed's newest position in a transaction of its own; 1 if it went out. With
+/// the server's NOTIFY queue half full it is skipped and logged (a NOTIFY that finds the queue
+/// full fails at commit, which would end the worker): the feed goes on, and consumers catch up
+/// at the next announcement or by polling.
+fn announce(newest: i64) -> i64 {
+    let sent = BackgroundWorker::transaction(|| {
+        subtransaction::run_isolated(|| Ok(maintenance::announce(newest)))
+    });
+    match sent {
+        Ok(true) => 1,
+        Ok(false) => {
+            warning!("cte_ctel feed: position {newest} not announced: the NOTIFY queue is full");
+            0
+        }
+        Err(failure) => {
+            warning!("cte_ctel feed: announcing position {newest} failed: {}", failure.message);
+            0
+        }
+    }
 }
 
 /// The worker's settings for its current transaction: a fixed search_path, and a lock timeout

@@ -153,6 +153,11 @@ pub enum CteError {
 
     #[error("{function} needs {needs}: {why}")]
     IsolationUnsupported { function: &'static str, needs: &'static str, why: &'static str },
+
+    /// 0.3.0 (SPEC §10): a report or a lease extension under a lease that has expired or was
+    /// taken over, or without the token of the lease that is held.
+    #[error("the lease on transaction {transaction_id} does not hold: {why}")]
+    LeaseExpired { transaction_id: String, why: String },
 }
 
 /// The SQLSTATE class of every refusal. PostgreSQL's classes (`errcodes.txt`) do not include it;
@@ -160,7 +165,7 @@ pub enum CteError {
 pub const SQLSTATE_CLASS: &str = "L0";
 
 /// Number of variants of [`CteError`]; `CteError::index` maps each to one of `0..VARIANT_COUNT`.
-pub const VARIANT_COUNT: usize = 43;
+pub const VARIANT_COUNT: usize = 44;
 
 impl CteError {
     /// `argument_out_of_range` for a number that must lie between `min` and `max` (inclusive).
@@ -216,6 +221,7 @@ impl CteError {
             CteError::RefundExceedsEvent { .. } => "L0041",
             CteError::RefundPartialUnsupported { .. } => "L0042",
             CteError::IsolationUnsupported { .. } => "L0043",
+            CteError::LeaseExpired { .. } => "L0044",
         }
     }
 
@@ -265,6 +271,7 @@ impl CteError {
             CteError::RefundExceedsEvent { .. } => "refund_exceeds_event",
             CteError::RefundPartialUnsupported { .. } => "refund_partial_unsupported",
             CteError::IsolationUnsupported { .. } => "isolation_unsupported",
+            CteError::LeaseExpired { .. } => "lease_expired",
         }
     }
 
@@ -345,6 +352,9 @@ impl CteError {
             CteError::IsolationUnsupported { .. } => {
                 Some("call it in a transaction of its own, at the default isolation level")
             }
+            CteError::LeaseExpired { .. } => Some(
+                "claim the step again (cte_claim_steps); another worker may have taken it over",
+            ),
         }
     }
 
@@ -394,6 +404,7 @@ impl CteError {
             CteError::RefundExceedsEvent { .. } => 40,
             CteError::RefundPartialUnsupported { .. } => 41,
             CteError::IsolationUnsupported { .. } => 42,
+            CteError::LeaseExpired { .. } => 43,
         }
     }
 
@@ -468,6 +479,7 @@ impl CteError {
                 needs: "a READ COMMITTED transaction",
                 why: "it waits for the journal's writers, then reads what they committed",
             },
+            CteError::LeaseExpired { transaction_id: text(), why: text() },
         ]
     }
 }

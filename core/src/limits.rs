@@ -62,6 +62,9 @@ pub const EVENT_TIMEOUT_DEFAULT_MS: i64 = 5 * 60 * 1_000;
 /// from the scheduled time and must stay a finite time.
 pub const SCHEDULE_AHEAD_DAYS_MAX: i64 = 3653;
 
+/// Legs one `wallet.split` may credit.
+pub const SPLIT_LEGS_MAX: usize = 1_000;
+
 /// Legs one partial refund may name (`cte_reverse_event(..., legs)`): one per payee.
 pub const REFUND_LEGS_MAX: usize = 1_000;
 

@@ -137,6 +137,21 @@ LANGUAGE sql SET search_path = pg_temp, test AS $$ SELECT '{}'::jsonb $$;
 SELECT test.refusal($$SELECT cte_ctel.cte_register_executor('admin.unpinned', 'test.unpinned(uuid, jsonb)')$$);
 SELECT test.refusal($$SELECT cte_ctel.cte_register_executor('admin.unpinned', 'test.public_first(uuid, jsonb)')$$);
 SELECT test.refusal($$SELECT cte_ctel.cte_register_executor('admin.unpinned', 'test.temp_first(uuid, jsonb)')$$);
+-- Paths that only look as if they ended with pg_temp (found by the red team before release):
+-- one string (one schema named "test, pg_temp"), a quoted name with a space in it. PostgreSQL
+-- reads them as not naming pg_temp at all, so the caller's temporary schema comes first.
+CREATE FUNCTION test.one_string(transaction_id uuid, payload jsonb) RETURNS jsonb
+LANGUAGE sql SET search_path = 'test, pg_temp' AS $$ SELECT '{}'::jsonb $$;
+CREATE FUNCTION test.spaced(transaction_id uuid, payload jsonb) RETURNS jsonb
+LANGUAGE sql SET search_path = test, "pg_temp " AS $$ SELECT '{}'::jsonb $$;
+CREATE FUNCTION test.upper_unquoted(transaction_id uuid, payload jsonb) RETURNS jsonb
+LANGUAGE sql SET search_path = test, PG_TEMP AS $$ SELECT '{}'::jsonb $$;
+SELECT proname, proconfig FROM pg_proc WHERE proname IN ('one_string', 'spaced', 'upper_unquoted') ORDER BY 1;
+SELECT test.refusal($$SELECT cte_ctel.cte_register_executor('admin.unpinned', 'test.one_string(uuid, jsonb)')$$);
+SELECT test.refusal($$SELECT cte_ctel.cte_register_executor('admin.unpinned', 'test.spaced(uuid, jsonb)')$$);
+-- (Unquoted names are lowercased: this one does end with pg_temp.)
+SELECT cte_ctel.cte_register_executor('admin.upper', 'test.upper_unquoted(uuid, jsonb)');
+SELECT count(*) AS registered FROM cte_executors WHERE type = 'admin.upper';
 DO $$
 DECLARE
     hint text;

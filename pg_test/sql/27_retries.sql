@@ -187,5 +187,16 @@ SELECT status, replayed FROM cte_run_event('later', '[{"name": "x", "type": "ext
 SELECT status, replayed FROM cte_run_event('later', '[{"name": "x", "type": "external", "payload": {}}]',
     'y-run-4', not_before => now() + interval '24 hours');
 
+-- Found by the red team on this version before release:
+-- a one-call replay returned an event that moved nothing (an event named like the shortcut,
+-- made by cte_create_event, whose unstarted step held the reference): now a conflict.
+SELECT cte_create_event('wallet.transfer') AS lookalike \gset
+SELECT cte_add_transaction(:'lookalike', 'wallet.transfer', 'wallet.transfer',
+    '{"source_account_id": "y-buyer", "destination_account_id": "y-seller", "amount": "1.00", "currency": "USD", "reference": "y-look"}') IS NOT NULL AS added;
+SELECT test.refusal($$SELECT cte_ctel.cte_transfer('y-buyer', 'y-seller', 1, 'USD', 'y-look')$$);
+-- a blank reference, or one with a control character, was a key like any other.
+SELECT test.refusal($$SELECT cte_ctel.cte_transfer('y-buyer', 'y-seller', 1, 'USD', '   ')$$);
+SELECT test.refusal($$SELECT cte_ctel.cte_deposit('y-buyer', 1, 'USD', E'a\nb')$$);
+
 SELECT count(*) AS violations FROM cte_verify_ledger();
 ROLLBACK;

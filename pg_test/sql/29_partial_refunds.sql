@@ -52,5 +52,31 @@ SELECT cte_reverse_event(:'escrowed', 'retried', 6, 'q-rma-2',
 SELECT test.refusal(format($$SELECT cte_ctel.cte_reverse_event(%L, 'x', 6, 'q-rma-2', '[{"account_id": "q-seller", "amount": 6}]')$$, :'escrowed'));
 SELECT account_id, balance FROM cte_ledger_balances
  WHERE account_id LIKE 'q-%' AND currency = 'USD' ORDER BY 1;
+-- Found by the red team before release: legs gave a payer back more than it paid (x paid 10,
+-- y 90, a leg of 100 went back to x); legs with unknown fields or NaN were read loosely; and a
+-- proportional refund of amounts near the limits overflowed into an internal error.
+SELECT cte_create_account(a, ARRAY['USD']) FROM unnest(ARRAY['q-x', 'q-y', 'q-b']) a ORDER BY 1;
+SELECT cte_deposit('q-x', 10, 'USD') IS NOT NULL AND cte_deposit('q-y', 90, 'USD') IS NOT NULL AS funded;
+SELECT status AS two_payers FROM cte_run_event('two payers', '[
+    {"name": "x", "type": "wallet.transfer", "payload": {"source_account_id": "q-x", "destination_account_id": "q-b", "amount": 10, "currency": "USD"}},
+    {"name": "y", "type": "wallet.transfer", "payload": {"source_account_id": "q-y", "destination_account_id": "q-b", "amount": 90, "currency": "USD"}}]',
+    'q-two-payers');
+SELECT id AS two FROM cte_events WHERE idempotency_key = 'q-two-payers' \gset
+SELECT test.refusal(format($$SELECT cte_ctel.cte_reverse_event(%L, 'r', NULL, NULL, '[{"account_id": "q-b", "amount": 100, "to": "q-x"}]')$$, :'two'));
+SELECT test.refusal(format($$SELECT cte_ctel.cte_reverse_event(%L, 'r', NULL, NULL, '[{"account_id": "q-b", "amount": 1, "to": "q-x", "note": 1}]')$$, :'two'));
+SELECT test.refusal(format($$SELECT cte_ctel.cte_reverse_event(%L, 'r', NULL, NULL, '[{"account_id": "q-b", "amount": "NaN", "to": "q-x"}]')$$, :'two'));
+SELECT test.refusal(format($$SELECT cte_ctel.cte_reverse_event(%L, 'r', NULL, NULL, '[{"account_id": "q-b", "amount": 1, "to": 7}]')$$, :'two'));
+SELECT cte_reverse_event(:'two', 'both back', NULL, NULL,
+    '[{"account_id": "q-b", "amount": 10, "to": "q-x"}, {"account_id": "q-b", "amount": 90, "to": "q-y"}]') IS NOT NULL AS refunded;
+SELECT cte_balance('q-x', 'USD') AS x, cte_balance('q-y', 'USD') AS y, cte_balance('q-b', 'USD') AS b;
+SELECT cte_create_currency('QBIG', 12);
+SELECT cte_create_account(a, ARRAY['QBIG']) FROM unnest(ARRAY['q-big', 'q-big-a', 'q-big-b']) a ORDER BY 1;
+SELECT cte_deposit('q-big', 9000000000000000, 'QBIG') IS NOT NULL AS funded;
+SELECT status AS big FROM cte_run_event('big', '[
+    {"name": "a", "type": "wallet.transfer", "payload": {"source_account_id": "q-big", "destination_account_id": "q-big-a", "amount": 5000000000000000, "currency": "QBIG"}},
+    {"name": "b", "type": "wallet.transfer", "payload": {"source_account_id": "q-big", "destination_account_id": "q-big-b", "amount": 3000000000000000, "currency": "QBIG"}}]',
+    'q-big');
+SELECT test.refusal(format($$SELECT cte_ctel.cte_reverse_event(%L, 'r', 1000000000000)$$,
+    (SELECT id FROM cte_ctel.cte_events WHERE idempotency_key = 'q-big')));
 SELECT count(*) AS violations FROM cte_verify_ledger();
 ROLLBACK;

@@ -10,7 +10,7 @@ use cte_ctel_core::limits::{
     EVENTS_PER_MAINTENANCE_MAX, PAYLOAD_BYTES_MAX, REFUND_LEGS_MAX, RESULT_BYTES_MAX,
     SCHEDULE_AHEAD_DAYS_MAX,
 };
-use cte_ctel_core::money::Amount;
+use cte_ctel_core::money::{Amount, Currency};
 use cte_ctel_core::CteError;
 use pgrx::datum::{Interval, TimestampWithTimeZone};
 use pgrx::prelude::*;
@@ -170,83 +170,167 @@ fn result_text(result: Option<JsonbText>) -> Result<Option<String>, CteError> {
     result.map(|result| result.text("result size in bytes", RESULT_BYTES_MAX)).transpose()
 }
 
-fn report(step_id: Uuid, make: impl FnOnce(Uuid) -> Command) -> Result<String, CteError> {
-    drive(events::event_of_step(step_id)?, make(step_id))
+/// A report on a step: under its lease if one is held (SPEC §10), which it then ends.
+fn report(
+    step_id: Uuid,
+    lease_token: Option<Uuid>,
+    make: impl FnOnce(Uuid) -> Command,
+) -> Result<String, CteError> {
+    let event_id = events::event_of_step(step_id)?;
+    crate::store::leases::check(step_id, lease_token)?;
+    let status = drive(event_id, make(step_id))?;
+    crate::store::leases::clear(step_id);
+    Ok(status)
 }
 
 /// Reports success of an `external` step; resumes its event. A report on a step that no longer
 /// awaits it (it was asked to compensate, or ended) changes nothing and is recorded as a late
-/// report; the event's status is returned either way.
-#[pg_extern(security_definer, volatile, parallel_unsafe)]
+/// report; the event's status is returned either way. With `lease_token`, only under the lease
+/// it names, while it holds (SPEC §10); without, only while no lease is held.
+#[pg_extern(name = "cte_complete_transaction", security_definer, volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
-fn cte_complete_transaction(
+fn cte_complete_transaction_leased(
     transaction_id: Option<Uuid>,
     result: default!(Option<JsonbText>, "NULL"),
+    lease_token: default!(Option<Uuid>, "NULL"),
 ) -> String {
     refused("cte_complete_transaction", move || {
-        let result = result_text(result)?;
-        report(required(transaction_id, "transaction_id")?, |step_id| Command::Report {
-            step_id,
-            report: StepReport::Completed,
-            result,
-            error: None,
-        })
+        complete_transaction(transaction_id, result, lease_token)
+    })
+}
+
+fn complete_transaction(
+    transaction_id: Option<Uuid>,
+    result: Option<JsonbText>,
+    lease_token: Option<Uuid>,
+) -> Result<String, CteError> {
+    let result = result_text(result)?;
+    let step_id = required(transaction_id, "transaction_id")?;
+    report(step_id, lease_token, |step_id| Command::Report {
+        step_id,
+        report: StepReport::Completed,
+        result,
+        error: None,
     })
 }
 
 /// Reports failure of an `external` step; resumes its event. Retried with backoff only when the
 /// caller says `retryable`, while attempts remain; otherwise what completed is compensated.
-#[pg_extern(security_definer, volatile, parallel_unsafe)]
+/// `lease_token` as for `cte_complete_transaction`.
+#[pg_extern(name = "cte_fail_transaction", security_definer, volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
-fn cte_fail_transaction(
+fn cte_fail_transaction_leased(
     transaction_id: Option<Uuid>,
     error: Option<String>,
     retryable: default!(Option<bool>, false),
+    lease_token: default!(Option<Uuid>, "NULL"),
 ) -> String {
     refused("cte_fail_transaction", move || {
-        let error = required(error, "error")?;
-        let retryable = required(retryable, "retryable")?;
-        report(required(transaction_id, "transaction_id")?, |step_id| Command::Report {
-            step_id,
-            report: StepReport::Failed { retryable },
-            result: None,
-            error: Some(error),
-        })
+        fail_transaction(transaction_id, error, retryable, lease_token)
+    })
+}
+
+fn fail_transaction(
+    transaction_id: Option<Uuid>,
+    error: Option<String>,
+    retryable: Option<bool>,
+    lease_token: Option<Uuid>,
+) -> Result<String, CteError> {
+    let error = required(error, "error")?;
+    let retryable = required(retryable, "retryable")?;
+    let step_id = required(transaction_id, "transaction_id")?;
+    report(step_id, lease_token, |step_id| Command::Report {
+        step_id,
+        report: StepReport::Failed { retryable },
+        result: None,
+        error: Some(error),
     })
 }
 
 /// Reports that an `external` step asked to compensate has compensated; the steps before it
 /// are then compensated. Kept apart from the step's own outcome: a late "it completed" is
-/// never read as "its compensation is done".
-#[pg_extern(security_definer, volatile, parallel_unsafe)]
+/// never read as "its compensation is done". `lease_token` as for `cte_complete_transaction`.
+#[pg_extern(name = "cte_complete_compensation", security_definer, volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
-fn cte_complete_compensation(
+fn cte_complete_compensation_leased(
     transaction_id: Option<Uuid>,
     result: default!(Option<JsonbText>, "NULL"),
+    lease_token: default!(Option<Uuid>, "NULL"),
 ) -> String {
     refused("cte_complete_compensation", move || {
-        result_text(result)?;
-        report(required(transaction_id, "transaction_id")?, |step_id| Command::CompensationReport {
-            step_id,
-            outcome: CompensationOutcome::Done,
-            error: None,
-        })
+        complete_compensation(transaction_id, result, lease_token)
+    })
+}
+
+fn complete_compensation(
+    transaction_id: Option<Uuid>,
+    result: Option<JsonbText>,
+    lease_token: Option<Uuid>,
+) -> Result<String, CteError> {
+    result_text(result)?;
+    let step_id = required(transaction_id, "transaction_id")?;
+    report(step_id, lease_token, |step_id| Command::CompensationReport {
+        step_id,
+        outcome: CompensationOutcome::Done,
+        error: None,
     })
 }
 
 /// Reports that an `external` step could not compensate: its event is left `failed` for an
-/// operator (`cte_retry_compensation`, `cte_resolve_event`).
-#[pg_extern(security_definer, volatile, parallel_unsafe)]
+/// operator (`cte_retry_compensation`, `cte_resolve_event`). `lease_token` as for
+/// `cte_complete_transaction`.
+#[pg_extern(name = "cte_fail_compensation", security_definer, volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
-fn cte_fail_compensation(transaction_id: Option<Uuid>, error: Option<String>) -> String {
-    refused("cte_fail_compensation", move || {
-        let error = required(error, "error")?;
-        report(required(transaction_id, "transaction_id")?, |step_id| Command::CompensationReport {
-            step_id,
-            outcome: CompensationOutcome::Failed,
-            error: Some(error),
-        })
+fn cte_fail_compensation_leased(
+    transaction_id: Option<Uuid>,
+    error: Option<String>,
+    lease_token: default!(Option<Uuid>, "NULL"),
+) -> String {
+    refused("cte_fail_compensation", move || fail_compensation(transaction_id, error, lease_token))
+}
+
+fn fail_compensation(
+    transaction_id: Option<Uuid>,
+    error: Option<String>,
+    lease_token: Option<Uuid>,
+) -> Result<String, CteError> {
+    let error = required(error, "error")?;
+    let step_id = required(transaction_id, "transaction_id")?;
+    report(step_id, lease_token, |step_id| Command::CompensationReport {
+        step_id,
+        outcome: CompensationOutcome::Failed,
+        error: Some(error),
     })
+}
+
+// 0.2.0's report functions (no lease_token): their symbols serve 0.2.0's SQL between a package
+// upgrade and ALTER EXTENSION cte_ctel UPDATE, as reports without a token.
+#[pg_extern(sql = false)]
+fn cte_complete_transaction(transaction_id: Option<Uuid>, result: Option<JsonbText>) -> String {
+    refused("cte_complete_transaction", move || complete_transaction(transaction_id, result, None))
+}
+
+#[pg_extern(sql = false)]
+fn cte_fail_transaction(
+    transaction_id: Option<Uuid>,
+    error: Option<String>,
+    retryable: Option<bool>,
+) -> String {
+    refused("cte_fail_transaction", move || {
+        fail_transaction(transaction_id, error, retryable, None)
+    })
+}
+
+#[pg_extern(sql = false)]
+fn cte_complete_compensation(transaction_id: Option<Uuid>, result: Option<JsonbText>) -> String {
+    refused("cte_complete_compensation", move || {
+        complete_compensation(transaction_id, result, None)
+    })
+}
+
+#[pg_extern(sql = false)]
+fn cte_fail_compensation(transaction_id: Option<Uuid>, error: Option<String>) -> String {
+    refused("cte_fail_compensation", move || fail_compensation(transaction_id, error, None))
 }
 
 /// An operator's way out of `failed`: runs the refused compensations again (and asks the
@@ -377,6 +461,35 @@ fn cte_reverse_event_legs(
     refused("cte_reverse_event", move || reverse_event(event_id, reason, amount, reference, legs))
 }
 
+/// A refund of a lien's capture (`capture_id`, as `ctel_capture_lien` returned it): a new
+/// event whose one step gives back `amount` (by default all that is left) from the capture's
+/// destination to the lien's account. The refunds of a capture never return more than it
+/// moved; the same reference with the same request returns the first refund.
+#[pg_extern(security_definer, volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn cte_reverse_capture(
+    capture_id: Option<Uuid>,
+    reason: Option<String>,
+    amount: default!(Option<AnyNumeric>, "NULL"),
+    reference: default!(Option<String>, "NULL"),
+) -> Uuid {
+    refused("cte_reverse_capture", move || {
+        let capture_id = required(capture_id, "capture_id")?;
+        let reason = required(reason, "reason")?;
+        if let Some(reference) = &reference {
+            checks::reference(reference)?;
+        }
+        let amount = amount.map(|amount| amount.to_string());
+        let asked = crate::driver::refunds::CaptureRefund {
+            capture_id,
+            reason: &reason,
+            amount: amount.as_deref(),
+            reference: reference.as_deref(),
+        };
+        crate::driver::refunds::reverse_capture(&asked, &client_context())
+    })
+}
+
 /// 0.2.0's `cte_reverse_event` (four arguments): the symbol 0.2.0's SQL names, served until
 /// `ALTER EXTENSION cte_ctel UPDATE` replaces it (it refunds as the new one does, without legs).
 #[pg_extern(sql = false)]
@@ -431,7 +544,14 @@ fn refund_legs(text: &str) -> Result<Vec<RefundLeg>, CteError> {
     items
         .iter()
         .map(|item| {
-            let field = |name: &str| item.get(name).filter(|v| !v.is_null());
+            let Some(object) = item.as_object() else {
+                return Err(invalid(format!("each leg must be an object: {item}")));
+            };
+            let known = ["account_id", "amount", "to"];
+            if let Some(unknown) = object.keys().find(|key| !known.contains(&key.as_str())) {
+                return Err(invalid(format!("a leg has no field {unknown:?}")));
+            }
+            let field = |name: &str| object.get(name).filter(|v| !v.is_null());
             let account = field("account_id").and_then(|v| v.as_str());
             let amount = field("amount").map(|v| v.as_str().map_or(v.to_string(), str::to_string));
             let (Some(account), Some(amount)) = (account, amount) else {
@@ -439,12 +559,19 @@ fn refund_legs(text: &str) -> Result<Vec<RefundLeg>, CteError> {
                     "each leg needs \"account_id\" and \"amount\": {item}"
                 )));
             };
-            let amount = rust_decimal::Decimal::from_str_exact(&amount)
-                .map_err(|_| CteError::AmountMalformed { text: amount.clone() })?;
+            let to = match field("to") {
+                None => None,
+                Some(serde_json::Value::String(to)) => Some(to.clone()),
+                Some(other) => {
+                    return Err(invalid(format!("a leg's \"to\" must be a string: {other}")))
+                }
+            };
+            // Read as any amount is (NaN, Infinity, exponents, too large); its scale is checked
+            // where the event's currency is known.
+            let amount = Amount::parse_signed(&amount, &Currency::new("XXX", 12)?)?;
             if amount <= rust_decimal::Decimal::ZERO {
                 return Err(CteError::AmountNotPositive { amount: amount.to_string() });
             }
-            let to = field("to").and_then(|v| v.as_str()).map(str::to_string);
             Ok(RefundLeg { account_id: account.to_string(), amount, to })
         })
         .collect()

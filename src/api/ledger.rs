@@ -120,8 +120,9 @@ fn journal_of(
 /// the order of its balance's lock; for a system account, entries of concurrent postings are
 /// ordered by the time each was written), each with its running balance (NULL for system
 /// accounts), kind, reference, the event and step that posted it, the other accounts of its
-/// posting, and the lien a capture came from. `from`/`to` bound the entries' time (from
-/// included, to excluded); page on by passing the last `entry_id` as `after_entry`.
+/// posting, and the lien a capture came from. `from`/`to` bound the entries' time: (from, to],
+/// as `cte_balance_at` counts them (an entry at `from` is in the opening balance); page on by
+/// passing the last `entry_id` as `after_entry`.
 #[pg_extern(security_definer, stable, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn cte_account_statement(

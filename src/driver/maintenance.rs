@@ -31,11 +31,16 @@ pub struct Report {
     pub compensations_timed_out: i64,
     pub events_retried: i64,
     pub liens_expired: i64,
+    /// Leases on steps that ran out (SPEC §10): an execution's is a try-again failure.
+    pub leases_expired: i64,
     pub items_skipped_locked: i64,
     pub items_failed: i64,
     pub system_deltas_folded: i64,
     /// The last item that failed, for `cte_worker_state.last_failure` (not in the JSON).
     pub last_failure: Option<String>,
+    /// The newest position a feed worker's pass gave, announced after the pass commits, in a
+    /// transaction of its own (not in the JSON).
+    pub to_announce: Option<i64>,
 }
 
 impl Report {
@@ -47,11 +52,15 @@ impl Report {
         self.compensations_timed_out += other.compensations_timed_out;
         self.events_retried += other.events_retried;
         self.liens_expired += other.liens_expired;
+        self.leases_expired += other.leases_expired;
         self.items_skipped_locked += other.items_skipped_locked;
         self.items_failed += other.items_failed;
         self.system_deltas_folded += other.system_deltas_folded;
         if other.last_failure.is_some() {
             self.last_failure.clone_from(&other.last_failure);
+        }
+        if other.to_announce.is_some() {
+            self.to_announce = other.to_announce;
         }
     }
 
@@ -64,6 +73,7 @@ impl Report {
             "compensations_timed_out": self.compensations_timed_out,
             "events_retried": self.events_retried,
             "liens_expired": self.liens_expired,
+            "leases_expired": self.leases_expired,
             "items_skipped_locked": self.items_skipped_locked,
             "items_failed": self.items_failed,
             "system_deltas_folded": self.system_deltas_folded,
@@ -177,7 +187,10 @@ pub fn pass(ctx: &Context, items_max: usize, duties: Duties) -> (Report, bool) {
     let mut report = Report::default();
     let sequence = matches!(duties, Duties::Feed | Duties::Everything { sequence: true });
     if sequence {
-        sequence_feed(&mut report);
+        // The feed worker announces after its pass commits, in a transaction of its own: a
+        // NOTIFY that fails at commit (PostgreSQL's queue full, a listener that never reads)
+        // must not roll back the sequencing and the expiries (SPEC §12).
+        sequence_feed(&mut report, duties != Duties::Feed);
     }
     let mut left = items_max;
     if duties != Duties::Feed {
@@ -190,14 +203,26 @@ pub fn pass(ctx: &Context, items_max: usize, duties: Duties) -> (Report, bool) {
     (report, left == 0)
 }
 
-fn sequence_feed(report: &mut Report) {
+fn sequence_feed(report: &mut Report, announce_now: bool) {
     if let Some((moved, newest)) = changes::sequence(CHANGE_ROWS_PER_SEQUENCE_MAX) {
         report.changes_sequenced = moved;
-        if moved > 0 {
+        if moved > 0 && announce_now {
             changes::notify(newest);
             report.notifications_sent = 1;
+        } else if moved > 0 {
+            report.to_announce = Some(newest);
         }
     }
+}
+
+/// Announces `newest` to the feed's listeners (`NOTIFY cte_events`), in the caller's
+/// transaction, if the server's NOTIFY queue has room; whether it did.
+pub fn announce(newest: i64) -> bool {
+    let room = changes::notify_queue_has_room();
+    if room {
+        changes::notify(newest);
+    }
+    room
 }
 
 /// The events' duties; returns how many items are left of `left`.
@@ -221,10 +246,40 @@ fn pass_events(ctx: &Context, mut left: usize, report: &mut Report) -> usize {
         report,
         |r| r.compensations_timed_out += 1,
     );
+    left = expire_leases(ctx, left, report);
     let mut retries = candidates(DUE_RETRIES, left, None);
     retries.retain(|id| !overdue.contains(id)); // timed out first: nothing left to retry
     left -= retries.len();
     drive_each(&retries, || Command::RetryDue, ctx, report, |r| r.events_retried += 1);
+    left
+}
+
+/// Ends the leases that ran out (SPEC §10): an execution's lease that ran out is a try-again
+/// failure of that attempt (retried while attempts remain, else the step fails for good and its
+/// event compensates); a compensation's is just ended, the step claimable again. Returns how
+/// many items are left of `left`.
+fn expire_leases(ctx: &Context, mut left: usize, report: &mut Report) -> usize {
+    let expired = crate::store::leases::expired(i64::try_from(left).unwrap_or(0));
+    left -= expired.len();
+    for lease in &expired {
+        let handled = handle("lease of transaction", lease.step_id, || {
+            if lease.executing {
+                let command = Command::Report {
+                    step_id: lease.step_id,
+                    report: cte_ctel_core::engine::StepReport::Failed { retryable: true },
+                    result: None,
+                    error: Some(format!("the lease of {:?} expired", lease.worker)),
+                };
+                // Its event held elsewhere: left for a later pass, lease and all.
+                if drive(lease.event_id, command, ctx).map_err(Failure::from)?.is_none() {
+                    return Ok(false);
+                }
+            }
+            crate::store::leases::clear(lease.step_id);
+            Ok(true)
+        });
+        count(report, handled, |r| r.leases_expired += 1);
+    }
     left
 }
 
@@ -277,6 +332,16 @@ const WORKER_FAILURE: &str = "
     VALUES (1, 'epoch', 0, '{}', pg_catalog.clock_timestamp(), $1)
     ON CONFLICT (id) DO UPDATE
        SET last_failure_at = EXCLUDED.last_failure_at, last_failure = EXCLUDED.last_failure";
+
+const STATE_HELD: &str = "
+    SELECT NOT EXISTS (SELECT 1 FROM cte_ctel.cte_worker_state WHERE id = 1 FOR UPDATE SKIP LOCKED)
+       AND EXISTS (SELECT 1 FROM cte_ctel.cte_worker_state WHERE id = 1)";
+
+/// Whether another session holds the state row (a `cte_run_maintenance()` in an open
+/// transaction): the worker then leaves this tick unrecorded rather than wait for it.
+pub fn state_held() -> bool {
+    crate::store::select_one::<bool>(STATE_HELD, &[]) == Some(true)
+}
 
 /// Records a finished pass (or a worker's tick of several) for monitoring.
 pub fn record_pass(duration_ms: i64, report: &Report) {

@@ -1,5 +1,7 @@
-//! Refunds (`cte_reverse_event`): a new event, linked to a completed one, whose only step posts
-//! the mirror image of the completed event's postings, or of part of its one posting. Racing
+//! Refunds (`cte_reverse_event`, `cte_reverse_capture`): a new event, linked to a completed one
+//! (or naming the capture it refunds), whose only step posts the mirror image of the event's
+//! postings newest first, or a part of them (ledger/refund.rs decides who gives back what), or
+//! of a capture. Racing
 //! refunds of one event are one at a time (each locks the refunded event's row first), and each
 //! counts what the ones before it returned, so together they never return more than the event
 //! moved. `cte_verify_ledger()` checks that again (`refund_exceeds_event`).
@@ -78,7 +80,7 @@ fn one_currency(event_id: Uuid, all: &[Posting]) -> Result<Currency, CteError> {
     if all.iter().any(|posting| posting.currency != code) {
         return Err(CteError::RefundPartialUnsupported {
             event_id: event_id.to_string(),
-            why: "an event in several currencies is refunded in part one currency at a time",
+            why: "an event in several currencies is refunded only whole",
         });
     }
     ledger::currency(&code)
@@ -91,6 +93,14 @@ fn proportional(
     all: &[Posting],
     amount: Option<&str>,
 ) -> Result<Posting, CteError> {
+    if amount.is_none() && all.iter().any(|posting| posting.currency != all[0].currency) {
+        // A multi-currency event is refunded only whole: refunded already, nothing is left.
+        return Err(CteError::RefundExceedsEvent {
+            event_id: event_id.to_string(),
+            amount: "the rest".into(),
+            left: "nothing".into(),
+        });
+    }
     let currency = one_currency(event_id, all)?;
     let positions = refund::net_positions(all, &postings::refunded_by_account(event_id));
     let Some(payer) = refund::single_payer(all) else {
@@ -164,15 +174,8 @@ fn replayed(asked: &Refund) -> Result<Option<Uuid>, CteError> {
     let Some((refund, refund_of, amount, same_legs)) = found else {
         return Ok(None);
     };
-    let number = |text: Option<&str>| text.map(Decimal::from_str_exact).and_then(Result::ok);
-    let same_amount = match (asked.amount, amount.as_deref()) {
-        (None, None) => true,
-        (Some(asked), Some(first)) => {
-            number(Some(asked)).is_some_and(|a| number(Some(first)) == Some(a))
-        }
-        _ => false,
-    };
-    if refund_of == Some(asked.event_id) && same_amount && same_legs {
+    let same = same_amount(asked.amount, amount.as_deref()) && same_legs;
+    if refund_of == Some(asked.event_id) && same {
         return Ok(Some(refund));
     }
     let describe = |event: Option<Uuid>, amount: Option<&str>| {
@@ -210,16 +213,39 @@ pub fn reverse_event(asked: &Refund, ctx: &Context) -> Result<Uuid, CteError> {
     }
     let original = postings::postings_of_event(event_id);
     let refunds = plan(event_id, asked, &original)?;
-    let step_type = StepType::Refund;
     let legs: Option<serde_json::Value> =
         asked.legs_json.map(serde_json::from_str).transpose().ok().flatten();
     let payload = json!({
         "event_id": event_id.to_string(), "amount": asked.amount, "reason": asked.reason,
         "reference": asked.reference, "legs": legs,
-    })
-    .to_string();
-    let references = asked
-        .reference
+    });
+    let posted = post_refund(refunds, &payload, asked.reference, asked.reason, Some(event_id), ctx);
+    match posted {
+        // A refund of another event took the reference while this one waited for its claim
+        // (each holds its own event's lock): now committed, it is read as any holder is.
+        Err(CteError::DuplicateReference { .. }) if asked.reference.is_some() => {
+            replayed(asked).and_then(|first| first.ok_or_else(reference_taken))
+        }
+        other => other,
+    }
+}
+
+fn reference_taken() -> CteError {
+    CteError::TransitionNotAllowed { what: "refund reference", from: "taken", input: "refund" }
+}
+
+/// Posts a refund's postings as a new, completed one-step event (step type `wallet.refund`,
+/// its reference claimed), linked to the event it refunds if any; returns its id.
+fn post_refund(
+    refunds: Vec<Posting>,
+    payload: &serde_json::Value,
+    reference: Option<&str>,
+    reason: &str,
+    refund_of: Option<Uuid>,
+    ctx: &Context,
+) -> Result<Uuid, CteError> {
+    let step_type = StepType::Refund;
+    let references = reference
         .map(|reference| HeldReference {
             step_type: step_type.as_str().to_string(),
             reference: reference.to_string(),
@@ -230,24 +256,85 @@ pub fn reverse_event(asked: &Refund, ctx: &Context) -> Result<Uuid, CteError> {
     let checked = CheckedStep {
         step_type,
         plan: None,
-        reference: asked.reference.map(str::to_string),
+        reference: reference.map(str::to_string),
         attempts_max: 1,
         references,
     };
     let plan = StepPlan { postings: refunds, items: Vec::new(), batch_id: None };
-    let event =
-        OneStep { name: "refund", description: Some(asked.reason), refund_of: Some(event_id) };
-    match fast::completed_event(&checked, plan, &payload, &event, ctx) {
-        // A refund of another event took the reference while this one waited for its claim
-        // (each holds its own event's lock): now committed, it is read as any holder is.
-        Err(CteError::DuplicateReference { .. }) if asked.reference.is_some() => replayed(asked)
-            .and_then(|first| {
-                first.ok_or(CteError::TransitionNotAllowed {
-                    what: "refund reference",
-                    from: "taken",
-                    input: "refund",
-                })
-            }),
-        other => other,
+    let event = OneStep { name: "refund", description: Some(reason), refund_of };
+    fast::completed_event(&checked, plan, &payload.to_string(), &event, ctx)
+}
+
+/// What a refund of a lien's capture asks for (`cte_reverse_capture`).
+pub struct CaptureRefund<'a> {
+    /// The capture's posting id, as `ctel_capture_lien` returned it.
+    pub capture_id: Uuid,
+    pub reason: &'a str,
+    /// Part of what the capture moved; `None`: all that is left to refund.
+    pub amount: Option<&'a str>,
+    pub reference: Option<&'a str>,
+}
+
+/// Refunds a lien's capture: the destination gives back (part of) what it received, to the
+/// lien's account. The refunds of one capture never return more than it moved: they are made
+/// one at a time under the lien's row lock, and each counts what the ones before returned.
+pub fn reverse_capture(asked: &CaptureRefund, ctx: &Context) -> Result<Uuid, CteError> {
+    checks::note(asked.reason, "reason")?;
+    let capture_id = asked.capture_id;
+    let Some((lien_id, capture)) = postings::capture_posting(capture_id) else {
+        return Err(CteError::TransactionUnknown {
+            transaction_id: format!("capture {capture_id}"),
+        });
+    };
+    // The lien's row orders the refunds of its captures (and a replay after its twin).
+    crate::store::liens::lock(lien_id, LockWait::Wait)?;
+    if let Some(reference) = asked.reference {
+        let found = events::refund_by_reference(StepType::Refund.as_str(), reference, None);
+        if let Some((first, _, amount, _)) = found {
+            let same = postings::refund_of_capture(first) == Some(capture_id)
+                && same_amount(asked.amount, amount.as_deref());
+            if same {
+                return Ok(first);
+            }
+            return Err(CteError::IdempotencyConflict {
+                key: reference.to_string(),
+                held: format!("a refund of {}", amount.as_deref().unwrap_or("all that was left")),
+                requested: format!(
+                    "a refund of {} of capture {capture_id}",
+                    asked.amount.unwrap_or("all that was left")
+                ),
+                original: format!("refund event {first}"),
+            });
+        }
+    }
+    let left = capture.moved().checked_sub(postings::refunded_of_capture(capture_id));
+    let left = left.unwrap_or_default();
+    let currency = ledger::currency(&capture.currency)?;
+    let part = match asked.amount {
+        Some(text) => Amount::parse(text, &currency)?.value(),
+        None => left,
+    };
+    if part.is_zero() || part > left {
+        return Err(CteError::RefundExceedsEvent {
+            event_id: format!("capture {capture_id}"),
+            amount: asked.amount.map_or("the rest".to_string(), |_| part.to_string()),
+            left: if left.is_zero() { "nothing".to_string() } else { left.to_string() },
+        });
+    }
+    let payload = json!({
+        "capture_id": capture_id.to_string(), "amount": asked.amount, "reason": asked.reason,
+        "reference": asked.reference,
+    });
+    let refunds = vec![capture.refund(Some(part))];
+    post_refund(refunds, &payload, asked.reference, asked.reason, None, ctx)
+}
+
+/// Whether two refund amounts (as asked; `None`: all that was left) are the same request.
+fn same_amount(asked: Option<&str>, first: Option<&str>) -> bool {
+    let number = |text: &str| Decimal::from_str_exact(text).ok();
+    match (asked, first) {
+        (None, None) => true,
+        (Some(asked), Some(first)) => number(asked).is_some() && number(asked) == number(first),
+        _ => false,
     }
 }

@@ -163,6 +163,15 @@ pub fn sequence(rows_max: i64) -> Option<(i64, i64)> {
 
 const NOTIFY: &str = "SELECT pg_catalog.pg_notify('cte_events', $1::text)";
 
+// Room left in the server's NOTIFY queue: a NOTIFY that finds it full fails at commit, where
+// nothing can catch it (a listener that never reads fills it: any role may LISTEN).
+const QUEUE_HAS_ROOM: &str = "SELECT pg_catalog.pg_notification_queue_usage() < 0.5";
+
+/// Whether the server's NOTIFY queue has room for one more announcement.
+pub fn notify_queue_has_room() -> bool {
+    super::select_one::<bool>(QUEUE_HAS_ROOM, &[]) == Some(true)
+}
+
 /// Wakes the consumers listening on `cte_events`: the payload is the newest position.
 pub fn notify(newest: i64) {
     Spi::connect_mut(|client| {

@@ -476,9 +476,15 @@ pub fn lock_if_due(event_id: Uuid, now_ms: i64, wait: LockWait) -> bool {
 }
 
 // The event whose step holds a reference of a step type (not a batch item's), and whether it
-// is a one-step shortcut of that type (named after it) with the same payload.
+// is what a one-step shortcut of that type made with the same payload: named after the type,
+// its only step, completed (an event named so by cte_create_event, unstarted or compensated,
+// is another request, whatever its payload).
 const ONE_STEP_BY_REFERENCE: &str = "
-    SELECT t.event_id, e.name = $1 AND t.payload = $3::text::jsonb
+    SELECT t.event_id,
+           e.name = $1 AND t.payload = $3::text::jsonb AND e.status = 'completed'
+           AND t.status = 'completed'
+           AND NOT EXISTS (SELECT 1 FROM cte_ctel.cte_transactions o
+                            WHERE o.event_id = t.event_id AND o.id <> t.id)
       FROM cte_ctel.cte_references r
       JOIN cte_ctel.cte_transactions t ON t.id = r.transaction_id
       JOIN cte_ctel.cte_events e ON e.id = t.event_id

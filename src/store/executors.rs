@@ -1,7 +1,7 @@
 //! Custom executors in SQL: registering a step type's functions, and finding them again, with
 //! everything needed to decide whether they may still run (who owns them, where they live).
 
-use cte_ctel_core::engine::executors::custom::FunctionFacts;
+use cte_ctel_core::engine::executors::custom::{self, FunctionFacts};
 use cte_ctel_core::CteError;
 use pgrx::pg_sys::Oid;
 use pgrx::prelude::*;
@@ -40,11 +40,8 @@ macro_rules! function_facts {
                     p.prokind = 'f' AND NOT p.proretset AS plain,
                     COALESCE(pg_catalog.has_function_privilege(r.oid, p.oid, 'EXECUTE'), false)
                         AS executable,
-                    COALESCE((SELECT pg_catalog.btrim(pg_catalog.reverse(pg_catalog.split_part(
-                                         pg_catalog.reverse(pg_catalog.substr(c, 13)), ',', 1)),
-                                     ' \"') = 'pg_temp'
-                                FROM pg_catalog.unnest(p.proconfig) AS c
-                               WHERE c LIKE 'search\\_path=%' LIMIT 1), false) AS pinned,
+                    (SELECT pg_catalog.substr(c, 13) FROM pg_catalog.unnest(p.proconfig) AS c
+                      WHERE c LIKE 'search\\_path=%' LIMIT 1) AS search_path,
                     p.prorettype::pg_catalog.regtype::text AS returns,
                     pg_catalog.oidvectortypes(p.proargtypes) AS arguments
                FROM pg_catalog.pg_proc p
@@ -58,8 +55,9 @@ macro_rules! function_facts {
 
 const EXECUTOR: &str = concat!(
     "SELECT e.registrant, r.oid, e.execute_fn, e.compensate_fn,
-            x.oid, x.owned, x.temporary, x.plain, x.executable, x.pinned, x.returns, x.arguments,
-            c.oid, c.owned, c.temporary, c.plain, c.executable, c.pinned, c.returns, c.arguments,
+            x.oid, x.owned, x.temporary, x.plain, x.executable, x.search_path, x.returns,
+            x.arguments, c.oid, c.owned, c.temporary, c.plain, c.executable, c.search_path,
+            c.returns, c.arguments,
             COALESCE(r.rolsuper, false)
        FROM cte_ctel.cte_executors e
        LEFT JOIN pg_catalog.pg_roles r ON r.rolname = e.registrant
@@ -74,7 +72,8 @@ const EXECUTOR: &str = concat!(
 
 // The facts of a signature ($1) for a registration by the role $2.
 const FUNCTION: &str = concat!(
-    "SELECT f.oid, f.owned, f.temporary, f.plain, f.executable, f.pinned, f.returns, f.arguments
+    "SELECT f.oid, f.owned, f.temporary, f.plain, f.executable, f.search_path, f.returns,
+            f.arguments
        FROM (SELECT $2::oid AS oid) r
        LEFT JOIN LATERAL (",
     function_facts!("$1"),
@@ -88,7 +87,7 @@ fn function_of(
     query: &str,
 ) -> ExecutorFunction {
     let flag = |ordinal| spi(row.get::<bool>(ordinal), query) == Some(true);
-    let text = |ordinal| spi(row.get::<String>(ordinal), query).unwrap_or_default();
+    let text = |ordinal| spi(row.get::<String>(ordinal), query);
     let oid = spi(row.get::<Oid>(first), query);
     ExecutorFunction {
         signature,
@@ -99,9 +98,10 @@ fn function_of(
             temporary: flag(first + 2),
             plain: flag(first + 3),
             executable_by_registrant: flag(first + 4),
-            search_path_pinned: flag(first + 5),
-            returns: text(first + 6),
-            arguments: text(first + 7),
+            // Read as PostgreSQL reads the setting (quotes, case, spaces): core decides.
+            search_path_pinned: custom::pins_pg_temp_last(text(first + 5).as_deref()),
+            returns: text(first + 6).unwrap_or_default(),
+            arguments: text(first + 7).unwrap_or_default(),
         },
     }
 }

@@ -6,6 +6,7 @@ pub mod chains;
 pub mod changes;
 pub mod events;
 pub mod executors;
+pub mod leases;
 pub mod ledger;
 pub mod liens;
 pub mod pictures;

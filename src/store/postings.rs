@@ -518,6 +518,57 @@ pub fn refunded_by_account(event_id: Uuid) -> Vec<(String, Decimal)> {
     })
 }
 
+// A capture of a lien made by ctel_capture_lien: its lien and its two entries (the lien's
+// account, then the destination).
+const CAPTURE_POSTING: &str = "
+    SELECT min(j.lien_id::text)::uuid, min(j.currency),
+           array_agg(j.account_id ORDER BY j.id), array_agg(j.amount::text ORDER BY j.id)
+      FROM cte_ctel.cte_entries j
+     WHERE j.posting_id = $1 AND j.lien_id IS NOT NULL AND j.transaction_id IS NULL
+     HAVING count(*) = 2";
+
+/// The capture `posting_id` names, if it is one: its lien and its posting.
+pub fn capture_posting(posting_id: Uuid) -> Option<(Uuid, Posting)> {
+    Spi::connect(|client| {
+        let table =
+            spi(client.select(CAPTURE_POSTING, None, &[posting_id.into()]), CAPTURE_POSTING);
+        if table.is_empty() {
+            return None;
+        }
+        let row = table.first();
+        let lien = spi(row.get::<Uuid>(1), CAPTURE_POSTING)?;
+        let currency = spi(row.get::<String>(2), CAPTURE_POSTING).unwrap_or_default();
+        let accounts = spi(row.get::<Vec<String>>(3), CAPTURE_POSTING).unwrap_or_default();
+        let amounts = spi(row.get::<Vec<String>>(4), CAPTURE_POSTING).unwrap_or_default();
+        Some((lien, Posting::recorded(currency, &accounts, &amounts)))
+    })
+}
+
+// What the refunds of a capture (refund steps naming it) have returned: their credits.
+const REFUNDED_OF_CAPTURE: &str = "
+    SELECT coalesce(sum(j.amount), 0)::text
+      FROM cte_ctel.cte_transactions t
+      JOIN cte_ctel.cte_entries j ON j.transaction_id = t.id
+     WHERE t.type = 'wallet.refund' AND t.status = 'completed'
+       AND t.payload ->> 'capture_id' = $1::text AND j.amount > 0";
+
+/// What refunds of the capture `posting_id` have returned so far.
+pub fn refunded_of_capture(posting_id: Uuid) -> Decimal {
+    let sum: Option<String> = super::select_one(REFUNDED_OF_CAPTURE, &[posting_id.into()]);
+    let sum = sum.map(|text| Decimal::from_str_exact(&text));
+    assert!(sum.as_ref().is_none_or(Result::is_ok), "journal sums are decimals");
+    sum.and_then(Result::ok).unwrap_or_default()
+}
+
+const REFUND_CAPTURE_OF: &str = "
+    SELECT (t.payload ->> 'capture_id')::uuid FROM cte_ctel.cte_transactions t
+     WHERE t.event_id = $1 AND t.type = 'wallet.refund'";
+
+/// The capture a refund event refunds, if it refunds one.
+pub fn refund_of_capture(refund_event: Uuid) -> Option<Uuid> {
+    super::select_one(REFUND_CAPTURE_OF, &[refund_event.into()])
+}
+
 /// What refunds of `event_id` have returned so far (the sum of their credits).
 pub fn refunded_of(event_id: Uuid) -> Decimal {
     let text: Option<String> = super::select_one(REFUNDED, &[event_id.into()]);

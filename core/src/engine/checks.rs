@@ -8,8 +8,7 @@ use serde_json::value::RawValue;
 use super::executors::{self, CurrencyBook, StepPlan, StepType};
 use crate::error::CteError;
 use crate::limits::{
-    DESCRIPTION_BYTES_MAX, JSON_DEPTH_MAX, NAME_BYTES_MAX, PAYLOAD_BYTES_MAX, REFERENCE_BYTES_MAX,
-    STEP_ATTEMPTS_MAX,
+    DESCRIPTION_BYTES_MAX, JSON_DEPTH_MAX, NAME_BYTES_MAX, PAYLOAD_BYTES_MAX, STEP_ATTEMPTS_MAX,
 };
 
 /// A text of at most `bytes_max` bytes.
@@ -38,7 +37,8 @@ pub fn name<'a>(text: &'a str, what: &'static str) -> Result<&'a str, CteError> 
 
 /// A reference carried by entries (a capture's, a refund's): bounded.
 pub fn reference(text: &str) -> Result<&str, CteError> {
-    bounded(text, "reference", REFERENCE_BYTES_MAX)
+    super::executors::reference_text(text)?;
+    Ok(text)
 }
 
 /// A note that says why (an operator's): not blank, bounded like a description.

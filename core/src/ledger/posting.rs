@@ -186,6 +186,34 @@ impl Posting {
             .unwrap_or(Decimal::MAX)
     }
 
+    /// One debit of `amount` from `source` and a credit to each account of `credits` (a split):
+    /// the credits must add up to the amount, each to a wallet other than the source.
+    pub fn split(
+        source: &AccountId,
+        credits: &[(AccountId, Decimal)],
+        amount: &Amount,
+    ) -> Result<Posting, CteError> {
+        refuse_system_account(source)?;
+        let mut entries =
+            vec![Entry { account_id: source.as_str().to_string(), amount: -amount.value() }];
+        for (account, part) in credits {
+            refuse_system_account(account)?;
+            if account == source {
+                return Err(CteError::SameAccount { account_id: source.as_str().to_string() });
+            }
+            assert!(part.is_sign_positive() && !part.is_zero(), "a split's parts are positive");
+            entries.push(Entry { account_id: account.as_str().to_string(), amount: *part });
+        }
+        let posting = Posting {
+            kind: PostingKind::Transfer,
+            currency: amount.currency().to_string(),
+            entries,
+            settles: false,
+        };
+        posting.assert_balanced();
+        Ok(posting)
+    }
+
     /// Two entries: `amount` out of `debited`, `amount` into `credited`.
     fn balanced(kind: PostingKind, amount: &Amount, debited: &str, credited: &str) -> Posting {
         let value = amount.value();

@@ -104,13 +104,16 @@ pub fn single_payer(postings: &[Posting]) -> Option<String> {
 }
 
 /// `amount` (in minor units of `scale`) shared out in proportion to `weights`, by largest
-/// remainder, ties to the earlier weight. The parts sum exactly to `amount`.
-pub fn largest_remainder(amount: i128, weights: &[i128]) -> Vec<i128> {
-    let total: i128 = weights.iter().sum();
+/// remainder, ties to the earlier weight. The parts sum exactly to `amount`. `None` when the
+/// products do not fit in 128 bits (amounts and weights beyond any real ledger's).
+pub fn largest_remainder(amount: i128, weights: &[i128]) -> Option<Vec<i128>> {
+    let total: i128 = weights.iter().try_fold(0i128, |sum, weight| sum.checked_add(*weight))?;
     assert!(total > 0, "a share needs a positive total");
     assert!(weights.iter().all(|weight| *weight >= 0));
-    let mut parts: Vec<i128> = weights.iter().map(|weight| amount * weight / total).collect();
-    let remainders: Vec<i128> = weights.iter().map(|weight| amount * weight % total).collect();
+    let products: Vec<i128> =
+        weights.iter().map(|weight| amount.checked_mul(*weight)).collect::<Option<_>>()?;
+    let mut parts: Vec<i128> = products.iter().map(|product| product / total).collect();
+    let remainders: Vec<i128> = products.iter().map(|product| product % total).collect();
     let mut left = amount - parts.iter().sum::<i128>();
     let mut order: Vec<usize> = (0..weights.len()).collect();
     // Stable: equal remainders keep their order, so ties go to the earlier weight.
@@ -123,7 +126,7 @@ pub fn largest_remainder(amount: i128, weights: &[i128]) -> Vec<i128> {
         left -= 1;
     }
     assert_eq!(parts.iter().sum::<i128>(), amount, "the parts sum to the amount");
-    parts
+    Some(parts)
 }
 
 /// A partial refund of `amount` from an event whose postings all take from one payer: one
@@ -146,7 +149,11 @@ pub fn proportional(
     refuse_over(event_id, amount, left)?;
     let units = |value: Decimal| minor_units(value, scale);
     let weights: Vec<i128> = payees.iter().map(|payee| units(payee.left())).collect();
-    let parts = largest_remainder(units(amount), &weights);
+    let too_large = || CteError::AmountTooLarge {
+        amount: amount.to_string(),
+        integer_digits_max: crate::limits::AMOUNT_INTEGER_DIGITS_MAX,
+    };
+    let parts = largest_remainder(units(amount), &weights).ok_or_else(too_large)?;
     let mut entries = vec![Entry { account_id: payer.to_string(), amount }];
     for (payee, part) in payees.iter().zip(parts) {
         if part > 0 {
@@ -188,6 +195,13 @@ pub fn by_legs(
                 return Err(unsupported("the event has several payers: name each leg's \"to\""))
             }
         };
+        // A payer gets back at most what it paid and was not given back yet.
+        let owed = positions
+            .iter()
+            .find(|position| position.account_id == to)
+            .map_or(Decimal::ZERO, |payer| -payer.left());
+        let given = given_to(&entries, &to);
+        refuse_over(event_id, leg.amount, owed.checked_sub(given).unwrap_or_default())?;
         entries.push(Entry { account_id: leg.account_id.clone(), amount: -leg.amount });
         entries.push(Entry { account_id: to, amount: leg.amount });
     }
@@ -195,6 +209,14 @@ pub fn by_legs(
         return Err(unsupported("legs must name at least one part"));
     }
     Ok(refund_posting(currency, entries))
+}
+
+fn given_to(entries: &[Entry], account_id: &str) -> Decimal {
+    entries
+        .iter()
+        .filter(|entry| entry.account_id == account_id && entry.amount.is_sign_positive())
+        .try_fold(Decimal::ZERO, |sum, entry| sum.checked_add(entry.amount))
+        .unwrap_or(Decimal::MAX)
 }
 
 fn taken_from(entries: &[Entry], account_id: &str) -> Decimal {
@@ -256,10 +278,11 @@ mod tests {
 
     #[test]
     fn largest_remainder_sums_exactly_and_breaks_ties_to_the_earlier() {
-        assert_eq!(largest_remainder(100, &[1, 1, 1]), vec![34, 33, 33]);
-        assert_eq!(largest_remainder(1, &[5, 5]), vec![1, 0]);
-        assert_eq!(largest_remainder(10, &[90, 10]), vec![9, 1]);
-        assert_eq!(largest_remainder(7, &[0, 3]), vec![0, 7]);
+        assert_eq!(largest_remainder(100, &[1, 1, 1]), Some(vec![34, 33, 33]));
+        assert_eq!(largest_remainder(1, &[5, 5]), Some(vec![1, 0]));
+        assert_eq!(largest_remainder(10, &[90, 10]), Some(vec![9, 1]));
+        assert_eq!(largest_remainder(7, &[0, 3]), Some(vec![0, 7]));
+        assert_eq!(largest_remainder(i128::MAX / 2, &[3, 1]), None, "overflow is no panic");
     }
 
     #[test]
@@ -315,5 +338,22 @@ mod tests {
             by_legs("e", "USD", &positions, &[too_much]).unwrap_err().reason(),
             "refund_exceeds_event"
         );
+    }
+
+    #[test]
+    fn legs_give_a_payer_back_at_most_what_it_paid() {
+        let pays =
+            [posting(&[("x", -1_000), ("b", 1_000)]), posting(&[("y", -9_000), ("b", 9_000)])];
+        let positions = net_positions(&pays, &[]);
+        let leg = |amount: i64, to: &str| RefundLeg {
+            account_id: "b".into(),
+            amount: Decimal::new(amount, 2),
+            to: Some(to.into()),
+        };
+        assert!(by_legs("e", "USD", &positions, &[leg(1_000, "x"), leg(9_000, "y")]).is_ok());
+        let too_much = by_legs("e", "USD", &positions, &[leg(10_000, "x")]);
+        assert_eq!(too_much.unwrap_err().reason(), "refund_exceeds_event");
+        let split = by_legs("e", "USD", &positions, &[leg(600, "x"), leg(600, "x")]);
+        assert_eq!(split.unwrap_err().reason(), "refund_exceeds_event");
     }
 }

@@ -53,6 +53,80 @@ impl Role {
     }
 }
 
+/// The elements of a list setting as PostgreSQL reads them (`SplitIdentifierString`): split
+/// at commas; a double-quoted element keeps its text (`""` is one quote); an unquoted one ends
+/// at a comma or white space and is lowercased. `None` for text PostgreSQL would refuse.
+pub fn identifier_list(text: &str) -> Option<Vec<String>> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut at = 0;
+    let skip_space = |at: &mut usize| {
+        while *at < chars.len() && chars[*at].is_whitespace() {
+            *at += 1;
+        }
+    };
+    let mut names = Vec::new();
+    skip_space(&mut at);
+    if at == chars.len() {
+        return Some(names);
+    }
+    loop {
+        let name = if chars[at] == '"' {
+            let mut name = String::new();
+            at += 1;
+            loop {
+                match (chars.get(at), chars.get(at + 1)) {
+                    (Some('"'), Some('"')) => {
+                        name.push('"');
+                        at += 2;
+                    }
+                    (Some('"'), _) => {
+                        at += 1;
+                        break;
+                    }
+                    (Some(c), _) => {
+                        name.push(*c);
+                        at += 1;
+                    }
+                    (None, _) => return None,
+                }
+            }
+            if name.is_empty() {
+                return None;
+            }
+            name
+        } else {
+            let start = at;
+            while at < chars.len() && chars[at] != ',' && !chars[at].is_whitespace() {
+                at += 1;
+            }
+            if at == start {
+                return None;
+            }
+            chars[start..at].iter().collect::<String>().to_lowercase()
+        };
+        names.push(name);
+        skip_space(&mut at);
+        match chars.get(at) {
+            None => return Some(names),
+            Some(',') => {
+                at += 1;
+                skip_space(&mut at);
+                if at == chars.len() {
+                    return None;
+                }
+            }
+            Some(_) => return None,
+        }
+    }
+}
+
+/// Whether a function's own `search_path` setting (as stored in `pg_proc.proconfig`) names
+/// `pg_temp` last, so that the caller's temporary schema is searched after everything else.
+pub fn pins_pg_temp_last(search_path: Option<&str>) -> bool {
+    let names = search_path.and_then(identifier_list);
+    names.is_some_and(|names| names.last().is_some_and(|last| last == "pg_temp"))
+}
+
 /// The fix the HINT of a refusal gives: how to write an executor that may run.
 pub const FIX_SEARCH_PATH: &str = "pin the function's search_path with pg_temp last: ALTER \
     FUNCTION myschema.f(uuid, jsonb) SET search_path = myschema, pg_temp (and name every \
@@ -187,5 +261,25 @@ mod tests {
         assert_eq!(error.reason(), "executor_invalid");
         assert!(error.to_string().contains("superuser"));
         assert!(error.hint().is_some_and(|hint| hint.contains("SET ROLE")));
+    }
+
+    #[test]
+    fn pg_temp_last_is_read_as_postgresql_reads_the_setting() {
+        let pinned = |text: &str| pins_pg_temp_last(Some(text));
+        assert!(pinned("fees, pg_temp"));
+        assert!(pinned("fees,pg_temp"));
+        assert!(pinned("  fees ,  PG_TEMP "), "unquoted: lowercased");
+        assert!(pinned("\"fees, x\", pg_temp"));
+        // As stored for SET search_path = 'fees, pg_temp' (one string, one schema).
+        assert!(!pinned("\"fees, pg_temp\""));
+        assert!(!pinned("fees, \"pg_temp \""));
+        assert!(!pinned("fees, \" pg_temp\""));
+        assert!(!pinned("fees, \"PG_TEMP\""), "quoted: case kept");
+        assert!(!pinned("pg_temp, fees"));
+        assert!(!pinned("fees, \"$user\""));
+        assert!(!pinned("\"\""));
+        assert!(!pinned(""));
+        assert!(!pinned("fees, pg_temp,"));
+        assert!(!pins_pg_temp_last(None));
     }
 }

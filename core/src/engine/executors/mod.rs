@@ -9,6 +9,7 @@ mod batch;
 pub mod custom;
 mod exchange;
 mod fields;
+mod split;
 mod wallet;
 
 use serde_json::value::RawValue;
@@ -36,6 +37,8 @@ pub enum StepType {
     /// A refund's step (`cte_reverse_event`): its postings are planned from the refunded
     /// event's journal, never from a payload, so no caller may add one.
     Refund,
+    /// `wallet.split`: one debit, a credit per leg (SPEC §11).
+    Split,
     Custom(String),
 }
 
@@ -60,7 +63,7 @@ impl StepKind {
     }
 }
 
-const BUILT_IN: [(&str, StepType); 7] = [
+const BUILT_IN: [(&str, StepType); 8] = [
     ("wallet.transfer", StepType::Transfer),
     ("wallet.deposit", StepType::Deposit),
     ("wallet.withdrawal", StepType::Withdrawal),
@@ -68,6 +71,7 @@ const BUILT_IN: [(&str, StepType); 7] = [
     ("batch.operation", StepType::Batch),
     ("external", StepType::External),
     ("wallet.refund", StepType::Refund),
+    ("wallet.split", StepType::Split),
 ];
 
 impl StepType {
@@ -107,9 +111,11 @@ impl StepType {
     /// How the saga treats a step of this type.
     pub fn kind(&self) -> StepKind {
         match self {
-            StepType::Transfer | StepType::Deposit | StepType::Batch | StepType::Refund => {
-                StepKind::Posting
-            }
+            StepType::Transfer
+            | StepType::Deposit
+            | StepType::Batch
+            | StepType::Refund
+            | StepType::Split => StepKind::Posting,
             StepType::Withdrawal | StepType::Exchange => StepKind::Held,
             StepType::External => StepKind::External,
             StepType::Custom(_) => StepKind::Custom,
@@ -140,6 +146,7 @@ pub fn plan(
         StepType::Deposit => wallet::deposit(payload, currencies)?,
         StepType::Withdrawal => wallet::withdrawal(payload, currencies)?,
         StepType::Exchange => exchange::plan(payload, currencies)?,
+        StepType::Split => split::plan(payload, currencies)?,
         StepType::Batch => return batch::plan(payload, currencies).map(Some),
         StepType::External => {
             check_object(step_type, payload)?;
@@ -194,6 +201,13 @@ pub fn reference_of(
             why: "field \"reference\" must be a string".into(),
         });
     };
+    reference_text(&reference)?;
+    Ok(Some(reference))
+}
+
+/// A reference (a key, SPEC §9): at most `REFERENCE_BYTES_MAX` bytes, not blank, no control
+/// characters (a key that prints as nothing cannot be told from another).
+pub fn reference_text(reference: &str) -> Result<(), CteError> {
     if reference.len() > REFERENCE_BYTES_MAX {
         return Err(CteError::TextTooLong {
             what: "reference",
@@ -201,7 +215,21 @@ pub fn reference_of(
             bytes_max: REFERENCE_BYTES_MAX,
         });
     }
-    Ok(Some(reference))
+    let why = if reference.trim().is_empty() {
+        Some("it is blank")
+    } else if reference.chars().any(char::is_control) {
+        Some("it holds a control character")
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(CteError::IdentifierInvalid {
+            what: "reference",
+            value: reference.escape_debug().to_string(),
+            why,
+        }),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
