@@ -44,6 +44,15 @@ SELECT ctel_capture_lien(:'hold', 'y-seller', 30, 'ship-2', true) = :'capture_2'
 SELECT amount, captured_amount, status FROM cte_liens WHERE id = :'hold';
 SELECT cte_balance('y-buyer', 'USD') AS buyer, cte_available_balance('y-buyer', 'USD') AS buyer_available,
        cte_balance('y-seller', 'USD') AS seller;
+-- A capture replayed after its lien expired (the reply was lost, the hold ran out meanwhile)
+-- returns the first capture: the key is read before the lien's state.
+SELECT ctel_create_lien(NULL, 'y-buyer', 4, 'USD', now() + interval '1 hour') AS short_hold \gset
+SELECT ctel_capture_lien(:'short_hold', 'y-seller', 1, 'ship-x', false) AS short_capture \gset
+UPDATE cte_liens SET expires_at = clock_timestamp() - interval '1 second' WHERE id = :'short_hold';
+SELECT (cte_run_maintenance() ->> 'liens_expired')::int >= 1 AS expired;
+SELECT status FROM cte_liens WHERE id = :'short_hold';
+SELECT ctel_capture_lien(:'short_hold', 'y-seller', 1, 'ship-x', false) = :'short_capture' AS same_capture;
+SELECT test.refusal(format($$SELECT cte_ctel.ctel_capture_lien(%L, 'y-seller', 1, 'ship-y', false)$$, :'short_hold'));
 -- A reference is unique per lien: another lien may use it.
 SELECT ctel_create_lien(NULL, 'y-buyer', 10, 'USD') AS hold_2 \gset
 SELECT ctel_capture_lien(:'hold_2', 'y-seller', 10, 'ship-1') IS NOT NULL AS other_lien_same_reference;
