@@ -88,6 +88,7 @@ SELECT cte_add_transaction(:'two', 'second', 'wallet.transfer',
     '{"source_account_id": "bob", "destination_account_id": "alice", "amount": 1, "currency": "USD"}') IS NOT NULL AS added;
 SELECT cte_start_event(:'two');
 SELECT test.refusal(format($$SELECT cte_ctel.cte_reverse_event(%L, 'part of it', 1)$$, :'two')); -- refund_partial_unsupported
+SELECT test.refusal($$SELECT cte_ctel.cte_extend_lease(gen_random_uuid(), gen_random_uuid())$$);    -- lease_expired
 
 -- An SQL argument that is not a number is refused by PostgreSQL's own numeric input (22P02),
 -- before the extension sees it.
