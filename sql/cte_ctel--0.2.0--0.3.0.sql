@@ -659,7 +659,8 @@ BEGIN
           FROM cte_ctel.cte_transactions t JOIN cte_ctel.cte_events e ON e.id = t.event_id
          WHERE t.type = ANY (types) AND t.lease_token IS NULL
            AND ((t.status = 'waiting' AND t.next_attempt_at IS NULL AND e.status = 'waiting')
-                OR (t.status = 'compensating' AND t.compensation_requested_at IS NOT NULL))
+                OR (t.status = 'compensating' AND t.compensation_requested_at IS NOT NULL
+                    AND e.status = 'compensating'))
          ORDER BY COALESCE(t.compensation_requested_at, e.started_at, e.created_at), t.id
          LIMIT "limit" * 4
     LOOP
@@ -703,6 +704,11 @@ BEGIN
     IF lease < interval '1 second' OR lease > interval '1 day' THEN
         RAISE EXCEPTION 'lease is %; it must be between 1 second and 1 day', lease
             USING ERRCODE = 'L0033', DETAIL = 'reason: argument_out_of_range';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM cte_ctel.cte_transactions t
+                    WHERE t.id = cte_extend_lease.transaction_id) THEN
+        RAISE EXCEPTION 'transaction % does not exist', transaction_id
+            USING ERRCODE = 'L0025', DETAIL = 'reason: transaction_unknown';
     END IF;
     -- The event's row first (the global lock order), then the step's.
     PERFORM 1 FROM cte_ctel.cte_events e

@@ -173,7 +173,9 @@ fn announce(newest: i64) -> i64 {
     match sent {
         Ok(true) => 1,
         Ok(false) => {
-            warning!("cte_ctel feed: position {newest} not announced: the NOTIFY queue is full");
+            warning!(
+                "cte_ctel feed: position {newest} not announced: the NOTIFY queue is half full"
+            );
             0
         }
         Err(failure) => {

@@ -88,7 +88,10 @@ SELECT cte_add_transaction(:'two', 'second', 'wallet.transfer',
     '{"source_account_id": "bob", "destination_account_id": "alice", "amount": 1, "currency": "USD"}') IS NOT NULL AS added;
 SELECT cte_start_event(:'two');
 SELECT test.refusal(format($$SELECT cte_ctel.cte_reverse_event(%L, 'part of it', 1)$$, :'two')); -- refund_partial_unsupported
-SELECT test.refusal($$SELECT cte_ctel.cte_extend_lease(gen_random_uuid(), gen_random_uuid())$$);    -- lease_expired
+SELECT cte_create_event('leased') AS leased \gset
+SELECT cte_add_transaction(:'leased', 'bank', 'external', '{}') AS leased_step \gset
+SELECT cte_start_event(:'leased');
+SELECT test.refusal(format($$SELECT cte_ctel.cte_complete_transaction(%L, NULL, gen_random_uuid())$$, :'leased_step')); -- lease_expired
 
 -- An SQL argument that is not a number is refused by PostgreSQL's own numeric input (22P02),
 -- before the extension sees it.

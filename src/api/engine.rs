@@ -177,6 +177,9 @@ fn report(
     make: impl FnOnce(Uuid) -> Command,
 ) -> Result<String, CteError> {
     let event_id = events::event_of_step(step_id)?;
+    // Under the event's lock, which claims take too: no lease can be taken between the check
+    // and the report.
+    events::lock(event_id, LockWait::Wait)?;
     crate::store::leases::check(step_id, lease_token)?;
     let status = drive(event_id, make(step_id))?;
     crate::store::leases::clear(step_id);
@@ -568,7 +571,7 @@ fn refund_legs(text: &str) -> Result<Vec<RefundLeg>, CteError> {
             };
             // Read as any amount is (NaN, Infinity, exponents, too large); its scale is checked
             // where the event's currency is known.
-            let amount = Amount::parse_signed(&amount, &Currency::new("XXX", 12)?)?;
+            let amount = Amount::parse_signed(&amount, &Currency::new("XXX", 12)?)?.normalize();
             if amount <= rust_decimal::Decimal::ZERO {
                 return Err(CteError::AmountNotPositive { amount: amount.to_string() });
             }

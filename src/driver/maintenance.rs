@@ -207,8 +207,7 @@ fn sequence_feed(report: &mut Report, announce_now: bool) {
     if let Some((moved, newest)) = changes::sequence(CHANGE_ROWS_PER_SEQUENCE_MAX) {
         report.changes_sequenced = moved;
         if moved > 0 && announce_now {
-            changes::notify(newest);
-            report.notifications_sent = 1;
+            report.notifications_sent = i64::from(announce(newest));
         } else if moved > 0 {
             report.to_announce = Some(newest);
         }
