@@ -58,7 +58,8 @@ BEGIN
             event_id := cte_ctel.cte_transfer(entry ->> 'source_account_id',
                                               entry ->> 'destination_account_id',
                                               (entry ->> 'amount')::numeric,
-                                              entry ->> 'currency', entry ->> 'reference');
+                                              entry ->> 'currency', entry ->> 'reference',
+                                              entry -> 'metadata');
             status := CASE WHEN held IS NOT NULL AND held = event_id THEN 'replayed'
                            ELSE 'posted' END;
         EXCEPTION
@@ -78,4 +79,4 @@ BEGIN
 END
 $function$;
 COMMENT ON FUNCTION cte_ctel.cte_transfers(jsonb) IS
-    'Many transfers in one call: each item {source_account_id, destination_account_id, amount, currency, reference} posted, refused (with its reason) or replayed on its own.';
+    'Many transfers in one call: each item {source_account_id, destination_account_id, amount, currency, reference, metadata} posted, refused (with its reason) or replayed on its own.';

@@ -516,6 +516,58 @@ ALTER TABLE cte_ctel.cte_events ALTER COLUMN created_by SET DEFAULT cte_ctel.cte
 REVOKE EXECUTE ON FUNCTION cte_ctel.cte_cancel_event(uuid, text) FROM cte_admin;
 GRANT EXECUTE ON FUNCTION cte_ctel.cte_cancel_event(uuid, text) TO cte_operator;
 
+-- Metadata on transfers and in statements (SPEC §11, 0.3.0): cte_transfer takes the event's
+-- metadata, and a statement shows the metadata of the event that posted each entry.
+DROP FUNCTION cte_ctel.cte_transfer(text, text, numeric, text, text);
+CREATE FUNCTION cte_ctel."cte_transfer"(
+	"source" TEXT,
+	"destination" TEXT,
+	"amount" NUMERIC,
+	"currency" TEXT,
+	"reference" TEXT DEFAULT NULL,
+	"metadata" jsonb DEFAULT NULL
+) RETURNS uuid
+VOLATILE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'cte_transfer_with_metadata_wrapper';
+REVOKE ALL ON FUNCTION cte_ctel.cte_transfer(text, text, numeric, text, text, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cte_ctel.cte_transfer(text, text, numeric, text, text, jsonb)
+    TO cte_operator;
+
+DROP FUNCTION cte_ctel.cte_account_statement(text, text, timestamptz, timestamptz, bigint, int);
+CREATE FUNCTION cte_ctel."cte_account_statement"(
+	"account_id" TEXT,
+	"currency" TEXT,
+	"from" timestamp with time zone DEFAULT NULL,
+	"to" timestamp with time zone DEFAULT NULL,
+	"after_entry" bigint DEFAULT NULL,
+	"limit" INT DEFAULT 100
+) RETURNS TABLE (
+	"entry_id" bigint,
+	"at" timestamp with time zone,
+	"kind" TEXT,
+	"amount" NUMERIC,
+	"balance_after" NUMERIC,
+	"reference" TEXT,
+	"posting_id" uuid,
+	"event_id" uuid,
+	"event_name" TEXT,
+	"transaction_id" uuid,
+	"transaction_name" TEXT,
+	"counterparty" TEXT,
+	"lien_id" uuid,
+	"metadata" jsonb
+)
+STABLE SECURITY DEFINER PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'cte_account_statement_with_metadata_wrapper';
+REVOKE ALL ON FUNCTION cte_ctel.cte_account_statement(text, text, timestamptz, timestamptz, bigint, int)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION cte_ctel.cte_account_statement(text, text, timestamptz, timestamptz, bigint, int)
+    TO cte_reader;
+
 -- Bulk transfers (sql/bulk.sql).
 -- cte_transfers (SPEC §11, 0.3.0): many transfers in one call and one transaction, each posted
 -- or refused on its own. Each item is a cte_transfer in a subtransaction of its own, so one
@@ -577,7 +629,8 @@ BEGIN
             event_id := cte_ctel.cte_transfer(entry ->> 'source_account_id',
                                               entry ->> 'destination_account_id',
                                               (entry ->> 'amount')::numeric,
-                                              entry ->> 'currency', entry ->> 'reference');
+                                              entry ->> 'currency', entry ->> 'reference',
+                                              entry -> 'metadata');
             status := CASE WHEN held IS NOT NULL AND held = event_id THEN 'replayed'
                            ELSE 'posted' END;
         EXCEPTION
@@ -597,7 +650,7 @@ BEGIN
 END
 $function$;
 COMMENT ON FUNCTION cte_ctel.cte_transfers(jsonb) IS
-    'Many transfers in one call: each item {source_account_id, destination_account_id, amount, currency, reference} posted, refused (with its reason) or replayed on its own.';
+    'Many transfers in one call: each item {source_account_id, destination_account_id, amount, currency, reference, metadata} posted, refused (with its reason) or replayed on its own.';
 REVOKE ALL ON FUNCTION cte_ctel.cte_transfers(jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cte_ctel.cte_transfers(jsonb) TO cte_operator;
 

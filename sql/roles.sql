@@ -46,7 +46,7 @@ TO cte_reader;
 GRANT EXECUTE ON FUNCTION
     cte_ctel.cte_create_account(text, text[], boolean, jsonb),
     cte_ctel.cte_deposit(text, numeric, text, text),
-    cte_ctel.cte_transfer(text, text, numeric, text, text),
+    cte_ctel.cte_transfer(text, text, numeric, text, text, jsonb),
     cte_ctel.cte_create_event(text, text, interval, jsonb, text),
     cte_ctel.cte_add_transaction(uuid, text, text, jsonb, text, int, int),
     cte_ctel.cte_start_event(uuid, timestamptz),

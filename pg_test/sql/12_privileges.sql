@@ -21,7 +21,7 @@ SELECT r.rolname,
        has_table_privilege(r.rolname, 'cte_ctel.cte_entries', 'SELECT') AS read_journal,
        has_table_privilege(r.rolname, 'cte_ctel.cte_balances', 'INSERT, UPDATE, DELETE, TRUNCATE') AS write_balances,
        has_function_privilege(r.rolname, 'cte_ctel.cte_balance(text, text)', 'EXECUTE') AS read_balance,
-       has_function_privilege(r.rolname, 'cte_ctel.cte_transfer(text, text, numeric, text, text)', 'EXECUTE') AS transfer,
+       has_function_privilege(r.rolname, 'cte_ctel.cte_transfer(text, text, numeric, text, text, jsonb)', 'EXECUTE') AS transfer,
        has_function_privilege(r.rolname, 'cte_ctel.cte_create_currency(text, int)', 'EXECUTE') AS create_currency
   FROM pg_roles r WHERE r.rolname IN ('t_outsider', 't_reader', 't_operator', 't_admin')
  ORDER BY r.rolname;

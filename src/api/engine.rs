@@ -386,7 +386,11 @@ fn cte_run_maintenance() -> JsonB {
 /// A one-step event of a built-in posting: checked like any step, then run on the fast path
 /// (`driver::fast`), the same saga skipping what a new one-step event cannot need. Returns the
 /// event id; a refusal raises its own error and leaves nothing.
-fn one_step_event(step_type: &'static str, payload: &str) -> Result<Uuid, CteError> {
+fn one_step_event(
+    step_type: &'static str,
+    payload: &str,
+    metadata: Option<serde_json::Value>,
+) -> Result<Uuid, CteError> {
     let spec = StepSpec {
         name: step_type,
         description: None,
@@ -397,31 +401,60 @@ fn one_step_event(step_type: &'static str, payload: &str) -> Result<Uuid, CteErr
         max_attempts: Some(1),
     };
     let checked = checks::step(&spec, 1, &build::currency_book())?;
-    fast::one_step_event(checked, payload, &client_context())
+    fast::one_step_event(checked, payload, metadata, &client_context())
 }
 
 /// A one-step `wallet.transfer` event, created and run. Returns the event id when it
 /// completes; raises the refusal's own error (insufficient funds, …) when it does not.
-#[pg_extern(security_definer, volatile, parallel_unsafe)]
+/// `metadata` (a JSON object) is kept on its event, found by `cte_find_events` and shown in
+/// statements; it is not part of the request a retry must repeat (SPEC §9: it moves nothing).
+#[pg_extern(name = "cte_transfer", security_definer, volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
-fn cte_transfer(
+fn cte_transfer_with_metadata(
     source: Option<String>,
     destination: Option<String>,
     amount: Option<AnyNumeric>,
     currency: Option<String>,
     reference: default!(Option<String>, "NULL"),
+    metadata: default!(Option<JsonbText>, "NULL"),
 ) -> Uuid {
     refused("cte_transfer", move || {
-        let source = AccountId::parse(&required(source, "source")?)?;
-        let destination = AccountId::parse(&required(destination, "destination")?)?;
-        let currency = ledger::currency(&required(currency, "currency")?)?;
-        let amount = Amount::parse(&required(amount, "amount")?.to_string(), &currency)?;
-        let payload = json!({
-            "source_account_id": source.as_str(), "destination_account_id": destination.as_str(),
-            "amount": amount.to_string(), "currency": currency.code(), "reference": reference,
-        });
-        one_step_event("wallet.transfer", &payload.to_string())
+        transfer(source, destination, amount, currency, reference, metadata)
     })
+}
+
+/// 0.2.0's `cte_transfer` (five arguments), serving 0.2.0's SQL until the update.
+#[pg_extern(sql = false)]
+fn cte_transfer(
+    source: Option<String>,
+    destination: Option<String>,
+    amount: Option<AnyNumeric>,
+    currency: Option<String>,
+    reference: Option<String>,
+) -> Uuid {
+    refused("cte_transfer", move || {
+        transfer(source, destination, amount, currency, reference, None)
+    })
+}
+
+fn transfer(
+    source: Option<String>,
+    destination: Option<String>,
+    amount: Option<AnyNumeric>,
+    currency: Option<String>,
+    reference: Option<String>,
+    metadata: Option<JsonbText>,
+) -> Result<Uuid, CteError> {
+    let source = AccountId::parse(&required(source, "source")?)?;
+    let destination = AccountId::parse(&required(destination, "destination")?)?;
+    let currency = ledger::currency(&required(currency, "currency")?)?;
+    let amount = Amount::parse(&required(amount, "amount")?.to_string(), &currency)?;
+    let metadata = metadata_of(metadata)?;
+    let payload = json!({
+        "source_account_id": source.as_str(), "destination_account_id": destination.as_str(),
+        "amount": amount.to_string(), "currency": currency.code(), "reference": reference,
+    });
+    one_step_event("wallet.transfer", &payload.to_string(), metadata.value().cloned())
 }
 
 /// A one-step `wallet.deposit` event: money enters the wallet from `@world`.
@@ -441,7 +474,7 @@ fn cte_deposit(
             "account_id": account.as_str(), "amount": amount.to_string(),
             "currency": currency.code(), "reference": reference,
         });
-        one_step_event("wallet.deposit", &payload.to_string())
+        one_step_event("wallet.deposit", &payload.to_string(), None)
     })
 }
 

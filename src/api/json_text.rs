@@ -97,21 +97,31 @@ impl JsonbText {
 /// is returned as PostgreSQL stored it, where pgrx's `JsonB` would fail with XX000.
 pub struct JsonbOut(pub String);
 
+impl pgrx::IntoDatum for JsonbOut {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        let text = std::ffi::CString::new(self.0.replace('\0', "\u{FFFD}")).unwrap_or_default();
+        // SAFETY: jsonb_in takes one cstring argument, valid for the call; the jsonb it makes
+        // lives in the current memory context, as any datum a set-returning function returns.
+        unsafe {
+            pgrx::direct_function_call_as_datum(
+                pg_sys::jsonb_in,
+                &[Some(pg_sys::Datum::from(text.as_ptr()))],
+            )
+        }
+    }
+
+    fn type_oid() -> pg_sys::Oid {
+        pg_sys::JSONBOID
+    }
+}
+
 // SAFETY: returns the datum jsonb_in made of the text, as the SQL return type says.
 unsafe impl pgrx::callconv::BoxRet for JsonbOut {
     unsafe fn box_into<'fcx>(
         self,
         fcinfo: &mut pgrx::callconv::FcInfo<'fcx>,
     ) -> pgrx::datum::Datum<'fcx> {
-        let text = std::ffi::CString::new(self.0.replace('\0', "\u{FFFD}")).unwrap_or_default();
-        // SAFETY: jsonb_in takes one cstring argument, valid for the call.
-        let datum = unsafe {
-            pgrx::direct_function_call_as_datum(
-                pg_sys::jsonb_in,
-                &[Some(pg_sys::Datum::from(text.as_ptr()))],
-            )
-        };
-        match datum {
+        match pgrx::IntoDatum::into_datum(self) {
             // SAFETY: a jsonb datum in the current memory context, returned at once.
             Some(datum) => unsafe { fcinfo.return_raw_datum(datum) },
             None => fcinfo.return_null(),

@@ -8,7 +8,7 @@ use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 use pgrx::{AnyNumeric, Uuid};
 
-use super::json_text::JsonbText;
+use super::json_text::{JsonbOut, JsonbText};
 
 use super::{page_limit, refused, required};
 use crate::store;
@@ -122,10 +122,10 @@ fn journal_of(
 /// accounts), kind, reference, the event and step that posted it, the other accounts of its
 /// posting, and the lien a capture came from. `from`/`to` bound the entries' time: (from, to],
 /// as `cte_balance_at` counts them (an entry at `from` is in the opening balance); page on by
-/// passing the last `entry_id` as `after_entry`.
-#[pg_extern(security_definer, stable, parallel_unsafe)]
+/// passing the last `entry_id` as `after_entry`. `metadata` is the posting event's (SPEC §11).
+#[pg_extern(name = "cte_account_statement", security_definer, stable, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
-fn cte_account_statement(
+fn cte_account_statement_with_metadata(
     account_id: Option<String>,
     currency: Option<String>,
     from: default!(Option<TimestampWithTimeZone>, "NULL"),
@@ -148,24 +148,63 @@ fn cte_account_statement(
         name!(transaction_name, Option<String>),
         name!(counterparty, Option<String>),
         name!(lien_id, Option<Uuid>),
+        name!(metadata, Option<JsonbOut>),
     ),
 > {
     let rows = refused("cte_account_statement", move || {
-        let (account, currency) = journal_of(account_id, currency)?;
-        let limit = page_limit(limit, STATEMENT_ROWS_MAX)?;
-        // A cursor names an entry of this statement: another (lost to a restore, a rolled-back
-        // id, another account's) has no place in it to resume from.
-        if let Some(entry) = after_entry {
-            if !statements::is_entry_of(entry, account.as_str(), currency.code()) {
-                return Err(CteError::IdentifierInvalid {
-                    what: "after_entry",
-                    value: entry.to_string(),
-                    why: "not an entry of this account in this currency",
-                });
-            }
-        }
-        let page = statements::Page { from, to, after_entry, limit };
-        Ok(statements::statement(account.as_str(), currency.code(), &page))
+        statement_rows(account_id, currency, from, to, after_entry, limit)
+    });
+    TableIterator::new(rows.into_iter().map(|r| {
+        (
+            r.entry_id,
+            r.at,
+            r.kind,
+            r.amount,
+            r.balance_after,
+            r.reference,
+            r.posting_id,
+            r.event_id,
+            r.event_name,
+            r.transaction_id,
+            r.transaction_name,
+            r.counterparty,
+            r.lien_id,
+            r.metadata.map(JsonbOut),
+        )
+    }))
+}
+
+/// 0.2.0's `cte_account_statement` (thirteen columns, no metadata), serving 0.2.0's SQL until
+/// the update.
+#[allow(clippy::type_complexity)]
+#[pg_extern(sql = false)]
+fn cte_account_statement(
+    account_id: Option<String>,
+    currency: Option<String>,
+    from: Option<TimestampWithTimeZone>,
+    to: Option<TimestampWithTimeZone>,
+    after_entry: Option<i64>,
+    limit: Option<i32>,
+) -> TableIterator<
+    'static,
+    (
+        name!(entry_id, i64),
+        name!(at, TimestampWithTimeZone),
+        name!(kind, String),
+        name!(amount, AnyNumeric),
+        name!(balance_after, Option<AnyNumeric>),
+        name!(reference, Option<String>),
+        name!(posting_id, Uuid),
+        name!(event_id, Option<Uuid>),
+        name!(event_name, Option<String>),
+        name!(transaction_id, Option<Uuid>),
+        name!(transaction_name, Option<String>),
+        name!(counterparty, Option<String>),
+        name!(lien_id, Option<Uuid>),
+    ),
+> {
+    let rows = refused("cte_account_statement", move || {
+        statement_rows(account_id, currency, from, to, after_entry, limit)
     });
     TableIterator::new(rows.into_iter().map(|r| {
         (
@@ -184,6 +223,31 @@ fn cte_account_statement(
             r.lien_id,
         )
     }))
+}
+
+fn statement_rows(
+    account_id: Option<String>,
+    currency: Option<String>,
+    from: Option<TimestampWithTimeZone>,
+    to: Option<TimestampWithTimeZone>,
+    after_entry: Option<i64>,
+    limit: Option<i32>,
+) -> Result<Vec<statements::StatementRow>, CteError> {
+    let (account, currency) = journal_of(account_id, currency)?;
+    let limit = page_limit(limit, STATEMENT_ROWS_MAX)?;
+    // A cursor names an entry of this statement: another (lost to a restore, a rolled-back id,
+    // another account's) has no place in it to resume from.
+    if let Some(entry) = after_entry {
+        if !statements::is_entry_of(entry, account.as_str(), currency.code()) {
+            return Err(CteError::IdentifierInvalid {
+                what: "after_entry",
+                value: entry.to_string(),
+                why: "not an entry of this account in this currency",
+            });
+        }
+    }
+    let page = statements::Page { from, to, after_entry, limit };
+    Ok(statements::statement(account.as_str(), currency.code(), &page))
 }
 
 /// The posted balance of an account in one currency at an instant: the balance after its last

@@ -22,9 +22,10 @@ const COMPLETED_EVENT: &str = concat!(
     WITH event AS (
         INSERT INTO cte_ctel.cte_events
                (id, name, status, timeout, deadline, started_at, finished_at, description,
-                refund_of)
+                refund_of, metadata)
         VALUES ($1, $3, $4, $5 * interval '1 millisecond',
-                'epoch'::timestamptz + $6 * interval '1 millisecond', $7, $7, $24, $25)),
+                'epoch'::timestamptz + $6 * interval '1 millisecond', $7, $7, $24, $25,
+                $26::jsonb)),
     step AS (
         INSERT INTO cte_ctel.cte_transactions
                (id, event_id, name, type, \"order\", payload, reference, status, attempts,
@@ -43,6 +44,8 @@ pub struct OneStep<'a> {
     pub name: &'a str,
     pub description: Option<&'a str>,
     pub refund_of: Option<Uuid>,
+    /// The event's metadata (a JSON object), if the caller gave one.
+    pub metadata: Option<serde_json::Value>,
 }
 
 /// Posts a one-step shortcut's only posting (a checked step of one posting) and records the
@@ -54,11 +57,12 @@ pub struct OneStep<'a> {
 pub fn one_step_event(
     mut checked: CheckedStep,
     payload: &str,
+    metadata: Option<serde_json::Value>,
     ctx: &Context,
 ) -> Result<Uuid, CteError> {
     let plan = build::only_posting(checked.plan.take(), &checked.step_type)?;
     let name = checked.step_type.as_str().to_string();
-    let event = OneStep { name: &name, description: None, refund_of: None };
+    let event = OneStep { name: &name, description: None, refund_of: None, metadata };
     match completed_event(&checked, plan, payload, &event, ctx) {
         Err(CteError::DuplicateReference { step_type, reference, held_by }) => {
             match events::one_step_by_reference(&step_type, &reference, payload) {
@@ -156,6 +160,7 @@ pub fn completed_event(
         step_type.as_str().into(),
         event.description.into(),
         event.refund_of.into(),
+        event.metadata.as_ref().map(|metadata| metadata.to_string()).into(),
     ];
     Spi::connect_mut(|client| {
         run_cached(client, COMPLETED_EVENT, &args, true);

@@ -261,7 +261,7 @@ fn post_refund(
         references,
     };
     let plan = StepPlan { postings: refunds, items: Vec::new(), batch_id: None };
-    let event = OneStep { name: "refund", description: Some(reason), refund_of };
+    let event = OneStep { name: "refund", description: Some(reason), refund_of, metadata: None };
     fast::completed_event(&checked, plan, &payload.to_string(), &event, ctx)
 }
 

@@ -25,6 +25,8 @@ pub struct StatementRow {
     pub transaction_name: Option<String>,
     pub counterparty: Option<String>,
     pub lien_id: Option<Uuid>,
+    /// The metadata of the event that posted it (SPEC §11), as JSON text.
+    pub metadata: Option<String>,
 }
 
 /// What a statement page asks for.
@@ -40,7 +42,7 @@ const STATEMENT: &str = "
            t.event_id, e.name, j.transaction_id, t.name,
            (SELECT string_agg(o.account_id, ', ' ORDER BY o.id) FROM cte_ctel.cte_entries o
              WHERE o.posting_id = j.posting_id AND o.id <> j.id),
-           j.lien_id
+           j.lien_id, e.metadata::text
       FROM cte_ctel.cte_entries j
       LEFT JOIN cte_ctel.cte_transactions t ON t.id = j.transaction_id
       LEFT JOIN cte_ctel.cte_events e ON e.id = t.event_id
@@ -84,6 +86,7 @@ pub fn statement(account_id: &str, currency: &str, page: &Page) -> Vec<Statement
                     transaction_name: text(11),
                     counterparty: text(12),
                     lien_id: id(13),
+                    metadata: text(14),
                 }
             })
             .collect()
