@@ -511,11 +511,7 @@ fn cte_reverse_capture(
 ) -> Uuid {
     refused("cte_reverse_capture", move || {
         let capture_id = required(capture_id, "capture_id")?;
-        let reason = required(reason, "reason")?;
-        if let Some(reference) = &reference {
-            checks::reference(reference)?;
-        }
-        let amount = amount.map(|amount| amount.to_string());
+        let (reason, amount) = refund_terms(reason, amount, reference.as_deref())?;
         let asked = crate::driver::refunds::CaptureRefund {
             capture_id,
             reason: &reason,
@@ -546,11 +542,7 @@ fn reverse_event(
     legs: Option<JsonbText>,
 ) -> Result<Uuid, CteError> {
     let event_id = required(event_id, "event_id")?;
-    let reason = required(reason, "reason")?;
-    if let Some(reference) = &reference {
-        checks::reference(reference)?;
-    }
-    let amount = amount.map(|amount| amount.to_string());
+    let (reason, amount) = refund_terms(reason, amount, reference.as_deref())?;
     let legs_json =
         legs.map(|legs| legs.text("legs size in bytes", PAYLOAD_BYTES_MAX)).transpose()?;
     let legs = legs_json.as_deref().map(refund_legs).transpose()?;
@@ -563,6 +555,20 @@ fn reverse_event(
         legs_json: legs_json.as_deref(),
     };
     crate::driver::refunds::reverse_event(&asked, &client_context())
+}
+
+/// What every refund asks besides its target: its reason (required), its amount (as text;
+/// `None`, all that is left) and its reference, checked as any reference is.
+fn refund_terms(
+    reason: Option<String>,
+    amount: Option<AnyNumeric>,
+    reference: Option<&str>,
+) -> Result<(String, Option<String>), CteError> {
+    let reason = required(reason, "reason")?;
+    if let Some(reference) = reference {
+        checks::reference(reference)?;
+    }
+    Ok((reason, amount.map(|amount| amount.to_string())))
 }
 
 /// The legs of a partial refund: an array of `{"account_id", "amount", "to"}` (`to` optional),

@@ -42,28 +42,14 @@ pub struct Refund<'a> {
 /// one posting, a part taken from its payees in proportion, or the parts its legs name.
 fn plan(event_id: Uuid, asked: &Refund, original: &[Posting]) -> Result<Vec<Posting>, CteError> {
     let refunded = postings::refunded_of(event_id);
-    let left_of = |moved: Decimal| moved.checked_sub(refunded).unwrap_or_default();
-    let exceeds = |amount: String, left: Decimal| CteError::RefundExceedsEvent {
-        event_id: event_id.to_string(),
-        amount,
-        left: if left.is_zero() { "nothing".to_string() } else { left.to_string() },
-    };
-    let asked_for = asked.amount.unwrap_or("the rest").to_string();
     match (original, asked.amount, asked.legs) {
-        ([], _, _) => Err(exceeds(asked_for, Decimal::ZERO)),
+        ([], amount, _) => {
+            let asked_for = amount.unwrap_or("the rest").to_string();
+            Err(exceeds(event_id.to_string(), asked_for, Decimal::ZERO))
+        }
         (all, amount, Some(legs)) => by_legs(event_id, all, amount, legs).map(|p| vec![p]),
         ([only], amount, None) if only.entries.len() == 2 => {
-            let left = left_of(only.moved());
-            let currency = ledger::currency(&only.currency)?;
-            let part = match amount {
-                Some(text) => Amount::parse(text, &currency)?.value(),
-                None => left,
-            };
-            if part.is_zero() || part > left {
-                let asked_for = if amount.is_some() { part.to_string() } else { asked_for };
-                return Err(exceeds(asked_for, left));
-            }
-            Ok(vec![only.refund(Some(part))])
+            part_of(event_id.to_string(), only, refunded, amount).map(|p| vec![p])
         }
         // Newest first, as compensation runs: money that went on from an account it first
         // reached (buyer -> escrow -> seller) comes back to it before it has to give it back.
@@ -72,6 +58,35 @@ fn plan(event_id: Uuid, asked: &Refund, original: &[Posting]) -> Result<Vec<Post
         }
         (all, amount, None) => proportional(event_id, all, amount).map(|p| vec![p]),
     }
+}
+
+/// The refusal of a refund of `target` (an event, or a capture) asking `amount` when `left` is
+/// all that is left to refund.
+fn exceeds(target: String, amount: String, left: Decimal) -> CteError {
+    let left = if left.is_zero() { "nothing".to_string() } else { left.to_string() };
+    CteError::RefundExceedsEvent { event_id: target, amount, left }
+}
+
+/// A refund of part of one posting between two accounts (an event's only posting, or a
+/// capture): `amount`, by default all that `refunded` left, refused when that is nothing or
+/// more than is left.
+fn part_of(
+    target: String,
+    posting: &Posting,
+    refunded: Decimal,
+    amount: Option<&str>,
+) -> Result<Posting, CteError> {
+    let left = posting.moved().checked_sub(refunded).unwrap_or_default();
+    let currency = ledger::currency(&posting.currency)?;
+    let part = match amount {
+        Some(text) => Amount::parse(text, &currency)?.value(),
+        None => left,
+    };
+    if part.is_zero() || part > left {
+        let asked_for = amount.map_or("the rest".to_string(), |_| part.to_string());
+        return Err(exceeds(target, asked_for, left));
+    }
+    Ok(posting.refund(Some(part)))
 }
 
 /// The one currency of an event's postings, or the refusal of a partial refund of several.
@@ -95,22 +110,14 @@ fn proportional(
 ) -> Result<Posting, CteError> {
     if amount.is_none() && all.iter().any(|posting| posting.currency != all[0].currency) {
         // A multi-currency event is refunded only whole: refunded already, nothing is left.
-        return Err(CteError::RefundExceedsEvent {
-            event_id: event_id.to_string(),
-            amount: "the rest".into(),
-            left: "nothing".into(),
-        });
+        return Err(exceeds(event_id.to_string(), "the rest".into(), Decimal::ZERO));
     }
     let currency = one_currency(event_id, all)?;
     let positions = refund::net_positions(all, &postings::refunded_by_account(event_id));
     let Some(payer) = refund::single_payer(all) else {
         if amount.is_none() && refund::nothing_left(&positions) {
             // Refunded whole already: there is nothing to give back, whoever paid.
-            return Err(CteError::RefundExceedsEvent {
-                event_id: event_id.to_string(),
-                amount: "the rest".into(),
-                left: "nothing".into(),
-            });
+            return Err(exceeds(event_id.to_string(), "the rest".into(), Decimal::ZERO));
         }
         return Err(CteError::RefundPartialUnsupported {
             event_id: event_id.to_string(),
@@ -307,26 +314,13 @@ pub fn reverse_capture(asked: &CaptureRefund, ctx: &Context) -> Result<Uuid, Cte
             });
         }
     }
-    let left = capture.moved().checked_sub(postings::refunded_of_capture(capture_id));
-    let left = left.unwrap_or_default();
-    let currency = ledger::currency(&capture.currency)?;
-    let part = match asked.amount {
-        Some(text) => Amount::parse(text, &currency)?.value(),
-        None => left,
-    };
-    if part.is_zero() || part > left {
-        return Err(CteError::RefundExceedsEvent {
-            event_id: format!("capture {capture_id}"),
-            amount: asked.amount.map_or("the rest".to_string(), |_| part.to_string()),
-            left: if left.is_zero() { "nothing".to_string() } else { left.to_string() },
-        });
-    }
+    let refunded = postings::refunded_of_capture(capture_id);
+    let part = part_of(format!("capture {capture_id}"), &capture, refunded, asked.amount)?;
     let payload = json!({
         "capture_id": capture_id.to_string(), "amount": asked.amount, "reason": asked.reason,
         "reference": asked.reference,
     });
-    let refunds = vec![capture.refund(Some(part))];
-    post_refund(refunds, &payload, asked.reference, asked.reason, None, ctx)
+    post_refund(vec![part], &payload, asked.reference, asked.reason, None, ctx)
 }
 
 /// Whether two refund amounts (as asked; `None`: all that was left) are the same request.
