@@ -180,9 +180,12 @@ fn report(
     // Under the event's lock, which claims take too: no lease can be taken between the check
     // and the report.
     events::lock(event_id, LockWait::Wait)?;
-    crate::store::leases::check(step_id, lease_token)?;
+    let leased = crate::store::leases::check(step_id, lease_token)?;
     let status = drive(event_id, make(step_id))?;
-    crate::store::leases::clear(step_id);
+    // Only a step that carried a lease has one to end: other reports write nothing more.
+    if leased {
+        crate::store::leases::clear(step_id);
+    }
     Ok(status)
 }
 

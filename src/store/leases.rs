@@ -13,8 +13,9 @@ const LEASE: &str = "
       FROM cte_ctel.cte_transactions WHERE id = $1";
 
 /// Whether a report on `step_id` may go on: with a token, only under the lease it names while
-/// it holds; without one, only while no lease holds (as before leases existed).
-pub fn check(step_id: Uuid, token: Option<Uuid>) -> Result<(), CteError> {
+/// it holds; without one, only while no lease holds (as before leases existed). `Ok(true)` when
+/// the step carries a lease (holding or run out) that the report is then to end.
+pub fn check(step_id: Uuid, token: Option<Uuid>) -> Result<bool, CteError> {
     let lease = Spi::connect(|client| {
         let table = spi(client.select(LEASE, Some(1), &[step_id.into()]), LEASE);
         if table.is_empty() {
@@ -29,13 +30,13 @@ pub fn check(step_id: Uuid, token: Option<Uuid>) -> Result<(), CteError> {
     });
     let expired = |why: String| CteError::LeaseExpired { transaction_id: step_id.to_string(), why };
     match (token, lease) {
-        (_, None) => Ok(()), // no such step: the drive refuses it in its own words
+        (_, None) => Ok(false), // no such step: the drive refuses it in its own words
         (None, Some((_, worker, true))) => Err(expired(format!(
             "it is leased to {:?}; report with its lease_token",
             worker.unwrap_or_default()
         ))),
-        (None, Some(_)) => Ok(()),
-        (Some(token), Some((Some(held), _, true))) if held == token => Ok(()),
+        (None, Some((held, _, _))) => Ok(held.is_some()),
+        (Some(token), Some((Some(held), _, true))) if held == token => Ok(true),
         (Some(_), Some((Some(_), worker, true))) => {
             Err(expired(format!("it was taken over by {:?}", worker.unwrap_or_default())))
         }

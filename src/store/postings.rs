@@ -510,9 +510,7 @@ pub fn refunded_by_account(event_id: Uuid) -> Vec<(String, Decimal)> {
             .map(|row| {
                 let account = spi(row.get::<String>(1), REFUNDED_BY_ACCOUNT).unwrap_or_default();
                 let sum = spi(row.get::<String>(2), REFUNDED_BY_ACCOUNT).unwrap_or_default();
-                let sum = Decimal::from_str_exact(&sum);
-                assert!(sum.is_ok(), "journal sums are decimals");
-                (account, sum.unwrap_or_default())
+                (account, journal_sum(&sum))
             })
             .collect()
     })
@@ -555,9 +553,15 @@ const REFUNDED_OF_CAPTURE: &str = "
 /// What refunds of the capture `posting_id` have returned so far.
 pub fn refunded_of_capture(posting_id: Uuid) -> Decimal {
     let sum: Option<String> = super::select_one(REFUNDED_OF_CAPTURE, &[posting_id.into()]);
-    let sum = sum.map(|text| Decimal::from_str_exact(&text));
-    assert!(sum.as_ref().is_none_or(Result::is_ok), "journal sums are decimals");
-    sum.and_then(Result::ok).unwrap_or_default()
+    sum.map_or(Decimal::ZERO, |sum| journal_sum(&sum))
+}
+
+/// A sum of journal amounts, read from its text: amounts are bounded (16 digits), so their
+/// sums are always decimals.
+fn journal_sum(text: &str) -> Decimal {
+    let sum = Decimal::from_str_exact(text);
+    assert!(sum.is_ok(), "journal sums are decimals");
+    sum.unwrap_or_default()
 }
 
 const REFUND_CAPTURE_OF: &str = "
