@@ -16,7 +16,7 @@ import statistics
 import subprocess
 import tempfile
 
-PGBIN = "/usr/lib/postgresql/15/bin"
+PGBIN = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
 PAIR = "\\set a random(1, :n)\n\\set b 1 + (:a + random(0, :n - 2)) % :n\n"
 
 TRANSFER = ("SELECT cte_ctel.cte_transfer('a' || :a, 'a' || :b, 0.01, 'USD');",

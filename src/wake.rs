@@ -41,9 +41,13 @@ pub fn register_worker(present: bool) {
     if !preloaded() {
         return;
     }
-    // SAFETY: MyProc is this process's own PGPROC, valid for its whole life.
-    let procno = unsafe { (*pg_sys::MyProc).pgprocno };
-    WORKER.get().store(if present { procno + 1 } else { 0 }, Ordering::SeqCst);
+    // A process's number is its PGPROC's place in ProcGlobal's array (PostgreSQL 17 dropped the
+    // `pgprocno` field for exactly this: GetNumberFromPGProc), on every major.
+    // SAFETY: MyProc is this process's own PGPROC, an element of ProcGlobal->allProcs, valid for
+    // its whole life.
+    let procno = unsafe { pg_sys::MyProc.offset_from((*pg_sys::ProcGlobal).allProcs) };
+    let slot = if present { i32::try_from(procno + 1).unwrap_or(0) } else { 0 };
+    WORKER.get().store(slot, Ordering::SeqCst);
 }
 
 /// Whether a live feed worker serves `database`: the library was preloaded, the worker has

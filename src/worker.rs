@@ -45,6 +45,13 @@ pub fn register() {
         return;
     }
     crate::wake::init();
+    // pg_upgrade starts both servers in binary-upgrade mode to copy the schema and then the
+    // data: a worker there would write (sequence, expire, retry) into a database that is being
+    // restored. The workers start with the server pg_upgrade leaves behind.
+    // SAFETY: set from the postmaster's command line before libraries are preloaded.
+    if unsafe { pg_sys::IsBinaryUpgrade } {
+        return;
+    }
     let workers = [
         ("cte_ctel maintenance worker", EVENTS_WORKER_TYPE, "cte_ctel_worker_main"),
         ("cte_ctel feed worker", FEED_WORKER_TYPE, "cte_ctel_feed_worker_main"),

@@ -12,7 +12,7 @@
 source "$(dirname "$0")/../bin/common.sh"
 set +e
 host=$1 port=$2
-OUT=$CTE_CTEL_HOME/test-logs/dump
+OUT=$(cluster_dir test-logs/dump)
 rm -rf "$OUT" && mkdir -p "$OUT" && chmod 777 "$OUT"
 failures=0
 ok() { echo "ok - $1"; }
@@ -28,31 +28,8 @@ same() { # same WHAT A B: the two databases' rows are equal
         not_ok "$1 (see $OUT/$3.diff)"; head -20 "$OUT/$3.diff"
     fi
 }
-keeps_working() { # keeps_working DB: the copy goes on working
-    local db=$1
-    check "$db" "$db: verifies clean" "SELECT count(*) = 0 FROM cte_ctel.cte_verify_ledger()"
-    check "$db" "$db: every journal link checks, and the source's digest holds" \
-        "SELECT c.broken_entry_id IS NULL AND c.entries_checked > 0 AND cte_ctel.cte_verify_digest('$source_digest')
-           FROM cte_ctel.cte_verify_chains(0, 100000) c"
-    check "$db" "$db: a new transfer posts (its sequences came back)" \
-        "SELECT cte_ctel.cte_transfer('l-alice', 'l-bob', 1, 'USD') IS NOT NULL"
-    check "$db" "$db: the waiting payout completes on its callback" \
-        "SELECT cte_ctel.cte_complete_transaction(t.id, '{\"paid\": true}') = 'completed'
-           FROM cte_ctel.cte_transactions t JOIN cte_ctel.cte_events e ON e.id = t.event_id
-          WHERE e.idempotency_key = 'payout-1' AND t.type = 'external'"
-    check "$db" "$db: the in-doubt step's compensation, reported, compensates its event" \
-        "SELECT cte_ctel.cte_complete_compensation(t.id) = 'compensated'
-           FROM cte_ctel.cte_transactions t JOIN cte_ctel.cte_events e ON e.id = t.event_id
-          WHERE e.idempotency_key = 'doubt-1' AND t.type = 'external'"
-    # Time moved on by hand: the retry falls due, the short lien expires.
-    q "$db" -c "UPDATE cte_ctel.cte_transactions SET next_attempt_at = now() WHERE next_attempt_at IS NOT NULL" \
-        -c "UPDATE cte_ctel.cte_liens SET expires_at = now() WHERE expires_at IS NOT NULL AND status = 'active'" >/dev/null
-    check "$db" "$db: maintenance expires the due lien and runs the due retry" \
-        "SELECT (r->>'liens_expired')::int >= 1 AND (r->>'events_retried')::int = 1 FROM cte_ctel.cte_run_maintenance() r"
-    check "$db" "$db: a reference used before the dump is still taken" \
-        "SELECT NOT EXISTS (SELECT 1 FROM cte_ctel.cte_references WHERE reference = 'psp-1') = false"
-    check "$db" "$db: still verifies clean" "SELECT count(*) = 0 FROM cte_ctel.cte_verify_ledger()"
-}
+# keeps_working DB: the copy goes on working (uses q, check and source_digest above).
+source "$REPO_ROOT/tests/lifecycle/keeps_working.sh"
 
 for db in cte_dump_src cte_dump_copy cte_dump_data cte_dump_live cte_dump_lost cte_dump_nosequence; do
     q postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
@@ -116,7 +93,7 @@ check cte_dump_nosequence "cte_verify_ledger() tells a restore whose sequences d
     "SELECT count(*) FILTER (WHERE check_name = 'sequence_behind') > 0 FROM cte_ctel.cte_verify_ledger()"
 
 # pg_dumpall into a new cluster (roles and all), then pg_upgrade --check on it.
-other=$CTE_CTEL_HOME/dumpall-cluster
+other=$(cluster_dir dumpall-cluster)
 other_port=$((port + 3))
 stop_cluster "$other"; rm -rf "$other"
 start_cluster "$other" "$other_port" "cte_ctel.database = 'cte_dump_src'" "cte_ctel.worker_enabled = off"
@@ -132,7 +109,7 @@ for db in cte_dump_src; do
     fi
 done
 stop_cluster "$other"
-new=$CTE_CTEL_HOME/upgrade-check-cluster
+new=$(cluster_dir upgrade-check-cluster)
 rm -rf "$new" && mkdir -p "$new" && chown postgres: "$new" 2>/dev/null; chmod 700 "$new"
 as_server_user "$PG_BIN/initdb" -D "$new" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
 if (cd "$OUT" && as_server_user "$PG_BIN/pg_upgrade" --check -b "$PG_BIN" -B "$PG_BIN" -d "$other" -D "$new" -U postgres) >"$OUT/pg_upgrade.log" 2>&1; then

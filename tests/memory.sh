@@ -9,7 +9,7 @@
 # Usage: tests/memory.sh HOST PORT   (the worker serves cte_worker)
 set -uo pipefail
 host=$1 port=$2
-PSQL=/usr/lib/postgresql/15/bin/psql
+PSQL=${PG_BIN:-/usr/lib/postgresql/15/bin}/psql
 failures=0
 q() { "$PSQL" -X -q -t -A -h "$host" -p "$port" -U postgres -d cte_worker -v ON_ERROR_STOP=1 "$@"; }
 ok() { echo "ok - $1"; }

@@ -14,12 +14,14 @@
 source "$(dirname "$0")/../bin/common.sh"
 set +e
 
-# Every released version and the commit it was released at.
+# Every released version, the commit it was released at, and the majors it builds on: 0.2.0
+# reads PGPROC's `pgprocno`, which PostgreSQL 17 removed, so no 17 or 18 database can hold it.
 RELEASES=("0.1.0 0b706a9" "0.2.0 54762cd")
+declare -A RELEASE_MAJORS=([0.1.0]="15 16 17 18" [0.2.0]="15 16")
 CURRENT_VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' "$REPO_ROOT/Cargo.toml" | head -n 1)
-DIR=$CTE_CTEL_HOME/upgrade-cluster
+DIR=$(cluster_dir upgrade-cluster)
 PORT=${CTE_CTEL_UPGRADE_PORT:-54332}
-OUT=$CTE_CTEL_HOME/test-logs/upgrade
+OUT=$(cluster_dir test-logs/upgrade)
 EXT_DIR=$("$PG_CONFIG" --sharedir)/extension
 LIB_DIR=$("$PG_CONFIG" --pkglibdir)
 failures=0
@@ -50,16 +52,16 @@ fill_keys() {
 
 # build_release: the package of OLD_VERSION built from OLD_COMMIT, in old_pkg.
 build_release() {
-    old_pkg=$CTE_CTEL_HOME/build-$OLD_VERSION/package
+    old_pkg=$(cluster_dir build-$OLD_VERSION)/package
     if [ ! -f "$old_pkg/.built-from-$OLD_COMMIT" ]; then
         say "building cte_ctel $OLD_VERSION from commit $OLD_COMMIT (cached for later runs)"
         if ! git -C "$REPO_ROOT" cat-file -e "$OLD_COMMIT^{commit}" 2>/dev/null; then
             git -C "$REPO_ROOT" fetch --quiet --unshallow 2>/dev/null || git -C "$REPO_ROOT" fetch --quiet origin
         fi
-        src=$CTE_CTEL_HOME/build-$OLD_VERSION/src
+        src=$(cluster_dir build-$OLD_VERSION)/src
         rm -rf "$src" "$old_pkg" && mkdir -p "$src"
         git -C "$REPO_ROOT" archive "$OLD_COMMIT" | tar -x -C "$src"
-        if package "$old_pkg" "$src" "$CTE_CTEL_HOME/build-$OLD_VERSION/target"; then
+        if package "$old_pkg" "$src" "$(cluster_dir build-$OLD_VERSION)/target"; then
             touch "$old_pkg/.built-from-$OLD_COMMIT"
         else
             not_ok "cte_ctel $OLD_VERSION builds from $OLD_COMMIT (see $OUT/package-package.log)"
@@ -71,9 +73,9 @@ build_release() {
 # upgrade_from VERSION COMMIT: every check of the path from that release to the current build.
 upgrade_from() {
     OLD_VERSION=$1 OLD_COMMIT=$2
-    OUT=$CTE_CTEL_HOME/test-logs/upgrade/from-$OLD_VERSION
+    OUT=$(cluster_dir test-logs/upgrade)/from-$OLD_VERSION
     mkdir -p "$OUT"
-    old_pkg=$CTE_CTEL_HOME/build-$OLD_VERSION/package
+    old_pkg=$(cluster_dir build-$OLD_VERSION)/package
     build_release || return 1
     check "the current package ships an upgrade script from $OLD_VERSION" \
         "ls '$new_pkg$EXT_DIR'/cte_ctel--$OLD_VERSION--*.sql >/dev/null 2>&1"
@@ -198,13 +200,17 @@ upgrade_from() {
 }
 
 say "packaging the current build ($CURRENT_VERSION)"
-new_pkg=$CTE_CTEL_HOME/build-current/package
+new_pkg=$(cluster_dir build-current)/package
 rm -rf "$new_pkg"
-if ! package "$new_pkg" "$REPO_ROOT" "$REPO_ROOT/target"; then
+if ! package "$new_pkg" "$REPO_ROOT" "${CARGO_TARGET_DIR:-$REPO_ROOT/target}"; then
     not_ok "the current build packages (see $OUT/package-package.log)"
     exit 1
 fi
 for release in "${RELEASES[@]}"; do
+    if [[ " ${RELEASE_MAJORS[${release% *}]} " != *" $PG_MAJOR "* ]]; then
+        echo "# ${release% *} is not built for PostgreSQL $PG_MAJOR (it does not build there): no upgrade from it to test"
+        continue
+    fi
     # shellcheck disable=SC2086 # "VERSION COMMIT"
     upgrade_from $release || not_ok "the upgrade from ${release% *} ran to its end"
 done

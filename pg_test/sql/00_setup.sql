@@ -60,7 +60,10 @@ BEGIN
         CREATE ROLE test_registrar NOLOGIN;
     END IF;
 END $$;
+-- Quietly: 15 says when the role is a member already (a rerun), 16 and later do not.
+SET client_min_messages = warning;
 GRANT cte_admin TO test_registrar;
+RESET client_min_messages;
 GRANT USAGE ON SCHEMA test TO test_registrar;
 GRANT ALL ON ALL TABLES IN SCHEMA test TO test_registrar;
 ALTER DEFAULT PRIVILEGES IN SCHEMA test GRANT ALL ON TABLES TO test_registrar;

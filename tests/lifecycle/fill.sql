@@ -2,8 +2,9 @@
 -- money in wallets and system accounts (deltas folded and not), completed, compensated,
 -- failed and waiting events, a retry scheduled, an external step asked to compensate, liens
 -- active, pending, captured, released and about to expire, references of steps and batch
--- items, a custom executor, idempotency keys, and changes both sequenced into the feed and
--- still in the outbox. Used by the dump, backup and failover tests.
+-- items, a custom executor, idempotency keys, named feed consumers, and changes both sequenced
+-- into the feed and still in the outbox. Used by the dump, backup, failover and pg_upgrade
+-- tests.
 \set ON_ERROR_STOP on
 \set QUIET on
 CREATE EXTENSION IF NOT EXISTS cte_ctel;
@@ -90,3 +91,9 @@ SELECT ctel_create_lien(NULL, 'l-alice', 3, 'USD', now() + interval '4 seconds')
 -- Half of the changes get their place in the feed now; the rest wait in the outbox.
 SELECT cte_run_maintenance() IS NOT NULL AS sequenced;
 SELECT cte_transfer('l-bob', 'l-alice', 1.25, 'USD', 'p2p-2');
+-- A named consumer of the feed (SPEC §10) that read from the start and acknowledged the first
+-- two changes, and one created at the head.
+SELECT cte_create_consumer('life-books', 0);
+SELECT cte_consumer_ack('life-books', (SELECT position FROM cte_consumer_next('life-books', 2)
+                                        ORDER BY position DESC LIMIT 1));
+SELECT cte_create_consumer('life-alerts');

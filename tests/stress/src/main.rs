@@ -682,7 +682,10 @@ fn bank(config: &Config, shared: &Shared) {
 }
 
 fn server_command(pgdata: &str, action: &str) -> bool {
-    let pg_ctl = "/usr/lib/postgresql/15/bin/pg_ctl";
+    // bin/common.sh exports the chosen major's PG_BIN; Debian's 15 otherwise.
+    let bin = std::env::var("PG_BIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".to_owned());
+    let pg_ctl = format!("{bin}/pg_ctl");
+    let pg_ctl = pg_ctl.as_str();
     let log = format!("{pgdata}/server.log");
     let args = ["-D", pgdata, "-w", "-t", "90", "-l", &log, action];
     let mut command = if is_root() {

@@ -16,7 +16,12 @@ use super::ledger::WALLETS;
 
 /// Longest wait for the server to accept connections again after a restart.
 const WAIT_MAX: Duration = Duration::from_secs(90);
-const PG_CTL: &str = "/usr/lib/postgresql/15/bin/pg_ctl";
+
+/// The chosen major's pg_ctl: bin/common.sh exports PG_BIN; Debian's 15 otherwise.
+fn pg_ctl_path() -> String {
+    let bin = std::env::var("PG_BIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".to_owned());
+    format!("{bin}/pg_ctl")
+}
 
 /// Where the server is.
 #[derive(Clone)]
@@ -115,10 +120,10 @@ fn pg_ctl(pgdata: &str, action: &str) -> bool {
     // PostgreSQL refuses to run as root: as root, run pg_ctl as the cluster's owner.
     let mut command = if is_root() {
         let mut command = Command::new("runuser");
-        command.args(["-u", "postgres", "--", PG_CTL]).args(args);
+        command.args(["-u", "postgres", "--", &pg_ctl_path()]).args(args);
         command
     } else {
-        let mut command = Command::new(PG_CTL);
+        let mut command = Command::new(pg_ctl_path());
         command.args(args);
         command
     };
