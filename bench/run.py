@@ -29,17 +29,25 @@ DEPOSIT = ("SELECT cte_ctel.cte_deposit('a' || :a, 0.01, 'USD');", "SELECT plain
 BATCH_FIRST = "\\set first 1 + 10 * random(0, :n / 10 - 1)\n"
 
 
-def workload(name, statements, per_txn, clients, accounts, options="", database=None, journal=None):
+def workload(name, statements, per_txn, clients, accounts, options="", database=None, journal=None,
+             around=None):
     """One workload: the engine's statement and its baseline's, run at each client count over each
     account set; `options` are the engine session's settings (PGOPTIONS); `database` and
-    `journal` (entries already in it) are for the scale runs."""
+    `journal` (entries already in it) are for the scale runs; `around` is SQL run before the
+    workload and SQL run after it."""
     return {"name": name, "engine": statements[0], "baseline": statements[1], "per_txn": per_txn,
             "clients": clients, "accounts": accounts, "options": options, "database": database,
-            "journal": journal}
+            "journal": journal, "around": around}
 
 
 WORKLOADS = [
     workload("cte_transfer", TRANSFER, 1, (1, 8), (10000, 10)),
+    # The same with a balance monitor on every wallet (one that never fires: the bench's
+    # accounts hold a billion): what a monitored wallet's posting costs. cte_transfer above is
+    # what the others pay (a trigger's WHEN on their own flag).
+    workload("cte_transfer, every wallet monitored", TRANSFER, 1, (1, 8), (10000, 10), around=(
+        "SELECT count(cte_ctel.cte_create_monitor('a' || i, 'USD', 'below', 0)) FROM generate_series(1, 10000) i",
+        "SELECT count(cte_ctel.cte_drop_monitor(id)) FROM cte_ctel.cte_monitors")),
     workload("event, 1 step", ("SELECT bench.event(1, 'a' || :a, 'a' || :b);",
                                "SELECT plain.transfers(1, 'a' || :a, 'a' || :b, 0.01);"), 1, (1, 8), (10000, 10)),
     workload("event, 3 steps", EVENT3, 3, (1, 8), (10000, 10)),
@@ -121,6 +129,8 @@ def measure(args, logdir, save, rows):
         name, per_txn = spec["name"], spec["per_txn"]
         if args.only and name != args.only:
             continue
+        if spec["around"]:
+            run_sql(args, spec["around"][0])
         for accounts in spec["accounts"]:
             for clients in spec["clients"]:
                 figures = {"engine": ([], [], 0, 0), "baseline": ([], [], 0, 0)}
@@ -158,7 +168,15 @@ def measure(args, logdir, save, rows):
                           row["engine"]["p50_ms"], row["baseline"]["p50_ms"], row["engine"]["p99_ms"],
                           row["baseline"]["p99_ms"], row["engine"]["failed"] + row["engine"]["aborted_clients"],
                           row["baseline"]["failed"] + row["baseline"]["aborted_clients"]), flush=True)
+        if spec["around"]:
+            run_sql(args, spec["around"][1])
     return rows
+
+
+def run_sql(args, sql):
+    subprocess.run([os.path.join(PGBIN, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", args.host,
+                    "-p", str(args.port), "-U", "postgres", "-d", args.database, "-c", sql],
+                   check=True, capture_output=True)
 
 
 def feed_latency(args, logdir, loaded):

@@ -55,10 +55,11 @@ SELECT cte_add_transaction(:'checkout', 'pay far too much', 'wallet.transfer',
 SELECT cte_start_event(:'checkout') AS event_status;
 SELECT "order", name, status, error FROM cte_transactions WHERE event_id = :'checkout' ORDER BY "order";
 
-\echo '## Its history: every status change, who made it and when (also sent with NOTIFY cte_events)'
+\echo '## Its history: every status change, who made it and when (each also a change of the feed, cte_changes)'
+-- The changes of one drive share an id; n is their order within it.
 SELECT h.old_status, h.new_status, t.name AS transaction, h.actor
   FROM cte_event_history h LEFT JOIN cte_transactions t ON t.id = h.transaction_id
- WHERE h.event_id = :'checkout' ORDER BY h.id;
+ WHERE h.event_id = :'checkout' ORDER BY h.id, h.n;
 
 \echo '## Its picture: cte_event_graph draws it as Mermaid (or DOT); docs/pictures/ shows one rendered'
 \pset format unaligned
@@ -155,12 +156,54 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 
+\echo '## A marketplace checkout: one posting splits 80.00 between the seller (90%), the platform''s fee (8%) and the tax office (the rest)'
+SELECT cte_create_account(a, ARRAY['USD']) FROM unnest(ARRAY['seller', 'platform', 'tax']) a ORDER BY 1;
+SELECT cte_deposit('alice', 200, 'USD', 'top-up-2') IS NOT NULL AS alice_tops_up;
+SELECT event_id AS market_checkout, status FROM cte_run_event('market checkout', '[{"name": "split", "type": "wallet.split", "payload": {
+    "source_account_id": "alice", "currency": "USD", "amount": "80.00", "reference": "market-1",
+    "legs": [{"account_id": "seller", "percent": 90}, {"account_id": "platform", "percent": 8}],
+    "remainder_account_id": "tax"}}]', 'market-checkout-1') \gset
+SELECT :'status' AS checkout_status;
+SELECT j.account_id, j.amount FROM cte_entries j JOIN cte_transactions t ON t.id = j.transaction_id
+ WHERE t.event_id = :'market_checkout' ORDER BY j.id;
+\echo '## One item comes back: 20.00 refunded, taken from each payee in proportion to what it received'
+SELECT cte_reverse_event(:'market_checkout', 'one item returned', 20, 'market-rma-1') AS market_refund \gset
+SELECT j.account_id, j.amount FROM cte_entries j JOIN cte_transactions t ON t.id = j.transaction_id
+ WHERE t.event_id = :'market_refund' ORDER BY j.id;
+
+\echo '## A balance monitor: the shop asks to hear when its available balance goes above 100.00'
+SELECT cte_create_monitor('shop', 'USD', 'above', 100) AS shop_monitor \gset
+SELECT cte_balance('shop', 'USD') AS shop_before;
+SELECT cte_transfer('alice', 'shop', 70, 'USD', 'big-order') IS NOT NULL AS big_order;
+-- The crossing is a change of kind monitor, written with the transfer (the feed worker gives it
+-- its position a moment later; cte_event_history shows it at once).
+SELECT kind, account_id, new_status AS condition, reason FROM cte_event_history
+ WHERE kind = 'monitor' ORDER BY id, n;
+
 \echo '## Alice''s statement (last 6 entries): running balance, kind, what posted it, the other side'
 SELECT kind, amount, balance_after, reference, event_name, counterparty
   FROM (SELECT * FROM cte_account_statement('alice', 'USD', "limit" => 1000) ORDER BY entry_id DESC LIMIT 6) last
  ORDER BY entry_id;
 SELECT cte_balance_at('alice', 'USD', now() - interval '1 hour') AS alice_an_hour_ago,
        cte_balance('alice', 'USD') AS alice_now;
+\echo '## The statement''s summary for the last hour: opening + credits - debits = closing, to the cent'
+SELECT opening, credits, debits, closing, entries, opening + credits - debits = closing AS reconciles
+  FROM cte_statement_summary('alice', 'USD', now() - interval '1 hour', now());
+\echo '## The same hour as CSV, with its opening and closing lines (COPY ... TO STDOUT; \\copy writes a file)'
+SELECT now() - interval '1 hour' AS "from", now() AS "to" \gset
+COPY (
+    SELECT at, kind, amount, balance, reference, counterparty FROM (
+        SELECT 0 AS part, 0::bigint AS entry_id, :'from'::timestamptz AS at, 'opening' AS kind,
+               NULL::numeric AS amount, opening AS balance, NULL AS reference, NULL AS counterparty
+          FROM cte_statement_summary('alice', 'USD', :'from', :'to')
+        UNION ALL
+        SELECT 1, entry_id, at, kind, amount, balance_after, reference, counterparty
+          FROM cte_account_statement('alice', 'USD', :'from', :'to', NULL, 10000)
+        UNION ALL
+        SELECT 2, 0, :'to'::timestamptz, 'closing', NULL, closing, NULL, NULL
+          FROM cte_statement_summary('alice', 'USD', :'from', :'to')
+    ) lines ORDER BY part, entry_id
+) TO STDOUT WITH (FORMAT csv, HEADER);
 
 \echo '## Balances'
 SELECT a.account_id, b.currency, b.balance, b.available

@@ -119,7 +119,7 @@ CREATE FUNCTION cte_ctel.cte_consumer_next(name text, "limit" int DEFAULT 100)
 RETURNS TABLE ("position" bigint, at timestamptz, kind text, event_id uuid, event_name text,
                transaction_id uuid, transaction_type text, lien_id uuid, account_id text,
                old_status text, new_status text, amount numeric, currency text,
-               reference text, actor text, reason text)
+               reference text, actor text, reason text, metadata jsonb)
 LANGUAGE sql STABLE SECURITY DEFINER PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp
 AS $$

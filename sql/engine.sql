@@ -133,6 +133,11 @@ CREATE TABLE cte_ctel.cte_change_outbox (
     lien_ids        uuid[] NOT NULL,
     old_statuses    text[] NOT NULL,
     new_statuses    text[] NOT NULL,
+    -- 0.3.0: a balance monitor's change (kind monitor) carries the available balance, its
+    -- currency and the monitor (sql/monitors.sql); NULL on every other row.
+    amount          numeric,
+    currency        text,
+    monitor_id      uuid,
     CHECK (cardinality(kinds) >= 1),
     CHECK (cardinality(transaction_ids) = cardinality(kinds)
            AND cardinality(lien_ids) = cardinality(kinds)
@@ -159,6 +164,11 @@ CREATE TABLE cte_ctel.cte_change_log (
     lien_ids        uuid[] NOT NULL,
     old_statuses    text[] NOT NULL,
     new_statuses    text[] NOT NULL,
+    -- 0.3.0: a balance monitor's change (kind monitor) carries the available balance, its
+    -- currency and the monitor (sql/monitors.sql); NULL on every other row.
+    amount          numeric,
+    currency        text,
+    monitor_id      uuid,
     CHECK (cardinality(kinds) >= 1)
 );
 CREATE INDEX cte_change_log_event_idx ON cte_ctel.cte_change_log (event_id, id)

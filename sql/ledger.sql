@@ -78,6 +78,9 @@ CREATE TABLE cte_ctel.cte_balances (
     chain_head     bytea,
     -- 0.2.0: when its last entry was written; the next is never stamped earlier.
     last_entry_at  timestamptz,
+    -- 0.3.0: whether the wallet has a balance monitor (sql/monitors.sql): the only column the
+    -- monitors' trigger reads on a wallet that has none.
+    monitored      boolean NOT NULL DEFAULT false,
     PRIMARY KEY (account_id, currency),
     CONSTRAINT cte_balances_available_check
         CHECK (allow_negative OR balance - reserved >= min_balance),

@@ -85,5 +85,7 @@ GRANT EXECUTE ON FUNCTION
     cte_ctel.cte_freeze_account(text, text),
     cte_ctel.cte_unfreeze_account(text, text),
     cte_ctel.cte_close_account(text, text),
-    cte_ctel.cte_ledger_digest()
+    cte_ctel.cte_ledger_digest(),
+    cte_ctel.cte_create_monitor(text, text, text, numeric),
+    cte_ctel.cte_drop_monitor(uuid)
 TO cte_admin;

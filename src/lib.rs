@@ -50,7 +50,7 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/consumers.sql",
     name = "consumers",
-    requires = ["engine_schema", api::feed::cte_changes]
+    requires = ["engine_schema", api::feed::cte_changes_with_metadata]
 );
 extension_sql_file!(
     "../sql/reads.sql",
@@ -66,6 +66,11 @@ extension_sql_file!(
     "../sql/run_event.sql",
     name = "run_event",
     requires = ["executors", api::engine::cte_create_event, api::engine::cte_start_event_at]
+);
+extension_sql_file!(
+    "../sql/monitors.sql",
+    name = "monitors",
+    requires = ["engine_schema", api::security::cte_caller]
 );
 extension_sql_file!("../sql/roles.sql", name = "roles", finalize);
 

@@ -48,6 +48,23 @@ SELECT test.refusal(format($$SELECT cte_ctel.cte_add_transaction(%L, 's', 'walle
     '{"source_account_id": "s-buyer", "currency": "USD", "amount": 10, "legs": [{"account_id": "s-buyer", "amount": 10}]}'));
 SELECT test.refusal(format($$SELECT cte_ctel.cte_add_transaction(%L, 's', 'wallet.split', %L)$$, :'bad',
     '{"source_account_id": "s-buyer", "currency": "USD", "amount": 10, "legs": [{"account_id": "s-seller", "amount": 5}], "remainder_account_id": "s-seller"}'));
+-- Hostile legs: 10,000 of them (over the 1,000 a split may have), a percent over 100, a zero
+-- leg, a negative leg, a negative percent, legs that are not an array.
+SELECT test.refusal(format($$SELECT cte_ctel.cte_add_transaction(%L, 's', 'wallet.split', %L)$$, :'bad',
+    jsonb_build_object('source_account_id', 's-buyer', 'currency', 'USD', 'amount', 100000,
+                       'remainder_account_id', 's-platform',
+                       'legs', (SELECT jsonb_agg(jsonb_build_object('account_id', 's-seller', 'amount', '0.01'))
+                                  FROM generate_series(1, 10000)))));
+SELECT test.refusal(format($$SELECT cte_ctel.cte_add_transaction(%L, 's', 'wallet.split', %L)$$, :'bad',
+    '{"source_account_id": "s-buyer", "currency": "USD", "amount": 10, "legs": [{"account_id": "s-seller", "percent": 101}], "remainder_account_id": "s-platform"}'));
+SELECT test.refusal(format($$SELECT cte_ctel.cte_add_transaction(%L, 's', 'wallet.split', %L)$$, :'bad',
+    '{"source_account_id": "s-buyer", "currency": "USD", "amount": 10, "legs": [{"account_id": "s-seller", "amount": 0}], "remainder_account_id": "s-platform"}'));
+SELECT test.refusal(format($$SELECT cte_ctel.cte_add_transaction(%L, 's', 'wallet.split', %L)$$, :'bad',
+    '{"source_account_id": "s-buyer", "currency": "USD", "amount": 10, "legs": [{"account_id": "s-seller", "amount": -5}], "remainder_account_id": "s-platform"}'));
+SELECT test.refusal(format($$SELECT cte_ctel.cte_add_transaction(%L, 's', 'wallet.split', %L)$$, :'bad',
+    '{"source_account_id": "s-buyer", "currency": "USD", "amount": 10, "legs": [{"account_id": "s-seller", "percent": -10}], "remainder_account_id": "s-platform"}'));
+SELECT test.refusal(format($$SELECT cte_ctel.cte_add_transaction(%L, 's', 'wallet.split', %L)$$, :'bad',
+    '{"source_account_id": "s-buyer", "currency": "USD", "amount": 10, "legs": {"account_id": "s-seller", "amount": 5}, "remainder_account_id": "s-platform"}'));
 SELECT count(*) AS steps_of_bad FROM cte_transactions WHERE event_id = :'bad';
 SELECT count(*) AS violations FROM cte_verify_ledger();
 ROLLBACK;

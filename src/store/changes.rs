@@ -133,9 +133,9 @@ const SEQUENCE: &str = "
     logged AS (
         INSERT INTO cte_ctel.cte_change_log
                (position, id, event_id, account_id, actor, reason, at, kinds, transaction_ids,
-                lien_ids, old_statuses, new_statuses)
+                lien_ids, old_statuses, new_statuses, amount, currency, monitor_id)
         SELECT position, id, event_id, account_id, actor, reason, at, kinds, transaction_ids,
-               lien_ids, old_statuses, new_statuses
+               lien_ids, old_statuses, new_statuses, amount, currency, monitor_id
           FROM numbered
         RETURNING position + cardinality(kinds) - 1 AS last_position)
     SELECT count(*), COALESCE(max(last_position), (SELECT position FROM last)) FROM logged";
@@ -197,6 +197,8 @@ pub struct FeedRow {
     pub reference: Option<String>,
     pub actor: String,
     pub reason: Option<String>,
+    /// The event's metadata (SPEC §11), as JSON text.
+    pub metadata: Option<String>,
 }
 
 // A row holds the changes from its position on: the first row wanted is the last that starts at
@@ -209,10 +211,11 @@ const FEED: &str = "
     SELECT b.position + c.n - 1, b.at, c.kind, b.event_id, e.name, c.transaction_id, t.type,
            c.lien_id, COALESCE(b.account_id, l.account_id),
            c.old_status, c.new_status,
-           COALESCE(l.amount, CASE WHEN t.payload->>'amount' ~ '^[0-9]+(\\.[0-9]+)?$'
-                                   THEN (t.payload->>'amount')::numeric END),
-           COALESCE(l.currency, t.payload->>'currency'),
-           t.reference, b.actor, b.reason
+           COALESCE(b.amount, l.amount,
+                    CASE WHEN t.payload->>'amount' ~ '^[0-9]+(\\.[0-9]+)?$'
+                         THEN (t.payload->>'amount')::numeric END),
+           COALESCE(b.currency, l.currency, t.payload->>'currency'),
+           COALESCE(t.reference, b.monitor_id::text), b.actor, b.reason, e.metadata::text
       FROM (SELECT l.* FROM cte_ctel.cte_change_log l, start
              WHERE l.position >= start.position ORDER BY l.position LIMIT $2 + 1) b
      CROSS JOIN LATERAL unnest(b.kinds, b.transaction_ids, b.lien_ids, b.old_statuses,
@@ -252,6 +255,7 @@ pub fn feed(after: i64, limit: i64) -> Vec<FeedRow> {
                     reference: text(14),
                     actor: text(15).unwrap_or_default(),
                     reason: text(16),
+                    metadata: text(17),
                 }
             })
             .collect()

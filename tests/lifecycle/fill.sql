@@ -2,9 +2,9 @@
 -- money in wallets and system accounts (deltas folded and not), completed, compensated,
 -- failed and waiting events, a retry scheduled, an external step asked to compensate, liens
 -- active, pending, captured, released and about to expire, references of steps and batch
--- items, a custom executor, idempotency keys, named feed consumers, and changes both sequenced
--- into the feed and still in the outbox. Used by the dump, backup, failover and pg_upgrade
--- tests.
+-- items, a custom executor, idempotency keys, named feed consumers, a balance monitor, and
+-- changes both sequenced into the feed and still in the outbox. Used by the dump, backup,
+-- failover and pg_upgrade tests.
 \set ON_ERROR_STOP on
 \set QUIET on
 CREATE EXTENSION IF NOT EXISTS cte_ctel;
@@ -97,3 +97,5 @@ SELECT cte_create_consumer('life-books', 0);
 SELECT cte_consumer_ack('life-books', (SELECT position FROM cte_consumer_next('life-books', 2)
                                         ORDER BY position DESC LIMIT 1));
 SELECT cte_create_consumer('life-alerts');
+-- A balance monitor (SPEC §11) on a wallet with money on it.
+SELECT cte_create_monitor('l-bob', 'USD', 'below', 1) IS NOT NULL AS watching;

@@ -6,6 +6,7 @@ SELECT 'delta', id, account_id, currency, amount FROM cte_system_deltas ORDER BY
 SELECT 'reference', type, reference, transaction_id, item_id FROM cte_references ORDER BY 2, 3;
 SELECT 'executor', type, execute_fn, compensate_fn, registrant FROM cte_executors ORDER BY 2;
 SELECT 'consumer', name, position, start_after, created_at, acked_at FROM cte_consumers ORDER BY name;
+SELECT 'monitor', id, account_id, currency, condition, threshold, created_at, created_by FROM cte_monitors ORDER BY id;
 SELECT 'feed', position, id, kinds, transaction_ids, lien_ids, old_statuses, new_statuses
   FROM cte_change_log ORDER BY position;
 SELECT 'outbox', id, kinds, old_statuses, new_statuses FROM cte_change_outbox ORDER BY id;
