@@ -74,6 +74,22 @@ SELECT cte_transfer('m-bob', 'm-alice', 50, 'USD') IS NOT NULL AS moved;
 SELECT count(*) AS monitor_changes_of_bob FROM cte_change_outbox
  WHERE 'monitor' = ANY (kinds) AND account_id = 'm-bob';
 
+-- A capture gives its hold back and debits in one change of the wallet: 150 held 80 is 70
+-- available, and capturing the 80 leaves 70; `below 100` fired once, at the hold, and `above
+-- 100` never (found by a review: the hold given back and the debit were two updates, and the
+-- monitors saw 150 between them). The same for a final capture of part of a hold.
+SELECT cte_create_account('m-carol', ARRAY['USD']);
+SELECT cte_deposit('m-carol', 150, 'USD') IS NOT NULL AS funded;
+SELECT cte_create_monitor('m-carol', 'USD', 'below', 100) IS NOT NULL AS watching_low,
+       cte_create_monitor('m-carol', 'USD', 'above', 100) IS NOT NULL AS watching_high;
+SELECT ctel_create_lien(NULL, 'm-carol', 80, 'USD') AS carol_hold \gset
+SELECT ctel_capture_lien(:'carol_hold', 'm-bob') IS NOT NULL AS captured;
+SELECT ctel_create_lien(NULL, 'm-carol', 30, 'USD') AS carol_hold \gset
+SELECT ctel_capture_lien(:'carol_hold', 'm-bob', 10) IS NOT NULL AS captured_in_part;
+SELECT cte_available_balance('m-carol', 'USD') AS carol_available;
+SELECT new_statuses[1] AS condition, amount AS available FROM cte_change_outbox
+ WHERE 'monitor' = ANY (kinds) AND account_id = 'm-carol' ORDER BY id;
+
 -- Each bad request is refused with its own reason, and no monitor is made.
 SELECT count(*) AS monitors FROM cte_monitors \gset
 SELECT test.refusal($$SELECT cte_ctel.cte_create_monitor('m-alice', 'USD', 'sideways', 1)$$);

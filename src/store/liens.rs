@@ -365,11 +365,13 @@ pub fn capture(lien: &LienRow, asked: &Capture) -> Result<(Uuid, Change), CteErr
     postings::lock_wallets(wallets, LockWait::Wait)?;
     let ends = asked.last || remainder.is_zero();
     let given_back = if ends { outstanding.value() } else { captured.value() };
-    // Give the hold back first: the capture's own debit is then checked like any posting.
-    postings::change_reserved(&lien.wallet(), given_back, false, LockWait::Wait)?;
+    // The hold is given back first, so the capture's own debit is checked like any posting;
+    // both are written in one update of the wallet.
     let origin = postings::Origin { step: None, lien: Some(lien.id) };
-    let ids = postings::post(&[posting], &[asked.reference], origin, LockWait::Wait)
-        .map_err(|(_, e)| e)?;
+    let releases = [(lien.wallet(), given_back)];
+    let ids =
+        postings::post_releasing(&[posting], &[asked.reference], origin, &releases, LockWait::Wait)
+            .map_err(|(_, e)| e)?;
     let total = lien.captured.checked_add(captured.value()).unwrap_or(lien.amount);
     let (to, reason) = if ends {
         (LienStatus::Captured, format!("captured {captured}, released {remainder}"))
@@ -531,14 +533,16 @@ pub fn capture_step(
             LienStatus::Active,
             "a held step's liens are active until captured"
         );
-        postings::change_reserved(&lien.wallet(), lien.outstanding(), false, wait)?;
     }
+    // The holds are given back with the postings' own update of each wallet.
+    let releases: Vec<(WalletKey, Decimal)> =
+        liens.iter().map(|lien| (lien.wallet(), lien.outstanding())).collect();
     let references = vec![reference; plan.postings.len()];
     // They spend what the step held before any freeze.
     let settling: Vec<Posting> =
         plan.postings.iter().cloned().map(|posting| Posting { settles: true, ..posting }).collect();
     let origin = postings::Origin { step: Some(step_id), lien: None };
-    let posted = postings::post(&settling, &references, origin, wait);
+    let posted = postings::post_releasing(&settling, &references, origin, &releases, wait);
     let posting_ids = posted.map_err(|(_, error)| error)?;
     let first = posting_ids.first().copied().unwrap_or(Uuid::from_bytes([0; 16]));
     let reason = Some("captured as its event completed");

@@ -128,10 +128,13 @@ fn refusal(refused: Refused, currency: &str) -> CteError {
     }
 }
 
+// A wallet's reserve is written with its balance: a capture gives its hold back and posts in
+// this one update, so a balance monitor never sees the hold given back before the debit.
 const BALANCES_WRITE: &str = "
-    UPDATE cte_ctel.cte_balances b SET balance = w.balance, chain_head = w.head, last_entry_at = $5
-      FROM unnest($1::text[], $2::text[], $3::numeric[], $4::bytea[])
-           AS w(account_id, currency, balance, head)
+    UPDATE cte_ctel.cte_balances b
+       SET balance = w.balance, reserved = w.reserved, chain_head = w.head, last_entry_at = $5
+      FROM unnest($1::text[], $2::text[], $3::numeric[], $4::bytea[], $6::numeric[])
+           AS w(account_id, currency, balance, head, reserved)
      WHERE b.account_id = w.account_id AND b.currency = w.currency";
 
 // Entries are stamped with the clock read under their wallets' locks, never earlier than a
@@ -184,18 +187,43 @@ pub fn post(
     origin: Origin,
     wait: LockWait,
 ) -> Result<Vec<Uuid>, (usize, CteError)> {
+    post_releasing(postings, references, origin, &[], wait)
+}
+
+/// `post`, giving back first what `releases` held on wallets the postings touch (a capture:
+/// its lien's hold), written in the same update as the balances. A release on a wallet the
+/// postings do not touch is written on its own, before them.
+pub fn post_releasing(
+    postings: &[Posting],
+    references: &[Option<&str>],
+    origin: Origin,
+    releases: &[(WalletKey, Decimal)],
+    wait: LockWait,
+) -> Result<Vec<Uuid>, (usize, CteError)> {
     assert_eq!(postings.len(), references.len(), "one reference per posting");
+    let posted_on = wallets_of(postings);
+    for (wallet, amount) in releases.iter().filter(|(wallet, _)| !posted_on.contains(wallet)) {
+        change_reserved(wallet, *amount, false, wait).map_err(|error| (0, error))?;
+    }
     let mut retried = false;
     loop {
-        let read = lock_wallets(wallets_of(postings), wait).map_err(|error| (0, error))?;
+        let mut read = lock_wallets(posted_on.clone(), wait).map_err(|error| (0, error))?;
+        for (wallet, amount) in releases {
+            if let Some(locked) = read.get_mut(wallet) {
+                locked.release(*amount).map_err(|refused| (0, refusal(refused, &wallet.1)))?;
+            }
+        }
         let heads: HashMap<WalletKey, Link> =
             read.iter().map(|(key, wallet)| (key.clone(), wallet.head)).collect();
+        let reserved: HashMap<WalletKey, Decimal> =
+            read.iter().map(|(key, wallet)| (key.clone(), wallet.reserved)).collect();
         // The entries' time: the clock, but never before a wallet's last entry (a clock stepped
         // back), so that on each wallet time and id grow together.
         let at = read.values().map(|wallet| wallet.last_entry_at).fold(super::clock_us(), i64::max);
         let refused = match wallets::apply(postings, read) {
             Ok(applied) => {
-                return Ok(write(postings, references, origin, &applied, heads, at));
+                let wallets = WrittenWallets { heads, reserved };
+                return Ok(write(postings, references, origin, &applied, wallets, at));
             }
             Err(refused) => refused,
         };
@@ -271,14 +299,22 @@ fn expire_overdue_liens(wallet: &WalletKey, wait: LockWait) -> usize {
 
 /// Writes applied postings: the wallets' new balances and chain heads, then every entry (a
 /// wallet entry with its link) and system delta.
+/// What `write` needs of the locked wallets besides the postings' results: each chain's head
+/// (advanced as entries are linked) and each reserve (lowered by a capture's release).
+struct WrittenWallets {
+    heads: HashMap<WalletKey, Link>,
+    reserved: HashMap<WalletKey, Decimal>,
+}
+
 fn write(
     postings: &[Posting],
     references: &[Option<&str>],
     origin: Origin,
     applied: &Applied,
-    mut heads: HashMap<WalletKey, Link>,
+    wallets: WrittenWallets,
     at: i64,
 ) -> Vec<Uuid> {
+    let WrittenWallets { mut heads, reserved } = wallets;
     let ids: Vec<Uuid> = postings.iter().map(|_| new_id()).collect();
     let (mut posting_ids, mut kinds, mut accounts, mut currencies) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -338,6 +374,14 @@ fn write(
         .iter()
         .map(|(key, _)| heads.get(key).copied().unwrap_or(chain::GENESIS).to_vec())
         .collect();
+    let final_reserved: Vec<AnyNumeric> = finals
+        .iter()
+        .map(|(key, _)| {
+            let held = reserved.get(key);
+            assert!(held.is_some(), "every wallet written was locked and read");
+            numeric(&held.copied().unwrap_or_default().to_string())
+        })
+        .collect();
     let at = super::timestamp_us(at);
     let balance_args = [
         wallet_accounts.into(),
@@ -345,6 +389,7 @@ fn write(
         balances.into(),
         final_heads.into(),
         at.into(),
+        final_reserved.into(),
     ];
     let entry_args = [
         posting_ids.into(),
