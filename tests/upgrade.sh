@@ -114,6 +114,11 @@ upgrade_from() {
     check "the old SQL runs on the new library: balances read" \
         "[ \"\$(q cte_upgrade -c \"SELECT cte_ctel.cte_balance('u-fees', 'USD')\")\" = 10.00 ]"
     bob_before=$(q cte_upgrade -c "SELECT cte_ctel.cte_balance('u-bob', 'USD')")
+    if [ "$OLD_VERSION" = 0.2.0 ]; then
+        # 0.2.0's cte_changes (sixteen columns) reads tables without the columns 0.3.0 added.
+        check "the old SQL runs on the new library: the feed reads (0.2.0's cte_changes)" \
+            "[ \"\$(q cte_upgrade -c 'SELECT count(*) >= 0 FROM cte_ctel.cte_changes(0, 100)')\" = t ]"
+    fi
     if [ "$OLD_VERSION" = 0.1.0 ]; then
         # 0.1.0's tables lack columns the library writes: a write is refused until the update.
         refused=$(q cte_upgrade -c "SELECT cte_ctel.cte_transfer('u-alice', 'u-bob', 1, 'USD')" 2>&1)

@@ -30,11 +30,15 @@ type Change = (
     Option<String>,
 );
 
-fn changes_after(after: Option<i64>, limit: Option<i32>) -> Vec<(Change, Option<String>)> {
+fn changes_after(
+    after: Option<i64>,
+    limit: Option<i32>,
+    tables_of_0_2_0: bool,
+) -> Vec<(Change, Option<String>)> {
     let rows = refused("cte_changes", move || {
         let after = required(after, "after")?;
         let limit = page_limit(limit, FEED_CHANGES_MAX)?;
-        Ok(changes::feed(after.max(0), limit))
+        Ok(changes::feed(after.max(0), limit, tables_of_0_2_0))
     });
     rows.into_iter()
         .map(|row| {
@@ -94,7 +98,7 @@ fn cte_changes_with_metadata(
         name!(metadata, Option<JsonbOut>),
     ),
 > {
-    TableIterator::new(changes_after(after, limit).into_iter().map(|(c, metadata)| {
+    TableIterator::new(changes_after(after, limit, false).into_iter().map(|(c, metadata)| {
         (
             c.0,
             c.1,
@@ -144,5 +148,5 @@ fn cte_changes(
         name!(reason, Option<String>),
     ),
 > {
-    TableIterator::new(changes_after(after, limit).into_iter().map(|(change, _)| change))
+    TableIterator::new(changes_after(after, limit, true).into_iter().map(|(change, _)| change))
 }

@@ -228,11 +228,38 @@ const FEED: &str = "
      ORDER BY 1
      LIMIT $2";
 
-/// Up to `limit` changes after position `after`, in order.
-pub fn feed(after: i64, limit: i64) -> Vec<FeedRow> {
+// FEED as 0.2.0's tables allow (no monitor columns, no metadata), for 0.2.0's `cte_changes`
+// between a package upgrade and ALTER EXTENSION cte_ctel UPDATE: the feed stays readable.
+const FEED_0_2_0: &str = "
+    WITH start AS (
+        SELECT COALESCE((SELECT position FROM cte_ctel.cte_change_log WHERE position <= $1 + 1
+                          ORDER BY position DESC LIMIT 1), 1) AS position)
+    SELECT b.position + c.n - 1, b.at, c.kind, b.event_id, e.name, c.transaction_id, t.type,
+           c.lien_id, COALESCE(b.account_id, l.account_id),
+           c.old_status, c.new_status,
+           COALESCE(l.amount, CASE WHEN t.payload->>'amount' ~ '^[0-9]+(\\.[0-9]+)?$'
+                                   THEN (t.payload->>'amount')::numeric END),
+           COALESCE(l.currency, t.payload->>'currency'),
+           t.reference, b.actor, b.reason, NULL::text
+      FROM (SELECT l.* FROM cte_ctel.cte_change_log l, start
+             WHERE l.position >= start.position ORDER BY l.position LIMIT $2 + 1) b
+     CROSS JOIN LATERAL unnest(b.kinds, b.transaction_ids, b.lien_ids, b.old_statuses,
+                               b.new_statuses) WITH ORDINALITY
+                AS c(kind, transaction_id, lien_id, old_status, new_status, n)
+      LEFT JOIN cte_ctel.cte_events e ON e.id = b.event_id
+      LEFT JOIN cte_ctel.cte_transactions t ON t.id = c.transaction_id
+      LEFT JOIN cte_ctel.cte_liens l ON l.id = c.lien_id
+     WHERE b.position + c.n - 1 > $1
+     ORDER BY 1
+     LIMIT $2";
+
+/// Up to `limit` changes after position `after`, in order. `tables_of_0_2_0`: the installed
+/// SQL is 0.2.0's (its `cte_changes`), whose tables lack the columns FEED reads.
+pub fn feed(after: i64, limit: i64, tables_of_0_2_0: bool) -> Vec<FeedRow> {
     let args = [after.into(), limit.into()];
+    let query = if tables_of_0_2_0 { FEED_0_2_0 } else { FEED };
     Spi::connect_mut(|client| {
-        let table = run_cached(client, FEED, &args, false);
+        let table = run_cached(client, query, &args, false);
         table
             .map(|row| {
                 let text = |ordinal| spi(row.get::<String>(ordinal), FEED);
