@@ -42,6 +42,12 @@ def workload(name, statements, per_txn, clients, accounts, options="", database=
 
 WORKLOADS = [
     workload("cte_transfer", TRANSFER, 1, (1, 8), (10000, 10)),
+    # The same with metadata on every transfer (kept on its event, in the GIN index of
+    # cte_find_events): what metadata costs.
+    workload("cte_transfer with metadata", (
+        "SELECT cte_ctel.cte_transfer('a' || :a, 'a' || :b, 0.01, 'USD', NULL,"
+        " ('{\"order\": \"o-' || :a || '\", \"market\": \"m-' || :b || '\"}')::jsonb);",
+        TRANSFER[1]), 1, (1, 8), (10000, 10)),
     # The same with a balance monitor on every wallet (one that never fires: the bench's
     # accounts hold a billion): what a monitored wallet's posting costs. cte_transfer above is
     # what the others pay (a trigger's WHEN on their own flag).

@@ -56,10 +56,10 @@ SELECT cte_start_event(:'checkout') AS event_status;
 SELECT "order", name, status, error FROM cte_transactions WHERE event_id = :'checkout' ORDER BY "order";
 
 \echo '## Its history: every status change, who made it and when (each also a change of the feed, cte_changes)'
--- The changes of one drive share an id; n is their order within it.
+-- seq is the order the changes were made (the changes of one drive share an id).
 SELECT h.old_status, h.new_status, t.name AS transaction, h.actor
   FROM cte_event_history h LEFT JOIN cte_transactions t ON t.id = h.transaction_id
- WHERE h.event_id = :'checkout' ORDER BY h.id, h.n;
+ WHERE h.event_id = :'checkout' ORDER BY h.seq;
 
 \echo '## Its picture: cte_event_graph draws it as Mermaid (or DOT); docs/pictures/ shows one rendered'
 \pset format unaligned
@@ -178,7 +178,7 @@ SELECT cte_transfer('alice', 'shop', 70, 'USD', 'big-order') IS NOT NULL AS big_
 -- The crossing is a change of kind monitor, written with the transfer (the feed worker gives it
 -- its position a moment later; cte_event_history shows it at once).
 SELECT kind, account_id, new_status AS condition, reason FROM cte_event_history
- WHERE kind = 'monitor' ORDER BY id, n;
+ WHERE kind = 'monitor' ORDER BY seq;
 
 \echo '## Alice''s statement (last 6 entries): running balance, kind, what posted it, the other side'
 SELECT kind, amount, balance_after, reference, event_name, counterparty

@@ -1050,3 +1050,21 @@ REVOKE ALL ON FUNCTION cte_ctel.cte_monitor_crossed(),
     cte_ctel.cte_create_monitor(text, text, text, numeric), cte_ctel.cte_drop_monitor(uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cte_ctel.cte_create_monitor(text, text, text, numeric),
     cte_ctel.cte_drop_monitor(uuid) TO cte_admin;
+
+-- cte_event_history gains seq, one column that sorts the changes in the order they were made
+-- (the changes of one drive share an id; ordering by id alone mixed them).
+CREATE OR REPLACE VIEW cte_ctel.cte_event_history AS
+    SELECT b.id, c.n::int AS n, b.event_id, c.transaction_id, c.lien_id, b.account_id,
+           c.kind, c.old_status, c.new_status, b.actor, b.reason, b.at,
+           b.position + c.n - 1 AS position, b.id * 16384 + c.n - 1 AS seq
+      FROM (SELECT position, id, event_id, account_id, actor, reason, at, kinds,
+                   transaction_ids, lien_ids, old_statuses, new_statuses
+              FROM cte_ctel.cte_change_log
+            UNION ALL
+            SELECT NULL, id, event_id, account_id, actor, reason, at, kinds,
+                   transaction_ids, lien_ids, old_statuses, new_statuses
+              FROM cte_ctel.cte_change_outbox) b,
+           unnest(b.kinds, b.transaction_ids, b.lien_ids, b.old_statuses, b.new_statuses)
+               WITH ORDINALITY AS c(kind, transaction_id, lien_id, old_status, new_status, n);
+COMMENT ON VIEW cte_ctel.cte_event_history IS
+    'Every status change of an event, a step, a lien or an account, one row per change: who, when, why; position is its place in the change feed (NULL until the worker gives it one); ORDER BY seq lists changes in the order they were made.';

@@ -198,11 +198,14 @@ CREATE TABLE cte_ctel.cte_worker_state (
 COMMENT ON TABLE cte_ctel.cte_worker_state IS
     'The last maintenance pass (by the worker or cte_run_maintenance()): when, how long, what it did.';
 
--- Every status change, one row per change, oldest first within each event.
+-- Every status change, one row per change. The changes one drive of an event wrote share an
+-- id, in the order n; seq (0.3.0) is that order in one column, id * 16384 + n - 1 (a row holds
+-- at most 16,384 changes, limits.rs CHANGES_PER_ROW_MAX): ORDER BY seq lists an event's history
+-- in the order it happened, also before the feed gave the changes positions.
 CREATE VIEW cte_ctel.cte_event_history AS
     SELECT b.id, c.n::int AS n, b.event_id, c.transaction_id, c.lien_id, b.account_id,
            c.kind, c.old_status, c.new_status, b.actor, b.reason, b.at,
-           b.position + c.n - 1 AS position
+           b.position + c.n - 1 AS position, b.id * 16384 + c.n - 1 AS seq
       FROM (SELECT position, id, event_id, account_id, actor, reason, at, kinds,
                    transaction_ids, lien_ids, old_statuses, new_statuses
               FROM cte_ctel.cte_change_log
@@ -213,7 +216,7 @@ CREATE VIEW cte_ctel.cte_event_history AS
            unnest(b.kinds, b.transaction_ids, b.lien_ids, b.old_statuses, b.new_statuses)
                WITH ORDINALITY AS c(kind, transaction_id, lien_id, old_status, new_status, n);
 COMMENT ON VIEW cte_ctel.cte_event_history IS
-    'Every status change of an event, a step, a lien or an account, one row per change: who, when, why; position is its place in the change feed (NULL until the worker gives it one).';
+    'Every status change of an event, a step, a lien or an account, one row per change: who, when, why; position is its place in the change feed (NULL until the worker gives it one); ORDER BY seq lists changes in the order they were made.';
 
 CREATE VIEW cte_ctel.cte_overdue_events AS
     SELECT id, name, status, deadline, now() - deadline AS overdue_by, started_at

@@ -47,11 +47,14 @@ SELECT t.name, e.kind, e.account_id, e.currency, e.amount
  WHERE t.event_id = :'d' ORDER BY e.id;
 SELECT count(*) AS violations FROM cte_verify_ledger();
 
--- Every status change is in the history, in order (each drive's changes are one stored row,
--- id, and ordered within it by n).
+-- Every status change is in the history, in order: seq sorts by itself (each drive's changes
+-- are one stored row, id, ordered within it by n; seq is both in one column).
 SELECT h.old_status, h.new_status, t.name AS transaction, h.actor = session_user AS by_caller
   FROM cte_event_history h LEFT JOIN cte_transactions t ON t.id = h.transaction_id
- WHERE h.event_id = :'d' ORDER BY h.id, h.n;
+ WHERE h.event_id = :'d' ORDER BY h.seq;
+SELECT array_agg(seq ORDER BY seq) = array_agg(seq ORDER BY id, n) AS seq_orders_as_id_and_n,
+       count(DISTINCT seq) = count(*) AS seq_is_unique
+  FROM cte_event_history;
 
 -- An external step waits on the outside world; the application reports back.
 SELECT cte_create_event('payout') AS p \gset

@@ -88,6 +88,10 @@ SELECT ctel_capture_lien(:'l', 'l-fees', 10);
 SELECT ctel_create_lien(NULL, 'l-alice', 2, 'USD') AS l \gset
 SELECT ctel_release_lien(:'l', 'changed my mind');
 SELECT ctel_create_lien(NULL, 'l-alice', 3, 'USD', now() + interval '4 seconds');
+-- A balance monitor (SPEC §11) on alice, just below what the last transfer brings her to: that
+-- transfer crosses it, so a monitor change waits in the outbox with it.
+SELECT cte_create_monitor('l-alice', 'USD', 'above', cte_available_balance('l-alice', 'USD') + 1)
+    IS NOT NULL AS watching;
 -- Half of the changes get their place in the feed now; the rest wait in the outbox.
 SELECT cte_run_maintenance() IS NOT NULL AS sequenced;
 SELECT cte_transfer('l-bob', 'l-alice', 1.25, 'USD', 'p2p-2');
@@ -97,5 +101,3 @@ SELECT cte_create_consumer('life-books', 0);
 SELECT cte_consumer_ack('life-books', (SELECT position FROM cte_consumer_next('life-books', 2)
                                         ORDER BY position DESC LIMIT 1));
 SELECT cte_create_consumer('life-alerts');
--- A balance monitor (SPEC §11) on a wallet with money on it.
-SELECT cte_create_monitor('l-bob', 'USD', 'below', 1) IS NOT NULL AS watching;

@@ -7,9 +7,12 @@ SELECT 'reference', type, reference, transaction_id, item_id FROM cte_references
 SELECT 'executor', type, execute_fn, compensate_fn, registrant FROM cte_executors ORDER BY 2;
 SELECT 'consumer', name, position, start_after, created_at, acked_at FROM cte_consumers ORDER BY name;
 SELECT 'monitor', id, account_id, currency, condition, threshold, created_at, created_by FROM cte_monitors ORDER BY id;
-SELECT 'feed', position, id, kinds, transaction_ids, lien_ids, old_statuses, new_statuses
+SELECT 'feed', position, id, kinds, transaction_ids, lien_ids, old_statuses, new_statuses,
+       amount, currency, monitor_id
   FROM cte_change_log ORDER BY position;
-SELECT 'outbox', id, kinds, old_statuses, new_statuses FROM cte_change_outbox ORDER BY id;
+SELECT 'outbox', id, kinds, old_statuses, new_statuses, amount, currency, monitor_id
+  FROM cte_change_outbox ORDER BY id;
+SELECT 'monitored', account_id, currency FROM cte_balances WHERE monitored ORDER BY 2, 3;
 SELECT 'lien_detail', id, transaction_id, captured_amount, capture_posting_id, reason, finished_at
   FROM cte_liens ORDER BY id;
 SELECT 'step_detail', id, reference, error_sqlstate, next_attempt_at, compensation_requested_at,
