@@ -262,11 +262,11 @@ pub fn feed(after: i64, limit: i64, tables_of_0_2_0: bool) -> Vec<FeedRow> {
         let table = run_cached(client, query, &args, false);
         table
             .map(|row| {
-                let text = |ordinal| spi(row.get::<String>(ordinal), FEED);
-                let id = |ordinal| spi(row.get::<Uuid>(ordinal), FEED);
+                let text = |ordinal| spi(row.get::<String>(ordinal), query);
+                let id = |ordinal| spi(row.get::<Uuid>(ordinal), query);
                 FeedRow {
-                    position: spi(row.get::<i64>(1), FEED).unwrap_or(0),
-                    at: spi(row.get::<TimestampWithTimeZone>(2), FEED)
+                    position: spi(row.get::<i64>(1), query).unwrap_or(0),
+                    at: spi(row.get::<TimestampWithTimeZone>(2), query)
                         .unwrap_or_else(|| super::timestamp(0)),
                     kind: text(3).unwrap_or_default(),
                     event_id: id(4),
@@ -277,7 +277,7 @@ pub fn feed(after: i64, limit: i64, tables_of_0_2_0: bool) -> Vec<FeedRow> {
                     account_id: text(9),
                     old_status: text(10),
                     new_status: text(11).unwrap_or_default(),
-                    amount: spi(row.get::<AnyNumeric>(12), FEED),
+                    amount: spi(row.get::<AnyNumeric>(12), query),
                     currency: text(13),
                     reference: text(14),
                     actor: text(15).unwrap_or_default(),

@@ -213,17 +213,18 @@ pub fn post_releasing(
                 locked.release(*amount).map_err(|refused| (0, refusal(refused, &wallet.1)))?;
             }
         }
-        let heads: HashMap<WalletKey, Link> =
-            read.iter().map(|(key, wallet)| (key.clone(), wallet.head)).collect();
-        let reserved: HashMap<WalletKey, Decimal> =
-            read.iter().map(|(key, wallet)| (key.clone(), wallet.reserved)).collect();
+        let kept: HashMap<WalletKey, Kept> = read
+            .iter()
+            .map(|(key, wallet)| {
+                (key.clone(), Kept { head: wallet.head, reserved: wallet.reserved })
+            })
+            .collect();
         // The entries' time: the clock, but never before a wallet's last entry (a clock stepped
         // back), so that on each wallet time and id grow together.
         let at = read.values().map(|wallet| wallet.last_entry_at).fold(super::clock_us(), i64::max);
         let refused = match wallets::apply(postings, read) {
             Ok(applied) => {
-                let wallets = WrittenWallets { heads, reserved };
-                return Ok(write(postings, references, origin, &applied, wallets, at));
+                return Ok(write(postings, references, origin, &applied, kept, at));
             }
             Err(refused) => refused,
         };
@@ -297,24 +298,23 @@ fn expire_overdue_liens(wallet: &WalletKey, wait: LockWait) -> usize {
     expired.len()
 }
 
-/// Writes applied postings: the wallets' new balances and chain heads, then every entry (a
-/// wallet entry with its link) and system delta.
-/// What `write` needs of the locked wallets besides the postings' results: each chain's head
-/// (advanced as entries are linked) and each reserve (lowered by a capture's release).
-struct WrittenWallets {
-    heads: HashMap<WalletKey, Link>,
-    reserved: HashMap<WalletKey, Decimal>,
+/// What `write` keeps of a locked wallet besides the postings' results: its chain's head
+/// (advanced as entries are linked) and its reserve (lowered by a capture's release).
+struct Kept {
+    head: Link,
+    reserved: Decimal,
 }
 
+/// Writes applied postings: the wallets' new balances, reserves and chain heads, then every
+/// entry (a wallet entry with its link) and system delta.
 fn write(
     postings: &[Posting],
     references: &[Option<&str>],
     origin: Origin,
     applied: &Applied,
-    wallets: WrittenWallets,
+    mut kept: HashMap<WalletKey, Kept>,
     at: i64,
 ) -> Vec<Uuid> {
-    let WrittenWallets { mut heads, reserved } = wallets;
     let ids: Vec<Uuid> = postings.iter().map(|_| new_id()).collect();
     let (mut posting_ids, mut kinds, mut accounts, mut currencies) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -348,9 +348,13 @@ fn write(
             let balance_text = balance_after.map(|balance| chain::decimal_text(&balance));
             let link = balance_text.as_deref().map(|balance| {
                 let key = (entry.account_id.clone(), posting.currency.clone());
-                let previous = heads.get(&key).copied().unwrap_or(chain::GENESIS);
+                let wallet = kept.get_mut(&key);
+                assert!(wallet.is_some(), "a wallet entry's wallet was locked and read");
+                let previous = wallet.as_ref().map_or(chain::GENESIS, |wallet| wallet.head);
                 let link = chain::link(&previous, &canonical, &entry.account_id, balance);
-                heads.insert(key, link);
+                if let Some(wallet) = wallet {
+                    wallet.head = link;
+                }
                 link.to_vec()
             });
             posting_ids.push(ids[index]);
@@ -370,18 +374,17 @@ fn write(
         finals.iter().map(|((_, currency), _)| currency.as_str()).collect();
     let balances: Vec<AnyNumeric> =
         finals.iter().map(|(_, balance)| numeric(&balance.to_string())).collect();
-    let final_heads: Vec<Vec<u8>> = finals
+    let written: Vec<&Kept> = finals
         .iter()
-        .map(|(key, _)| heads.get(key).copied().unwrap_or(chain::GENESIS).to_vec())
-        .collect();
-    let final_reserved: Vec<AnyNumeric> = finals
-        .iter()
-        .map(|(key, _)| {
-            let held = reserved.get(key);
-            assert!(held.is_some(), "every wallet written was locked and read");
-            numeric(&held.copied().unwrap_or_default().to_string())
+        .filter_map(|(key, _)| {
+            let wallet = kept.get(key);
+            assert!(wallet.is_some(), "every wallet written was locked and read");
+            wallet
         })
         .collect();
+    let final_heads: Vec<Vec<u8>> = written.iter().map(|wallet| wallet.head.to_vec()).collect();
+    let final_reserved: Vec<AnyNumeric> =
+        written.iter().map(|wallet| numeric(&wallet.reserved.to_string())).collect();
     let at = super::timestamp_us(at);
     let balance_args = [
         wallet_accounts.into(),
