@@ -32,6 +32,10 @@ SUPPORTED_MAJORS="15 16 17 18"
 pg_root() {
     if [ "$1" = 15 ]; then echo /usr/lib/postgresql/15; else echo "$CTE_CTEL_HOME/pg/$1"; fi
 }
+# pg_config_of MAJOR: that major's pg_config (Debian's for 15).
+pg_config_of() {
+    if [ "$1" = 15 ]; then echo /usr/bin/pg_config; else echo "$(pg_root "$1")/bin/pg_config"; fi
+}
 # set_pg_major MAJOR: every later command builds for, installs into and runs that major. Each
 # major builds in its own target directory, so going back and forth rebuilds nothing.
 set_pg_major() {
@@ -41,7 +45,7 @@ set_pg_major() {
     esac
     PG_MAJOR=$1
     PG_BIN=$(pg_root "$1")/bin
-    if [ "$1" = 15 ]; then PG_CONFIG=/usr/bin/pg_config; else PG_CONFIG=$PG_BIN/pg_config; fi
+    PG_CONFIG=$(pg_config_of "$1")
     PGXS_TEST=$(pg_root "$1")/lib/pgxs/src/test
     if [ "$1" = 15 ]; then unset CARGO_TARGET_DIR; else export CARGO_TARGET_DIR=$REPO_ROOT/target/pg$1; fi
     export PG_MAJOR PG_BIN PG_CONFIG
@@ -94,8 +98,8 @@ ensure_cargo_pgrx() {
     # init rewrites the whole config: name every major that is on this machine in one call.
     local args=() major missing=0
     for major in $SUPPORTED_MAJORS; do
-        local config=/usr/bin/pg_config
-        [ "$major" = 15 ] || config=$(pg_root "$major")/bin/pg_config
+        local config
+        config=$(pg_config_of "$major")
         [ -x "$config" ] || continue
         args+=("--pg$major" "$config")
         grep -qs "^pg$major = \"$config\"" "${PGRX_HOME:-$HOME/.pgrx}/config.toml" || missing=1
