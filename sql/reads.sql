@@ -48,6 +48,8 @@ BEGIN
           FROM cte_ctel.cte_events e
          WHERE e.metadata IS NOT NULL AND e.metadata::jsonb @> filter
            AND (after IS NULL OR e.id > after)
+           -- 0.3.0: read tenancy (sql/tenancy.sql).
+           AND ((SELECT cte_ctel.cte_reads_all()) OR cte_ctel.cte_may_read_event(e.id))
          ORDER BY e.id
          LIMIT "limit";
 END

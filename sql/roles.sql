@@ -13,6 +13,11 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'cte_admin') THEN
         CREATE ROLE cte_admin NOLOGIN IN ROLE cte_operator;
     END IF;
+    -- 0.3.0: read tenancy (sql/tenancy.sql). Outside the hierarchy: a member reads only the
+    -- accounts it owns once an administrator turns tenancy on; it grants nothing by itself.
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'cte_tenant') THEN
+        CREATE ROLE cte_tenant NOLOGIN;
+    END IF;
 END
 $$;
 
@@ -40,7 +45,13 @@ GRANT EXECUTE ON FUNCTION
     cte_ctel.cte_balance_at(text, text, timestamptz),
     cte_ctel.cte_feed_head(),
     cte_ctel.cte_find_events(jsonb, uuid, int),
-    cte_ctel.cte_statement_summary(text, text, timestamptz, timestamptz)
+    cte_ctel.cte_statement_summary(text, text, timestamptz, timestamptz),
+    -- Read tenancy's tests, which the tables' policies call as the reading role.
+    cte_ctel.cte_reads_all(),
+    cte_ctel.cte_owned_accounts(),
+    cte_ctel.cte_may_read_account(text),
+    cte_ctel.cte_may_read_event(uuid),
+    cte_ctel.cte_may_read_change(uuid, text, uuid[])
 TO cte_reader;
 
 GRANT EXECUTE ON FUNCTION
@@ -87,5 +98,7 @@ GRANT EXECUTE ON FUNCTION
     cte_ctel.cte_close_account(text, text),
     cte_ctel.cte_ledger_digest(),
     cte_ctel.cte_create_monitor(text, text, text, numeric),
-    cte_ctel.cte_drop_monitor(uuid)
+    cte_ctel.cte_drop_monitor(uuid),
+    cte_ctel.cte_set_read_tenancy(boolean),
+    cte_ctel.cte_set_account_owner(text, text)
 TO cte_admin;

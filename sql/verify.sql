@@ -6,6 +6,8 @@ RETURNS TABLE (check_name text, detail text)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+    -- 0.3.0: refused to a role read tenancy limits (its rows name every account).
+    SELECT cte_ctel.cte_verify_ledger_reader();
     -- Double entry: for each currency, all balances (wallets and system accounts) sum to zero.
     SELECT 'currency_sum_nonzero'::text,
            format('%s: balances sum to %s', s.currency, s.total)

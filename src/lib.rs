@@ -23,7 +23,11 @@ extension_sql_file!("../sql/ledger.sql", name = "ledger_schema", bootstrap);
 extension_sql_file!("../sql/engine.sql", name = "engine_schema", requires = ["ledger_schema"]);
 extension_sql_file!("../sql/liens.sql", name = "liens_schema", requires = ["engine_schema"]);
 extension_sql_file!("../sql/chains.sql", name = "chains", requires = ["ledger_schema"]);
-extension_sql_file!("../sql/verify.sql", name = "verify", requires = ["liens_schema", "chains"]);
+extension_sql_file!(
+    "../sql/verify.sql",
+    name = "verify",
+    requires = ["liens_schema", "chains", api::security::cte_verify_ledger_reader]
+);
 extension_sql_file!("../sql/executors.sql", name = "executors", requires = ["engine_schema"]);
 extension_sql_file!(
     "../sql/journal_guard.sql",
@@ -71,6 +75,11 @@ extension_sql_file!(
     "../sql/monitors.sql",
     name = "monitors",
     requires = ["engine_schema", api::security::cte_caller]
+);
+extension_sql_file!(
+    "../sql/tenancy.sql",
+    name = "tenancy",
+    requires = ["stats", "reads", "monitors", "consumers", "chains", "caller"]
 );
 extension_sql_file!("../sql/roles.sql", name = "roles", finalize);
 

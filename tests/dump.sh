@@ -38,7 +38,7 @@ q postgres -c "CREATE DATABASE cte_dump_src" >/dev/null
 (cd "$REPO_ROOT" && q cte_dump_src -f tests/lifecycle/fill.sql) >"$OUT/fill.log" 2>&1 || not_ok "the source database is filled (see $OUT/fill.log)"
 source_digest=$(q cte_dump_src -c "SELECT cte_ctel.cte_ledger_digest()")
 check cte_dump_src "the extension marks its tables and sequences for pg_dump" \
-    "SELECT cardinality(extconfig) = 20 FROM pg_extension WHERE extname = 'cte_ctel'"
+    "SELECT cardinality(extconfig) = 21 FROM pg_extension WHERE extname = 'cte_ctel'"
 
 # pg_dump -Fc, pg_restore into a new database.
 dump() { "$PG_BIN/pg_dump" -h "$host" -p "$port" -U postgres "$@"; }
@@ -51,6 +51,10 @@ same "the restored copy equals the original: balances, journal, events, steps, l
 check cte_dump_copy "seeded rows are neither lost nor doubled (currencies, system accounts)" \
     "SELECT (SELECT count(*) FROM cte_ctel.cte_currencies WHERE seeded) = 61
         AND (SELECT count(*) FROM cte_ctel.cte_accounts WHERE is_system) = 2"
+# Read tenancy (on in the fill) comes back with the dump: its switch is a row pg_dump keeps, the
+# policies CREATE EXTENSION's (pg_dump leaves them out, so none is made twice).
+tenant_reads_own="SET ROLE life_shop; SELECT array_agg(id ORDER BY id) = '{l-bob}' FROM cte_ctel.cte_accounts"
+check cte_dump_copy "read tenancy comes back: the tenant reads only its own account" "$tenant_reads_own"
 keeps_working cte_dump_copy
 
 # pg_dump --data-only into a database with a fresh install.
@@ -64,6 +68,7 @@ q cte_dump_data -c "CREATE EXTENSION cte_ctel" -c "CREATE FUNCTION public.lifecy
     >"$OUT/restore-data.log" 2>&1 && ok "pg_restore --data-only restores into a fresh install" \
     || { not_ok "pg_restore --data-only restores (see $OUT/restore-data.log)"; head "$OUT/restore-data.log"; }
 same "the data-only copy equals the original" cte_dump_src cte_dump_data
+check cte_dump_data "read tenancy comes back with a data-only restore too" "$tenant_reads_own"
 keeps_working cte_dump_data
 
 # A dump taken while transfers run is consistent (one snapshot).
@@ -104,6 +109,8 @@ for db in cte_dump_src; do
     fingerprint "$db"
     if diff "$OUT/$db.txt" "$OUT/dumpall-$db.txt" >/dev/null; then
         ok "pg_dumpall into a new cluster brings $db back equal"
+        [ "$("$PG_BIN/psql" -X -q -t -A -h "$other" -p "$other_port" -U postgres -d "$db" -c "$tenant_reads_own")" = t ] \
+            && ok "and its read tenancy holds" || not_ok "and its read tenancy holds"
     else
         not_ok "pg_dumpall into a new cluster brings $db back equal (see $OUT/dumpall-$db.txt)"
     fi

@@ -636,6 +636,7 @@ fn cte_dry_run(
 ) -> super::json_text::JsonbOut {
     let outcome = refused("cte_dry_run", move || {
         let event_id = required(event_id, "event_id")?;
+        super::security::refuse_unreadable_event("cte_dry_run", event_id);
         crate::driver::dry_run::dry_run(event_id, fail_at.as_deref(), &client_context())
     });
     match outcome {
@@ -655,6 +656,7 @@ fn cte_event_graph(
 ) -> String {
     refused("cte_event_graph", move || {
         let event_id = required(event_id, "event_id")?;
+        super::security::refuse_unreadable_event("cte_event_graph", event_id);
         let format =
             cte_ctel_core::engine::graph::GraphFormat::parse(&required(format, "format")?)?;
         let picture = crate::store::pictures::event(event_id)?;

@@ -10,6 +10,7 @@ use pgrx::{AnyNumeric, Uuid};
 
 use super::json_text::{JsonbOut, JsonbText};
 
+use super::security::refuse_unreadable_account;
 use super::{page_limit, refused, required};
 use crate::store;
 use crate::store::statements;
@@ -50,7 +51,9 @@ fn cte_create_account(
 #[pg_extern(security_definer, stable, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn cte_balance(account_id: Option<String>, currency: Option<String>) -> AnyNumeric {
-    refused("cte_balance", move || balance_in(account_id, currency).map(|row| row.balance))
+    refused("cte_balance", move || {
+        balance_in("cte_balance", account_id, currency).map(|row| row.balance)
+    })
 }
 
 /// The balance less what active liens reserve: what the account can spend now.
@@ -58,15 +61,17 @@ fn cte_balance(account_id: Option<String>, currency: Option<String>) -> AnyNumer
 #[search_path(pg_catalog, pg_temp)]
 fn cte_available_balance(account_id: Option<String>, currency: Option<String>) -> AnyNumeric {
     refused("cte_available_balance", move || {
-        balance_in(account_id, currency).map(|row| row.available)
+        balance_in("cte_available_balance", account_id, currency).map(|row| row.available)
     })
 }
 
 fn balance_in(
+    function: &'static str,
     account_id: Option<String>,
     currency: Option<String>,
 ) -> Result<store::ledger::BalanceRow, CteError> {
     let account = AccountId::parse(&required(account_id, "account_id")?)?;
+    refuse_unreadable_account(function, account.as_str());
     let currency = store::ledger::currency(&required(currency, "currency")?)?;
     let mut rows = store::ledger::balances(&account, Some(&currency))?;
     assert_eq!(rows.len(), 1);
@@ -89,6 +94,7 @@ fn cte_account_balances(
 > {
     let rows = refused("cte_account_balances", move || {
         let account = AccountId::parse(&required(account_id, "account_id")?)?;
+        refuse_unreadable_account("cte_account_balances", account.as_str());
         store::ledger::balances(&account, None)
     });
     TableIterator::new(
@@ -103,12 +109,15 @@ fn cte_fold_system_balances() -> i64 {
     store::ledger::fold_system_balances()
 }
 
-/// The wallet or system account (and currency) a journal read names, checked to exist.
+/// The wallet or system account (and currency) a journal read names, checked to exist and to
+/// be readable by the caller.
 fn journal_of(
+    function: &'static str,
     account_id: Option<String>,
     currency: Option<String>,
 ) -> Result<(AccountId, Currency), CteError> {
     let account = AccountId::parse(&required(account_id, "account_id")?)?;
+    refuse_unreadable_account(function, account.as_str());
     let currency = store::ledger::currency(&required(currency, "currency")?)?;
     store::ledger::balances(&account, Some(&currency))?;
     Ok((account, currency))
@@ -233,7 +242,7 @@ fn statement_rows(
     after_entry: Option<i64>,
     limit: Option<i32>,
 ) -> Result<Vec<statements::StatementRow>, CteError> {
-    let (account, currency) = journal_of(account_id, currency)?;
+    let (account, currency) = journal_of("cte_account_statement", account_id, currency)?;
     let limit = page_limit(limit, STATEMENT_ROWS_MAX)?;
     // A cursor names an entry of this statement: another (lost to a restore, a rolled-back id,
     // another account's) has no place in it to resume from.
@@ -260,7 +269,7 @@ fn cte_balance_at(
     at: Option<TimestampWithTimeZone>,
 ) -> AnyNumeric {
     refused("cte_balance_at", move || {
-        let (account, currency) = journal_of(account_id, currency)?;
+        let (account, currency) = journal_of("cte_balance_at", account_id, currency)?;
         let at = required(at, "at")?;
         Ok(statements::balance_at(account.as_str(), currency.code(), at))
     })

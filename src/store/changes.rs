@@ -203,8 +203,11 @@ pub struct FeedRow {
 
 // A row holds the changes from its position on: the first row wanted is the last that starts at
 // or before $1 + 1; from there, $2 + 1 rows hold at least $2 changes after $1 (each row one or
-// more), if there are that many.
-const FEED: &str = "
+// more), if there are that many. `$rows` narrows the rows read (read tenancy: FEED_OF_TENANT).
+macro_rules! feed_query {
+    ($rows:literal) => {
+        concat!(
+            "
     WITH start AS (
         SELECT COALESCE((SELECT position FROM cte_ctel.cte_change_log WHERE position <= $1 + 1
                           ORDER BY position DESC LIMIT 1), 1) AS position)
@@ -217,7 +220,9 @@ const FEED: &str = "
            COALESCE(b.currency, l.currency, t.payload->>'currency'),
            COALESCE(t.reference, b.monitor_id::text), b.actor, b.reason, e.metadata::text
       FROM (SELECT l.* FROM cte_ctel.cte_change_log l, start
-             WHERE l.position >= start.position ORDER BY l.position LIMIT $2 + 1) b
+             WHERE l.position >= start.position ",
+            $rows,
+            " ORDER BY l.position LIMIT $2 + 1) b
      CROSS JOIN LATERAL unnest(b.kinds, b.transaction_ids, b.lien_ids, b.old_statuses,
                                b.new_statuses) WITH ORDINALITY
                 AS c(kind, transaction_id, lien_id, old_status, new_status, n)
@@ -226,7 +231,15 @@ const FEED: &str = "
       LEFT JOIN cte_ctel.cte_liens l ON l.id = c.lien_id
      WHERE b.position + c.n - 1 > $1
      ORDER BY 1
-     LIMIT $2";
+     LIMIT $2"
+        )
+    };
+}
+const FEED: &str = feed_query!("");
+// The rows of the changes a role read tenancy limits may read (SPEC §12): positions of the others'
+// are skipped, never given again, so its cursor still only moves forward.
+const FEED_OF_TENANT: &str =
+    feed_query!("AND cte_ctel.cte_may_read_change(l.event_id, l.account_id, l.lien_ids)");
 
 // FEED as 0.2.0's tables allow (no monitor columns, no metadata), for 0.2.0's `cte_changes`
 // between a package upgrade and ALTER EXTENSION cte_ctel UPDATE: the feed stays readable.
@@ -254,10 +267,15 @@ const FEED_0_2_0: &str = "
      LIMIT $2";
 
 /// Up to `limit` changes after position `after`, in order. `tables_of_0_2_0`: the installed
-/// SQL is 0.2.0's (its `cte_changes`), whose tables lack the columns FEED reads.
+/// SQL is 0.2.0's (its `cte_changes`), whose tables lack the columns FEED reads (and which has
+/// no read tenancy).
 pub fn feed(after: i64, limit: i64, tables_of_0_2_0: bool) -> Vec<FeedRow> {
     let args = [after.into(), limit.into()];
-    let query = if tables_of_0_2_0 { FEED_0_2_0 } else { FEED };
+    let query = match tables_of_0_2_0 {
+        true => FEED_0_2_0,
+        false if super::tenancy::reads_all() => FEED,
+        false => FEED_OF_TENANT,
+    };
     Spi::connect_mut(|client| {
         let table = run_cached(client, query, &args, false);
         table

@@ -14,6 +14,7 @@ pub mod postings;
 pub mod references;
 pub mod statements;
 pub mod subtransaction;
+pub mod tenancy;
 
 use std::cell::RefCell;
 use std::collections::HashMap;

@@ -2,8 +2,9 @@
 -- money in wallets and system accounts (deltas folded and not), completed, compensated,
 -- failed and waiting events, a retry scheduled, an external step asked to compensate, liens
 -- active, pending, captured, released and about to expire, references of steps and batch
--- items, a custom executor, idempotency keys, named feed consumers, a balance monitor, and
--- changes both sequenced into the feed and still in the outbox. Used by the dump, backup,
+-- items, a custom executor, idempotency keys, named feed consumers, a balance monitor, read
+-- tenancy on with an account given to a tenant, and changes both sequenced into the feed and
+-- still in the outbox. Used by the dump, backup,
 -- failover and pg_upgrade tests.
 \set ON_ERROR_STOP on
 \set QUIET on
@@ -101,3 +102,12 @@ SELECT cte_create_consumer('life-books', 0);
 SELECT cte_consumer_ack('life-books', (SELECT position FROM cte_consumer_next('life-books', 2)
                                         ORDER BY position DESC LIMIT 1));
 SELECT cte_create_consumer('life-alerts');
+-- Read tenancy (SPEC §12) on, and bob's account given to a tenant role (roles are the cluster's:
+-- made once).
+DO $do$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'life_shop') THEN
+        CREATE ROLE life_shop IN ROLE cte_operator, cte_tenant;
+    END IF;
+END $do$;
+SELECT cte_set_account_owner('l-bob', 'life_shop');
+SELECT cte_set_read_tenancy(true);

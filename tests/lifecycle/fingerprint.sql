@@ -1,6 +1,7 @@
 -- Every stored row, in a stable order, to compare a database with its copy (restored, recovered,
 -- failed over). Run with psql -X -q -t -A. Contract columns and the extension's own tables.
 \ir ../upgrade/fingerprint.sql
+SELECT 'owner', id, owner FROM cte_accounts ORDER BY 2;
 SELECT 'system_balance', account_id, currency, folded_balance FROM cte_system_balances ORDER BY 2, 3;
 SELECT 'delta', id, account_id, currency, amount FROM cte_system_deltas ORDER BY id;
 SELECT 'reference', type, reference, transaction_id, item_id FROM cte_references ORDER BY 2, 3;

@@ -1,0 +1,176 @@
+-- Read tenancy (SPEC §12): off by default, when every reader reads everything as before. On, a
+-- member of cte_tenant reads only the accounts whose owner is a role it has the rights of, and
+-- the events, steps, entries, liens and changes that touch them: in the tables, the views and
+-- the read functions alike. A read outside is refused with 42501 whether or not the account
+-- exists, and changes nothing. Administrators, superusers and roles outside cte_tenant read
+-- everything. Writes are not scoped (a shop still pays another's account).
+SET search_path = cte_ctel, test;
+BEGIN;
+CREATE ROLE t_shop_a IN ROLE cte_operator, cte_tenant;
+CREATE ROLE t_shop_b IN ROLE cte_operator, cte_tenant;
+-- A login of shop A's application: it has t_shop_a's rights (and is a tenant through it).
+CREATE ROLE t_shop_a_app IN ROLE t_shop_a;
+CREATE ROLE t_auditor IN ROLE cte_reader;
+CREATE ROLE t_platform IN ROLE cte_admin, cte_tenant;
+GRANT USAGE ON SCHEMA test TO PUBLIC;
+GRANT EXECUTE ON FUNCTION test.refusal(text), test.ledger_state(), test.engine_state() TO PUBLIC;
+GRANT ALL ON test.observed_sqlstates TO PUBLIC;
+
+-- Each account belongs to the role that opened it; an administrator gives one to another role.
+SET ROLE t_platform;
+SELECT cte_create_account('tn-platform', ARRAY['USD']);
+SELECT cte_create_account('tn-seller-b', ARRAY['USD']);
+SELECT cte_set_account_owner('tn-seller-b', 't_shop_b');
+RESET ROLE;
+SET ROLE t_shop_a;
+SELECT cte_ctel.cte_create_account('tn-buyer-a', ARRAY['USD']);
+RESET ROLE;
+SELECT id, owner FROM cte_accounts WHERE id LIKE 'tn-%' ORDER BY id;
+
+-- Money moves: the buyer pays seller B (shop A's event), the platform pays seller B a bonus,
+-- the platform holds funds on its own account.
+SELECT cte_deposit('tn-buyer-a', 100, 'USD', 'tn-in-a') IS NOT NULL AS funded;
+SELECT cte_deposit('tn-platform', 500, 'USD', 'tn-in-p') IS NOT NULL AS funded;
+SET ROLE t_shop_a;
+SELECT cte_ctel.cte_transfer('tn-buyer-a', 'tn-seller-b', 30, 'USD', 'tn-order-1',
+                             '{"shop": "tn", "order": 1}') AS order_1 \gset
+RESET ROLE;
+SET ROLE t_platform;
+SELECT cte_transfer('tn-platform', 'tn-seller-b', 5, 'USD', 'tn-bonus',
+                    '{"shop": "tn", "order": 2}') AS bonus \gset
+SELECT ctel_create_lien(NULL, 'tn-platform', 7, 'USD') AS platform_lien \gset
+RESET ROLE;
+SELECT (cte_run_maintenance() ->> 'changes_sequenced')::int > 0 AS sequenced;
+
+-- Off (the default): a tenant reads everything, as before (the policies say so).
+SELECT count(*) AS tenancy_rows FROM cte_read_tenancy;
+SET ROLE t_shop_a;
+SELECT count(*) AS accounts FROM cte_accounts WHERE id LIKE 'tn-%';
+SELECT cte_balance('tn-platform', 'USD') AS platform_balance;
+RESET ROLE;
+
+-- On: only an administrator turns it on or off; again is the same.
+SET ROLE t_shop_a;
+SELECT test.refusal($$SELECT cte_ctel.cte_set_read_tenancy(true)$$);
+RESET ROLE;
+SET ROLE t_platform;
+SELECT cte_set_read_tenancy(true) AS on, cte_set_read_tenancy(true) AS again;
+RESET ROLE;
+SELECT enabled_by FROM cte_read_tenancy;
+SELECT count(*) AS policies, count(DISTINCT tablename) AS tables,
+       count(*) FILTER (WHERE c.relrowsecurity) AS with_row_security
+  FROM pg_policies p JOIN pg_class c ON c.relname = p.tablename
+                    AND c.relnamespace = 'cte_ctel'::regnamespace
+ WHERE p.schemaname = 'cte_ctel' AND p.policyname = 'cte_read_tenancy';
+SELECT test.ledger_state() || test.engine_state() AS before \gset
+
+-- Shop A reads its own account, its entries, the events that touched it, and nothing else.
+SET ROLE t_shop_a;
+SELECT id FROM cte_accounts WHERE id LIKE 'tn-%' ORDER BY id;
+SELECT account_id, balance FROM cte_balances WHERE account_id LIKE 'tn-%' ORDER BY 1;
+SELECT account_id, amount FROM cte_entries WHERE account_id LIKE 'tn-%' ORDER BY id;
+SELECT account_id, balance, available FROM cte_ledger_balances
+ WHERE account_id LIKE 'tn-%' OR account_id LIKE '@%' ORDER BY 1;
+SELECT count(*) FILTER (WHERE id = :'order_1') AS own_event,
+       count(*) FILTER (WHERE id = :'bonus') AS platform_event,
+       count(*) FILTER (WHERE created_by = 't_shop_a') AS created_by_a
+  FROM cte_events;
+SELECT count(*) FILTER (WHERE event_id = :'order_1') > 0 AS own_steps,
+       count(*) FILTER (WHERE event_id = :'bonus') AS platform_steps
+  FROM cte_transactions;
+SELECT count(*) AS liens, count(*) FILTER (WHERE id = :'platform_lien') AS platform_lien FROM cte_liens;
+SELECT count(*) AS system_rows FROM (SELECT account_id FROM cte_system_balances
+                                     UNION ALL SELECT account_id FROM cte_system_deltas) s;
+SELECT count(*) FILTER (WHERE event_id = :'order_1') > 0 AS own_history,
+       count(*) FILTER (WHERE event_id = :'bonus' OR lien_id = :'platform_lien') AS platform_history
+  FROM cte_event_history;
+SELECT count(*) FILTER (WHERE event_id = :'order_1') > 0 AS own_changes,
+       count(*) FILTER (WHERE event_id = :'bonus' OR :'platform_lien' = ANY (lien_ids)
+                          OR account_id = 'tn-platform') AS platform_changes
+  FROM cte_change_log;
+-- The read functions answer the same: the feed and a consumer skip the others' changes.
+SELECT count(*) FILTER (WHERE event_id = :'order_1') > 0 AS own_changes,
+       count(*) FILTER (WHERE event_id = :'bonus' OR lien_id = :'platform_lien'
+                          OR account_id = 'tn-platform') AS platform_changes
+  FROM cte_changes(0, 10000);
+SELECT cte_create_consumer('tn-export', 0) AS start;
+SELECT count(*) FILTER (WHERE event_id = :'order_1') > 0 AS own_changes,
+       count(*) FILTER (WHERE event_id = :'bonus' OR lien_id = :'platform_lien'
+                          OR account_id = 'tn-platform') AS platform_changes
+  FROM cte_consumer_next('tn-export', 10000);
+SELECT name, metadata FROM cte_find_events('{"shop": "tn"}') ORDER BY name;
+SELECT cte_balance('tn-buyer-a', 'USD') AS balance,
+       cte_available_balance('tn-buyer-a', 'USD') AS available;
+SELECT currency, balance FROM cte_account_balances('tn-buyer-a');
+SELECT kind, amount, counterparty FROM cte_account_statement('tn-buyer-a', 'USD') ORDER BY entry_id;
+SELECT cte_balance_at('tn-buyer-a', 'USD', 'infinity') AS balance_at;
+SELECT closing, entries FROM cte_statement_summary('tn-buyer-a', 'USD', '-infinity', 'infinity');
+SELECT cte_event_graph(:'order_1') IS NOT NULL AS own_graph;
+-- Anything else is refused (42501), an unknown account as one that exists, and nothing changes.
+SELECT test.refusal($$SELECT cte_ctel.cte_balance('tn-seller-b', 'USD')$$);
+SELECT test.refusal($$SELECT cte_ctel.cte_balance('tn-no-such-account', 'USD')$$);
+SELECT test.refusal($$SELECT cte_ctel.cte_available_balance('tn-platform', 'USD')$$);
+SELECT test.refusal($$SELECT * FROM cte_ctel.cte_account_balances('tn-platform')$$);
+SELECT test.refusal($$SELECT * FROM cte_ctel.cte_account_statement('tn-seller-b', 'USD')$$);
+SELECT test.refusal($$SELECT cte_ctel.cte_balance_at('@world', 'USD', now())$$);
+SELECT test.refusal($$SELECT * FROM cte_ctel.cte_statement_summary('tn-seller-b', 'USD', '-infinity', 'infinity')$$);
+SELECT test.refusal(format($$SELECT cte_ctel.cte_event_graph(%L)$$, :'bonus'));
+SELECT test.refusal(format($$SELECT cte_ctel.cte_dry_run(%L)$$, :'bonus'));
+SELECT test.refusal($$SELECT * FROM cte_ctel.cte_verify_ledger()$$);
+SELECT test.refusal($$SELECT * FROM cte_ctel.cte_verify_chains()$$);
+SELECT test.refusal($$SELECT cte_ctel.cte_verify_digest('0:' || repeat('0', 64))$$);
+-- Writes are not scoped: shop A still pays seller B.
+SELECT cte_ctel.cte_transfer('tn-buyer-a', 'tn-seller-b', 1, 'USD', 'tn-order-3') IS NOT NULL AS paid;
+RESET ROLE;
+SELECT test.ledger_state() || test.engine_state() <> :'before' AS only_the_payment_changed;
+SELECT test.ledger_state() || test.engine_state() AS before \gset
+
+-- Shop A's application login has shop A's rights: it reads what shop A reads.
+SET ROLE t_shop_a_app;
+SELECT id FROM cte_accounts WHERE id LIKE 'tn-%' ORDER BY id;
+SELECT cte_balance('tn-buyer-a', 'USD') AS balance;
+RESET ROLE;
+-- Shop B reads the account it was given and both events that paid it, not the buyer's account.
+SET ROLE t_shop_b;
+SELECT id FROM cte_accounts WHERE id LIKE 'tn-%' ORDER BY id;
+SELECT name FROM cte_find_events('{"shop": "tn"}') ORDER BY name;
+SELECT count(*) FILTER (WHERE account_id = 'tn-seller-b') AS own_entries,
+       count(*) FILTER (WHERE account_id <> 'tn-seller-b') AS others FROM cte_entries;
+SELECT test.refusal($$SELECT cte_ctel.cte_balance('tn-buyer-a', 'USD')$$);
+RESET ROLE;
+-- A reader outside cte_tenant, and an administrator inside it, read everything.
+SET ROLE t_auditor;
+SELECT id FROM cte_accounts WHERE id LIKE 'tn-%' ORDER BY id;
+SELECT count(*) AS violations FROM cte_verify_ledger();
+RESET ROLE;
+SET ROLE t_platform;
+SELECT id FROM cte_accounts WHERE id LIKE 'tn-%' ORDER BY id;
+SELECT cte_balance('tn-buyer-a', 'USD') AS buyer_balance;
+RESET ROLE;
+
+-- Owners: given to none, shop B no longer reads it; bad requests are refused, nothing changes.
+SET ROLE t_platform;
+SELECT cte_set_account_owner('tn-seller-b', NULL) IS NULL AS given_to_none;
+SELECT test.refusal($$SELECT cte_ctel.cte_set_account_owner('tn-no-such-account', 't_shop_b')$$);
+SELECT test.refusal($$SELECT cte_ctel.cte_set_account_owner('tn-seller-b', 't_no_such_role')$$);
+SELECT test.refusal($$SELECT cte_ctel.cte_set_account_owner(NULL, 't_shop_b')$$);
+SELECT test.refusal($$SELECT cte_ctel.cte_set_read_tenancy(NULL)$$);
+RESET ROLE;
+SELECT id, owner FROM cte_accounts WHERE id LIKE 'tn-%' ORDER BY id;
+SET ROLE t_shop_b;
+SELECT count(*) AS accounts FROM cte_accounts WHERE id LIKE 'tn-%';
+SELECT test.refusal($$SELECT cte_ctel.cte_set_account_owner('tn-seller-b', 't_shop_b')$$);
+RESET ROLE;
+
+-- Off again: every reader reads everything.
+SET ROLE t_platform;
+SELECT cte_set_read_tenancy(false) AS on, cte_set_read_tenancy(false) AS again;
+RESET ROLE;
+SELECT count(*) AS tenancy_rows FROM cte_read_tenancy;
+SET ROLE t_shop_a;
+SELECT count(*) AS accounts FROM cte_accounts WHERE id LIKE 'tn-%';
+SELECT cte_balance('tn-seller-b', 'USD') AS seller_balance;
+RESET ROLE;
+SELECT test.ledger_state() || test.engine_state() = :'before' AS unchanged;
+SELECT count(*) AS violations FROM cte_verify_ledger();
+ROLLBACK;
