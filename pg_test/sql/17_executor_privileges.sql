@@ -216,5 +216,26 @@ SELECT cte_create_event('legacy') AS l \gset
 SELECT cte_add_transaction(:'l', 'legacy', 'legacy.super', '{}') AS legacy_step \gset
 SELECT cte_start_event(:'l');
 SELECT status, error_sqlstate, error FROM cte_transactions WHERE id = :'legacy_step';
+
+-- An executor cannot outlast cte_ctel.executor_timeout by catching the cancel (0.3.0; a known
+-- limit of 0.3.0's first cut): a function that catches query_canceled and returns still fails
+-- its step as a statement timeout (57014), whatever it returned.
+SET cte_ctel.executor_timeout = '100ms';
+SET ROLE t_admin2;
+CREATE FUNCTION test.swallows_cancel(transaction_id uuid, payload jsonb) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = test, pg_temp AS $$
+BEGIN
+    PERFORM pg_sleep(5);
+    RETURN '{"finished": true}';
+EXCEPTION WHEN query_canceled THEN
+    RETURN '{"swallowed": true}';
+END $$;
+SELECT cte_register_executor('swallows.cancel', 'test.swallows_cancel(uuid, jsonb)');
+RESET ROLE;
+SELECT cte_create_event('swallower') AS s \gset
+SELECT cte_add_transaction(:'s', 'swallow', 'swallows.cancel', '{}', max_attempts => 1) AS swallow_step \gset
+SELECT cte_start_event(:'s');
+SELECT status, error_sqlstate, error, result FROM cte_transactions WHERE id = :'swallow_step';
+RESET cte_ctel.executor_timeout;
 SELECT count(*) AS violations FROM cte_verify_ledger();
 ROLLBACK;

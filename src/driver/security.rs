@@ -127,11 +127,25 @@ impl Drop for ExecutorDeadline {
 /// `cte_ctel.executor_timeout`; returns its result (`None` for NULL). A strict function with a
 /// NULL argument is not called, as SQL would not call it.
 pub fn call(registrant: Oid, function: Oid, args: &[Option<Datum>]) -> Option<Datum> {
-    let deadline = ExecutorDeadline::arm(crate::gucs::executor_timeout_ms());
+    let timeout_ms = crate::gucs::executor_timeout_ms();
+    let deadline = ExecutorDeadline::arm(timeout_ms);
+    let armed = deadline.armed;
+    let started = std::time::Instant::now();
     let result = call_unbounded(registrant, function, args);
+    let took = started.elapsed();
     drop(deadline);
     // A timeout that fired as the function returned is reported here, inside the step.
     pgrx::check_for_interrupts!();
+    // One that fired during the call, and that the function caught (`EXCEPTION WHEN
+    // query_canceled`) before returning, left no trace but the time: the call ran over it all the
+    // same, and is failed as PostgreSQL fails a statement that does, whatever it returned.
+    if armed && took.as_millis() >= u128::try_from(timeout_ms).unwrap_or(0) {
+        pgrx::ereport!(
+            pgrx::PgLogLevel::ERROR,
+            pgrx::PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
+            "canceling statement due to statement timeout"
+        );
+    }
     result
 }
 
