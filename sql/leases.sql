@@ -44,6 +44,8 @@ BEGIN
            AND ((t.status = 'waiting' AND t.next_attempt_at IS NULL AND e.status = 'waiting')
                 OR (t.status = 'compensating' AND t.compensation_requested_at IS NOT NULL
                     AND e.status = 'compensating'))
+           -- 0.3.0: a role read tenancy limits claims only steps of events it may read.
+           AND ((SELECT cte_ctel.cte_reads_all()) OR cte_ctel.cte_may_read_event(t.event_id))
          ORDER BY COALESCE(t.compensation_requested_at, e.started_at, e.created_at), t.id
          LIMIT "limit" * 4
     LOOP

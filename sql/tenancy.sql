@@ -40,17 +40,24 @@ ALTER VIEW cte_ctel.cte_ledger_balances SET (security_invoker = true);
 ALTER VIEW cte_ctel.cte_steps_awaiting SET (security_invoker = true);
 ALTER VIEW cte_ctel.cte_stats SET (security_invoker = true);
 
--- Whether the caller reads everything: tenancy is off, or the caller is not a member of
--- cte_tenant, or has cte_admin's rights (superusers have every role's).
+-- Whether the caller reads everything: tenancy is off, or neither the session's role nor the
+-- session's login (session_user, unless a superuser) is a member of cte_tenant, or the session's
+-- role has cte_admin's rights (superusers have every role's). The login counts so that a tenant
+-- cannot step out of tenancy by SET ROLE to a role it is a member of (cte_reader, say).
 CREATE FUNCTION cte_ctel.cte_reads_all() RETURNS boolean
 LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT NOT EXISTS (SELECT 1 FROM cte_ctel.cte_read_tenancy)
-        OR NOT COALESCE(pg_catalog.pg_has_role(cte_ctel.cte_caller(),
-                                               pg_catalog.to_regrole('cte_tenant'), 'MEMBER'), false)
         OR COALESCE(pg_catalog.pg_has_role(cte_ctel.cte_caller(),
                                            pg_catalog.to_regrole('cte_admin'), 'USAGE'), false)
+        OR NOT (COALESCE(pg_catalog.pg_has_role(cte_ctel.cte_caller(),
+                                                pg_catalog.to_regrole('cte_tenant'), 'MEMBER'), false)
+                OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+                            WHERE r.rolname = session_user AND NOT r.rolsuper
+                              AND COALESCE(pg_catalog.pg_has_role(r.oid,
+                                               pg_catalog.to_regrole('cte_tenant'), 'MEMBER'),
+                                           false)))
 $$;
 COMMENT ON FUNCTION cte_ctel.cte_reads_all() IS
     'Whether the calling role reads every account (read tenancy off, or the role outside cte_tenant, or an administrator).';

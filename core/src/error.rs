@@ -275,6 +275,26 @@ impl CteError {
         }
     }
 
+    /// This refusal as told to a role read tenancy limits (SPEC §12): a key or a reference is
+    /// one namespace for every role, so what holds it (an event's name and id, a lien's amount
+    /// and account) is withheld; the reason and its code stay.
+    #[must_use]
+    pub fn withholding_holder(self) -> CteError {
+        const WITHHELD: &str = "a request whose details read tenancy withholds";
+        match self {
+            CteError::IdempotencyConflict { key, requested, .. } => CteError::IdempotencyConflict {
+                key,
+                held: WITHHELD.into(),
+                requested,
+                original: WITHHELD.into(),
+            },
+            CteError::DuplicateReference { step_type, reference, .. } => {
+                CteError::DuplicateReference { step_type, reference, held_by: WITHHELD.into() }
+            }
+            other => other,
+        }
+    }
+
     /// A hint for the caller on how to get past this refusal, where there is a useful one.
     pub fn hint(&self) -> Option<String> {
         if let CteError::IdempotencyConflict { original, .. } = self {
@@ -494,6 +514,24 @@ mod tests {
         let indexes: Vec<usize> = CteError::examples().iter().map(CteError::index).collect();
         let expected: Vec<usize> = (0..VARIANT_COUNT).collect();
         assert_eq!(indexes, expected);
+    }
+
+    #[test]
+    fn withholding_a_holder_keeps_the_reason_and_drops_what_holds_it() {
+        for error in CteError::examples() {
+            let (code, reason, text) = (error.sqlstate(), error.reason(), error.to_string());
+            let names_a_holder = matches!(
+                error,
+                CteError::IdempotencyConflict { .. } | CteError::DuplicateReference { .. }
+            );
+            let withheld = error.withholding_holder();
+            assert_eq!((withheld.sqlstate(), withheld.reason()), (code, reason));
+            assert_eq!(withheld.to_string() != text, names_a_holder, "{text}");
+            if names_a_holder {
+                let told = format!("{withheld} {}", withheld.hint().unwrap_or_default());
+                assert!(told.contains("withholds"), "{told}");
+            }
+        }
     }
 
     #[test]

@@ -119,7 +119,7 @@ SELECT test.refusal(format($$SELECT cte_ctel.cte_dry_run(%L)$$, :'bonus'));
 SELECT test.refusal($$SELECT * FROM cte_ctel.cte_verify_ledger()$$);
 SELECT test.refusal($$SELECT * FROM cte_ctel.cte_verify_chains()$$);
 SELECT test.refusal($$SELECT cte_ctel.cte_verify_digest('0:' || repeat('0', 64))$$);
--- Writes are not scoped: shop A still pays seller B.
+-- A tenant still pays another's account.
 SELECT cte_ctel.cte_transfer('tn-buyer-a', 'tn-seller-b', 1, 'USD', 'tn-order-3') IS NOT NULL AS paid;
 RESET ROLE;
 SELECT test.ledger_state() || test.engine_state() <> :'before' AS only_the_payment_changed;
@@ -138,6 +138,56 @@ SELECT count(*) FILTER (WHERE account_id = 'tn-seller-b') AS own_entries,
        count(*) FILTER (WHERE account_id <> 'tn-seller-b') AS others FROM cte_entries;
 SELECT test.refusal($$SELECT cte_ctel.cte_balance('tn-buyer-a', 'USD')$$);
 RESET ROLE;
+-- What writes could tell or reach (found by an outside attack before release): a tenant takes
+-- no money out of, and holds none on, an account it may not read, refused before its balance
+-- is looked at (an insufficient_funds refusal would name what it holds), directly, in a step
+-- or by a refund; it acts on no event it may not read (whose id a reply may have told it); it
+-- claims and reports no step of one; a dry run, which shows every touched account's balance,
+-- is refused to it; and a key or reference another holds is refused without naming what
+-- holds it. Nothing changes.
+SET ROLE t_platform;
+SELECT event_id AS payout FROM cte_run_event('tn-payout',
+    '[{"name": "bank", "type": "external", "payload": {"card": "tn-secret"}}]', 'tn-payout-1') \gset
+SELECT id AS payout_step FROM cte_transactions WHERE event_id = :'payout' \gset
+SELECT ctel_create_lien(NULL, 'tn-platform', 3, 'USD') AS platform_hold \gset
+SELECT cte_create_event('tn-later', idempotency_key => 'tn-later-1') AS later \gset
+RESET ROLE;
+SET ROLE t_shop_a;
+SELECT test.refusal($$SELECT cte_ctel.cte_transfer('tn-seller-b', 'tn-buyer-a', 1000000, 'USD')$$);
+SELECT test.refusal($$SELECT cte_ctel.ctel_create_lien(NULL, 'tn-seller-b', 1000000, 'USD')$$);
+SELECT cte_ctel.cte_create_event('tn-probe') AS probe \gset
+SELECT test.refusal(format($$SELECT cte_ctel.cte_add_transaction(%L, 'take', 'wallet.transfer',
+    '{"source_account_id": "tn-seller-b", "destination_account_id": "tn-buyer-a", "amount": 1, "currency": "USD"}')$$, :'probe'));
+SELECT cte_ctel.cte_add_transaction(:'probe', 'pay', 'wallet.transfer',
+    '{"source_account_id": "tn-buyer-a", "destination_account_id": "tn-seller-b", "amount": 1, "currency": "USD"}')
+    IS NOT NULL AS a_payment_may_be_added;
+SELECT test.refusal(format($$SELECT cte_ctel.cte_dry_run(%L)$$, :'probe'));
+SELECT test.refusal(format($$SELECT cte_ctel.ctel_create_lien(%L, 'tn-buyer-a', 0.01, 'USD')$$, :'later'));
+SELECT test.refusal(format($$SELECT cte_ctel.cte_add_transaction(%L, 'x', 'external', '{}')$$, :'later'));
+SELECT test.refusal(format($$SELECT cte_ctel.cte_start_event(%L)$$, :'later'));
+SELECT test.refusal(format($$SELECT cte_ctel.cte_reverse_event(%L, 'mine now')$$, :'bonus'));
+SELECT test.refusal(format($$SELECT cte_ctel.cte_reverse_event(%L, 'changed my mind')$$, :'order_1'));
+SELECT test.refusal(format($$SELECT cte_ctel.ctel_capture_lien(%L, 'tn-buyer-a')$$, :'platform_hold'));
+SELECT test.refusal(format($$SELECT cte_ctel.ctel_release_lien(%L)$$, :'platform_hold'));
+SELECT count(*) AS claimed FROM cte_claim_steps(ARRAY['external'], 'tn-worker');
+SELECT test.refusal(format($$SELECT cte_ctel.cte_complete_transaction(%L)$$, :'payout_step'));
+SELECT test.refusal($$SELECT cte_ctel.cte_create_event('mine', idempotency_key => 'tn-later-1')$$);
+SELECT test.refusal($$SELECT cte_ctel.cte_transfer('tn-buyer-a', 'tn-seller-b', 2, 'USD', 'tn-bonus')$$);
+RESET ROLE;
+-- Seller B may refund what paid it: the money comes out of its own account.
+SET ROLE t_shop_b;
+SELECT cte_ctel.cte_reverse_event(:'bonus', 'returned to the platform') IS NOT NULL AS refunded;
+RESET ROLE;
+SELECT status FROM cte_events WHERE id = :'payout';
+-- A tenant cannot step out by SET ROLE to a role it is a member of: its login is a tenant.
+SET SESSION AUTHORIZATION t_shop_a;
+SET ROLE cte_reader;
+SELECT count(*) AS accounts FROM cte_accounts WHERE id LIKE 'tn-%';
+SELECT test.refusal($$SELECT cte_ctel.cte_balance('tn-platform', 'USD')$$);
+RESET ROLE;
+RESET SESSION AUTHORIZATION;
+SELECT test.ledger_state() || test.engine_state() AS before \gset
+
 -- A reader outside cte_tenant, and an administrator inside it, read everything.
 SET ROLE t_auditor;
 SELECT id FROM cte_accounts WHERE id LIKE 'tn-%' ORDER BY id;

@@ -31,7 +31,7 @@ fn cte_verify_chains(
 > {
     let checked = refused("cte_verify_chains", move || {
         let after = required(after, "after")?;
-        super::security::refuse_partial_reader("cte_verify_chains");
+        super::security::refuse_partial_reader("cte_verify_chains", "the whole ledger");
         can_cut("cte_verify_chains", false)?;
         let limit = page_limit(limit, CHAIN_ENTRIES_PER_PAGE_MAX)?;
         Ok(chains::check(after, limit))
@@ -81,7 +81,7 @@ fn can_cut(function: &'static str, untouched: bool) -> Result<(), CteError> {
 fn cte_verify_digest(digest: Option<String>) -> bool {
     refused("cte_verify_digest", move || {
         let digest = required(digest, "digest")?;
-        super::security::refuse_partial_reader("cte_verify_digest");
+        super::security::refuse_partial_reader("cte_verify_digest", "the whole ledger");
         let invalid = || CteError::IdentifierInvalid {
             what: "digest",
             value: digest.chars().take(100).collect(),

@@ -71,6 +71,7 @@ fn cte_add_transaction(
 ) -> Uuid {
     refused("cte_add_transaction", move || {
         let event_id = required(event_id, "event_id")?;
+        super::security::refuse_foreign_event("cte_add_transaction", event_id);
         let name = required(name, "name")?;
         let type_name = required(step_type, "type")?;
         let payload = required(payload, "payload")?;
@@ -98,6 +99,11 @@ fn cte_add_transaction(
             order,
             max_attempts,
         };
+        if crate::driver::security::may_be_tenant() {
+            let checked = checks::step(&spec, 1, &build::currency_book())?;
+            let postings = checked.plan.as_ref().map_or(&[][..], |plan| &plan.postings[..]);
+            super::security::refuse_foreign_debits("cte_add_transaction", postings);
+        }
         build::add_step(event_id, &spec, payload.datum(), gucs::retry_policy().attempts_max)
     })
 }
@@ -123,6 +129,7 @@ fn cte_start_event_at(
 ) -> String {
     refused("cte_start_event", move || {
         let event_id = required(event_id, "event_id")?;
+        super::security::refuse_foreign_event("cte_start_event", event_id);
         let ctx = client_context();
         let later = not_before.filter(|at| crate::store::ms_of(*at) > ctx.now_ms);
         if let Some(at) = later {
@@ -176,6 +183,7 @@ fn report(
     lease_token: Option<Uuid>,
     make: impl FnOnce(Uuid) -> Command,
 ) -> Result<String, CteError> {
+    super::security::refuse_foreign_step("a report", step_id);
     let event_id = events::event_of_step(step_id)?;
     // Under the event's lock, which claims take too: no lease can be taken between the check
     // and the report.
@@ -404,6 +412,8 @@ fn one_step_event(
         max_attempts: Some(1),
     };
     let checked = checks::step(&spec, 1, &build::currency_book())?;
+    let postings = checked.plan.as_ref().map_or(&[][..], |plan| &plan.postings[..]);
+    super::security::refuse_foreign_debits(step_type, postings);
     fast::one_step_event(checked, payload, metadata, &client_context())
 }
 
@@ -521,7 +531,9 @@ fn cte_reverse_capture(
             amount: amount.as_deref(),
             reference: reference.as_deref(),
         };
-        crate::driver::refunds::reverse_capture(&asked, &client_context())
+        let refund = crate::driver::refunds::reverse_capture(&asked, &client_context())?;
+        super::security::refuse_foreign_debits_of("cte_reverse_capture", refund);
+        Ok(refund)
     })
 }
 
@@ -545,6 +557,7 @@ fn reverse_event(
     legs: Option<JsonbText>,
 ) -> Result<Uuid, CteError> {
     let event_id = required(event_id, "event_id")?;
+    super::security::refuse_foreign_event("cte_reverse_event", event_id);
     let (reason, amount) = refund_terms(reason, amount, reference.as_deref())?;
     let legs_json =
         legs.map(|legs| legs.text("legs size in bytes", PAYLOAD_BYTES_MAX)).transpose()?;
@@ -557,7 +570,9 @@ fn reverse_event(
         legs: legs.as_deref(),
         legs_json: legs_json.as_deref(),
     };
-    crate::driver::refunds::reverse_event(&asked, &client_context())
+    let refund = crate::driver::refunds::reverse_event(&asked, &client_context())?;
+    super::security::refuse_foreign_debits_of("cte_reverse_event", refund);
+    Ok(refund)
 }
 
 /// What every refund asks besides its target: its reason (required), its amount (as text;
@@ -637,6 +652,8 @@ fn cte_dry_run(
     let outcome = refused("cte_dry_run", move || {
         let event_id = required(event_id, "event_id")?;
         super::security::refuse_unreadable_event("cte_dry_run", event_id);
+        // Its balances are those of every account the event touches.
+        super::security::refuse_partial_reader("cte_dry_run", "a dry run's balances");
         crate::driver::dry_run::dry_run(event_id, fail_at.as_deref(), &client_context())
     });
     match outcome {

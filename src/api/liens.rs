@@ -32,6 +32,10 @@ fn ctel_create_lien_keyed(
     refused("ctel_create_lien", move || {
         let account = AccountId::parse(&required(account_id, "account_id")?)?;
         holds::refuse_system_account(&account)?;
+        super::security::refuse_foreign_debit("ctel_create_lien", account.as_str());
+        if let Some(event_id) = event_id {
+            super::security::refuse_foreign_event("ctel_create_lien", event_id);
+        }
         let currency = ledger::currency(&required(currency, "currency")?)?;
         let amount = Amount::parse(&required(amount, "amount")?.to_string(), &currency)?;
         let metadata = metadata_of(metadata)?;
@@ -80,6 +84,7 @@ fn ctel_capture_lien(
 fn ctel_release_lien(lien_id: Option<Uuid>, reason: default!(Option<String>, "NULL")) {
     refused("ctel_release_lien", move || {
         let lien_id = required(lien_id, "lien_id")?;
+        super::security::refuse_foreign_lien("ctel_release_lien", lien_id);
         checks::description(reason.as_deref(), "reason")?;
         holds::release(lien_id, reason.as_deref(), &client_context())
     })
@@ -102,6 +107,7 @@ fn ctel_capture_lien_partly(
 ) -> Uuid {
     refused("ctel_capture_lien", move || {
         let lien_id = required(lien_id, "lien_id")?;
+        super::security::refuse_foreign_lien("ctel_capture_lien", lien_id);
         let destination =
             AccountId::parse(&required(destination_account_id, "destination_account_id")?)?;
         let last = required(last, "final")?;

@@ -56,6 +56,7 @@ fn palloc_text(text: &str) -> *mut c_char {
 /// top of a `#[pg_extern]` body (through [`refused`]) whose arguments were moved away, so the
 /// frames it jumps over hold nothing to drop, as `longjmp` over Rust frames requires.
 pub(crate) fn raise(function: &'static str, error: CteError) -> ! {
+    let error = security::withheld_from_tenant(error);
     let code = sqlstate_code(error.sqlstate());
     let message = palloc_text(&error.to_string());
     let detail = palloc_text(&format!("reason: {}", error.reason()));

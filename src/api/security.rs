@@ -5,7 +5,11 @@ use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::{PgSqlErrorCode, Uuid};
 
+use cte_ctel_core::ledger::Posting;
+use cte_ctel_core::CteError;
+
 use crate::driver::security;
+use crate::store::tenancy;
 
 /// The role the caller acts as (`current_user` outside the API's SECURITY DEFINER functions):
 /// the default of `cte_events.created_by`.
@@ -18,24 +22,92 @@ fn cte_caller() -> String {
 /// Refuses, with 42501 (SPEC §12), a read of an account outside the caller's read tenancy,
 /// whether or not the account exists (a tenant learns nothing of others' accounts).
 pub(crate) fn refuse_unreadable_account(function: &'static str, account_id: &str) {
-    if !crate::store::tenancy::may_read_account(account_id) {
-        refuse_read(function, format!("account {account_id:?}"));
+    if security::may_be_tenant() && !tenancy::may_read_account(account_id) {
+        refuse_limited(function, format!("read account {account_id:?}"));
     }
 }
 
 /// Refuses, with 42501 (SPEC §12), a read of an event outside the caller's read tenancy,
 /// whether or not the event exists.
 pub(crate) fn refuse_unreadable_event(function: &'static str, event_id: Uuid) {
-    if !crate::store::tenancy::may_read_event(event_id) {
-        refuse_read(function, format!("event {event_id}"));
+    if security::may_be_tenant() && !tenancy::may_read_event(event_id) {
+        refuse_limited(function, format!("read event {event_id}"));
     }
 }
 
-/// Refuses, with 42501 (SPEC §12), a check of the whole ledger by a role read tenancy limits.
-pub(crate) fn refuse_partial_reader(function: &'static str) {
-    if !crate::store::tenancy::reads_all() {
-        refuse_read(function, "the whole ledger".to_string());
+/// Refuses, with 42501 (SPEC §12), a role read tenancy limits any work on an event it may not
+/// read (adding a step, starting it, holding funds for it, refunding it), whether or not the
+/// event exists: an event's id, learnt from a reply, gives it nothing to read.
+pub(crate) fn refuse_foreign_event(function: &'static str, event_id: Uuid) {
+    if security::may_be_tenant() && !tenancy::may_read_event(event_id) {
+        refuse_limited(function, format!("act on event {event_id}"));
     }
+}
+
+/// Refuses, with 42501 (SPEC §12), a report on a step of an event the caller may not read.
+pub(crate) fn refuse_foreign_step(function: &'static str, step_id: Uuid) {
+    if security::may_be_tenant() && !tenancy::may_read_step(step_id) {
+        refuse_limited(function, format!("act on transaction {step_id}"));
+    }
+}
+
+/// Refuses, with 42501 (SPEC §12), a role read tenancy limits taking money out of (or holding
+/// funds on) a wallet it may not read: checked before its balance is, so that no refusal tells
+/// it another's balance.
+pub(crate) fn refuse_foreign_debit(function: &'static str, account_id: &str) {
+    if security::may_be_tenant() && !tenancy::may_read_account(account_id) {
+        refuse_limited(function, format!("move money out of account {account_id:?}"));
+    }
+}
+
+/// [`refuse_foreign_debit`] for every wallet the postings take money out of.
+pub(crate) fn refuse_foreign_debits(function: &'static str, postings: &[Posting]) {
+    if !security::may_be_tenant() {
+        return;
+    }
+    let debits = postings.iter().flat_map(|posting| &posting.entries);
+    for entry in debits.filter(|entry| !entry.is_system() && entry.amount.is_sign_negative()) {
+        refuse_foreign_debit(function, &entry.account_id);
+    }
+}
+
+/// [`refuse_foreign_debit`] for every wallet an event's postings took money out of (a refund,
+/// whose postings are planned from the journal): checked after they are written, so the refusal
+/// undoes them.
+pub(crate) fn refuse_foreign_debits_of(function: &'static str, event_id: Uuid) {
+    if !security::may_be_tenant() {
+        return;
+    }
+    for account_id in tenancy::debited_by_event(event_id) {
+        refuse_foreign_debit(function, &account_id);
+    }
+}
+
+/// Refuses, with 42501 (SPEC §12), a capture or release of a lien on a wallet the caller may not
+/// read (whether or not the lien exists).
+pub(crate) fn refuse_foreign_lien(function: &'static str, lien_id: Uuid) {
+    if security::may_be_tenant() && !tenancy::may_read_lien(lien_id) {
+        refuse_limited(function, format!("act on lien {lien_id}"));
+    }
+}
+
+/// Refuses, with 42501 (SPEC §12), to a role read tenancy limits, what reads `what` beyond its
+/// own accounts (the whole ledger, a dry run's balances).
+pub(crate) fn refuse_partial_reader(function: &'static str, what: &str) {
+    if security::may_be_tenant() && !tenancy::reads_all() {
+        refuse_limited(function, format!("read {what}"));
+    }
+}
+
+/// A refusal as told to the caller: to a role read tenancy limits, without what holds a key or
+/// a reference (`CteError::withholding_holder`).
+pub(crate) fn withheld_from_tenant(error: CteError) -> CteError {
+    let names_a_holder =
+        matches!(error, CteError::IdempotencyConflict { .. } | CteError::DuplicateReference { .. });
+    if names_a_holder && security::may_be_tenant() && !tenancy::reads_all() {
+        return error.withholding_holder();
+    }
+    error
 }
 
 /// `cte_verify_ledger`'s refusal of a role read tenancy limits (it is SQL; this is its first
@@ -43,20 +115,21 @@ pub(crate) fn refuse_partial_reader(function: &'static str) {
 #[pg_extern(stable, parallel_safe)]
 #[search_path(pg_catalog, pg_temp)]
 fn cte_verify_ledger_reader() {
-    refuse_partial_reader("cte_verify_ledger");
+    refuse_partial_reader("cte_verify_ledger", "the whole ledger");
 }
 
-fn refuse_read(function: &'static str, what: String) {
+fn refuse_limited(function: &'static str, what: String) {
     let caller = security::outer_role().1;
     ErrorReport::new(
         PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-        format!("{caller:?} may not read {what}: read tenancy limits it to its own accounts"),
+        format!("{caller:?} may not {what}: read tenancy limits it to its own accounts"),
         function,
     )
     .set_detail("reason: permission_denied")
     .set_hint(
-        "a member of cte_tenant reads the accounts whose owner is a role it has the rights of \
-         (cte_set_account_owner), and the events that created or touched them",
+        "a member of cte_tenant reads, and takes money out of, the accounts whose owner is a \
+         role it has the rights of (cte_set_account_owner), and acts on the events that created \
+         or touched them",
     )
     .report(PgLogLevel::ERROR);
 }

@@ -222,6 +222,27 @@ pub fn outer_role() -> (Oid, String) {
     }
 }
 
+/// Whether read tenancy may limit the caller (SPEC §12): the role it acts as, or its login, is
+/// a member of `cte_tenant`, and neither is a superuser. A test of the catalog caches only, so
+/// that callers outside tenancy pay no query for it; the rest of the rule (tenancy on, an
+/// administrator's exemption) is `cte_reads_all()`'s.
+pub fn may_be_tenant() -> bool {
+    // SAFETY: catalog lookups by name and membership, as PostgreSQL's own ACL checks make them.
+    unsafe {
+        let tenant = pg_sys::get_role_oid(c"cte_tenant".as_ptr(), true);
+        if tenant == Oid::INVALID {
+            return false;
+        }
+        let outer = pg_sys::GetOuterUserId();
+        let session = pg_sys::GetSessionUserId();
+        if pg_sys::superuser_arg(outer) {
+            return false;
+        }
+        pg_sys::is_member_of_role(outer, tenant)
+            || (!pg_sys::superuser_arg(session) && pg_sys::is_member_of_role(session, tenant))
+    }
+}
+
 /// Whether `role` has the rights of `cte_admin` (superusers have every role's).
 pub fn acts_as_admin(role: Oid) -> bool {
     // SAFETY: catalog lookups by name and membership, as PostgreSQL's own ACL checks make them.

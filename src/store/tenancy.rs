@@ -10,6 +10,16 @@ const INSTALLED: &str = "SELECT pg_catalog.to_regprocedure('cte_ctel.cte_reads_a
 const READS_ALL: &str = "SELECT cte_ctel.cte_reads_all()";
 const MAY_READ_ACCOUNT: &str = "SELECT cte_ctel.cte_may_read_account($1)";
 const MAY_READ_EVENT: &str = "SELECT cte_ctel.cte_may_read_event($1)";
+// NULL (false) for an unknown lien or step, as for one the caller may not read.
+const MAY_READ_LIEN: &str = "SELECT cte_ctel.cte_may_read_account(
+    (SELECT l.account_id FROM cte_ctel.cte_liens l WHERE l.id = $1))";
+const MAY_READ_STEP: &str = "SELECT cte_ctel.cte_may_read_event(
+    (SELECT t.event_id FROM cte_ctel.cte_transactions t WHERE t.id = $1))";
+const DEBITED_BY_EVENT: &str = "
+    SELECT DISTINCT n.account_id FROM cte_ctel.cte_transactions t
+      JOIN cte_ctel.cte_entries n ON n.transaction_id = t.id
+     WHERE t.event_id = $1 AND n.amount < 0 AND n.balance_after IS NOT NULL
+     ORDER BY 1";
 
 /// Whether the caller reads every account (tenancy off, not a tenant, or an administrator).
 pub fn reads_all() -> bool {
@@ -44,4 +54,22 @@ pub fn may_read_event(event_id: Uuid) -> bool {
 /// Whether the installed SQL has read tenancy (0.3.0 on).
 fn installed() -> bool {
     super::select_one::<bool>(INSTALLED, &[]) == Some(true)
+}
+
+/// Whether the caller may read the account a lien holds funds on (false for an unknown lien).
+pub fn may_read_lien(lien_id: Uuid) -> bool {
+    !installed() || super::select_one::<bool>(MAY_READ_LIEN, &[lien_id.into()]) == Some(true)
+}
+
+/// Whether the caller may read the event of a step (false for an unknown step).
+pub fn may_read_step(step_id: Uuid) -> bool {
+    !installed() || super::select_one::<bool>(MAY_READ_STEP, &[step_id.into()]) == Some(true)
+}
+
+/// The wallets an event's postings took money out of, in order.
+pub fn debited_by_event(event_id: Uuid) -> Vec<String> {
+    pgrx::Spi::connect_mut(|client| {
+        let table = super::run_cached(client, DEBITED_BY_EVENT, &[event_id.into()], false);
+        table.filter_map(|row| super::spi(row.get::<String>(1), DEBITED_BY_EVENT)).collect()
+    })
 }
