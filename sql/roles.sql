@@ -99,6 +99,7 @@ GRANT EXECUTE ON FUNCTION
     cte_ctel.cte_ledger_digest(),
     cte_ctel.cte_create_monitor(text, text, text, numeric),
     cte_ctel.cte_drop_monitor(uuid),
+    cte_ctel.cte_register_external_type(text, text),
     cte_ctel.cte_set_read_tenancy(boolean),
     cte_ctel.cte_set_account_owner(text, text)
 TO cte_admin;

@@ -77,6 +77,11 @@ extension_sql_file!(
     requires = ["engine_schema", api::security::cte_caller]
 );
 extension_sql_file!(
+    "../sql/external_types.sql",
+    name = "external_types",
+    requires = ["executors", api::security::cte_caller]
+);
+extension_sql_file!(
     "../sql/tenancy.sql",
     name = "tenancy",
     requires = ["stats", "reads", "monitors", "consumers", "chains", "caller"]

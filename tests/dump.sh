@@ -38,7 +38,7 @@ q postgres -c "CREATE DATABASE cte_dump_src" >/dev/null
 (cd "$REPO_ROOT" && q cte_dump_src -f tests/lifecycle/fill.sql) >"$OUT/fill.log" 2>&1 || not_ok "the source database is filled (see $OUT/fill.log)"
 source_digest=$(q cte_dump_src -c "SELECT cte_ctel.cte_ledger_digest()")
 check cte_dump_src "the extension marks its tables and sequences for pg_dump" \
-    "SELECT cardinality(extconfig) = 21 FROM pg_extension WHERE extname = 'cte_ctel'"
+    "SELECT cardinality(extconfig) = 22 FROM pg_extension WHERE extname = 'cte_ctel'"
 
 # pg_dump -Fc, pg_restore into a new database.
 dump() { "$PG_BIN/pg_dump" -h "$host" -p "$port" -U postgres "$@"; }

@@ -69,9 +69,11 @@ pub fn checked_step(
     spec: &StepSpec,
     default_attempts: u32,
 ) -> Result<checks::CheckedStep, CteError> {
-    let checked = checks::step(spec, default_attempts, &currency_book())?;
+    let mut checked = checks::step(spec, default_attempts, &currency_book())?;
     if let StepType::Custom(custom) = &checked.step_type {
-        if !executors::is_registered(custom) {
+        if executors::is_hosted(custom) {
+            checked.step_type = checked.step_type.hosted();
+        } else if !executors::is_registered(custom) {
             return Err(CteError::StepTypeUnknown { step_type: custom.clone() });
         }
     }

@@ -283,6 +283,10 @@ pub fn register(
             ))
         }
     }
+    as_extension_owner(crate::store::executors::lock_hosted_types);
+    if crate::store::executors::is_hosted(type_name) {
+        return Err(invalid("the application hosts it (cte_register_external_type)"));
+    }
     let (registrant, name) = current_role();
     custom::check_registrant(type_name, &name, crate::store::executors::is_superuser(registrant))?;
     let execute = crate::store::executors::function(execute_fn, registrant);

@@ -173,9 +173,14 @@ fn step_row(row: &pgrx::spi::SpiHeapTupleData) -> StepRow {
     let millis = |ordinal| spi(row.get::<i64>(ordinal), STEPS_OF_EVENT);
     let status = StepStatus::parse(&text(5).unwrap_or_default());
     assert!(status.is_some(), "a domain keeps step statuses known");
-    // Types were checked when the step was added; one that no longer parses is a custom type.
+    // Types were checked when the step was added; one that no longer parses is a custom type,
+    // and a custom name the application hosts is that (registered for good: never dropped).
     let type_name = text(3).unwrap_or_default();
-    let step_type = StepType::parse(&type_name).unwrap_or(StepType::Custom(type_name));
+    let step_type = match StepType::parse(&type_name) {
+        Ok(StepType::Custom(name)) if super::executors::is_hosted(&name) => StepType::Hosted(name),
+        Ok(step_type) => step_type,
+        Err(_) => StepType::Custom(type_name),
+    };
     let state = StepState {
         kind: step_type.kind(),
         status: status.unwrap_or(StepStatus::Failed),

@@ -177,6 +177,31 @@ pub fn save(
 const EXECUTOR_REGISTERED: &str =
     "SELECT EXISTS (SELECT 1 FROM cte_ctel.cte_executors WHERE type = $1)";
 
+// 0.3.0: the types the application hosts (sql/external_types.sql). Before the update a
+// database has no such table, and no such type.
+const HOSTED_TABLE: &str =
+    "SELECT pg_catalog.to_regclass('cte_ctel.cte_external_types') IS NOT NULL";
+const HOSTED: &str = "SELECT EXISTS (SELECT 1 FROM cte_ctel.cte_external_types WHERE type = $1)";
+
+const LOCK_HOSTED: &str = "LOCK TABLE cte_ctel.cte_external_types IN SHARE ROW EXCLUSIVE MODE";
+
+/// Takes the lock both registrations take before they look at the other's table, so that no
+/// type is both hosted and run by an executor however they race (a lock that conflicts with
+/// itself, held to the end of the transaction).
+pub fn lock_hosted_types() {
+    if select_one::<bool>(HOSTED_TABLE, &[]) == Some(true) {
+        Spi::connect_mut(|client| {
+            run_cached(client, LOCK_HOSTED, &[], true);
+        });
+    }
+}
+
+/// Whether `step_type` is registered as hosted by the application (`cte_register_external_type`).
+pub fn is_hosted(step_type: &str) -> bool {
+    select_one::<bool>(HOSTED_TABLE, &[]) == Some(true)
+        && select_one::<bool>(HOSTED, &[step_type.into()]) == Some(true)
+}
+
 const ROLE_IS_SUPERUSER: &str =
     "SELECT COALESCE((SELECT rolsuper FROM pg_catalog.pg_roles WHERE oid = $1), true)";
 

@@ -99,7 +99,11 @@ fn item_postings(
         StepType::Withdrawal => super::wallet::withdrawal(payload, book),
         StepType::Exchange => super::exchange::plan(payload, book),
         StepType::Split => super::split::plan(payload, book),
-        StepType::Batch | StepType::External | StepType::Refund | StepType::Custom(_) => {
+        StepType::Batch
+        | StepType::External
+        | StepType::Refund
+        | StepType::Custom(_)
+        | StepType::Hosted(_) => {
             return Err(fields.invalid(format!(
                 "transaction {id:?}: type {type_name:?} cannot run in a batch (wallet.* types only)"
             )));

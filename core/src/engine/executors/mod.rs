@@ -40,6 +40,10 @@ pub enum StepType {
     /// `wallet.split`: one debit, a credit per leg (SPEC §11).
     Split,
     Custom(String),
+    /// A type the application hosts (`cte_register_external_type`, SPEC §10): its steps wait on
+    /// the application as `external` ones do, claimed by its workers by this name. The shell
+    /// knows which names are registered: `parse` reads one as `Custom`, and `hosted` turns it.
+    Hosted(String),
 }
 
 /// How the saga treats a step: what it runs, what it holds, what it waits on.
@@ -91,15 +95,24 @@ impl StepType {
         Ok(StepType::Custom(name.to_string()))
     }
 
+    /// A registered custom type read as one the application hosts (any other type unchanged).
+    #[must_use]
+    pub fn hosted(self) -> StepType {
+        match self {
+            StepType::Custom(name) => StepType::Hosted(name),
+            other => other,
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         match self {
-            StepType::Custom(name) => name,
+            StepType::Custom(name) | StepType::Hosted(name) => name,
             built_in => BUILT_IN.iter().find(|(_, t)| t == built_in).map_or("", |(name, _)| name),
         }
     }
 
     pub fn is_built_in(&self) -> bool {
-        !matches!(self, StepType::Custom(_))
+        !matches!(self, StepType::Custom(_) | StepType::Hosted(_))
     }
 
     /// Whether the ledger reads this type's payload (a built-in money step's); `external` and
@@ -117,7 +130,7 @@ impl StepType {
             | StepType::Refund
             | StepType::Split => StepKind::Posting,
             StepType::Withdrawal | StepType::Exchange => StepKind::Held,
-            StepType::External => StepKind::External,
+            StepType::External | StepType::Hosted(_) => StepKind::External,
             StepType::Custom(_) => StepKind::Custom,
         }
     }
@@ -158,7 +171,7 @@ pub fn plan(
                 why: "a wallet.refund step is made only by cte_reverse_event".into(),
             })
         }
-        StepType::Custom(_) => return Ok(None),
+        StepType::Custom(_) | StepType::Hosted(_) => return Ok(None),
     };
     Ok(Some(StepPlan { postings, items: Vec::new(), batch_id: None }))
 }

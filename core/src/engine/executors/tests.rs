@@ -246,6 +246,18 @@ fn external_and_custom_steps_post_nothing() {
 }
 
 #[test]
+fn a_hosted_type_waits_on_the_application_under_its_own_name() {
+    let hosted = StepType::parse("stripe.charge").unwrap().hosted();
+    assert_eq!(hosted, StepType::Hosted("stripe.charge".into()));
+    assert_eq!((hosted.as_str(), hosted.kind()), ("stripe.charge", StepKind::External));
+    assert!(!hosted.is_built_in() && !hosted.reads_payload());
+    assert_eq!(plan(&hosted, &raw(&json!({"card": "tok_1"})), &book).unwrap(), None);
+    // Only a custom name becomes hosted: a built-in type stays what it is.
+    assert_eq!(StepType::External.hosted(), StepType::External);
+    assert_eq!(StepType::Transfer.hosted().kind(), StepKind::Posting);
+}
+
+#[test]
 fn a_batch_refuses_a_reference_used_twice_within_it() {
     let item = |id: &str, reference: &str| {
         json!({"id": id, "type": "wallet.deposit",
