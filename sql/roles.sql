@@ -48,6 +48,7 @@ GRANT EXECUTE ON FUNCTION
     cte_ctel.cte_statement_summary(text, text, timestamptz, timestamptz),
     -- Read tenancy's tests, which the tables' policies call as the reading role.
     cte_ctel.cte_reads_all(),
+    cte_ctel.cte_tenant_roles(),
     cte_ctel.cte_owned_accounts(),
     cte_ctel.cte_may_read_account(text),
     cte_ctel.cte_may_read_event(uuid),

@@ -62,14 +62,27 @@ $$;
 COMMENT ON FUNCTION cte_ctel.cte_reads_all() IS
     'Whether the calling role reads every account (read tenancy off, or the role outside cte_tenant, or an administrator).';
 
--- The accounts a tenant owns: those whose owner is a role it has the rights of.
+-- The roles whose accounts and events a tenant reads: those it has the rights of, but for the
+-- extension's own, which every tenant has (an account opened while acting as cte_operator is
+-- no tenant's).
+CREATE FUNCTION cte_ctel.cte_tenant_roles() RETURNS SETOF text
+LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r.rolname::text FROM pg_catalog.pg_roles r
+     WHERE pg_catalog.pg_has_role(cte_ctel.cte_caller(), r.oid, 'USAGE')
+       AND r.rolname NOT IN ('cte_reader', 'cte_operator', 'cte_admin', 'cte_tenant')
+$$;
+COMMENT ON FUNCTION cte_ctel.cte_tenant_roles() IS
+    'The roles the calling role has the rights of, but for the extension''s own: whose accounts and events a tenant reads.';
+
+-- The accounts a tenant owns: those whose owner is one of its roles.
 CREATE FUNCTION cte_ctel.cte_owned_accounts() RETURNS SETOF text
 LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT a.id FROM cte_ctel.cte_accounts a
-     WHERE a.owner IN (SELECT r.rolname::text FROM pg_catalog.pg_roles r
-                        WHERE pg_catalog.pg_has_role(cte_ctel.cte_caller(), r.oid, 'USAGE'))
+     WHERE a.owner IN (SELECT cte_ctel.cte_tenant_roles())
 $$;
 COMMENT ON FUNCTION cte_ctel.cte_owned_accounts() IS
     'The accounts whose owner is a role the calling role has the rights of.';
@@ -91,10 +104,8 @@ LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT cte_ctel.cte_reads_all()
-        OR EXISTS (SELECT 1 FROM cte_ctel.cte_events e JOIN pg_catalog.pg_roles r
-                                 ON r.rolname::text = e.created_by
-                    WHERE e.id = event_id
-                      AND pg_catalog.pg_has_role(cte_ctel.cte_caller(), r.oid, 'USAGE'))
+        OR EXISTS (SELECT 1 FROM cte_ctel.cte_events e
+                    WHERE e.id = event_id AND e.created_by IN (SELECT cte_ctel.cte_tenant_roles()))
         OR EXISTS (SELECT 1 FROM cte_ctel.cte_transactions t
                      JOIN cte_ctel.cte_entries n ON n.transaction_id = t.id
                     WHERE t.event_id = cte_may_read_event.event_id
@@ -191,6 +202,11 @@ BEGIN
         RAISE EXCEPTION 'owner % is not valid: no role has that name', pg_catalog.left(owner, 100)
             USING ERRCODE = 'L0008', DETAIL = 'reason: identifier_invalid',
                   HINT = 'name an existing role, or NULL for none';
+    END IF;
+    IF owner IN ('cte_reader', 'cte_operator', 'cte_admin', 'cte_tenant') THEN
+        RAISE EXCEPTION 'owner % is not valid: every tenant has the rights of the extension''s roles', owner
+            USING ERRCODE = 'L0008', DETAIL = 'reason: identifier_invalid',
+                  HINT = 'give the account to a role of its own tenant, or NULL for none';
     END IF;
     UPDATE cte_ctel.cte_accounts a SET owner = cte_set_account_owner.owner
      WHERE a.id = cte_set_account_owner.account_id

@@ -173,6 +173,34 @@ SELECT count(*) AS claimed FROM cte_claim_steps(ARRAY['external'], 'tn-worker');
 SELECT test.refusal(format($$SELECT cte_ctel.cte_complete_transaction(%L)$$, :'payout_step'));
 SELECT test.refusal($$SELECT cte_ctel.cte_create_event('mine', idempotency_key => 'tn-later-1')$$);
 SELECT test.refusal($$SELECT cte_ctel.cte_transfer('tn-buyer-a', 'tn-seller-b', 2, 'USD', 'tn-bonus')$$);
+-- (A second attack, on the fixes.) A replay under another's key or reference does not tell the
+-- tenant that one's event; nor may it add a currency to another's account.
+SELECT test.refusal($$SELECT cte_ctel.cte_create_event('tn-later', idempotency_key => 'tn-later-1')$$);
+SELECT test.refusal($$SELECT cte_ctel.cte_deposit('tn-platform', 500, 'USD', 'tn-in-p')$$);
+SELECT test.refusal($$SELECT cte_ctel.cte_add_currency('tn-seller-b', 'EUR')$$);
+RESET ROLE;
+-- A refund is refused before it is planned when it would take money back from an account the
+-- tenant may not read, so a seller that spent what it was paid tells nothing of its balance;
+-- the same for a refund of a lien's capture the tenant made to the seller.
+SELECT cte_balance('tn-seller-b', 'USD') - 1 AS spent \gset
+SELECT cte_transfer('tn-seller-b', 'tn-platform', :spent, 'USD') IS NOT NULL AS seller_spent;
+SET ROLE t_shop_a;
+SELECT test.refusal(format($$SELECT cte_ctel.cte_reverse_event(%L, 'changed my mind', 5)$$, :'order_1'));
+SELECT cte_ctel.ctel_create_lien(NULL, 'tn-buyer-a', 2, 'USD') AS own_hold \gset
+SELECT cte_ctel.ctel_capture_lien(:'own_hold', 'tn-seller-b') AS capture \gset
+SELECT test.refusal(format($$SELECT cte_ctel.cte_reverse_capture(%L, 'changed my mind')$$, :'capture'));
+RESET ROLE;
+SELECT cte_transfer('tn-platform', 'tn-seller-b', :spent, 'USD') IS NOT NULL AS seller_paid_back;
+-- The extension's own roles own nothing a tenant reads (every tenant has their rights): an
+-- account opened while acting as cte_operator is no tenant's, and none is given to them.
+SET ROLE t_platform;
+SET ROLE cte_operator;
+SELECT cte_create_account('tn-shared', ARRAY['USD']);
+RESET ROLE;
+SELECT test.refusal($$SELECT cte_ctel.cte_set_account_owner('tn-platform', 'cte_operator')$$);
+SET ROLE t_shop_a;
+SELECT count(*) AS shared_accounts FROM cte_accounts WHERE id = 'tn-shared';
+SELECT test.refusal($$SELECT cte_ctel.cte_balance('tn-shared', 'USD')$$);
 RESET ROLE;
 -- Seller B may refund what paid it: the money comes out of its own account.
 SET ROLE t_shop_b;

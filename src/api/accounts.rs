@@ -18,6 +18,7 @@ use crate::store::ledger;
 fn cte_add_currency(account_id: Option<String>, currency: Option<String>) -> bool {
     refused("cte_add_currency", move || {
         let account = AccountId::parse(&required(account_id, "account_id")?)?;
+        super::security::refuse_foreign_account_change("cte_add_currency", account.as_str());
         let currency = ledger::currency(&required(currency, "currency")?)?;
         accounts::add_currency(&account, &currency, &client_context())
     })

@@ -53,7 +53,10 @@ fn cte_create_event(
         let metadata = metadata_of(metadata)?;
         let ctx = client_context();
         let (description, key) = (description.as_deref(), idempotency_key.as_deref());
-        build::create_event(&name, description, timeout, &metadata, key, &ctx)
+        let event_id = build::create_event(&name, description, timeout, &metadata, key, &ctx)?;
+        // A replay under another's key returns that one's event.
+        super::security::refuse_foreign_reply("cte_create_event", event_id);
+        Ok(event_id)
     })
 }
 
@@ -414,7 +417,10 @@ fn one_step_event(
     let checked = checks::step(&spec, 1, &build::currency_book())?;
     let postings = checked.plan.as_ref().map_or(&[][..], |plan| &plan.postings[..]);
     super::security::refuse_foreign_debits(step_type, postings);
-    fast::one_step_event(checked, payload, metadata, &client_context())
+    let event_id = fast::one_step_event(checked, payload, metadata, &client_context())?;
+    // A replay under another's reference returns that one's event.
+    super::security::refuse_foreign_reply(step_type, event_id);
+    Ok(event_id)
 }
 
 /// A one-step `wallet.transfer` event, created and run. Returns the event id when it
@@ -524,6 +530,9 @@ fn cte_reverse_capture(
 ) -> Uuid {
     refused("cte_reverse_capture", move || {
         let capture_id = required(capture_id, "capture_id")?;
+        super::security::refuse_foreign_refund("cte_reverse_capture", || {
+            crate::store::tenancy::credited_by_posting(capture_id)
+        });
         let (reason, amount) = refund_terms(reason, amount, reference.as_deref())?;
         let asked = crate::driver::refunds::CaptureRefund {
             capture_id,
@@ -558,6 +567,9 @@ fn reverse_event(
 ) -> Result<Uuid, CteError> {
     let event_id = required(event_id, "event_id")?;
     super::security::refuse_foreign_event("cte_reverse_event", event_id);
+    super::security::refuse_foreign_refund("cte_reverse_event", || {
+        crate::store::tenancy::credited_by_event(event_id)
+    });
     let (reason, amount) = refund_terms(reason, amount, reference.as_deref())?;
     let legs_json =
         legs.map(|legs| legs.text("legs size in bytes", PAYLOAD_BYTES_MAX)).transpose()?;

@@ -40,7 +40,35 @@ pub(crate) fn refuse_unreadable_event(function: &'static str, event_id: Uuid) {
 /// event exists: an event's id, learnt from a reply, gives it nothing to read.
 pub(crate) fn refuse_foreign_event(function: &'static str, event_id: Uuid) {
     if security::may_be_tenant() && !tenancy::may_read_event(event_id) {
-        refuse_limited(function, format!("act on event {event_id}"));
+        refuse_limited(function, "act on an event it may not read".to_string());
+    }
+}
+
+/// Refuses, with 42501 (SPEC §12), to tell a role read tenancy limits the id of an event it may
+/// not read, which a replay under another's key or reference would return.
+pub(crate) fn refuse_foreign_reply(function: &'static str, event_id: Uuid) {
+    if security::may_be_tenant() && !tenancy::may_read_event(event_id) {
+        refuse_limited(function, "be told of an event it may not read".to_string());
+    }
+}
+
+/// Refuses, with 42501 (SPEC §12), to a role read tenancy limits a refund that would take money
+/// back out of a wallet it may not read (every wallet the refunded event, or capture, paid),
+/// before anything is planned: no refusal on their balances may tell it what they hold.
+pub(crate) fn refuse_foreign_refund(function: &'static str, paid: impl FnOnce() -> Vec<String>) {
+    if !security::may_be_tenant() {
+        return;
+    }
+    for account_id in paid() {
+        refuse_foreign_debit(function, &account_id);
+    }
+}
+
+/// Refuses, with 42501 (SPEC §12), to a role read tenancy limits a change to an account it may
+/// not read (a currency added), whether or not the account exists.
+pub(crate) fn refuse_foreign_account_change(function: &'static str, account_id: &str) {
+    if security::may_be_tenant() && !tenancy::may_read_account(account_id) {
+        refuse_limited(function, format!("change account {account_id:?}"));
     }
 }
 

@@ -15,6 +15,17 @@ const MAY_READ_LIEN: &str = "SELECT cte_ctel.cte_may_read_account(
     (SELECT l.account_id FROM cte_ctel.cte_liens l WHERE l.id = $1))";
 const MAY_READ_STEP: &str = "SELECT cte_ctel.cte_may_read_event(
     (SELECT t.event_id FROM cte_ctel.cte_transactions t WHERE t.id = $1))";
+// The wallets an event's postings paid (a refund of it takes money back out of them).
+const CREDITED_BY_EVENT: &str = "
+    SELECT DISTINCT n.account_id FROM cte_ctel.cte_transactions t
+      JOIN cte_ctel.cte_entries n ON n.transaction_id = t.id
+     WHERE t.event_id = $1 AND n.amount > 0 AND n.balance_after IS NOT NULL
+     ORDER BY 1";
+// The wallets a posting paid (a refund of a lien's capture takes money back out of them).
+const CREDITED_BY_POSTING: &str = "
+    SELECT DISTINCT n.account_id FROM cte_ctel.cte_entries n
+     WHERE n.posting_id = $1 AND n.amount > 0 AND n.balance_after IS NOT NULL
+     ORDER BY 1";
 const DEBITED_BY_EVENT: &str = "
     SELECT DISTINCT n.account_id FROM cte_ctel.cte_transactions t
       JOIN cte_ctel.cte_entries n ON n.transaction_id = t.id
@@ -68,8 +79,22 @@ pub fn may_read_step(step_id: Uuid) -> bool {
 
 /// The wallets an event's postings took money out of, in order.
 pub fn debited_by_event(event_id: Uuid) -> Vec<String> {
+    accounts(DEBITED_BY_EVENT, event_id)
+}
+
+/// The wallets an event's postings paid, in order.
+pub fn credited_by_event(event_id: Uuid) -> Vec<String> {
+    accounts(CREDITED_BY_EVENT, event_id)
+}
+
+/// The wallets a posting paid, in order.
+pub fn credited_by_posting(posting_id: Uuid) -> Vec<String> {
+    accounts(CREDITED_BY_POSTING, posting_id)
+}
+
+fn accounts(query: &'static str, id: Uuid) -> Vec<String> {
     pgrx::Spi::connect_mut(|client| {
-        let table = super::run_cached(client, DEBITED_BY_EVENT, &[event_id.into()], false);
-        table.filter_map(|row| super::spi(row.get::<String>(1), DEBITED_BY_EVENT)).collect()
+        let table = super::run_cached(client, query, &[id.into()], false);
+        table.filter_map(|row| super::spi(row.get::<String>(1), query)).collect()
     })
 }
