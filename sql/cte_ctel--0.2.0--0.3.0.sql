@@ -1619,3 +1619,17 @@ REVOKE ALL ON TABLE cte_ctel.cte_external_types FROM PUBLIC;
 GRANT SELECT ON TABLE cte_ctel.cte_external_types TO cte_reader;
 REVOKE ALL ON FUNCTION cte_ctel.cte_register_external_type(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION cte_ctel.cte_register_external_type(text, text) TO cte_admin;
+
+-- 0.3.0: one row, never changed: a fold of the system deltas locks it (FOR UPDATE, which only the
+-- extension's owner may do here) before it touches a delta or a system balance, so that two
+-- folds never wait on each other's rows: the feed worker skips its fold while another holds it
+-- (an administrator's cte_run_maintenance() or cte_fold_system_balances() left open), and so
+-- never lets it hold the sequencing and the expiries of its pass (SPEC §12).
+CREATE TABLE cte_ctel.cte_fold_lock (
+    id int PRIMARY KEY CHECK (id = 1)
+);
+INSERT INTO cte_ctel.cte_fold_lock VALUES (1);
+COMMENT ON TABLE cte_ctel.cte_fold_lock IS
+    'The lock a fold of the system deltas takes (one row, never changed).';
+REVOKE ALL ON TABLE cte_ctel.cte_fold_lock FROM PUBLIC;
+GRANT SELECT ON TABLE cte_ctel.cte_fold_lock TO cte_reader;

@@ -114,6 +114,18 @@ CREATE TABLE cte_ctel.cte_system_deltas (
 COMMENT ON TABLE cte_ctel.cte_system_deltas IS
     'System account changes not yet folded into cte_system_balances.';
 
+-- 0.3.0: one row, never changed: a fold of the system deltas locks it (FOR UPDATE, which only the
+-- extension's owner may do here) before it touches a delta or a system balance, so that two
+-- folds never wait on each other's rows: the feed worker skips its fold while another holds it
+-- (an administrator's cte_run_maintenance() or cte_fold_system_balances() left open), and so
+-- never lets it hold the sequencing and the expiries of its pass (SPEC §12).
+CREATE TABLE cte_ctel.cte_fold_lock (
+    id int PRIMARY KEY CHECK (id = 1)
+);
+INSERT INTO cte_ctel.cte_fold_lock VALUES (1);
+COMMENT ON TABLE cte_ctel.cte_fold_lock IS
+    'The lock a fold of the system deltas takes (one row, never changed).';
+
 -- The journal. Append-only: the trigger below refuses UPDATE, DELETE and TRUNCATE for everyone,
 -- superusers included. It has no foreign key to cte_accounts on purpose: a key check would
 -- share-lock the system account's row on every posting, the hot row this design avoids.

@@ -224,6 +224,9 @@ fn one_pass(duties: Duties) -> Option<(Report, bool)> {
         Err(failure) => {
             let text = format!("the pass: {} (SQLSTATE {})", failure.message, failure.sqlstate);
             warning!("cte_ctel maintenance failed: {text}");
+            if maintenance::state_held() {
+                return None; // a session holds the row: recorded in the log only, nothing waits
+            }
             let recorded = subtransaction::run_isolated(|| {
                 maintenance::record_failure(&text);
                 Ok(())

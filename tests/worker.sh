@@ -198,6 +198,39 @@ lien=$(q -c "SELECT cte_ctel.ctel_create_lien(NULL, 'w-alice', 1, 'USD', now() +
 wait_for 2 "and a lien that falls due meanwhile is expired" \
     "SELECT status = 'expired' FROM cte_ctel.cte_liens WHERE id = '$lien'"
 wait "$admin"
+# The same when that pass folded system deltas (found by the stress run's probe): a deposit in
+# the admin's transaction gives its fold a system balance to update, and so to hold; the feed
+# worker's own fold, of a deposit committed meanwhile, would wait on that row and its whole pass
+# (sequencing, expiries) roll back at the lock timeout, tick after tick (0.3.0 before the fix).
+admin_log=$(mktemp)
+"$PSQL" -X -q -h "$host" -p "$port" -U postgres -d cte_worker \
+    -c "BEGIN" -c "SELECT cte_ctel.cte_deposit('w-alice', 1, 'USD')" \
+    -c "SELECT (cte_ctel.cte_run_maintenance() ->> 'system_deltas_folded')::int > 0 AS folded" \
+    -c "SELECT pg_sleep(6.5)" -c "COMMIT" >"$admin_log" 2>&1 &
+admin=$!
+wait_for 3 "an admin's maintenance pass folded, and its transaction sits open" \
+    "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(6.5)')"
+q -c "SELECT cte_ctel.cte_deposit('w-bob', 1, 'USD')" >/dev/null
+sleep 1.5 # the worker's passes meet the held fold (0.3.0 before the fix: each then rolled back)
+waited=0
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+    [ "$(q -c "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                               WHERE backend_type = 'cte_ctel feed' AND wait_event_type = 'Lock')")" = t ] \
+        && waited=$((waited + 1))
+    sleep 0.1
+done
+if [ "$waited" -eq 0 ]; then ok "the feed worker waits on no lock meanwhile (10 looks in 1 s)"
+else not_ok "the feed worker waits on no lock meanwhile: waiting at $waited of 10 looks"; fi
+paid=$(q -c "SELECT cte_ctel.cte_transfer('w-alice', 'w-bob', 0.01, 'USD', 'while-admin-folds')")
+lien=$(q -c "SELECT cte_ctel.ctel_create_lien(NULL, 'w-alice', 1, 'USD', now() + interval '200 milliseconds')")
+wait_for 2 "while an admin's open maintenance transaction holds a fold, a transfer is sequenced" \
+    "SELECT EXISTS (SELECT 1 FROM cte_ctel.cte_changes(0, 10000) WHERE event_id = '$paid')"
+wait_for 2 "and a lien that falls due meanwhile is expired" \
+    "SELECT status = 'expired' FROM cte_ctel.cte_liens WHERE id = '$lien'"
+wait "$admin"
+if grep -q "^ t$" "$admin_log"; then ok "(the admin's pass did fold)"; else not_ok "the admin's pass folded (see $admin_log)"; fi
+wait_for 5 "after it commits, the deposit made meanwhile is folded too" \
+    "SELECT count(*) = 0 FROM cte_ctel.cte_system_deltas"
 
 check "cte_verify_ledger() finds nothing wrong after all the worker did" \
     "SELECT count(*) = 0 FROM cte_ctel.cte_verify_ledger()"

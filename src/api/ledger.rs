@@ -106,7 +106,7 @@ fn cte_account_balances(
 #[pg_extern(security_definer, volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn cte_fold_system_balances() -> i64 {
-    store::ledger::fold_system_balances()
+    store::ledger::fold_system_balances(true)
 }
 
 /// The wallet or system account (and currency) a journal read names, checked to exist and to

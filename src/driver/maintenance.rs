@@ -198,7 +198,8 @@ pub fn pass(ctx: &Context, items_max: usize, duties: Duties) -> (Report, bool) {
     }
     if duties != Duties::Events {
         left = expire_liens(ctx, left, &mut report);
-        report.system_deltas_folded = ledger::fold_system_balances();
+        // The feed worker does not wait for another's fold (SPEC §12); a caller does.
+        report.system_deltas_folded = ledger::fold_system_balances(duties != Duties::Feed);
     }
     (report, left == 0)
 }

@@ -205,11 +205,28 @@ const SYSTEM_FOLD: &str = "
                folded_at = EXCLUDED.folded_at)
     SELECT COALESCE(sum(deltas), 0)::bigint FROM sums";
 
+// 0.3.0: folds take turns on the one row of cte_fold_lock (sql/ledger.sql), which only the
+// extension's owner may lock. Before the update a database has no such table.
+const FOLD_LOCK_TABLE: &str = "SELECT pg_catalog.to_regclass('cte_ctel.cte_fold_lock') IS NOT NULL";
+const FOLD_LOCK_WAIT: &str = "SELECT true FROM cte_ctel.cte_fold_lock FOR UPDATE";
+const FOLD_LOCK_SKIP: &str = "SELECT true FROM cte_ctel.cte_fold_lock FOR UPDATE SKIP LOCKED";
+
 /// Folds up to `SYSTEM_DELTAS_PER_FOLD_MAX` system deltas into the system balances; returns
 /// how many. Deltas are deleted and added in one statement, so a reader never sees both or none.
-pub fn fold_system_balances() -> i64 {
+/// Two folds would wait on each other's rows (the deltas, the system balances) until the first
+/// commits: each takes the fold lock first, and with `wait` false (the feed worker) one held by
+/// another transaction (an administrator's fold left open) skips the fold rather than wait:
+/// the deltas wait for the next pass, and nothing else the pass does waits for them (SPEC §12).
+pub fn fold_system_balances(wait: bool) -> i64 {
     let args = [SYSTEM_DELTAS_PER_FOLD_MAX.into()];
-    Spi::connect_mut(|client| update_one(client, SYSTEM_FOLD, &args)).unwrap_or(0)
+    Spi::connect_mut(|client| {
+        let lockable = update_one::<bool>(client, FOLD_LOCK_TABLE, &[]) == Some(true);
+        let lock = if wait { FOLD_LOCK_WAIT } else { FOLD_LOCK_SKIP };
+        if lockable && update_one::<bool>(client, lock, &[]) != Some(true) {
+            return 0;
+        }
+        update_one(client, SYSTEM_FOLD, &args).unwrap_or(0)
+    })
 }
 
 /// Decimal text (from a checked `Decimal`) as a SQL numeric.
