@@ -8,18 +8,26 @@
 //! carries an idempotency key and every lien its key in its metadata, so that after a crash the
 //! outcome of an operation in flight is read from the database rather than guessed.
 //!
+//! Beside them, SPEC §12 under load: a slow custom executor (a step sleeping 1–3 s) keeps the
+//! events worker busy for most of the run, an administrator who is not a superuser leaves
+//! `cte_run_maintenance()` open in an idle transaction for 1–3 s at a time, and a probe on
+//! wallets of its own times, every 0.5–1 s, a lien falling due until it is expired and a
+//! committed transfer until it has a position in the feed.
+//!
 //! Checks: `cte_verify_ledger()` during the run (from a monitor session) and after it; each
 //! completed event's postings against what the client asked for, each compensated event's
 //! against nothing; every balance against the client's own model; no event left unfinished,
-//! no lien left active past its expiry. Prints the seed, the counts and every violation; exits
-//! 1 if there is any.
+//! no lien left active past its expiry; no probe waited over `LATENCY_MS_MAX` for the worker
+//! (a probe a crash overlapped, or whose lien an admin's pass may have expired, is not
+//! counted). Prints the seed, the counts, the slowest probes and every violation; exits 1 if
+//! there is any.
 //!
 //! Usage: cte_ctel_stress --host DIR --port N [--database NAME] [--seed N] [--sessions N]
 //!        [--operations N] [--crashes N --pgdata DIR]
 
 use std::collections::BTreeMap;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -37,6 +45,35 @@ const FUNDS_EUR: i64 = 500;
 const EXCHANGE_RATE: &str = "0.85";
 /// Longest wait for the server to come back, the worker to settle, a connection to open.
 const WAIT_MAX: Duration = Duration::from_secs(90);
+
+/// The idle administrator's role: a member of `cte_admin` that logs in and is not a superuser.
+const ADMIN_ROLE: &str = "stress_admin";
+/// The latency probe's own wallets, outside the sessions' choices: its transfers go from the
+/// first to the second (each a cent, keyed like the sessions' events and so in the model), and
+/// its liens hold a cent of the first.
+const PROBE_FROM: &str = "probe-from";
+const PROBE_TO: &str = "probe-to";
+/// How long after it is made a probe's lien falls due.
+const PROBE_LIEN_DUE_MS: u64 = 300;
+/// How often a probe looks whether its lien is expired and its transfer in the feed.
+const PROBE_POLL: Duration = Duration::from_millis(20);
+/// SPEC §12 allows about one worker interval (200 ms in these runs) between a lien falling due,
+/// or a change committing, and the worker expiring or sequencing it, whatever an executor or
+/// an idle transaction does. The rest is slack for a loaded 2-core machine (an unhindered
+/// worker takes at most about 250 ms here).
+const LATENCY_MS_MAX: u64 = 1_500;
+/// A probe stops looking after this long; what it waited for is then counted as late.
+const PROBE_WAIT_MAX: Duration = Duration::from_secs(10);
+/// How long the slow step sleeps, and the idle admin sits in its open transaction: both range
+/// well past the bound, so that a worker held for the whole of either shows as a late probe
+/// (a hold no longer than the bound never could).
+const HOLD_MS_MIN: u64 = 1_000;
+const HOLD_MS_MAX: u64 = 3_000;
+const _: () = assert!(HOLD_MS_MIN < HOLD_MS_MAX);
+const _: () = assert!(LATENCY_MS_MAX + 1_000 <= HOLD_MS_MAX);
+const _: () = assert!(LATENCY_MS_MAX < PROBE_WAIT_MAX.as_millis() as u64);
+/// The actor the workers record on the changes they make.
+const WORKER_ACTOR: &str = "cte_ctel worker";
 
 struct Config {
     host: String,
@@ -139,6 +176,47 @@ struct Shared {
     late_reports: AtomicUsize,
     /// Worker passes after which the monitor verified the ledger.
     passes_verified: AtomicUsize,
+    /// Crashes begun (the kill sent); with `crashes` (the server back) it tells a probe that a
+    /// crash overlapped it.
+    crashes_started: AtomicUsize,
+    /// Slow steps that ended (`slow_executor`).
+    slow_steps: AtomicUsize,
+    /// The idle admin's `cte_run_maintenance()` calls begun, when the one under way was sent,
+    /// and whether its transaction sits idle now (`idle_admin`).
+    admin_passes: AtomicUsize,
+    admin_pass_sent_at: Mutex<Option<Instant>>,
+    admin_idle: AtomicBool,
+    /// What the probes measured (`prober`).
+    expiry: Latency,
+    feed: Latency,
+    /// Liens an admin's pass may have expired (one began while the lien waited): not counted.
+    expiry_left_to_admin: AtomicUsize,
+    /// Probes a crash overlapped: not counted.
+    probes_crashed: AtomicUsize,
+    /// Probes begun while the events worker sat in a slow step, or the admin idled.
+    probes_during_slow_step: AtomicUsize,
+    probes_during_admin_idle: AtomicUsize,
+    /// Every probe over `LATENCY_MS_MAX`, or whose lien someone else than the worker expired:
+    /// the violations of the latency check, raised with its verdict after the run.
+    probes_late: Mutex<Vec<String>>,
+}
+
+/// One kind of latency the probes measure: how many counted, and the slowest.
+#[derive(Default)]
+struct Latency {
+    probes: AtomicUsize,
+    ms_max: AtomicU64,
+}
+
+impl Latency {
+    fn record(&self, ms: u64) {
+        self.probes.fetch_add(1, Ordering::Relaxed);
+        self.ms_max.fetch_max(ms, Ordering::Relaxed);
+    }
+    fn describe(&self) -> String {
+        let probes = self.probes.load(Ordering::Relaxed);
+        format!("max {} ms over {probes} probes", self.ms_max.load(Ordering::Relaxed))
+    }
 }
 
 impl Shared {
@@ -149,10 +227,14 @@ impl Shared {
 }
 
 fn connect(config: &Config, database: &str) -> Client {
+    connect_as(config, database, "postgres")
+}
+
+fn connect_as(config: &Config, database: &str, user: &str) -> Client {
     let started = Instant::now();
     loop {
         let params =
-            format!("host={} port={} user=postgres dbname={database}", config.host, config.port);
+            format!("host={} port={} user={user} dbname={database}", config.host, config.port);
         match Client::connect(&params, NoTls) {
             Ok(client) => return client,
             Err(error) if started.elapsed() < WAIT_MAX => {
@@ -228,6 +310,7 @@ fn setup(config: &Config) {
              SELECT cte_ctel.cte_create_account('fees', ARRAY['USD']);",
         )
         .unwrap();
+    setup_latency(&mut client);
     for index in 0..ACCOUNTS {
         let account = format!("s{index:02}");
         client
@@ -253,6 +336,49 @@ fn setup(config: &Config) {
         thread::sleep(Duration::from_millis(200));
     }
     panic!("the worker made no pass in {database} within {WAIT_MAX:?}");
+}
+
+/// What the run's part of SPEC §12 needs: the slow executor (registered as the others are),
+/// the idle admin's role, and the probe's wallets.
+fn setup_latency(client: &mut Client) {
+    client
+        .batch_execute(
+            "-- It sleeps as long as its payload says and moves nothing; undoing it is nothing.
+             CREATE FUNCTION public.slow(transaction_id uuid, payload jsonb) RETURNS jsonb
+             LANGUAGE plpgsql AS $$
+             BEGIN
+                 PERFORM pg_sleep((payload ->> 'ms')::int / 1000.0);
+                 RETURN '{}';
+             END $$;
+             CREATE FUNCTION public.slow_undo(transaction_id uuid, payload jsonb, result jsonb)
+             RETURNS void LANGUAGE plpgsql AS $$ BEGIN NULL; END $$;
+             ALTER FUNCTION public.slow(uuid, jsonb) OWNER TO script_registrar;
+             ALTER FUNCTION public.slow(uuid, jsonb) SET search_path = public, pg_temp;
+             ALTER FUNCTION public.slow_undo(uuid, jsonb, jsonb) OWNER TO script_registrar;
+             ALTER FUNCTION public.slow_undo(uuid, jsonb, jsonb) SET search_path = public, pg_temp;
+             SET ROLE script_registrar;
+             SELECT cte_ctel.cte_register_executor('stress.slow', 'public.slow(uuid, jsonb)',
+                                                   'public.slow_undo(uuid, jsonb, jsonb)');
+             RESET ROLE;
+             -- The idle admin (ADMIN_ROLE): an administrator that is not a superuser.
+             DO $do$ BEGIN
+                 IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'stress_admin') THEN
+                     CREATE ROLE stress_admin LOGIN IN ROLE cte_admin;
+                 END IF;
+             END $do$;",
+        )
+        .unwrap();
+    for account in [PROBE_FROM, PROBE_TO] {
+        client
+            .execute("SELECT cte_ctel.cte_create_account($1, ARRAY['USD'])", &[&account])
+            .unwrap();
+    }
+    client
+        .execute(
+            "SELECT cte_ctel.cte_deposit($1, $2::text::numeric, 'USD')",
+            &[&PROBE_FROM, &FUNDS_USD.to_string()],
+        )
+        .unwrap();
 }
 
 fn transfer(source: &str, destination: &str, amount: Decimal) -> (String, Deltas) {
@@ -681,6 +807,307 @@ fn bank(config: &Config, shared: &Shared) {
     }
 }
 
+/// Keeps the events worker inside a slow custom step for most of the run (SPEC §12: no executor
+/// can hold the worker): one event at a time, whose one step sleeps 1–3 s and moves nothing,
+/// scheduled a moment ahead so that the worker starts it and runs the step, not this session.
+fn slow_executor(config: &Config, shared: &Shared) {
+    let mut client = connect(config, &config.database);
+    let mut random = Random(config.seed.wrapping_mul(15_485_863) | 1);
+    let mut number = 0;
+    while !shared.stop.load(Ordering::Relaxed) {
+        number += 1;
+        let key = format!("stress-{}-slow-{number}", config.seed);
+        let sleep_ms = HOLD_MS_MIN + random.below(HOLD_MS_MAX - HOLD_MS_MIN);
+        // Completed or compensated, it must have posted nothing.
+        expect(shared, &key, Deltas::new());
+        let ran = slow_executor_schedule(&mut client, &key, sleep_ms)
+            .and_then(|()| slow_executor_wait(&mut client, shared, &key));
+        match ran {
+            Ok(()) => {}
+            Err(error) if connection_lost(&error) && config.crashes > 0 => {
+                client = connect(config, &config.database);
+            }
+            Err(error) => {
+                shared.violation(format!("{key}: unexpected error {}", describe(&error)));
+                if connection_lost(&error) {
+                    client = connect(config, &config.database);
+                }
+            }
+        }
+        nap(shared, Duration::from_millis(100 + random.below(200)));
+    }
+}
+
+/// Creates the slow event and schedules its start 100 ms ahead, in one database transaction.
+fn slow_executor_schedule(
+    client: &mut Client,
+    key: &str,
+    sleep_ms: u64,
+) -> Result<(), postgres::Error> {
+    let sleep_ms = i32::try_from(sleep_ms).unwrap_or(i32::MAX);
+    let mut transaction = client.transaction()?;
+    let row = transaction.query_one(
+        "SELECT cte_ctel.cte_create_event('stress', timeout => interval '60 seconds',
+                                          idempotency_key => $1)::text",
+        &[&key],
+    )?;
+    let event: String = row.get(0);
+    transaction.execute(
+        "SELECT cte_ctel.cte_add_transaction($1::text::uuid, 'sleep', 'stress.slow',
+                                             jsonb_build_object('ms', $2::int))",
+        &[&event, &sleep_ms],
+    )?;
+    transaction.execute(
+        "SELECT cte_ctel.cte_start_event($1::text::uuid,
+                                         clock_timestamp() + interval '100 milliseconds')",
+        &[&event],
+    )?;
+    transaction.commit()
+}
+
+/// Waits for the slow event to end (or the run to); one still running then is left to the
+/// final check that every event finished.
+fn slow_executor_wait(
+    client: &mut Client,
+    shared: &Shared,
+    key: &str,
+) -> Result<(), postgres::Error> {
+    let ended = "SELECT status IN ('completed', 'compensated', 'failed', 'resolved')
+                   FROM cte_ctel.cte_events WHERE idempotency_key = $1";
+    let started = Instant::now();
+    while !shared.stop.load(Ordering::Relaxed) && started.elapsed() < WAIT_MAX {
+        if client.query_one(ended, &[&key])?.get::<_, bool>(0) {
+            shared.slow_steps.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+/// An administrator (not a superuser) who runs maintenance by hand and leaves the transaction
+/// open: `BEGIN; SELECT cte_run_maintenance();`, 1–3 s idle, then `COMMIT` (now and then
+/// `ROLLBACK`). SPEC §12: no role's open transaction delays sequencing by more than about one
+/// worker interval; the probes measure it.
+fn idle_admin(config: &Config, shared: &Shared) {
+    let mut client = connect_as(config, &config.database, ADMIN_ROLE);
+    let mut random = Random(config.seed.wrapping_mul(6_700_417) | 1);
+    while !shared.stop.load(Ordering::Relaxed) {
+        let idle = Duration::from_millis(HOLD_MS_MIN + random.below(HOLD_MS_MAX - HOLD_MS_MIN));
+        let commit = random.chance(80);
+        let held = (|| -> Result<(), postgres::Error> {
+            let mut transaction = client.transaction()?;
+            *shared.admin_pass_sent_at.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(Instant::now());
+            shared.admin_passes.fetch_add(1, Ordering::Relaxed);
+            let pass = transaction.execute("SELECT cte_ctel.cte_run_maintenance()", &[]);
+            *shared.admin_pass_sent_at.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            pass?;
+            shared.admin_idle.store(true, Ordering::Relaxed);
+            nap(shared, idle);
+            shared.admin_idle.store(false, Ordering::Relaxed);
+            if commit {
+                transaction.commit()
+            } else {
+                transaction.rollback()
+            }
+        })();
+        match held {
+            Ok(()) => {}
+            Err(error) if connection_lost(&error) && config.crashes > 0 => {
+                client = connect_as(config, &config.database, ADMIN_ROLE);
+            }
+            Err(error) => {
+                shared.violation(format!("the idle admin's pass failed: {}", describe(&error)));
+                if connection_lost(&error) {
+                    client = connect_as(config, &config.database, ADMIN_ROLE);
+                }
+            }
+        }
+        nap(shared, Duration::from_millis(500 + random.below(1_000)));
+    }
+}
+
+/// What one latency probe saw.
+struct Probe {
+    /// The events worker sat in a slow step, or the admin idled, when the probe began.
+    slow_step: bool,
+    admin_idle: bool,
+    /// From the lien falling due (or committing, if later) to its being seen expired; `None`
+    /// when an admin's pass began meanwhile: it may have expired the lien instead of the worker.
+    expiry_ms: Option<u64>,
+    /// Who expired the lien, as the change records it.
+    expired_by: String,
+    /// From the transfer's commit to its change being seen with a position in the feed.
+    feed_ms: u64,
+}
+
+const SLOW_STEP_RUNNING: &str = "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                                  WHERE backend_type = 'cte_ctel maintenance'
+                                    AND wait_event = 'PgSleep')";
+
+/// SPEC §12 measured, while the events worker sits in a slow step and an admin idles in an open
+/// transaction: every 0.5–1 s, on wallets of its own, a lien that falls due 300 ms after it is
+/// made is timed until it is expired, and a committed transfer until its change has a position
+/// in `cte_change_log`. Probes a crash overlapped are not counted.
+fn prober(config: &Config, shared: &Shared) {
+    let mut client = connect(config, &config.database);
+    let mut random = Random(config.seed.wrapping_mul(2_750_159) | 1);
+    let mut number = 0;
+    while !shared.stop.load(Ordering::Relaxed) {
+        number += 1;
+        let key = format!("stress-{}-probe-{number}", config.seed);
+        let crashes = prober_crash_mark(shared);
+        let probed = probe(&mut client, shared, &key);
+        let crashed = prober_crash_mark(shared) != crashes;
+        match probed {
+            Ok(_) if crashed => {
+                shared.probes_crashed.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(probe) => prober_record(shared, &key, &probe),
+            Err(error) if connection_lost(&error) && config.crashes > 0 => {
+                shared.probes_crashed.fetch_add(1, Ordering::Relaxed);
+                client = connect(config, &config.database);
+            }
+            Err(error) => {
+                shared.violation(format!("{key}: unexpected error {}", describe(&error)));
+                if connection_lost(&error) {
+                    client = connect(config, &config.database);
+                }
+            }
+        }
+        nap(shared, Duration::from_millis(500 + random.below(500)));
+    }
+}
+
+/// Counts what a probe saw; a late one is kept for the check after the run.
+fn prober_record(shared: &Shared, key: &str, probe: &Probe) {
+    if probe.slow_step {
+        shared.probes_during_slow_step.fetch_add(1, Ordering::Relaxed);
+    }
+    if probe.admin_idle {
+        shared.probes_during_admin_idle.fetch_add(1, Ordering::Relaxed);
+    }
+    let during =
+        format!("(slow step running: {}, admin idle: {})", probe.slow_step, probe.admin_idle);
+    let mut late = Vec::new();
+    match probe.expiry_ms {
+        None => {
+            shared.expiry_left_to_admin.fetch_add(1, Ordering::Relaxed);
+        }
+        Some(ms) => {
+            shared.expiry.record(ms);
+            if ms > LATENCY_MS_MAX {
+                late.push(format!("{key}: a lien was expired {ms} ms after it fell due {during}"));
+            }
+            if probe.expired_by != WORKER_ACTOR {
+                late.push(format!(
+                    "{key}: a lien was expired by {:?}, not the worker {during}",
+                    probe.expired_by
+                ));
+            }
+        }
+    }
+    shared.feed.record(probe.feed_ms);
+    if probe.feed_ms > LATENCY_MS_MAX {
+        late.push(format!(
+            "{key}: a committed transfer waited {} ms for its place in the feed {during}",
+            probe.feed_ms
+        ));
+    }
+    for text in late {
+        eprintln!("late probe: {text}");
+        shared.probes_late.lock().unwrap_or_else(|e| e.into_inner()).push(text);
+    }
+}
+
+/// Crashes begun and crashes over: a probe during which either moved spans a crash.
+fn prober_crash_mark(shared: &Shared) -> (usize, usize) {
+    (shared.crashes_started.load(Ordering::Relaxed), shared.crashes.load(Ordering::Relaxed))
+}
+
+/// One probe: a lien due in 300 ms and a committed transfer, then both watched together.
+fn probe(client: &mut Client, shared: &Shared, key: &str) -> Result<Probe, postgres::Error> {
+    let slow_step: bool = client.query_one(SLOW_STEP_RUNNING, &[])?.get(0);
+    let admin_idle = shared.admin_idle.load(Ordering::Relaxed);
+    let admin_passes = shared.admin_passes.load(Ordering::Relaxed);
+    let admin_pass_sent_at = *shared.admin_pass_sent_at.lock().unwrap_or_else(|e| e.into_inner());
+    let sent = Instant::now();
+    let due_ms = i32::try_from(PROBE_LIEN_DUE_MS).unwrap_or(i32::MAX);
+    let lien: String = client
+        .query_one(
+            "SELECT cte_ctel.ctel_create_lien(NULL, $1, 0.01, 'USD',
+                    clock_timestamp() + $2::int * interval '1 millisecond')::text",
+            &[&PROBE_FROM, &due_ms],
+        )?
+        .get(0);
+    // Due no earlier than this (the server read its clock after the call was sent), and not
+    // expirable before it committed.
+    let due = (sent + Duration::from_millis(PROBE_LIEN_DUE_MS)).max(Instant::now());
+    let (_, deltas) = transfer(PROBE_FROM, PROBE_TO, Decimal::new(1, 2));
+    expect(shared, key, deltas);
+    let event: String = client
+        .query_one(
+            "SELECT cte_ctel.cte_transfer($1, $2, 0.01, 'USD', $3)::text",
+            &[&PROBE_FROM, &PROBE_TO, &key],
+        )?
+        .get(0);
+    let committed = Instant::now();
+    let (expired_at, sequenced_at) = probe_watch(client, &lien, &event)?;
+    // A pass begun since the lien was made may have expired it in the admin's transaction: then
+    // the admin, not the worker, decided when it showed. One begun before cannot have: a pass
+    // takes the liens due at its statement's start. (The one under way may have been sent just
+    // now, its count not yet up: within 100 ms it counts as begun since.)
+    let admin_passed = shared.admin_passes.load(Ordering::Relaxed) != admin_passes
+        || admin_pass_sent_at.is_some_and(|at| at + Duration::from_millis(100) >= sent);
+    let expired_by: Option<String> = client
+        .query_opt(
+            "SELECT actor FROM cte_ctel.cte_event_history
+              WHERE lien_id = $1::text::uuid AND new_status = 'expired'",
+            &[&lien],
+        )?
+        .map(|row| row.get(0));
+    let millis = |from: Instant, to: Instant| to.saturating_duration_since(from).as_millis() as u64;
+    Ok(Probe {
+        slow_step,
+        admin_idle,
+        expiry_ms: if admin_passed { None } else { Some(millis(due, expired_at)) },
+        expired_by: expired_by.unwrap_or_else(|| "nobody".into()),
+        feed_ms: millis(committed, sequenced_at),
+    })
+}
+
+/// Looks every 20 ms until the lien is expired and the event has a position in the feed;
+/// returns when each was first seen (or when the probe gave up on it).
+fn probe_watch(
+    client: &mut Client,
+    lien: &str,
+    event: &str,
+) -> Result<(Instant, Instant), postgres::Error> {
+    let seen = "SELECT (SELECT status = 'expired' FROM cte_ctel.cte_liens
+                         WHERE id = $1::text::uuid),
+                       EXISTS (SELECT 1 FROM cte_ctel.cte_change_log
+                                WHERE event_id = $2::text::uuid)";
+    let started = Instant::now();
+    let (mut expired_at, mut sequenced_at) = (None, None);
+    while expired_at.is_none() || sequenced_at.is_none() {
+        let row = client.query_one(seen, &[&lien, &event])?;
+        let now = Instant::now();
+        if expired_at.is_none() && row.get::<_, Option<bool>>(0) == Some(true) {
+            expired_at = Some(now);
+        }
+        if sequenced_at.is_none() && row.get::<_, bool>(1) {
+            sequenced_at = Some(now);
+        }
+        if started.elapsed() > PROBE_WAIT_MAX {
+            break;
+        }
+        thread::sleep(PROBE_POLL);
+    }
+    let now = Instant::now();
+    Ok((expired_at.unwrap_or(now), sequenced_at.unwrap_or(now)))
+}
+
 fn server_command(pgdata: &str, action: &str) -> bool {
     // bin/common.sh exports the chosen major's PG_BIN; Debian's 15 otherwise.
     let bin = std::env::var("PG_BIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".to_owned());
@@ -721,6 +1148,7 @@ fn crash_once(pgdata: &str, random: &mut Random, shared: &Shared) {
     let pid_file = std::fs::read_to_string(format!("{pgdata}/postmaster.pid")).unwrap_or_default();
     let pid = pid_file.lines().next().unwrap_or_default().trim().to_string();
     assert!(!pid.is_empty(), "the postmaster runs");
+    shared.crashes_started.fetch_add(1, Ordering::Relaxed);
     let killed = Command::new("kill").args(["-9", &pid]).status();
     assert!(killed.is_ok_and(|status| status.success()), "kill -9 {pid} worked");
     let started = Instant::now();
@@ -739,6 +1167,15 @@ fn crash_once(pgdata: &str, random: &mut Random, shared: &Shared) {
     eprintln!("crash {} done, server restarted", shared.crashes.load(Ordering::Relaxed));
 }
 
+/// Sleeps for `duration`, or until the run stops if that is sooner: the threads that hold
+/// things for seconds (the idle admin, the prober) must not keep the run waiting at its end.
+fn nap(shared: &Shared, duration: Duration) {
+    let started = Instant::now();
+    while started.elapsed() < duration && !shared.stop.load(Ordering::Relaxed) {
+        thread::sleep(duration.saturating_sub(started.elapsed()).min(Duration::from_millis(50)));
+    }
+}
+
 fn wait_until(client: &mut Client, what: &str, sql: &str, shared: &Shared) {
     let started = Instant::now();
     loop {
@@ -754,6 +1191,14 @@ fn wait_until(client: &mut Client, what: &str, sql: &str, shared: &Shared) {
     }
 }
 
+/// A thread of the run beside the sessions.
+type Background = fn(&Config, &Shared);
+
+fn spawn(config: &Arc<Config>, shared: &Arc<Shared>, body: Background) -> thread::JoinHandle<()> {
+    let (config, shared) = (config.clone(), shared.clone());
+    thread::spawn(move || body(&config, &shared))
+}
+
 fn main() {
     let config = Arc::new(config());
     println!(
@@ -763,22 +1208,18 @@ fn main() {
     setup(&config);
     let shared = Arc::new(Shared::default());
     let started = Instant::now();
-    let monitor_thread = {
-        let (config, shared) = (config.clone(), shared.clone());
-        thread::spawn(move || monitor(&config, &shared))
-    };
-    let crash_thread = {
-        let (config, shared) = (config.clone(), shared.clone());
-        thread::spawn(move || crasher(&config, &shared))
-    };
-    let bank_thread = {
-        let (config, shared) = (config.clone(), shared.clone());
-        thread::spawn(move || bank(&config, &shared))
-    };
-    let idle_thread = {
-        let (config, shared) = (config.clone(), shared.clone());
-        thread::spawn(move || idler(&config, &shared))
-    };
+    let monitor_thread = spawn(&config, &shared, monitor);
+    let crash_thread = spawn(&config, &shared, crasher);
+    let bank_thread = spawn(&config, &shared, bank);
+    // Until the sessions end: what holds things (a wallet, the events worker, an open
+    // maintenance pass) and the probe that times the worker meanwhile.
+    let holders: [(&str, Background); 4] = [
+        ("idler", idler),
+        ("slow executor", slow_executor),
+        ("idle admin", idle_admin),
+        ("prober", prober),
+    ];
+    let holders = holders.map(|(name, body)| (name, spawn(&config, &shared, body)));
     let sessions: Vec<_> = (0..config.sessions)
         .map(|index| {
             let (config, shared) = (config.clone(), shared.clone());
@@ -790,7 +1231,9 @@ fn main() {
     }
     shared.stop.store(true, Ordering::Relaxed);
     crash_thread.join().expect("the crasher ran to its end");
-    idle_thread.join().expect("the idler ran to its end");
+    for (name, handle) in holders {
+        handle.join().unwrap_or_else(|_| panic!("the {name} ran to its end"));
+    }
     monitor_thread.join().expect("the monitor ran to its end");
     let elapsed = started.elapsed();
     check(&config, &shared, bank_thread);
@@ -804,6 +1247,17 @@ fn main() {
         shared.late_reports.load(Ordering::Relaxed),
         shared.crashes.load(Ordering::Relaxed),
         elapsed.as_secs_f64()
+    );
+    println!(
+        "latency: lien expiry {} ({} left to the admin's pass), feed {}; {} probes during a slow step, {} while the admin idled, {} across a crash; slow steps {}, admin passes {}",
+        shared.expiry.describe(),
+        shared.expiry_left_to_admin.load(Ordering::Relaxed),
+        shared.feed.describe(),
+        shared.probes_during_slow_step.load(Ordering::Relaxed),
+        shared.probes_during_admin_idle.load(Ordering::Relaxed),
+        shared.probes_crashed.load(Ordering::Relaxed),
+        shared.slow_steps.load(Ordering::Relaxed),
+        shared.admin_passes.load(Ordering::Relaxed),
     );
     std::process::exit(if violations == 0 { 0 } else { 1 });
 }
@@ -823,6 +1277,7 @@ fn check(config: &Config, shared: &Shared, bank: thread::JoinHandle<()>) {
             "cte_verify_ledger() stayed clean during the run, checked after {passes} worker passes"
         ),
     );
+    check_latency(config, shared);
     let mark = shared.violations.lock().unwrap_or_else(|e| e.into_inner()).len();
     wait_until(
         &mut client,
@@ -910,6 +1365,46 @@ fn check(config: &Config, shared: &Shared, bank: thread::JoinHandle<()>) {
     );
 }
 
+/// The verdict on the latency probes (SPEC §12).
+fn check_latency(config: &Config, shared: &Shared) {
+    let mark = shared.violations.lock().unwrap_or_else(|e| e.into_inner()).len();
+    check_latency_probes(config, shared);
+    verdict(
+        shared,
+        mark,
+        &format!(
+            "no lien expiry or feed position waited over {LATENCY_MS_MAX} ms for a slow step or an idle admin (expiry {}, feed {})",
+            shared.expiry.describe(),
+            shared.feed.describe()
+        ),
+    );
+}
+
+/// The probes' late measurements become violations; so does a run without crashes in which the
+/// probes counted nothing or never met what they are there to meet (a slow step, an idle
+/// admin). With crashes a short run may have too few probes left for that.
+fn check_latency_probes(config: &Config, shared: &Shared) {
+    let late = shared.probes_late.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for text in late {
+        shared.violation(text);
+    }
+    if config.crashes > 0 {
+        return;
+    }
+    if shared.expiry.probes.load(Ordering::Relaxed) == 0 {
+        shared.violation("no lien expiry was measured".into());
+    }
+    if shared.feed.probes.load(Ordering::Relaxed) == 0 {
+        shared.violation("no feed position was measured".into());
+    }
+    if shared.probes_during_slow_step.load(Ordering::Relaxed) == 0 {
+        shared.violation("no probe ran while the events worker sat in a slow step".into());
+    }
+    if shared.probes_during_admin_idle.load(Ordering::Relaxed) == 0 {
+        shared.violation("no probe ran while the admin idled in its transaction".into());
+    }
+}
+
 fn verdict(shared: &Shared, mark: usize, what: &str) {
     let now = shared.violations.lock().unwrap_or_else(|e| e.into_inner()).len();
     if now == mark {
@@ -931,17 +1426,23 @@ fn add(wallets: &mut Wallets, account: &str, currency: &str, delta: Decimal) {
 fn check_events(client: &mut Client, shared: &Shared) -> Wallets {
     let rows = client
         .query(
-            "SELECT e.idempotency_key,
+            "SELECT k.key,
                     CASE WHEN e.status = 'failed' THEN 'failed ' || COALESCE(e.error_sqlstate, '?')
                          ELSE e.status END,
                     w.account_id, w.currency, w.total::text
                FROM cte_ctel.cte_events e
+               -- The probe's one-call transfers carry their key as the step's reference.
+               CROSS JOIN LATERAL (
+                   SELECT COALESCE(e.idempotency_key,
+                                   (SELECT t.reference FROM cte_ctel.cte_transactions t
+                                     WHERE t.event_id = e.id AND t.reference LIKE 'stress-%'
+                                     LIMIT 1)) AS key) k
                LEFT JOIN (SELECT t.event_id, n.account_id, n.currency, sum(n.amount) AS total
                             FROM cte_ctel.cte_entries n
                             JOIN cte_ctel.cte_transactions t ON t.id = n.transaction_id
                            WHERE left(n.account_id, 1) <> '@'
                            GROUP BY t.event_id, n.account_id, n.currency) w ON w.event_id = e.id
-              WHERE e.idempotency_key LIKE 'stress-%'",
+              WHERE k.key LIKE 'stress-%'",
             &[],
         )
         .unwrap_or_default();
@@ -965,6 +1466,7 @@ fn check_events(client: &mut Client, shared: &Shared) -> Wallets {
         add(&mut model, &format!("s{index:02}"), "USD", Decimal::from(FUNDS_USD));
         add(&mut model, &format!("s{index:02}"), "EUR", Decimal::from(FUNDS_EUR));
     }
+    add(&mut model, PROBE_FROM, "USD", Decimal::from(FUNDS_USD));
     let expected = shared.expected.lock().unwrap_or_else(|e| e.into_inner()).clone();
     for (key, deltas) in &expected {
         let mut asked = Wallets::new();
