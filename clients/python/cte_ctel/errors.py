@@ -13,7 +13,7 @@ from typing import Optional
 
 import psycopg
 
-from cte_ctel._base import CteError, PermissionDenied, Refused, TryAgain  # noqa: F401  (re-exported)
+from cte_ctel._base import CteError, PermissionDenied, Refused, TryAgain  # noqa: F401
 from cte_ctel._errors import CATALOG
 
 #: Errors that mean "send the same call again": a serialization failure, a deadlock, a lock that

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import pathlib
 import sys
+import textwrap
 
 import psycopg
 
@@ -60,8 +61,12 @@ def render(catalog: list[tuple[str, str, str]]) -> str:
 
 
 def _docstring(text: str) -> str:
-    """A one-line docstring that is valid Python whatever the example message holds."""
-    return repr(text.replace("\n", " "))
+    """A docstring within 100 columns that is valid Python whatever the example holds."""
+    flat = " ".join(text.split())
+    if '"""' in flat or "\\" in flat or flat.endswith('"'):
+        return repr(flat)
+    lines = textwrap.wrap(flat, width=88)
+    return '"""' + "\n    ".join(lines) + '"""'
 
 
 def main(argv: list[str]) -> int:

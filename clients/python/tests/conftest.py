@@ -116,3 +116,35 @@ def wait_until(condition, admin, seconds: float = 10.0, what: str = "condition")
             pytest.fail(f"timed out waiting for {what}")
         maintenance(admin)
         time.sleep(0.05)
+
+
+_terminal = {}
+
+
+def pytest_configure(config):
+    _terminal["config"] = config
+
+
+def pytest_runtest_logreport(report):
+    """One `ok - <test>` / `not ok - <test>` line per test, besides pytest's own summary: the
+    form bin/test counts for every script suite."""
+    if report.when != "call" and not report.failed:
+        return
+    reporter = _terminal["config"].pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    word = "not ok" if report.failed else "ok"
+    suffix = f" ({report.when} failed)" if report.when != "call" else ""
+    reporter.write_line(f"{word} - {report.nodeid}{suffix}")
+
+
+def pytest_report_teststatus(report, config):
+    """No progress letter ("."/"F"/"E"): each test has its own line above, which must start
+    the line for bin/test to count it."""
+    if report.when == "call" and report.passed:
+        return "passed", "", "PASSED"
+    if report.when == "call" and report.failed:
+        return "failed", "", "FAILED"
+    if report.failed:
+        return "error", "", "ERROR"
+    return None

@@ -125,3 +125,22 @@ def test_convert_recognises_try_again():
 
     converted = cte_ctel.convert(Fake("race"))
     assert isinstance(converted, cte_ctel.TryAgain) and converted.sqlstate == "40001"
+
+
+def test_convert_keeps_an_unknown_or_mismatched_refusal_as_refused():
+    def fake(sqlstate, detail):
+        class Diag:
+            message_primary, message_hint = "refused", "a hint"
+        Diag.sqlstate, Diag.message_detail = sqlstate, detail
+        error = psycopg.DatabaseError("refused")
+        error.__class__ = type("Fake", (psycopg.DatabaseError,), {"diag": Diag()})
+        return error
+
+    newer = cte_ctel.convert(fake("L0999", "reason: from_a_newer_server"))
+    assert type(newer) is cte_ctel.Refused and newer.reason == "from_a_newer_server"
+    mismatched = cte_ctel.convert(fake("L0020", "reason: account_unknown"))
+    assert type(mismatched) is cte_ctel.Refused and mismatched.hint == "a hint"
+    assert type(cte_ctel.convert(fake("L0020", "reason: insufficient_funds"))) is \
+        cte_ctel.InsufficientFunds
+    unrelated = fake("23505", None)
+    assert cte_ctel.convert(unrelated) is unrelated
