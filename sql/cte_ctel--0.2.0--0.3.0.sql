@@ -794,6 +794,15 @@ BEGIN
         RAISE EXCEPTION 'lease is %; it must be between 1 second and 1 day', lease
             USING ERRCODE = 'L0033', DETAIL = 'reason: argument_out_of_range';
     END IF;
+    -- 0.3.0: a role read tenancy limits acts on no step of an event it may not read, known or
+    -- not (as the reports refuse it).
+    IF NOT cte_ctel.cte_may_read_event((SELECT t.event_id FROM cte_ctel.cte_transactions t
+                                        WHERE t.id = cte_extend_lease.transaction_id)) THEN
+        RAISE EXCEPTION '"%" may not act on transaction %: read tenancy limits it to its own accounts',
+                        cte_ctel.cte_caller(), transaction_id
+            USING ERRCODE = '42501', DETAIL = 'reason: permission_denied',
+                  HINT = 'a member of cte_tenant reads, and takes money out of, the accounts whose owner is a role it has the rights of (cte_set_account_owner), and acts on the events that created or touched them';
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM cte_ctel.cte_transactions t
                     WHERE t.id = cte_extend_lease.transaction_id) THEN
         RAISE EXCEPTION 'transaction % does not exist', transaction_id

@@ -178,6 +178,20 @@ SELECT test.refusal($$SELECT cte_ctel.cte_transfer('tn-buyer-a', 'tn-seller-b', 
 SELECT test.refusal($$SELECT cte_ctel.cte_create_event('tn-later', idempotency_key => 'tn-later-1')$$);
 SELECT test.refusal($$SELECT cte_ctel.cte_deposit('tn-platform', 500, 'USD', 'tn-in-p')$$);
 SELECT test.refusal($$SELECT cte_ctel.cte_add_currency('tn-seller-b', 'EUR')$$);
+-- (A third attack.) Another's event is not named by a cancel, another's capture by a refund of
+-- it, and another's step's lease is not extended, each as an unknown one would be refused.
+SELECT test.refusal(format($$SELECT cte_ctel.cte_cancel_event(%L, 'not mine')$$, :'later'));
+SELECT test.refusal($$SELECT cte_ctel.cte_cancel_event(gen_random_uuid(), 'nobody''s')$$);
+SELECT test.refusal(format($$SELECT * FROM cte_ctel.cte_extend_lease(%L, gen_random_uuid(), '1 hour')$$, :'payout_step'));
+SELECT test.refusal($$SELECT * FROM cte_ctel.cte_extend_lease(gen_random_uuid(), gen_random_uuid(), '1 hour')$$);
+RESET ROLE;
+SET ROLE t_platform;
+SELECT ctel_create_lien(NULL, 'tn-platform', 1, 'USD') AS platform_hold_2 \gset
+SELECT ctel_capture_lien(:'platform_hold_2', 'tn-seller-b') AS platform_capture \gset
+RESET ROLE;
+SET ROLE t_shop_a;
+SELECT test.refusal(format($$SELECT cte_ctel.cte_reverse_capture(%L, 'not mine')$$, :'platform_capture'));
+SELECT test.refusal($$SELECT cte_ctel.cte_reverse_capture(gen_random_uuid(), 'nobody''s')$$);
 RESET ROLE;
 -- A refund is refused before it is planned when it would take money back from an account the
 -- tenant may not read, so a seller that spent what it was paid tells nothing of its balance;

@@ -169,6 +169,8 @@ fn cte_cancel_event(event_id: Option<Uuid>, reason: default!(Option<String>, "NU
     refused("cte_cancel_event", move || {
         checks::description(reason.as_deref(), "reason")?;
         let event_id = required(event_id, "event_id")?;
+        // SPEC §12 first: to a role read tenancy limits, another's event is not even named.
+        super::security::refuse_foreign_event("cte_cancel_event", event_id);
         // SPEC §11: its creator or an administrator; another operator is refused (42501).
         super::security::refuse_cancel_by_another(event_id);
         drive(event_id, Command::Cancel { reason })
@@ -530,6 +532,7 @@ fn cte_reverse_capture(
 ) -> Uuid {
     refused("cte_reverse_capture", move || {
         let capture_id = required(capture_id, "capture_id")?;
+        super::security::refuse_foreign_capture("cte_reverse_capture", capture_id);
         super::security::refuse_foreign_refund("cte_reverse_capture", || {
             crate::store::tenancy::credited_by_posting(capture_id)
         });

@@ -72,6 +72,14 @@ pub(crate) fn refuse_foreign_account_change(function: &'static str, account_id: 
     }
 }
 
+/// Refuses, with 42501 (SPEC §12), a refund of a lien's capture taken from a wallet the caller
+/// may not read, whether or not the capture exists (nothing of it named).
+pub(crate) fn refuse_foreign_capture(function: &'static str, capture_id: Uuid) {
+    if security::may_be_tenant() && !tenancy::may_read_capture(capture_id) {
+        refuse_limited(function, "act on a capture it may not read".to_string());
+    }
+}
+
 /// Refuses, with 42501 (SPEC §12), a report on a step of an event the caller may not read.
 pub(crate) fn refuse_foreign_step(function: &'static str, step_id: Uuid) {
     if security::may_be_tenant() && !tenancy::may_read_step(step_id) {

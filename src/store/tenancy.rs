@@ -13,6 +13,10 @@ const MAY_READ_EVENT: &str = "SELECT cte_ctel.cte_may_read_event($1)";
 // NULL (false) for an unknown lien or step, as for one the caller may not read.
 const MAY_READ_LIEN: &str = "SELECT cte_ctel.cte_may_read_account(
     (SELECT l.account_id FROM cte_ctel.cte_liens l WHERE l.id = $1))";
+// A capture's lien was on the wallet its posting took money out of (false: an unknown one).
+const MAY_READ_CAPTURE: &str = "SELECT cte_ctel.cte_may_read_account(
+    (SELECT n.account_id FROM cte_ctel.cte_entries n
+      WHERE n.posting_id = $1 AND n.lien_id IS NOT NULL AND n.amount < 0 LIMIT 1))";
 const MAY_READ_STEP: &str = "SELECT cte_ctel.cte_may_read_event(
     (SELECT t.event_id FROM cte_ctel.cte_transactions t WHERE t.id = $1))";
 // The wallets an event's postings paid (a refund of it takes money back out of them).
@@ -70,6 +74,12 @@ fn installed() -> bool {
 /// Whether the caller may read the account a lien holds funds on (false for an unknown lien).
 pub fn may_read_lien(lien_id: Uuid) -> bool {
     !installed() || super::select_one::<bool>(MAY_READ_LIEN, &[lien_id.into()]) == Some(true)
+}
+
+/// Whether the caller may read the wallet a lien's capture was taken from (false for an unknown
+/// capture).
+pub fn may_read_capture(posting_id: Uuid) -> bool {
+    !installed() || super::select_one::<bool>(MAY_READ_CAPTURE, &[posting_id.into()]) == Some(true)
 }
 
 /// Whether the caller may read the event of a step (false for an unknown step).
