@@ -19,120 +19,120 @@ fn cte_caller() -> String {
     security::outer_role().1
 }
 
-/// Refuses, with 42501 (SPEC §12), a read of an account outside the caller's read tenancy,
-/// whether or not the account exists (a tenant learns nothing of others' accounts).
+/// Refuses, with 42501 (SPEC §12), a role read tenancy limits unless `allowed` (asked only of
+/// such a role) says the work is within its own accounts; `what` words what it may not do.
+/// Every check below is this one: roles outside `cte_tenant` pay a catalog-cache test only.
+fn limit(function: &'static str, allowed: impl FnOnce() -> bool, what: impl FnOnce() -> String) {
+    if security::may_be_tenant() && !allowed() {
+        refuse_limited(function, what());
+    }
+}
+
+/// Refuses a read of an account outside the caller's read tenancy, whether or not the account
+/// exists (a tenant learns nothing of others' accounts).
 pub(crate) fn refuse_unreadable_account(function: &'static str, account_id: &str) {
-    if security::may_be_tenant() && !tenancy::may_read_account(account_id) {
-        refuse_limited(function, format!("read account {account_id:?}"));
-    }
+    limit(
+        function,
+        || tenancy::may_read_account(account_id),
+        || format!("read account {account_id:?}"),
+    );
 }
 
-/// Refuses, with 42501 (SPEC §12), a read of an event outside the caller's read tenancy,
-/// whether or not the event exists.
+/// Refuses a read of an event outside the caller's read tenancy, whether or not it exists.
 pub(crate) fn refuse_unreadable_event(function: &'static str, event_id: Uuid) {
-    if security::may_be_tenant() && !tenancy::may_read_event(event_id) {
-        refuse_limited(function, format!("read event {event_id}"));
-    }
+    limit(function, || tenancy::may_read_event(event_id), || format!("read event {event_id}"));
 }
 
-/// Refuses, with 42501 (SPEC §12), a role read tenancy limits any work on an event it may not
-/// read (adding a step, starting it, holding funds for it, refunding it), whether or not the
-/// event exists: an event's id, learnt from a reply, gives it nothing to read.
+/// Refuses any work on an event the caller may not read (adding a step, starting, cancelling,
+/// holding funds for it, refunding it), whether or not the event exists: an event's id, learnt
+/// from a reply, gives it nothing to read.
 pub(crate) fn refuse_foreign_event(function: &'static str, event_id: Uuid) {
-    if security::may_be_tenant() && !tenancy::may_read_event(event_id) {
-        refuse_limited(function, "act on an event it may not read".to_string());
-    }
+    let what = || "act on an event it may not read".to_string();
+    limit(function, || tenancy::may_read_event(event_id), what);
 }
 
-/// Refuses, with 42501 (SPEC §12), to tell a role read tenancy limits the id of an event it may
-/// not read, which a replay under another's key or reference would return.
+/// Refuses to tell the caller the id of an event it may not read, which a replay under
+/// another's key or reference would return.
 pub(crate) fn refuse_foreign_reply(function: &'static str, event_id: Uuid) {
-    if security::may_be_tenant() && !tenancy::may_read_event(event_id) {
-        refuse_limited(function, "be told of an event it may not read".to_string());
-    }
+    let what = || "be told of an event it may not read".to_string();
+    limit(function, || tenancy::may_read_event(event_id), what);
 }
 
-/// Refuses, with 42501 (SPEC §12), to a role read tenancy limits a refund that would take money
-/// back out of a wallet it may not read (every wallet the refunded event, or capture, paid),
-/// before anything is planned: no refusal on their balances may tell it what they hold.
-pub(crate) fn refuse_foreign_refund(function: &'static str, paid: impl FnOnce() -> Vec<String>) {
+/// Refuses a change to an account the caller may not read (a currency added), whether or not
+/// the account exists.
+pub(crate) fn refuse_foreign_account_change(function: &'static str, account_id: &str) {
+    let what = || format!("change account {account_id:?}");
+    limit(function, || tenancy::may_read_account(account_id), what);
+}
+
+/// Refuses a refund of a lien's capture taken from a wallet the caller may not read, whether or
+/// not the capture exists (nothing of it named).
+pub(crate) fn refuse_foreign_capture(function: &'static str, capture_id: Uuid) {
+    let what = || "act on a capture it may not read".to_string();
+    limit(function, || tenancy::may_read_capture(capture_id), what);
+}
+
+/// Refuses a report on (or a lease of) a step of an event the caller may not read.
+pub(crate) fn refuse_foreign_step(function: &'static str, step_id: Uuid) {
+    let what = || format!("act on transaction {step_id}");
+    limit(function, || tenancy::may_read_step(step_id), what);
+}
+
+/// Refuses a capture or release of a lien on a wallet the caller may not read (whether or not
+/// the lien exists).
+pub(crate) fn refuse_foreign_lien(function: &'static str, lien_id: Uuid) {
+    limit(function, || tenancy::may_read_lien(lien_id), || format!("act on lien {lien_id}"));
+}
+
+/// Refuses taking money out of (or holding funds on) a wallet the caller may not read: checked
+/// before its balance is, so that no refusal tells it another's balance.
+pub(crate) fn refuse_foreign_debit(function: &'static str, account_id: &str) {
+    let what = || format!("move money out of account {account_id:?}");
+    limit(function, || tenancy::may_read_account(account_id), what);
+}
+
+/// [`refuse_foreign_debit`] for each wallet `accounts` gives, asked only of a limited role.
+fn refuse_foreign_debit_of_each<A: AsRef<str>>(
+    function: &'static str,
+    accounts: impl FnOnce() -> Vec<A>,
+) {
     if !security::may_be_tenant() {
         return;
     }
-    for account_id in paid() {
-        refuse_foreign_debit(function, &account_id);
-    }
-}
-
-/// Refuses, with 42501 (SPEC §12), to a role read tenancy limits a change to an account it may
-/// not read (a currency added), whether or not the account exists.
-pub(crate) fn refuse_foreign_account_change(function: &'static str, account_id: &str) {
-    if security::may_be_tenant() && !tenancy::may_read_account(account_id) {
-        refuse_limited(function, format!("change account {account_id:?}"));
-    }
-}
-
-/// Refuses, with 42501 (SPEC §12), a refund of a lien's capture taken from a wallet the caller
-/// may not read, whether or not the capture exists (nothing of it named).
-pub(crate) fn refuse_foreign_capture(function: &'static str, capture_id: Uuid) {
-    if security::may_be_tenant() && !tenancy::may_read_capture(capture_id) {
-        refuse_limited(function, "act on a capture it may not read".to_string());
-    }
-}
-
-/// Refuses, with 42501 (SPEC §12), a report on a step of an event the caller may not read.
-pub(crate) fn refuse_foreign_step(function: &'static str, step_id: Uuid) {
-    if security::may_be_tenant() && !tenancy::may_read_step(step_id) {
-        refuse_limited(function, format!("act on transaction {step_id}"));
-    }
-}
-
-/// Refuses, with 42501 (SPEC §12), a role read tenancy limits taking money out of (or holding
-/// funds on) a wallet it may not read: checked before its balance is, so that no refusal tells
-/// it another's balance.
-pub(crate) fn refuse_foreign_debit(function: &'static str, account_id: &str) {
-    if security::may_be_tenant() && !tenancy::may_read_account(account_id) {
-        refuse_limited(function, format!("move money out of account {account_id:?}"));
+    for account_id in accounts() {
+        refuse_foreign_debit(function, account_id.as_ref());
     }
 }
 
 /// [`refuse_foreign_debit`] for every wallet the postings take money out of.
 pub(crate) fn refuse_foreign_debits(function: &'static str, postings: &[Posting]) {
-    if !security::may_be_tenant() {
-        return;
-    }
-    let debits = postings.iter().flat_map(|posting| &posting.entries);
-    for entry in debits.filter(|entry| !entry.is_system() && entry.amount.is_sign_negative()) {
-        refuse_foreign_debit(function, &entry.account_id);
-    }
+    refuse_foreign_debit_of_each(function, || {
+        let entries = postings.iter().flat_map(|posting| &posting.entries);
+        entries
+            .filter(|entry| !entry.is_system() && entry.amount.is_sign_negative())
+            .map(|entry| entry.account_id.as_str())
+            .collect()
+    });
 }
 
 /// [`refuse_foreign_debit`] for every wallet an event's postings took money out of (a refund,
 /// whose postings are planned from the journal): checked after they are written, so the refusal
 /// undoes them.
 pub(crate) fn refuse_foreign_debits_of(function: &'static str, event_id: Uuid) {
-    if !security::may_be_tenant() {
-        return;
-    }
-    for account_id in tenancy::debited_by_event(event_id) {
-        refuse_foreign_debit(function, &account_id);
-    }
+    refuse_foreign_debit_of_each(function, || tenancy::debited_by_event(event_id));
 }
 
-/// Refuses, with 42501 (SPEC §12), a capture or release of a lien on a wallet the caller may not
-/// read (whether or not the lien exists).
-pub(crate) fn refuse_foreign_lien(function: &'static str, lien_id: Uuid) {
-    if security::may_be_tenant() && !tenancy::may_read_lien(lien_id) {
-        refuse_limited(function, format!("act on lien {lien_id}"));
-    }
+/// Refuses a refund that would take money back out of a wallet the caller may not read (every
+/// wallet the refunded event, or capture, paid), before anything is planned: no refusal on
+/// their balances may tell it what they hold.
+pub(crate) fn refuse_foreign_refund(function: &'static str, paid: impl FnOnce() -> Vec<String>) {
+    refuse_foreign_debit_of_each(function, paid);
 }
 
-/// Refuses, with 42501 (SPEC §12), to a role read tenancy limits, what reads `what` beyond its
-/// own accounts (the whole ledger, a dry run's balances).
+/// Refuses what reads `what` beyond the caller's own accounts (the whole ledger, a dry run's
+/// balances).
 pub(crate) fn refuse_partial_reader(function: &'static str, what: &str) {
-    if security::may_be_tenant() && !tenancy::reads_all() {
-        refuse_limited(function, format!("read {what}"));
-    }
+    limit(function, tenancy::reads_all, || format!("read {what}"));
 }
 
 /// A refusal as told to the caller: to a role read tenancy limits, without what holds a key or

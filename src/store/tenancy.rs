@@ -2,6 +2,7 @@
 //! functions are SECURITY DEFINER, so the tables' policies do not apply inside them: they ask
 //! here, and the same SQL functions the policies call answer.
 
+use pgrx::datum::DatumWithOid;
 use pgrx::Uuid;
 
 // Between a package upgrade and ALTER EXTENSION cte_ctel UPDATE, this library serves an older
@@ -38,53 +39,50 @@ const DEBITED_BY_EVENT: &str = "
 
 /// Whether the caller reads every account (tenancy off, not a tenant, or an administrator).
 pub fn reads_all() -> bool {
-    if !installed() {
-        return true;
-    }
-    let answer = super::select_one::<bool>(READS_ALL, &[]);
-    assert!(answer.is_some(), "cte_reads_all answers");
-    answer == Some(true)
+    allowed(READS_ALL, &[], true)
 }
 
 /// Whether the caller may read the account (whether or not it exists).
 pub fn may_read_account(account_id: &str) -> bool {
-    if !installed() {
-        return true;
-    }
-    let answer = super::select_one::<bool>(MAY_READ_ACCOUNT, &[account_id.into()]);
-    assert!(answer.is_some(), "cte_may_read_account answers");
-    answer == Some(true)
+    allowed(MAY_READ_ACCOUNT, &[account_id.into()], true)
 }
 
 /// Whether the caller may read the event (whether or not it exists).
 pub fn may_read_event(event_id: Uuid) -> bool {
+    allowed(MAY_READ_EVENT, &[event_id.into()], true)
+}
+
+/// Whether the caller may read the account a lien holds funds on (false for an unknown lien).
+pub fn may_read_lien(lien_id: Uuid) -> bool {
+    allowed(MAY_READ_LIEN, &[lien_id.into()], false)
+}
+
+/// Whether the caller may read the wallet a lien's capture was taken from (false for an unknown
+/// capture).
+pub fn may_read_capture(posting_id: Uuid) -> bool {
+    allowed(MAY_READ_CAPTURE, &[posting_id.into()], false)
+}
+
+/// Whether the caller may read the event of a step (false for an unknown step).
+pub fn may_read_step(step_id: Uuid) -> bool {
+    allowed(MAY_READ_STEP, &[step_id.into()], false)
+}
+
+/// One of the tests above: true where the installed SQL has no tenancy. `always_answers`: the
+/// test answers for any argument (the lookups by lien, capture or step are NULL, so false, for
+/// an unknown one).
+fn allowed(query: &'static str, args: &[DatumWithOid], always_answers: bool) -> bool {
     if !installed() {
         return true;
     }
-    let answer = super::select_one::<bool>(MAY_READ_EVENT, &[event_id.into()]);
-    assert!(answer.is_some(), "cte_may_read_event answers");
+    let answer = super::select_one::<bool>(query, args);
+    assert!(answer.is_some() || !always_answers, "{query} answers");
     answer == Some(true)
 }
 
 /// Whether the installed SQL has read tenancy (0.3.0 on).
 fn installed() -> bool {
     super::select_one::<bool>(INSTALLED, &[]) == Some(true)
-}
-
-/// Whether the caller may read the account a lien holds funds on (false for an unknown lien).
-pub fn may_read_lien(lien_id: Uuid) -> bool {
-    !installed() || super::select_one::<bool>(MAY_READ_LIEN, &[lien_id.into()]) == Some(true)
-}
-
-/// Whether the caller may read the wallet a lien's capture was taken from (false for an unknown
-/// capture).
-pub fn may_read_capture(posting_id: Uuid) -> bool {
-    !installed() || super::select_one::<bool>(MAY_READ_CAPTURE, &[posting_id.into()]) == Some(true)
-}
-
-/// Whether the caller may read the event of a step (false for an unknown step).
-pub fn may_read_step(step_id: Uuid) -> bool {
-    !installed() || super::select_one::<bool>(MAY_READ_STEP, &[step_id.into()]) == Some(true)
 }
 
 /// The wallets an event's postings took money out of, in order.
