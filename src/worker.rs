@@ -155,11 +155,11 @@ fn tick(duties: Duties) {
         // A session may hold the state row (cte_run_maintenance() in an open transaction): the
         // worker gives up recording after the lock timeout rather than wait for it.
         settings();
-        if maintenance::state_held() {
-            return; // a session holds the row: this tick goes unrecorded, nothing waits
-        }
+        // Inside the subtransaction: the extension may be dropped between the pass and here.
         let recorded = subtransaction::run_isolated(|| {
-            maintenance::record_pass(elapsed, &total);
+            if !maintenance::state_held() {
+                maintenance::record_pass(elapsed, &total); // else a session holds the row
+            }
             Ok(())
         });
         if let Err(failure) = recorded {
@@ -224,11 +224,12 @@ fn one_pass(duties: Duties) -> Option<(Report, bool)> {
         Err(failure) => {
             let text = format!("the pass: {} (SQLSTATE {})", failure.message, failure.sqlstate);
             warning!("cte_ctel maintenance failed: {text}");
-            if maintenance::state_held() {
-                return None; // a session holds the row: recorded in the log only, nothing waits
-            }
+            // The check too runs isolated: a DROP EXTENSION during the pass removes the table
+            // it reads, and an error here would end the worker.
             let recorded = subtransaction::run_isolated(|| {
-                maintenance::record_failure(&text);
+                if !maintenance::state_held() {
+                    maintenance::record_failure(&text); // else: in the log only, nothing waits
+                }
                 Ok(())
             });
             if let Err(failure) = recorded {

@@ -235,6 +235,16 @@ wait_for 5 "after it commits, the deposit made meanwhile is folded too" \
 check "cte_verify_ledger() finds nothing wrong after all the worker did" \
     "SELECT count(*) = 0 FROM cte_ctel.cte_verify_ledger()"
 
+# A DROP EXTENSION that sits uncommitted: the workers' passes wait on its locks, time out and
+# fail, and the failure path must not itself fail outside its subtransaction (0.3.0 before the
+# fix: the worker ended and was restarted with a new pid). Both workers, events and feed.
+pids=$(q -c "SELECT string_agg(pid::text, ',' ORDER BY pid) FROM pg_stat_activity
+             WHERE backend_type IN ('cte_ctel maintenance', 'cte_ctel feed')")
+q -c "BEGIN" -c "DROP EXTENSION cte_ctel CASCADE" -c "SELECT pg_sleep(4)" -c "ROLLBACK" >/dev/null 2>&1
+check "a pass that fails on an uncommitted DROP EXTENSION leaves both workers (maintenance, feed) running" \
+    "SELECT string_agg(pid::text, ',' ORDER BY pid) = '$pids' FROM pg_stat_activity
+      WHERE backend_type IN ('cte_ctel maintenance', 'cte_ctel feed')"
+
 # Without the extension the worker stays up and does nothing.
 pid=$(q -c "$worker_pid")
 q -c "DROP EXTENSION cte_ctel CASCADE" >/dev/null 2>&1
