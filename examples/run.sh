@@ -16,7 +16,8 @@ conninfo="host=$host port=$port dbname=$database user=shop_app"
 
 say "examples/python/marketplace.py (psycopg 3, as shop_app)"
 # Debian's python3 has python3-psycopg; another python3 first on PATH may not.
-/usr/bin/python3 "$REPO_ROOT/examples/python/marketplace.py" "$conninfo" || status=1
+PYTHONPATH="$REPO_ROOT/clients/python${PYTHONPATH:+:$PYTHONPATH}" \
+    /usr/bin/python3 "$REPO_ROOT/examples/python/marketplace.py" "$conninfo" || status=1
 
 say "examples/rust (tokio-postgres, as shop_app)"
 (cd "$REPO_ROOT" && cargo run -q -p cte_ctel_example -- "$conninfo") || status=1

@@ -10,3 +10,8 @@ BEGIN
 END
 $$;
 GRANT cte_operator TO shop_app;
+-- The marketplace's payouts are executed by the application's own workers (cte_ctel.Worker):
+-- their step type is registered once as hosted by the application (an administrator's call;
+-- false when it is already registered).
+SELECT cte_ctel.cte_register_external_type('bank.payout',
+    'A payout to a bank account, executed by the marketplace''s payout workers') AS registered;
