@@ -9,7 +9,6 @@
 //! test makes carries a fresh suffix, so the suite can run again on the same database.
 #![allow(dead_code)] // Each test binary uses a part of this module.
 
-use std::future::Future;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -111,11 +110,7 @@ pub async fn maintenance(admin: &Client) {
 }
 
 /// Runs maintenance passes until `condition()` is true, or fails after ten seconds.
-pub async fn wait_until<F, Fut>(admin: &Client, what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
+pub async fn wait_until(admin: &Client, what: &str, mut condition: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !condition().await {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
