@@ -26,7 +26,7 @@ cargo test -p cte_ctel_client --no-run 2>&1 | tail -n 5 || { echo "not ok - buil
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test -p cte_ctel_client -- "$@" 2>&1 | tee "$log" \
+cargo test -p cte_ctel_client --no-fail-fast -- "$@" 2>&1 | tee "$log" \
     | sed -E -e 's/^test (.*) \.\.\. ok$/ok - \1/' -e 's/^test (.*) \.\.\. FAILED$/not ok - \1/' \
     || status=$?
 if grep -q '^skipped: ' "$log"; then

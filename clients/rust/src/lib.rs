@@ -10,6 +10,32 @@
 //!   [`Error::TryAgain`] for 40001, 40P01, 55P03, and database and connection errors.
 //!
 //! Each call is one SQL function of schema `cte_ctel`; this crate holds no state of the ledger.
+//!
+//! An executor, idempotent by the step's `transaction_id` (steps run at least once):
+//!
+//! ```no_run
+//! use cte_ctel_client::{money, Executor, Step, StepError, StepResult, Worker};
+//! use serde_json::json;
+//!
+//! struct ChargeCard;
+//!
+//! impl Executor for ChargeCard {
+//!     async fn execute(&self, step: &Step) -> StepResult {
+//!         let amount = money::field(&step.payload, "amount")?; // exact, never a float
+//!         if amount > money::parse("1000")? {
+//!             return Err(StepError::permanent("over the card's limit")); // compensates
+//!         }
+//!         // Charge `amount` at the PSP, `step.transaction_id` as its idempotency key.
+//!         Ok(json!({"charge_id": format!("ch_{}", step.transaction_id)}))
+//!     }
+//! }
+//!
+//! # async fn run(dsn: &str) -> cte_ctel_client::Result<()> {
+//! let mut worker = Worker::new(dsn, "web-1")?.host("psp.charge", ChargeCard);
+//! worker.run_once().await?;
+//! # Ok(())
+//! # }
+//! ```
 #![deny(clippy::float_arithmetic)]
 #![warn(missing_docs)]
 
