@@ -15,7 +15,7 @@ async fn generated_reason_table_matches_the_live_catalog() {
     assert_eq!(
         include_str!("../src/reason.rs"),
         catalog::render(&live),
-        "src/reason.rs is out of date: run cargo run -p cte_ctel_client --bin generate_errors -- DSN"
+        "src/reason.rs is out of date: cargo run -p cte_ctel_client --bin generate_errors -- DSN"
     );
     assert_eq!(CATALOG.len(), live.len());
     for ((reason, sqlstate, name), row) in CATALOG.iter().zip(&live) {

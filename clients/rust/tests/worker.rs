@@ -49,9 +49,8 @@ impl Executor for Recording {
         tokio::time::sleep(self.delay).await;
         self.record(step);
         let amount = amounts::field(&step.payload, "amount")?;
-        Ok(
-            json!({"charge_id": format!("ch_{}", step.transaction_id), "amount": amounts::to_json(amount)}),
-        )
+        let charge_id = format!("ch_{}", step.transaction_id);
+        Ok(json!({"charge_id": charge_id, "amount": amounts::to_json(amount)}))
     }
 
     async fn compensate(&self, step: &Step) -> StepResult {
