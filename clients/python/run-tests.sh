@@ -14,24 +14,7 @@ fi
 host=$1 port=$2 database=$3
 shift 3  # anything after DATABASE goes to pytest (-k NAME, -x, ...)
 here=$(cd "$(dirname "$0")" && pwd)
-psql_bin=${PG_BIN:-$(dirname "$(command -v psql || echo /usr/bin/psql)")}/psql
-[ -x "$psql_bin" ] || psql_bin=psql
-admin=(-X -q -h "$host" -p "$port" -U postgres -v ON_ERROR_STOP=1)
-"$psql_bin" "${admin[@]}" -d postgres \
-    -c "DROP DATABASE IF EXISTS \"$database\" WITH (FORCE)" -c "CREATE DATABASE \"$database\"" \
-    || exit 1
-"$psql_bin" "${admin[@]}" -d "$database" <<'SQL' || exit 1
-SET client_min_messages = warning;
-CREATE EXTENSION cte_ctel;
-DO $$
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'py_app') THEN
-        CREATE ROLE py_app LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE;
-    END IF;
-END
-$$;
-GRANT cte_operator TO py_app;
-SQL
+"$here/../make-test-database.sh" "$host" "$port" "$database" py_app || exit 1
 export CTE_CTEL_TEST_DSN="host=$host port=$port dbname=$database user=py_app"
 export CTE_CTEL_TEST_ADMIN_DSN="host=$host port=$port dbname=$database user=postgres"
 cd "$here" && exec /usr/bin/python3 -m pytest -q -p no:cacheprovider tests "$@"

@@ -1,0 +1,270 @@
+//! `Ledger`: the ledger's calls an application makes, one SQL function of schema `cte_ctel`
+//! each, run on the client or transaction it was given (in that transaction; on a plain
+//! `Client`, each call is its own). Amounts are `Decimal`; a refusal is [`Error::Refused`] with
+//! the server's message, DETAIL and HINT. Keys (`reference`, `idempotency_key`) make a call safe
+//! to send again: the same request returns the first result and changes nothing.
+
+use std::time::{Duration, SystemTime};
+
+use rust_decimal::Decimal;
+use serde_json::{json, Map, Value};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::GenericClient;
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+
+/// A step of an event to run, as `cte_run_event` takes it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewStep {
+    /// The step's name in its event.
+    pub name: String,
+    /// Its type: a built-in one (`wallet.transfer`), `external`, or a hosted type.
+    pub step_type: String,
+    /// Its payload, a JSON object; amounts as decimal strings ([`crate::money::to_json`]).
+    pub payload: Value,
+    /// A description kept with the step.
+    pub description: Option<String>,
+    /// How many attempts its execution gets (the server's default when None).
+    pub max_attempts: Option<i32>,
+}
+
+impl NewStep {
+    /// A step named `name` of type `step_type` with `payload`.
+    pub fn new(name: &str, step_type: &str, payload: Value) -> NewStep {
+        NewStep {
+            name: name.to_owned(),
+            step_type: step_type.to_owned(),
+            payload,
+            description: None,
+            max_attempts: None,
+        }
+    }
+
+    /// The same step with `max_attempts`.
+    pub fn max_attempts(mut self, max_attempts: i32) -> NewStep {
+        self.max_attempts = Some(max_attempts);
+        self
+    }
+
+    fn to_json(&self) -> Value {
+        let mut step = Map::new();
+        step.insert("name".into(), json!(self.name));
+        step.insert("type".into(), json!(self.step_type));
+        step.insert("payload".into(), self.payload.clone());
+        if let Some(description) = &self.description {
+            step.insert("description".into(), json!(description));
+        }
+        if let Some(max_attempts) = self.max_attempts {
+            step.insert("max_attempts".into(), json!(max_attempts));
+        }
+        Value::Object(step)
+    }
+}
+
+/// The optional arguments of `cte_run_event`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunOptions {
+    /// The event's key: the same request again is a replay.
+    pub idempotency_key: Option<String>,
+    /// How long the event may take (the server's 5 minutes when None).
+    pub timeout: Option<Duration>,
+    /// The event's metadata, a JSON object.
+    pub metadata: Option<Value>,
+    /// Not started before this time.
+    pub not_before: Option<SystemTime>,
+}
+
+/// The optional arguments of `ctel_create_lien`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HoldOptions {
+    /// The event the lien belongs to.
+    pub event_id: Option<Uuid>,
+    /// When the lien expires (the server's default when None).
+    pub expires_at: Option<SystemTime>,
+    /// The lien's metadata, a JSON object.
+    pub metadata: Option<Value>,
+    /// The lien's key: the same request again is a replay.
+    pub idempotency_key: Option<String>,
+}
+
+/// What `run_event` returns: the event, its status after the start, and whether the call was a
+/// replay of an earlier one with the same key (which changed nothing).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventRun {
+    /// The event.
+    pub event_id: Uuid,
+    /// Its status now (`completed`, `waiting`, ...).
+    pub status: String,
+    /// True when the key named an earlier, identical request.
+    pub replayed: bool,
+}
+
+/// The ledger's calls on one client or transaction.
+pub struct Ledger<'c, C: GenericClient + Sync> {
+    client: &'c C,
+}
+
+/// A `Duration` as whole milliseconds for `$n::bigint * interval '1 millisecond'`.
+pub(crate) fn milliseconds(duration: Duration) -> Result<i64> {
+    i64::try_from(duration.as_millis())
+        .map_err(|_| Error::Unexpected(format!("{duration:?} is too long for an interval")))
+}
+
+impl<'c, C: GenericClient + Sync> Ledger<'c, C> {
+    /// The ledger on `client` (a `Client` or a `Transaction`).
+    pub fn new(client: &'c C) -> Self {
+        Ledger { client }
+    }
+
+    /// Opens a wallet holding `currencies`; returns its id.
+    pub async fn create_account(&self, account_id: &str, currencies: &[&str]) -> Result<String> {
+        let sql = "SELECT cte_ctel.cte_create_account($1, $2)";
+        Ok(self.client.query_one(sql, &[&account_id, &currencies]).await?.try_get(0)?)
+    }
+
+    /// Money in from outside (`@world`); returns the deposit's event.
+    pub async fn deposit(
+        &self,
+        account_id: &str,
+        amount: Decimal,
+        currency: &str,
+        reference: Option<&str>,
+    ) -> Result<Uuid> {
+        let sql = "SELECT cte_ctel.cte_deposit($1, $2, $3, $4)";
+        let params: &[&(dyn ToSql + Sync)] = &[&account_id, &amount, &currency, &reference];
+        Ok(self.client.query_one(sql, params).await?.try_get(0)?)
+    }
+
+    /// One transfer, posted now or refused; returns its event. `metadata` is a JSON object.
+    pub async fn transfer(
+        &self,
+        source: &str,
+        destination: &str,
+        amount: Decimal,
+        currency: &str,
+        reference: Option<&str>,
+        metadata: Option<&Value>,
+    ) -> Result<Uuid> {
+        let sql = "SELECT cte_ctel.cte_transfer($1, $2, $3, $4, $5, $6)";
+        let params: [&(dyn ToSql + Sync); 6] =
+            [&source, &destination, &amount, &currency, &reference, &metadata];
+        Ok(self.client.query_one(sql, &params).await?.try_get(0)?)
+    }
+
+    /// The account's balance in `currency`.
+    pub async fn balance(&self, account_id: &str, currency: &str) -> Result<Decimal> {
+        let sql = "SELECT cte_ctel.cte_balance($1, $2)";
+        Ok(self.client.query_one(sql, &[&account_id, &currency]).await?.try_get(0)?)
+    }
+
+    /// The balance less what active liens hold.
+    pub async fn available_balance(&self, account_id: &str, currency: &str) -> Result<Decimal> {
+        let sql = "SELECT cte_ctel.cte_available_balance($1, $2)";
+        Ok(self.client.query_one(sql, &[&account_id, &currency]).await?.try_get(0)?)
+    }
+
+    /// Creates, fills and starts an event in one call.
+    pub async fn run_event(
+        &self,
+        name: &str,
+        steps: &[NewStep],
+        options: &RunOptions,
+    ) -> Result<EventRun> {
+        let steps = Value::Array(steps.iter().map(NewStep::to_json).collect());
+        let timeout_ms = options.timeout.map(milliseconds).transpose()?;
+        let sql = "SELECT event_id, status, replayed FROM cte_ctel.cte_run_event($1, $2, $3, \
+                   coalesce($4::bigint * interval '1 millisecond', interval '5 minutes'), $5, $6)";
+        let params: [&(dyn ToSql + Sync); 6] = [
+            &name,
+            &steps,
+            &options.idempotency_key,
+            &timeout_ms,
+            &options.metadata,
+            &options.not_before,
+        ];
+        let row = self.client.query_one(sql, &params).await?;
+        Ok(EventRun {
+            event_id: row.try_get(0)?,
+            status: row.try_get(1)?,
+            replayed: row.try_get(2)?,
+        })
+    }
+
+    /// The event's status, or None when no such event is visible.
+    pub async fn event_status(&self, event_id: Uuid) -> Result<Option<String>> {
+        let sql = "SELECT status FROM cte_ctel.cte_events WHERE id = $1";
+        let row = self.client.query_opt(sql, &[&event_id]).await?;
+        Ok(row.map(|row| row.try_get(0)).transpose()?)
+    }
+
+    /// Asks the event to stop and undo what it did; returns its status.
+    pub async fn cancel_event(&self, event_id: Uuid, reason: Option<&str>) -> Result<String> {
+        let sql = "SELECT cte_ctel.cte_cancel_event($1, $2)";
+        Ok(self.client.query_one(sql, &[&event_id, &reason]).await?.try_get(0)?)
+    }
+
+    /// A refund of a completed event (all that is left, or `amount`); returns the refund.
+    pub async fn reverse_event(
+        &self,
+        event_id: Uuid,
+        reason: &str,
+        amount: Option<Decimal>,
+        reference: Option<&str>,
+    ) -> Result<Uuid> {
+        let sql = "SELECT cte_ctel.cte_reverse_event($1, $2, $3, $4)";
+        let params: &[&(dyn ToSql + Sync)] = &[&event_id, &reason, &amount, &reference];
+        Ok(self.client.query_one(sql, params).await?.try_get(0)?)
+    }
+
+    /// A lien: reserves funds on a wallet; returns the lien.
+    pub async fn hold(
+        &self,
+        account_id: &str,
+        amount: Decimal,
+        currency: &str,
+        options: &HoldOptions,
+    ) -> Result<Uuid> {
+        let sql = "SELECT cte_ctel.ctel_create_lien($1, $2, $3, $4, $5, $6, $7)";
+        let params: [&(dyn ToSql + Sync); 7] = [
+            &options.event_id,
+            &account_id,
+            &amount,
+            &currency,
+            &options.expires_at,
+            &options.metadata,
+            &options.idempotency_key,
+        ];
+        Ok(self.client.query_one(sql, &params).await?.try_get(0)?)
+    }
+
+    /// Moves held funds (all when `amount` is None) to `destination`; returns the posting.
+    pub async fn capture(
+        &self,
+        lien_id: Uuid,
+        destination: &str,
+        amount: Option<Decimal>,
+        reference: Option<&str>,
+    ) -> Result<Uuid> {
+        let sql = "SELECT cte_ctel.ctel_capture_lien($1, $2, $3, $4)";
+        let params: &[&(dyn ToSql + Sync)] = &[&lien_id, &destination, &amount, &reference];
+        Ok(self.client.query_one(sql, params).await?.try_get(0)?)
+    }
+
+    /// Releases a lien's funds.
+    pub async fn release(&self, lien_id: Uuid, reason: Option<&str>) -> Result<()> {
+        let sql = "SELECT cte_ctel.ctel_release_lien($1, $2)";
+        self.client.execute(sql, &[&lien_id, &reason]).await?;
+        Ok(())
+    }
+
+    /// (cte_admin) Registers a step type the application hosts; true when it is new.
+    pub async fn register_external_type(
+        &self,
+        type_name: &str,
+        description: Option<&str>,
+    ) -> Result<bool> {
+        let sql = "SELECT cte_ctel.cte_register_external_type($1, $2)";
+        Ok(self.client.query_one(sql, &[&type_name, &description]).await?.try_get(0)?)
+    }
+}
