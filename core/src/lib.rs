@@ -6,6 +6,7 @@
 
 pub mod engine;
 pub mod error;
+pub mod ids;
 pub mod json;
 pub mod ledger;
 pub mod limits;

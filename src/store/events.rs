@@ -42,8 +42,9 @@ const EVENT_BY_KEY: &str = "
 
 // The deadline of an event not yet started is the time by which it must start.
 const EVENT_INSERT: &str = "
-    INSERT INTO cte_ctel.cte_events (name, description, timeout, metadata, idempotency_key, deadline)
-    VALUES ($1, $2, $3, $4, $5, pg_catalog.statement_timestamp() + $3)
+    INSERT INTO cte_ctel.cte_events
+           (id, name, description, timeout, metadata, idempotency_key, deadline)
+    VALUES ($6, $1, $2, $3, $4, $5, pg_catalog.statement_timestamp() + $3)
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id";
 
@@ -71,6 +72,7 @@ pub fn create(
         timeout.into(),
         metadata.clone().map(JsonB).into(),
         idempotency_key.into(),
+        super::new_id().into(),
     ];
     let inserted: Option<Uuid> = Spi::connect_mut(|client| update_one(client, EVENT_INSERT, &args));
     if let Some(id) = inserted {

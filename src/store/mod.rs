@@ -232,15 +232,32 @@ fn first_value<T: pgrx::FromDatum + pgrx::IntoDatum>(
     spi(table.first().get_one(), query)
 }
 
-/// A random (version 4) UUID from PostgreSQL's strong random source, as `gen_random_uuid()`
-/// makes, without a statement to ask for it.
+thread_local! {
+    /// This backend's id generator (a backend is one thread: ids of one backend only grow).
+    static ID_CLOCK: std::cell::Cell<cte_ctel_core::ids::IdClock> =
+        std::cell::Cell::new(cte_ctel_core::ids::IdClock::default());
+}
+
+/// A new id for an event, step, lien or posting: a time-ordered (version 7) UUID, so that
+/// inserts land at the right edge of each primary-key index rather than on a random leaf. Its
+/// random part comes from PostgreSQL's strong random source; its time from the wall clock
+/// (ids stay opaque: nothing reads a time from them, and a clock stepping back keeps them
+/// growing within the backend).
 pub(crate) fn new_id() -> pgrx::Uuid {
-    let mut bytes = [0u8; 16];
-    // SAFETY: writes exactly `bytes.len()` bytes into the buffer.
-    let filled = unsafe { pgrx::pg_sys::pg_strong_random(bytes.as_mut_ptr().cast(), bytes.len()) };
+    let mut random = [0u8; 10];
+    // SAFETY: writes exactly `random.len()` bytes into the buffer.
+    let filled =
+        unsafe { pgrx::pg_sys::pg_strong_random(random.as_mut_ptr().cast(), random.len()) };
     assert!(filled, "pg_strong_random fills the buffer");
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX));
+    let bytes = ID_CLOCK.with(|cell| {
+        let mut clock = cell.get();
+        let bytes = clock.next(now_ms, random);
+        cell.set(clock);
+        bytes
+    });
     pgrx::Uuid::from_bytes(bytes)
 }
 
