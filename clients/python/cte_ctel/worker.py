@@ -1,10 +1,12 @@
 """Executors in the application: `Executor`, `Step` and the `Worker` that claims and reports.
 
 A worker claims steps of the types it hosts (`cte_claim_steps`, committed at once so the claim
-holds no row lock while the work runs), calls the executor of each, and reports under the
-step's lease token. A heartbeat thread, on a connection of its own, extends the leases of the
-steps the worker holds, so a step that takes longer than its lease is not handed to another
-worker. A report refused with `lease_expired` means another worker took the step over: the
+holds no row lock while the work runs), calls the executor of each in turn, and reports under
+the step's lease token. A heartbeat thread, on a connection of its own, extends the lease of
+the step running now, so a step that takes longer than its lease is not handed to another
+worker. Steps of a batch waiting their turn are not extended: each is renewed when its turn
+comes, and skipped if its lease ran out meanwhile, so an executor that hangs holds only its own
+step, never the rest of its batch (keep `limit` x a step's usual time within `lease`). A report refused with `lease_expired` means another worker took the step over: the
 worker logs it and goes on.
 
 At-least-once: a step can be executed more than once (a worker killed after the outside work and
@@ -175,12 +177,12 @@ class Worker:
             return 0
         beat = _Heartbeat(self.connect, self.lease) if self.heartbeat else None
         if beat is not None:
-            for step in steps:
-                beat.hold(step)
             beat.start()
         try:
-            for step in steps:
-                self.process(step, beat)
+            for index, step in enumerate(steps):
+                # The first step's lease is fresh from the claim; a later one waited its turn
+                # unextended, so it is renewed first, or skipped if it ran out meanwhile.
+                self.process(step, beat, renew=index > 0)
         finally:
             if beat is not None:
                 beat.stopping.set()
@@ -200,12 +202,18 @@ class Worker:
             if claimed == 0:
                 stop.wait(idle)
 
-    def process(self, step: Step, beat: Optional[_Heartbeat] = None) -> str:
+    def process(self, step: Step, beat: Optional[_Heartbeat] = None, renew: bool = False) -> str:
         """Runs one claimed step and reports it; returns what happened (`completed`, `retry`,
-        `failed`, `compensated`, `compensation_failed`, `released`, `lease_lost`, `refused`)."""
+        `failed`, `compensated`, `compensation_failed`, `released`, `lease_lost`, `refused`).
+        With `renew`, the lease is extended first and the step skipped (`lease_lost`, nothing
+        executed) if it already ran out. While it runs, `beat` extends its lease."""
         executor = self.executors[step.type]
         work = executor.execute if step.phase == "execute" else executor.compensate
         assert step.phase in ("execute", "compensate"), step.phase
+        if renew and not self._renew(step):
+            return "lease_lost"
+        if beat is not None:
+            beat.hold(step)
         try:
             result = work(step)
             outcome, sql, params = self._report_success(step, result)
@@ -220,6 +228,17 @@ class Worker:
         if sql is None:
             return outcome
         return self._report(step, outcome, sql, params)
+
+    def _renew(self, step: Step) -> bool:
+        """Extends the lease of a step about to start; False if it ran out (the step may be
+        another worker's by now)."""
+        try:
+            _sql.value(self.conn, "SELECT cte_ctel.cte_extend_lease(%s, %s, %s)",
+                       (step.transaction_id, step.lease_token, self.lease))
+        except LeaseExpired as error:
+            log.warning("step %s waited past its lease, skipped: %s", step.transaction_id, error)
+            return False
+        return True
 
     def _report_success(self, step: Step, result: Any) -> tuple[str, str, tuple]:
         if step.phase == "execute":

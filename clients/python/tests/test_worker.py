@@ -142,6 +142,44 @@ def test_heartbeat_keeps_a_long_step_from_being_taken_over(
     assert ledger.event_status(run.event_id) == "completed"
 
 
+def test_a_hung_step_holds_only_itself_not_the_rest_of_its_batch(
+        ledger, app_dsn, admin, hosted_type, wallets):
+    accounts = wallets(escrow=Decimal("100"), seller=0)
+    events = [charge_then_pay(ledger, hosted_type, accounts, Decimal("2")).event_id
+              for _ in range(2)]
+    started, release = threading.Event(), threading.Event()
+
+    class HangsOnFirst(Recording):
+        def execute(self, step):
+            if not started.is_set():
+                started.set()
+                assert release.wait(20), "the test releases the hung step"
+            return super().execute(step)
+
+    hung = HangsOnFirst()
+    batch = cte_ctel.Worker(app_dsn, {hosted_type: hung}, "py-hung", lease=ONE_SECOND, limit=2)
+    other_executor = Recording()
+    other = cte_ctel.Worker(app_dsn, {hosted_type: other_executor}, "py-free")
+    thread = threading.Thread(target=batch.run_once, name="py-hung")
+    thread.start()
+    try:
+        assert started.wait(10), "the batch worker claimed both steps and hangs on the first"
+        # 0.3.0 before the fix: the heartbeat kept both leases, so the second step never came.
+        wait_until(lambda: other.run_once() == 1, admin,
+                   what="the step queued behind the hung one, for another worker")
+    finally:
+        release.set()
+        thread.join()
+        batch.close()
+        other.close()
+    by_hung = [step.transaction_id for _, step in hung.calls]
+    by_other = [step.transaction_id for _, step in other_executor.calls]
+    assert len(by_hung) == 1 and len(by_other) == 1 and set(by_hung) != set(by_other), \
+        "each step ran once: the hung worker skipped the step it had lost"
+    assert {ledger.event_status(e) for e in events} == {"completed"}
+    assert ledger.balance(accounts["seller"], "USD") == Decimal("4.00")
+
+
 def test_executor_failures_are_reported(ledger, app_dsn, admin, hosted_type, wallets):
     accounts = wallets(escrow=Decimal("100"), seller=0)
     retried = charge_then_pay(ledger, hosted_type, accounts, Decimal("1"))
