@@ -28,6 +28,7 @@ Prints "ok - ..." per check and exits non-zero if any failed.
 import datetime
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -192,6 +193,8 @@ def payouts(conninfo, conn, ledger, seller):
         for worker in workers:  # whatever happened, no worker process outlives the example
             worker.kill()
             worker.wait()
+        if failures == 0:
+            shutil.rmtree(folder)  # kept after a failure, to look at
 
 
 def payouts_by_workers(conninfo, conn, ledger, seller, folder, first, before, workers):
