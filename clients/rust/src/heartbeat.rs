@@ -1,7 +1,10 @@
-//! The heartbeat: a task that extends the leases a worker holds, every third of a lease, on a
-//! connection of its own, so a step that takes longer than its lease is not handed to another
-//! worker while its executor runs. An extension refused with `lease_expired` means the step was
-//! taken over: the heartbeat forgets it (the worker's own report will be refused as well).
+//! The heartbeat: a task that extends the lease of the step the worker is running now, every
+//! third of a lease, on a connection of its own, so a step that takes longer than its lease is
+//! not handed to another worker while its executor runs. Only that step's: the steps of a batch
+//! waiting their turn are not extended (the worker renews each when its turn comes), so an
+//! executor that hangs holds its own step and nothing else. An extension refused with
+//! `lease_expired` means the step was taken over: the heartbeat forgets it (the worker's own
+//! report will be refused as well).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,8 +20,9 @@ use crate::error::{Error, Result};
 use crate::ledger::milliseconds;
 use crate::reason::Reason;
 
-/// Leases held: transaction id -> lease token. Locked for a whole round of extensions, so a
-/// step dropped after its report is never extended after that.
+/// The lease extended: transaction id -> lease token of the step running now (at most one).
+/// Locked for a whole round of extensions, so a step dropped after its report is never extended
+/// after that.
 type Held = Arc<Mutex<BTreeMap<Uuid, Uuid>>>;
 
 /// A running heartbeat; [`Heartbeat::stop`] ends it.
@@ -29,12 +33,18 @@ pub(crate) struct Heartbeat {
 }
 
 impl Heartbeat {
-    /// Starts extending the leases in `held` by `lease`, connecting with `config`.
-    pub(crate) fn start(config: Config, lease: Duration, held: BTreeMap<Uuid, Uuid>) -> Heartbeat {
-        let held = Arc::new(Mutex::new(held));
+    /// Starts a heartbeat extending leases by `lease`, connecting with `config`; it extends
+    /// none until [`Heartbeat::hold`] names the step running.
+    pub(crate) fn start(config: Config, lease: Duration) -> Heartbeat {
+        let held = Arc::new(Mutex::new(BTreeMap::new()));
         let (stopping, stopped) = watch::channel(false);
         let task = tokio::spawn(beat(config, lease, held.clone(), stopped));
         Heartbeat { held, stopping, task }
+    }
+
+    /// Extends the lease of `transaction_id`, the step starting now, from the next round on.
+    pub(crate) async fn hold(&self, transaction_id: Uuid, lease_token: Uuid) {
+        self.held.lock().await.insert(transaction_id, lease_token);
     }
 
     /// Stops extending the lease of `transaction_id` (reported, or given up).
@@ -84,12 +94,10 @@ async fn beat_extend_all(
     lease: Duration,
     held: &mut BTreeMap<Uuid, Uuid>,
 ) -> Result<()> {
-    let lease_ms = milliseconds(lease)?;
-    let sql = "SELECT cte_ctel.cte_extend_lease($1, $2, $3::bigint * interval '1 millisecond')";
     let mut lost = Vec::new();
     for (transaction_id, token) in held.iter() {
-        match client.execute(sql, &[transaction_id, token, &lease_ms]).await.map_err(Error::from) {
-            Ok(_) => {}
+        match extend_lease(client, *transaction_id, *token, lease).await {
+            Ok(()) => {}
             Err(Error::Refused(refused)) => {
                 if refused.reason == Reason::LeaseExpired {
                     log::warn!("lease on {transaction_id} lost: {refused}");
@@ -104,5 +112,19 @@ async fn beat_extend_all(
     for transaction_id in lost {
         held.remove(&transaction_id);
     }
+    Ok(())
+}
+
+/// Extends the lease `lease_token` on `transaction_id` by `lease` (`cte_extend_lease`); refused
+/// with `lease_expired` when it no longer holds.
+pub(crate) async fn extend_lease(
+    client: &Client,
+    transaction_id: Uuid,
+    lease_token: Uuid,
+    lease: Duration,
+) -> Result<()> {
+    let lease_ms = milliseconds(lease)?;
+    let sql = "SELECT cte_ctel.cte_extend_lease($1, $2, $3::bigint * interval '1 millisecond')";
+    client.execute(sql, &[&transaction_id, &lease_token, &lease_ms]).await?;
     Ok(())
 }

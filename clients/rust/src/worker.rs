@@ -1,11 +1,19 @@
 //! The `Worker`: claims steps of the types it hosts, calls their executors, reports.
 //!
 //! A worker claims (`cte_claim_steps`, a statement of its own that commits at once, so the claim
-//! holds no row lock while the work runs), calls the executor of each step with a heartbeat
-//! extending its leases, and reports under the step's lease token. A report refused with
-//! `lease_expired` means another worker took the step over: the worker logs it and goes on.
-//! Leases live in the ledger, not in the worker: a worker that dies holds nothing once they run
-//! out, and the steps are claimed again, by another worker or by it restarted.
+//! holds no row lock while the work runs) up to `limit` steps, calls the executor of each in
+//! turn, and reports under the step's lease token. A heartbeat, on a connection of its own,
+//! extends the lease of the step running now, so a step that takes longer than its lease is not
+//! handed to another worker. Steps of a batch waiting their turn are not extended: right before
+//! a step starts, the worker extends its lease once, and if that is refused with
+//! `lease_expired` (it waited past its lease, so it may be another worker's already) the step
+//! is skipped without being executed ([`Report::LeaseLost`], logged). So an executor that hangs
+//! holds only its own step, never the rest of its batch; the other side is that a batch's later
+//! steps must start within their lease: choose `limit` and `lease` so that `limit` times a
+//! step's usual time fits in the lease. A report refused with `lease_expired` means another
+//! worker took the step over: the worker logs it and goes on. Leases live in the ledger, not in
+//! the worker: a worker that dies holds nothing once they run out, and the steps are claimed
+//! again, by another worker or by it restarted.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,7 +27,7 @@ use tokio_postgres::{Client, Config, Row};
 use crate::connection::connect;
 use crate::error::{Error, Result};
 use crate::executor::{DynExecutor, Executor, Phase, Step, StepError};
-use crate::heartbeat::Heartbeat;
+use crate::heartbeat::{extend_lease, Heartbeat};
 use crate::ledger::milliseconds;
 use crate::reason::Reason;
 
@@ -41,7 +49,8 @@ pub enum Report {
     CompensationFailed,
     /// A compensation that may succeed later: not reported, claimed again after its lease.
     Released,
-    /// The report was refused with `lease_expired`: another worker holds the step now.
+    /// The report was refused with `lease_expired`: another worker holds the step now. Or, for
+    /// a step of a batch, its lease ran out while it waited its turn: skipped, not executed.
     LeaseLost,
     /// The report was refused for another reason (logged).
     Refused,
@@ -86,7 +95,9 @@ impl Worker {
         self
     }
 
-    /// The same worker claiming up to `limit` steps at a time.
+    /// The same worker claiming up to `limit` steps at a time. They run one after another and
+    /// only the running one's lease is extended, so a later one must start within its lease
+    /// (otherwise it is skipped, and claimed again once maintenance ends its lease).
     pub fn limit(mut self, limit: i32) -> Worker {
         assert!(limit >= 1, "a claim asks for at least one step");
         self.limit = limit;
@@ -124,20 +135,19 @@ impl Worker {
         rows.iter().map(step_of).collect()
     }
 
-    /// Claims a batch, executes or compensates each step and reports it; returns how many steps
-    /// were claimed (0: nothing waits).
+    /// Claims a batch, executes or compensates each step in turn and reports it; returns how
+    /// many steps were claimed (0: nothing waits). Each step's lease is extended right before it
+    /// starts, and the step skipped if its lease ran out while it waited its turn; the
+    /// heartbeat extends the running step's lease only.
     pub async fn run_once(&mut self) -> Result<usize> {
         let steps = self.claim().await?;
         if steps.is_empty() {
             return Ok(0);
         }
-        let beat = self.heartbeat.then(|| {
-            let held = steps.iter().map(|step| (step.transaction_id, step.lease_token)).collect();
-            Heartbeat::start(self.config.clone(), self.lease, held)
-        });
+        let beat = self.heartbeat.then(|| Heartbeat::start(self.config.clone(), self.lease));
         let mut outcome = Ok(steps.len());
         for step in &steps {
-            let report = self.process(step).await;
+            let report = self.run_in_turn(step, beat.as_ref()).await;
             if let Some(beat) = &beat {
                 beat.drop_step(step.transaction_id).await;
             }
@@ -170,6 +180,37 @@ impl Worker {
                     _ = stop.changed() => {}
                 }
             }
+        }
+    }
+
+    /// Runs a step of a batch when its turn comes: extends its lease first, and skips it
+    /// ([`Report::LeaseLost`], nothing executed) if the lease ran out while it waited; else
+    /// the heartbeat extends its lease while it runs.
+    async fn run_in_turn(&mut self, step: &Step, beat: Option<&Heartbeat>) -> Result<Report> {
+        if !self.renew(step).await? {
+            return Ok(Report::LeaseLost);
+        }
+        if let Some(beat) = beat {
+            beat.hold(step.transaction_id, step.lease_token).await;
+        }
+        self.process(step).await
+    }
+
+    /// Extends the lease of a step about to start; false if it ran out (the step may be another
+    /// worker's by now). Another refusal, or a lost connection, is the caller's.
+    async fn renew(&mut self, step: &Step) -> Result<bool> {
+        let lease = self.lease;
+        let client = self.client().await?;
+        match extend_lease(client, step.transaction_id, step.lease_token, lease).await {
+            Ok(()) => Ok(true),
+            Err(Error::Refused(refused)) if refused.reason == Reason::LeaseExpired => {
+                log::warn!(
+                    "step {} waited past its lease, skipped: {refused}",
+                    step.transaction_id
+                );
+                Ok(false)
+            }
+            Err(error) => Err(error),
         }
     }
 

@@ -2,8 +2,9 @@
 //! executor and reports with the lease token. Shown here: a step done end to end; a Permanent
 //! failure compensates the event, and a later step's failure asks the executor to compensate;
 //! two workers never hold one step; a lease that runs out hands the step to another worker and
-//! refuses the stale worker's report; a heartbeat keeps a long step; a worker process killed
-//! with SIGKILL mid-step leaves the step to another, and the ledger posts once. Leases are short
+//! refuses the stale worker's report; a heartbeat keeps a long step; an executor that hangs holds
+//! only its own step, not the rest of its batch; a worker process killed with SIGKILL mid-step
+//! leaves the step to another, and the ledger posts once. Leases are short
 //! (1 second, the least the server takes) and maintenance passes are run by hand, so the suite
 //! does not depend on the server's own worker serving this database.
 
@@ -19,6 +20,7 @@ use cte_ctel_client::{
     StepError, StepResult, Worker,
 };
 use serde_json::json;
+use tokio::sync::{mpsc, Notify};
 use tokio_postgres::Client;
 use uuid::Uuid;
 
@@ -287,6 +289,85 @@ async fn a_heartbeat_keeps_a_long_step_from_being_taken_over() {
     assert_eq!(working.await.unwrap(), 1);
     assert_eq!(status(&app, run.event_id).await, "completed");
     assert_eq!(calls.lock().unwrap().len(), 1);
+}
+
+/// Hangs on the first step it is handed until the test releases it (or 30 seconds pass), and
+/// counts its executions per step.
+struct Hanging {
+    executed: Arc<Mutex<BTreeMap<Uuid, u32>>>,
+    started: mpsc::UnboundedSender<Step>,
+    release: Arc<Notify>,
+}
+
+impl Executor for Hanging {
+    async fn execute(&self, step: &Step) -> StepResult {
+        let first = {
+            let mut executed = self.executed.lock().unwrap();
+            let first = executed.is_empty();
+            *executed.entry(step.transaction_id).or_default() += 1;
+            first
+        };
+        if first {
+            self.started.send(step.clone()).unwrap();
+            let released = self.release.notified();
+            if tokio::time::timeout(Duration::from_secs(30), released).await.is_err() {
+                return Err(StepError::retryable("never released"));
+            }
+        }
+        Ok(json!({"by": "hanging"}))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_executor_holds_only_its_own_step_not_its_batch() {
+    let Some(env) = common::env("a_hung_executor_holds_only_its_own_step") else { return };
+    let Order { admin, app, hosted, accounts, .. } = Order::new(&env, "100").await;
+    let events = [
+        charge_then_pay(&app, &hosted, &accounts, "1").await.event_id,
+        charge_then_pay(&app, &hosted, &accounts, "2").await.event_id,
+    ];
+    let executed = Arc::new(Mutex::new(BTreeMap::new()));
+    let (started, mut hung) = mpsc::unbounded_channel();
+    let release = Arc::new(Notify::new());
+    let hanging = Hanging { executed: executed.clone(), started, release: release.clone() };
+    let mut worker_a = Worker::new(&env.app_dsn, "rs-hung")
+        .unwrap()
+        .host(&hosted, hanging)
+        .limit(2)
+        .lease(ONE_SECOND);
+    let working = tokio::spawn(async move { worker_a.run_once().await.unwrap() });
+    let hung = tokio::time::timeout(Duration::from_secs(10), hung.recv()).await.unwrap().unwrap();
+    let hung_at = Instant::now();
+    let calls = Calls::default();
+    let mut worker_b =
+        Worker::new(&env.app_dsn, "rs-behind").unwrap().host(&hosted, Recording::new("b", &calls));
+    // The step queued behind the hung one is not extended: its lease runs out and B takes it.
+    wait_until(&admin, "the queued step taken over", async || {
+        worker_b.run_once().await.unwrap() == 1
+    })
+    .await;
+    // The hung step itself stays A's, for several leases: the heartbeat extends it.
+    while hung_at.elapsed() < Duration::from_millis(3500) {
+        maintenance(&admin).await;
+        assert!(worker_b.claim().await.unwrap().is_empty(), "the hung step is still A's");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    release.notify_one();
+    assert_eq!(working.await.unwrap(), 2, "A claimed both steps");
+    let executed = executed.lock().unwrap().clone();
+    assert_eq!(executed, BTreeMap::from([(hung.transaction_id, 1)]), "A skipped the queued step");
+    let calls = calls.lock().unwrap().clone();
+    let [(_, queued)] = calls.as_slice() else { panic!("B ran one step: {calls:?}") };
+    assert_ne!(queued.transaction_id, hung.transaction_id);
+    assert_eq!(queued.attempt, 2, "A's attempt at it ended with its lease");
+    assert_eq!(step_result(&app, hung.transaction_id).await, json!({"by": "hanging"}));
+    let result = step_result(&app, queued.transaction_id).await;
+    assert_eq!(result["charge_id"], json!(format!("ch_{}", queued.transaction_id)));
+    for event in events {
+        assert_eq!(status(&app, event).await, "completed");
+    }
+    assert_eq!(balance(&app, &accounts[1]).await, money("3.00"), "each payout posted once");
+    assert_eq!(balance(&app, &accounts[0]).await, money("97.00"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
