@@ -29,7 +29,8 @@ use pgrx::prelude::*;
 use crate::driver::maintenance::{self, Duties, Report};
 use crate::driver::Context;
 use crate::gucs;
-use crate::store::{now_ms, spi, subtransaction, LockWait};
+use crate::store::maintenance as store_maintenance;
+use crate::store::{now_ms, subtransaction, LockWait};
 
 /// How long the postmaster waits before starting the worker again after it stopped.
 const WORKER_RESTART_DELAY: Duration = Duration::from_secs(5);
@@ -121,15 +122,6 @@ fn serve(duties: Duties) {
     unsafe { pg_sys::proc_exit(1) };
 }
 
-// The library serves whatever SQL version is installed, and between a package upgrade and
-// `ALTER EXTENSION cte_ctel UPDATE` that is an older one, whose tables the worker's queries may
-// not match: it does nothing until the installed version is its own.
-const INSTALLED: &str = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension
-                          WHERE extname = 'cte_ctel' AND extversion = $1)";
-
-const SETTINGS: &str = "SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true),
-                               pg_catalog.set_config('lock_timeout', $1, true)";
-
 /// One tick: passes of a few items, each pass committed on its own, until nothing is left or
 /// the tick's bound is reached.
 fn tick(duties: Duties) {
@@ -195,8 +187,7 @@ fn announce(newest: i64) -> i64 {
 /// The worker's settings for its current transaction: a fixed search_path, and a lock timeout
 /// so that it never waits long for a row a session holds.
 fn settings() {
-    let timeout = format!("{WORKER_LOCK_TIMEOUT_MS}ms");
-    spi(Spi::run_with_args(SETTINGS, &[timeout.as_str().into()]), SETTINGS);
+    store_maintenance::worker_settings(&format!("{WORKER_LOCK_TIMEOUT_MS}ms"));
 }
 
 /// One pass in the worker's current transaction; `None` if there is nothing to serve.
@@ -204,9 +195,7 @@ fn one_pass(duties: Duties) -> Option<(Report, bool)> {
     // SAFETY: a bgworker's statement clock is not advanced for it: each pass is a statement.
     unsafe { pg_sys::SetCurrentStatementStartTimestamp() };
     let version = env!("CARGO_PKG_VERSION");
-    let installed: Option<bool> =
-        spi(Spi::get_one_with_args(INSTALLED, &[version.into()]), INSTALLED);
-    if installed != Some(true) {
+    if !store_maintenance::installed(version) {
         return None;
     }
     settings();

@@ -10,33 +10,12 @@ use cte_ctel_core::engine::executors::StepPlan;
 use cte_ctel_core::engine::{Effect, EventStatus, Input, Saga, StepOutcome, StepState};
 use cte_ctel_core::limits::EVENT_TIMEOUT_DEFAULT_MS;
 use cte_ctel_core::CteError;
-use pgrx::prelude::*;
 use pgrx::Uuid;
 
 use super::{build, steps, Context};
-use crate::store::changes::{self, outbox_columns, Batch, Change, Kind};
-use crate::store::{events, new_id, postings, run_cached, timestamp};
-
-const COMPLETED_EVENT: &str = concat!(
-    "
-    WITH event AS (
-        INSERT INTO cte_ctel.cte_events
-               (id, name, status, timeout, deadline, started_at, finished_at, description,
-                refund_of, metadata)
-        VALUES ($1, $3, $4, $5 * interval '1 millisecond',
-                'epoch'::timestamptz + $6 * interval '1 millisecond', $7, $7, $24, $25,
-                $26::jsonb)),
-    step AS (
-        INSERT INTO cte_ctel.cte_transactions
-               (id, event_id, name, type, \"order\", payload, reference, status, attempts,
-                max_attempts, result, payload_bytes)
-        VALUES ($2, $1, $3, $23, 1, $8::text::jsonb, $9, $10, $11, $12, $13::text::jsonb,
-                pg_catalog.pg_column_size($8::text::jsonb)))
-    INSERT INTO cte_ctel.cte_change_outbox (",
-    outbox_columns!(),
-    ")
-    VALUES ($14, $15, COALESCE($16, session_user), $17, $18, $19, $20, $21, $22)"
-);
+use crate::store::changes::{Batch, Change, Kind};
+use crate::store::events::{self, CompletedOneStep};
+use crate::store::{new_id, postings};
 
 /// What a one-step event is besides its step: its name (its step's too), description, and for
 /// a refund the event it refunds.
@@ -132,38 +111,26 @@ pub fn completed_event(
     changes.extend(saga.changes.iter().map(|change| super::change_row(change, &saga, &[step_id])));
     let batch =
         Batch { event_id: Some(event_id), actor: ctx.actor.clone(), changes, ..Batch::default() };
-    let [o1, o2, o3, o4, o5, o6, o7, o8, o9] = changes::outbox_args(&batch);
     let step = &saga.steps[0];
-    let args = [
-        event_id.into(),
-        step_id.into(),
-        event.name.into(),
-        saga.status.as_str().into(),
-        EVENT_TIMEOUT_DEFAULT_MS.into(),
-        saga.deadline_ms.into(),
-        timestamp(ctx.now_ms).into(),
-        payload.into(),
-        reference.into(),
-        step.status.as_str().into(),
-        i32::try_from(step.attempts).unwrap_or(1).into(),
-        i32::try_from(step.attempts_max).unwrap_or(1).into(),
-        result.into(),
-        o1,
-        o2,
-        o3,
-        o4,
-        o5,
-        o6,
-        o7,
-        o8,
-        o9,
-        step_type.as_str().into(),
-        event.description.into(),
-        event.refund_of.into(),
-        event.metadata.as_ref().map(|metadata| metadata.to_string()).into(),
-    ];
-    Spi::connect_mut(|client| {
-        run_cached(client, COMPLETED_EVENT, &args, true);
+    events::insert_completed_one_step(&CompletedOneStep {
+        event_id,
+        step_id,
+        name: event.name,
+        description: event.description,
+        refund_of: event.refund_of,
+        metadata: event.metadata.as_ref(),
+        status: saga.status.as_str(),
+        timeout_ms: EVENT_TIMEOUT_DEFAULT_MS,
+        deadline_ms: saga.deadline_ms,
+        now_ms: ctx.now_ms,
+        step_type: step_type.as_str(),
+        payload,
+        reference,
+        step_status: step.status.as_str(),
+        attempts: i32::try_from(step.attempts).unwrap_or(1),
+        attempts_max: i32::try_from(step.attempts_max).unwrap_or(1),
+        result: result.as_deref(),
+        changes: &batch,
     });
     crate::wake::at_commit();
     Ok(event_id)

@@ -12,14 +12,14 @@
 //! the pass goes on.
 
 use cte_ctel_core::limits::CHANGE_ROWS_PER_SEQUENCE_MAX;
-use pgrx::prelude::*;
 use pgrx::Uuid;
 use serde_json::{json, Value};
 
 use super::{drive, Command, Context};
 use crate::store::changes;
+use crate::store::maintenance::{self as store_maintenance, Candidates};
 use crate::store::subtransaction::{self, Failure};
-use crate::store::{ledger, liens, run_cached, spi};
+use crate::store::{ledger, liens};
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -79,41 +79,6 @@ impl Report {
             "system_deltas_folded": self.system_deltas_folded,
         })
     }
-}
-
-// Candidates, read without locks. A created event's deadline is the time by which it must
-// start; a waiting one's, the time by which it must end.
-const OVERDUE_EVENTS: &str = "
-    SELECT id FROM cte_ctel.cte_events
-     WHERE status IN ('created', 'waiting') AND deadline <= pg_catalog.statement_timestamp()
-     ORDER BY deadline LIMIT $1";
-
-// Scheduled events whose time has come.
-const SCHEDULED_EVENTS: &str = "
-    SELECT id FROM cte_ctel.cte_events
-     WHERE status = 'created' AND not_before <= pg_catalog.statement_timestamp()
-     ORDER BY not_before LIMIT $1";
-
-const OVERDUE_COMPENSATIONS: &str = "
-    SELECT DISTINCT event_id FROM cte_ctel.cte_transactions
-     WHERE compensation_requested_at
-           <= pg_catalog.statement_timestamp() - $2 * interval '1 millisecond'
-     LIMIT $1";
-
-const DUE_RETRIES: &str = "
-    SELECT DISTINCT event_id FROM cte_ctel.cte_transactions
-     WHERE next_attempt_at <= pg_catalog.statement_timestamp()
-     LIMIT $1";
-
-fn candidates(query: &'static str, limit: usize, millis: Option<i64>) -> Vec<Uuid> {
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    Spi::connect_mut(|client| {
-        let table = match millis {
-            Some(millis) => run_cached(client, query, &[limit.into(), millis.into()], false),
-            None => run_cached(client, query, &[limit.into()], false),
-        };
-        table.filter_map(|row| spi(row.get::<Uuid>(1), query)).collect()
-    })
 }
 
 /// How one item ended.
@@ -227,17 +192,18 @@ pub fn announce(newest: i64) -> bool {
 
 /// The events' duties; returns how many items are left of `left`.
 fn pass_events(ctx: &Context, mut left: usize, report: &mut Report) -> usize {
-    let scheduled = candidates(SCHEDULED_EVENTS, left, None);
+    let scheduled = store_maintenance::candidates(Candidates::Scheduled, left);
     left -= scheduled.len();
     for id in &scheduled {
         let handled = handle("event", *id, || Ok(super::schedule::start_due(*id, ctx)?.is_some()));
         count(report, handled, |r| r.events_started += 1);
     }
-    let overdue = candidates(OVERDUE_EVENTS, left, None);
+    let overdue = store_maintenance::candidates(Candidates::OverdueEvents, left);
     left -= overdue.len();
     drive_each(&overdue, || Command::Deadline, ctx, report, |r| r.events_timed_out += 1);
     let timeout_ms = ctx.config.compensation_timeout_ms;
-    let compensations = candidates(OVERDUE_COMPENSATIONS, left, Some(timeout_ms));
+    let compensations =
+        store_maintenance::candidates(Candidates::OverdueCompensations { timeout_ms }, left);
     left -= compensations.len();
     drive_each(
         &compensations,
@@ -247,7 +213,7 @@ fn pass_events(ctx: &Context, mut left: usize, report: &mut Report) -> usize {
         |r| r.compensations_timed_out += 1,
     );
     left = expire_leases(ctx, left, report);
-    let mut retries = candidates(DUE_RETRIES, left, None);
+    let mut retries = store_maintenance::candidates(Candidates::DueRetries, left);
     retries.retain(|id| !overdue.contains(id)); // timed out first: nothing left to retry
     left -= retries.len();
     drive_each(&retries, || Command::RetryDue, ctx, report, |r| r.events_retried += 1);
@@ -313,51 +279,18 @@ fn expire_liens(ctx: &Context, mut left: usize, report: &mut Report) -> usize {
     left
 }
 
-const WORKER_STATE: &str = "
-    INSERT INTO cte_ctel.cte_worker_state AS s
-           (id, last_pass_at, last_pass_ms, last_pass_report, last_failure_at, last_failure)
-    VALUES (1, pg_catalog.clock_timestamp(), $1, $2,
-            CASE WHEN $3::text IS NOT NULL THEN pg_catalog.clock_timestamp() END, $3)
-    ON CONFLICT (id) DO UPDATE
-       SET last_pass_at = EXCLUDED.last_pass_at, last_pass_ms = EXCLUDED.last_pass_ms,
-           last_pass_report = EXCLUDED.last_pass_report,
-           last_failure_at = coalesce(EXCLUDED.last_failure_at, s.last_failure_at),
-           last_failure = coalesce(EXCLUDED.last_failure, s.last_failure)";
-
-// A pass that failed as a whole (rolled back): its failure is recorded, the last good pass
-// kept. With no pass recorded before, the last pass is the epoch, so its age alerts.
-const WORKER_FAILURE: &str = "
-    INSERT INTO cte_ctel.cte_worker_state AS s
-           (id, last_pass_at, last_pass_ms, last_pass_report, last_failure_at, last_failure)
-    VALUES (1, 'epoch', 0, '{}', pg_catalog.clock_timestamp(), $1)
-    ON CONFLICT (id) DO UPDATE
-       SET last_failure_at = EXCLUDED.last_failure_at, last_failure = EXCLUDED.last_failure";
-
-const STATE_HELD: &str = "
-    SELECT NOT EXISTS (SELECT 1 FROM cte_ctel.cte_worker_state WHERE id = 1 FOR UPDATE SKIP LOCKED)
-       AND EXISTS (SELECT 1 FROM cte_ctel.cte_worker_state WHERE id = 1)";
-
 /// Whether another session holds the state row (a `cte_run_maintenance()` in an open
 /// transaction): the worker then leaves this tick unrecorded rather than wait for it.
 pub fn state_held() -> bool {
-    crate::store::select_one::<bool>(STATE_HELD, &[]) == Some(true)
+    store_maintenance::state_held()
 }
 
 /// Records a finished pass (or a worker's tick of several) for monitoring.
 pub fn record_pass(duration_ms: i64, report: &Report) {
-    let args = [
-        duration_ms.into(),
-        pgrx::JsonB(report.to_json()).into(),
-        report.last_failure.as_deref().into(),
-    ];
-    Spi::connect_mut(|client| {
-        run_cached(client, WORKER_STATE, &args, true);
-    });
+    store_maintenance::record_pass(duration_ms, report.to_json(), report.last_failure.as_deref());
 }
 
 /// Records a pass that failed as a whole.
 pub fn record_failure(text: &str) {
-    Spi::connect_mut(|client| {
-        run_cached(client, WORKER_FAILURE, &[text.into()], true);
-    });
+    store_maintenance::record_failure(text);
 }

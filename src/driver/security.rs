@@ -187,13 +187,10 @@ fn call_unbounded(registrant: Oid, function: Oid, args: &[Option<Datum>]) -> Opt
     })
 }
 
-const EXTENSION_OWNER: &str =
-    "SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'cte_ctel'";
-
 /// Runs `call` as the extension's owner, whoever calls: for a SECURITY INVOKER entry point
 /// (executor registration) to write the one row it checked the caller may have written.
 pub fn as_extension_owner<T>(call: impl FnOnce() -> T) -> T {
-    let owner = crate::store::select_one::<Oid>(EXTENSION_OWNER, &[]);
+    let owner = crate::store::executors::extension_owner();
     assert!(owner.is_some(), "the extension is installed when its functions run");
     let (mut user, mut context) = (Oid::INVALID, 0);
     // SAFETY: as `as_registrant`, without the restriction: this is our own statement.
@@ -206,8 +203,6 @@ pub fn as_extension_owner<T>(call: impl FnOnce() -> T) -> T {
     };
     call()
 }
-
-const ROLE_NAME: &str = "SELECT rolname::text FROM pg_catalog.pg_roles WHERE oid = $1";
 
 /// The role the session acts as outside SECURITY DEFINER functions (`current_user` as the
 /// caller saw it: its login role, or the role it SET ROLE to): its oid and name.
@@ -254,11 +249,14 @@ pub fn acts_as_admin(role: Oid) -> bool {
 
 /// The role calling now (`current_user`): its oid and name.
 pub fn current_role() -> (Oid, String) {
-    // SAFETY: a read of the backend's current user.
-    let user = unsafe { pg_sys::GetUserId() };
-    let name = crate::store::select_one::<String>(ROLE_NAME, &[user.into()]);
-    assert!(name.is_some(), "the current user is a role");
-    (user, name.unwrap_or_default())
+    // SAFETY: a read of the backend's current user, and of its name from the syscache (as
+    // `outer_role`; it raises an error rather than return null for a role that is gone).
+    unsafe {
+        let user = pg_sys::GetUserId();
+        let name = pg_sys::GetUserNameFromId(user, false);
+        assert!(!name.is_null(), "the current user is a role");
+        (user, std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned())
+    }
 }
 
 /// Registers (or replaces) the functions of a custom step type for the calling role, which must

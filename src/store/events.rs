@@ -9,7 +9,8 @@ use pgrx::prelude::*;
 use pgrx::{JsonB, Uuid};
 use serde_json::Value;
 
-use super::{run_cached, select_one, spi, update_one, LockWait};
+use super::changes::{outbox_args, outbox_columns, Batch};
+use super::{run_cached, select_one, spi, timestamp, update_one, LockWait};
 
 /// An event as the driver needs it.
 pub struct EventRow {
@@ -542,4 +543,140 @@ const SCHEDULE: &str = "
 pub fn schedule(event_id: Uuid, not_before: TimestampWithTimeZone) -> Option<i64> {
     let args = [event_id.into(), not_before.into()];
     Spi::connect_mut(|client| update_one(client, SCHEDULE, &args))
+}
+
+// What the event would leave, read inside the subtransaction before it is rolled back, as JSON
+// text: never parsed into a serde value (a step's result may be nested deeper than serde's
+// limit), it becomes jsonb again when it is returned. $2: the status it would end in; $3: the
+// step made to fail on purpose.
+const DRY_RUN_OUTCOME: &str = "
+    SELECT (jsonb_build_object('status', $2::text, 'failed_on_purpose', $3::text) ||
+            jsonb_build_object(
+        'steps', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                      'order', t.\"order\", 'name', t.name, 'type', t.type, 'status', t.status,
+                      'attempts', t.attempts, 'result', t.result, 'error', t.error)
+                      ORDER BY t.\"order\"), '[]')
+                    FROM cte_ctel.cte_transactions t WHERE t.event_id = $1),
+        'postings', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                      'step', t.name, 'kind', j.kind, 'account_id', j.account_id,
+                      'currency', j.currency, 'amount', j.amount, 'balance_after', j.balance_after)
+                      ORDER BY j.id), '[]')
+                    FROM cte_ctel.cte_entries j
+                    JOIN cte_ctel.cte_transactions t ON t.id = j.transaction_id
+                   WHERE t.event_id = $1),
+        'path', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                      'kind', h.kind, 'step', t.name, 'from', h.old_status, 'to', h.new_status)
+                      ORDER BY h.id, h.n), '[]')
+                    FROM cte_ctel.cte_event_history h
+                    LEFT JOIN cte_ctel.cte_transactions t ON t.id = h.transaction_id
+                   WHERE h.event_id = $1 AND h.kind <> 'lien'),
+        'liens', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                      'step', t.name, 'account_id', l.account_id, 'currency', l.currency,
+                      'amount', l.amount, 'status', l.status) ORDER BY l.created_at, l.id), '[]')
+                    FROM cte_ctel.cte_liens l
+                    LEFT JOIN cte_ctel.cte_transactions t ON t.id = l.transaction_id
+                   WHERE l.event_id = $1),
+        'balances', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                      'account_id', b.account_id, 'currency', b.currency, 'balance', b.balance,
+                      'available', b.available) ORDER BY b.account_id, b.currency), '[]')
+                    FROM cte_ctel.cte_ledger_balances b
+                   WHERE (b.account_id, b.currency) IN (
+                         SELECT j.account_id, j.currency FROM cte_ctel.cte_entries j
+                           JOIN cte_ctel.cte_transactions t ON t.id = j.transaction_id
+                          WHERE t.event_id = $1
+                         UNION
+                         SELECT l.account_id, l.currency FROM cte_ctel.cte_liens l
+                          WHERE l.event_id = $1)),
+        'error', (SELECT e.error FROM cte_ctel.cte_events e WHERE e.id = $1)))::text";
+
+/// What an event would leave (a dry run's answer), as JSON text read in the caller's
+/// subtransaction: its status, the step failed on purpose, steps, postings, path, liens and
+/// balances.
+pub fn outcome_text(event_id: Uuid, status: &str, fail_at: Option<&str>) -> String {
+    let args = [event_id.into(), status.into(), fail_at.into()];
+    let read: Option<String> = select_one(DRY_RUN_OUTCOME, &args);
+    assert!(read.is_some(), "an event's outcome is an object");
+    read.unwrap_or_default()
+}
+
+const COMPLETED_ONE_STEP: &str = concat!(
+    "
+    WITH event AS (
+        INSERT INTO cte_ctel.cte_events
+               (id, name, status, timeout, deadline, started_at, finished_at, description,
+                refund_of, metadata)
+        VALUES ($1, $3, $4, $5 * interval '1 millisecond',
+                'epoch'::timestamptz + $6 * interval '1 millisecond', $7, $7, $24, $25,
+                $26::jsonb)),
+    step AS (
+        INSERT INTO cte_ctel.cte_transactions
+               (id, event_id, name, type, \"order\", payload, reference, status, attempts,
+                max_attempts, result, payload_bytes)
+        VALUES ($2, $1, $3, $23, 1, $8::text::jsonb, $9, $10, $11, $12, $13::text::jsonb,
+                pg_catalog.pg_column_size($8::text::jsonb)))
+    INSERT INTO cte_ctel.cte_change_outbox (",
+    outbox_columns!(),
+    ")
+    VALUES ($14, $15, COALESCE($16, session_user), $17, $18, $19, $20, $21, $22)"
+);
+
+/// A one-step event as it is recorded: completed, with its only step and its changes.
+pub struct CompletedOneStep<'a> {
+    pub event_id: Uuid,
+    pub step_id: Uuid,
+    /// The event's name, which is its step's too.
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+    pub refund_of: Option<Uuid>,
+    pub metadata: Option<&'a Value>,
+    pub status: &'a str,
+    pub timeout_ms: i64,
+    pub deadline_ms: Option<i64>,
+    pub now_ms: i64,
+    pub step_type: &'a str,
+    /// The step's payload, JSON text.
+    pub payload: &'a str,
+    pub reference: Option<&'a str>,
+    pub step_status: &'a str,
+    pub attempts: i32,
+    pub attempts_max: i32,
+    /// The step's result, JSON text.
+    pub result: Option<&'a str>,
+    pub changes: &'a Batch,
+}
+
+/// Writes a one-step event, its step and its changes in one statement.
+pub fn insert_completed_one_step(row: &CompletedOneStep) {
+    let [o1, o2, o3, o4, o5, o6, o7, o8, o9] = outbox_args(row.changes);
+    let args = [
+        row.event_id.into(),
+        row.step_id.into(),
+        row.name.into(),
+        row.status.into(),
+        row.timeout_ms.into(),
+        row.deadline_ms.into(),
+        timestamp(row.now_ms).into(),
+        row.payload.into(),
+        row.reference.into(),
+        row.step_status.into(),
+        row.attempts.into(),
+        row.attempts_max.into(),
+        row.result.into(),
+        o1,
+        o2,
+        o3,
+        o4,
+        o5,
+        o6,
+        o7,
+        o8,
+        o9,
+        row.step_type.into(),
+        row.description.into(),
+        row.refund_of.into(),
+        row.metadata.map(|metadata| metadata.to_string()).into(),
+    ];
+    Spi::connect_mut(|client| {
+        run_cached(client, COMPLETED_ONE_STEP, &args, true);
+    });
 }

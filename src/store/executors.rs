@@ -214,3 +214,11 @@ pub fn is_superuser(role: Oid) -> bool {
 pub fn is_registered(step_type: &str) -> bool {
     select_one::<bool>(EXECUTOR_REGISTERED, &[step_type.into()]) == Some(true)
 }
+
+const EXTENSION_OWNER: &str =
+    "SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'cte_ctel'";
+
+/// The role that owns the extension (None only where it is not installed).
+pub fn extension_owner() -> Option<pgrx::pg_sys::Oid> {
+    super::select_one::<pgrx::pg_sys::Oid>(EXTENSION_OWNER, &[])
+}

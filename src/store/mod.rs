@@ -9,6 +9,7 @@ pub mod executors;
 pub mod leases;
 pub mod ledger;
 pub mod liens;
+pub mod maintenance;
 pub mod pictures;
 pub mod postings;
 pub mod references;
