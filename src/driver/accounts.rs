@@ -75,7 +75,10 @@ pub fn set_limits(
     let Some(locked) = read.get(&wallet) else {
         return Err(ledger::account_missing_or_currency_not_held(&wallet.0, &wallet.1));
     };
-    let available = locked.balance.checked_sub(locked.reserved).unwrap_or_default();
+    // Both are bounded wallet figures: their difference always fits (never a default of 0).
+    let Some(available) = locked.balance.checked_sub(locked.reserved) else {
+        panic!("{} less {} fits a decimal", locked.balance, locked.reserved);
+    };
     if let Some(floor) = floor {
         if floor > available {
             return Err(CteError::FloorAboveAvailable {

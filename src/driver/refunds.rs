@@ -76,7 +76,10 @@ fn part_of(
     refunded: Decimal,
     amount: Option<&str>,
 ) -> Result<Posting, CteError> {
-    let left = posting.moved().checked_sub(refunded).unwrap_or_default();
+    // Both are bounded journal sums: their difference always fits (never a default of 0).
+    let Some(left) = posting.moved().checked_sub(refunded) else {
+        panic!("what is left to refund of {} less {refunded} fits a decimal", posting.moved());
+    };
     let currency = ledger::currency(&posting.currency)?;
     let part = match amount {
         Some(text) => Amount::parse(text, &currency)?.value(),
@@ -153,7 +156,7 @@ fn by_legs(
                 step_type: "refund legs".into(),
                 why: format!(
                     "the legs add up to {}, not the amount {asked}",
-                    sum.unwrap_or_default()
+                    sum.map_or("more than a decimal holds".to_string(), |sum| sum.to_string())
                 ),
             });
         }

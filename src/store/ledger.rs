@@ -9,7 +9,7 @@ use pgrx::prelude::*;
 use pgrx::{AnyNumeric, JsonB};
 use rust_decimal::Decimal;
 
-use super::{run_cached, select_one, spi, update_one};
+use super::{required, run_cached, select_one, spi, update_one};
 
 /// A balance as the API reports it.
 pub struct BalanceRow {
@@ -171,11 +171,18 @@ pub fn balances(
     let rows: Vec<BalanceRow> = Spi::connect(|client| {
         let table = spi(client.select(ACCOUNT_BALANCES, None, &args), ACCOUNT_BALANCES);
         table
-            .map(|row| BalanceRow {
-                currency: spi(row.get(1), ACCOUNT_BALANCES).unwrap_or_default(),
-                balance: spi(row.get(2), ACCOUNT_BALANCES).unwrap_or_default(),
-                reserved: spi(row.get(3), ACCOUNT_BALANCES).unwrap_or_default(),
-                available: spi(row.get(4), ACCOUNT_BALANCES).unwrap_or_default(),
+            .map(|row| {
+                let figure = |ordinal, what| {
+                    let value = spi(row.get::<AnyNumeric>(ordinal), ACCOUNT_BALANCES);
+                    required(value, ACCOUNT_BALANCES, what)
+                };
+                let currency = spi(row.get::<String>(1), ACCOUNT_BALANCES);
+                BalanceRow {
+                    currency: required(currency, ACCOUNT_BALANCES, "currency"),
+                    balance: figure(2, "balance"),
+                    reserved: figure(3, "reserved"),
+                    available: figure(4, "available"),
+                }
             })
             .collect()
     });
@@ -231,9 +238,10 @@ pub fn fold_system_balances(wait: bool) -> i64 {
 
 /// Decimal text (from a checked `Decimal`) as a SQL numeric.
 pub fn numeric(text: &str) -> AnyNumeric {
-    let value = AnyNumeric::try_from(text);
-    assert!(value.is_ok(), "decimal text {text} is a valid numeric");
-    value.unwrap_or_default()
+    match AnyNumeric::try_from(text) {
+        Ok(value) => value,
+        Err(error) => panic!("decimal text {text} is a valid numeric: {error}"),
+    }
 }
 
 const WALLETS_MISSING: &str = "

@@ -17,7 +17,7 @@ use rust_decimal::Decimal;
 
 use super::changes::{Change, Kind};
 use super::postings::{self, WalletKey};
-use super::{ledger, run_cached, select_one, spi, update_one, LockWait};
+use super::{ledger, required, run_cached, select_one, spi, stored_decimal, update_one, LockWait};
 
 /// A lien as read under its row lock.
 pub struct LienRow {
@@ -43,9 +43,10 @@ impl LienRow {
 
     /// What it still holds: the amount first held less what captures took.
     pub fn outstanding(&self) -> Decimal {
-        let left = self.amount.checked_sub(self.captured);
-        assert!(left.is_some_and(|left| !left.is_sign_negative()), "captures never exceed a lien");
-        left.unwrap_or_default()
+        match self.amount.checked_sub(self.captured) {
+            Some(left) if !left.is_sign_negative() => left,
+            _ => panic!("captures never exceed a lien: {} of {}", self.captured, self.amount),
+        }
     }
 
     /// Refuses a change by the API to a lien that counts as expired (its `expires_at` passed)
@@ -59,22 +60,18 @@ impl LienRow {
 }
 
 fn lien_row(row: &pgrx::spi::SpiHeapTupleData, query: &str) -> LienRow {
-    let text = |ordinal| spi(row.get::<String>(ordinal), query).unwrap_or_default();
-    let status = LienStatus::parse(&text(7));
-    assert!(status.is_some(), "a domain keeps lien statuses known");
-    let amount = Decimal::from_str_exact(&text(6));
-    assert!(amount.is_ok(), "a lien's amount was an Amount");
-    let captured = Decimal::from_str_exact(&text(8));
-    assert!(captured.is_ok(), "a lien's captured amount was an Amount");
+    let text = |ordinal, what| required(spi(row.get::<String>(ordinal), query), query, what);
+    // A domain keeps lien statuses known.
+    let status = required(LienStatus::parse(&text(7, "status")), query, "a known lien status");
     LienRow {
-        id: spi(row.get::<Uuid>(1), query).unwrap_or(Uuid::from_bytes([0; 16])),
+        id: required(spi(row.get::<Uuid>(1), query), query, "id"),
         event_id: spi(row.get::<Uuid>(2), query),
         transaction_id: spi(row.get::<Uuid>(3), query),
-        account_id: text(4),
-        currency: text(5),
-        amount: amount.unwrap_or_default(),
-        status: status.unwrap_or(LienStatus::Expired),
-        captured: captured.unwrap_or_default(),
+        account_id: text(4, "account_id"),
+        currency: text(5, "currency"),
+        amount: stored_decimal(&text(6, "amount"), query),
+        status,
+        captured: stored_decimal(&text(8, "captured amount"), query),
         overdue: spi(row.get::<bool>(9), query) == Some(true),
     }
 }
@@ -237,26 +234,29 @@ fn existing_by_key(key: &str, lien: &NewLien) -> Result<Uuid, CteError> {
     let row = Spi::connect(|client| {
         let table = spi(client.select(LIEN_BY_KEY, Some(1), &[key.into()]), LIEN_BY_KEY);
         let row = table.first();
+        let text = |ordinal, what| {
+            required(spi(row.get::<String>(ordinal), LIEN_BY_KEY), LIEN_BY_KEY, what)
+        };
         (
-            spi(row.get::<Uuid>(1), LIEN_BY_KEY),
-            spi(row.get::<String>(2), LIEN_BY_KEY).unwrap_or_default(),
-            spi(row.get::<String>(3), LIEN_BY_KEY).unwrap_or_default(),
-            spi(row.get::<String>(4), LIEN_BY_KEY).unwrap_or_default(),
+            // A key that conflicted names a lien.
+            required(spi(row.get::<Uuid>(1), LIEN_BY_KEY), LIEN_BY_KEY, "the lien"),
+            text(2, "account_id"),
+            text(3, "currency"),
+            text(4, "amount"),
             spi(row.get::<Uuid>(5), LIEN_BY_KEY),
         )
     });
     let (id, account_id, currency, amount, event_id) = row;
-    assert!(id.is_some(), "a key that conflicted names a lien");
-    let amount = Decimal::from_str_exact(&amount).unwrap_or_default();
+    let amount = stored_decimal(&amount, LIEN_BY_KEY);
     let same = account_id == lien.account.as_str()
         && currency == lien.amount.currency()
         && amount == lien.amount.value()
         && event_id == lien.event_id;
-    match id {
-        Some(id) if same => Ok(id),
-        _ => Err(CteError::IdempotencyConflict {
+    match same {
+        true => Ok(id),
+        false => Err(CteError::IdempotencyConflict {
             key: key.to_string(),
-            original: format!("lien {}", id.map_or(String::new(), |id| id.to_string())),
+            original: format!("lien {id}"),
             held: format!("a lien of {amount} {currency} on {account_id:?}"),
             requested: format!(
                 "{} {} on {:?}",
@@ -411,11 +411,10 @@ pub fn capture_by_reference(lien_id: Uuid, reference: &str) -> Option<(Uuid, Cap
         let posting = spi(row.get::<Uuid>(1), CAPTURE_BY_REFERENCE)?;
         let text = |ordinal| spi(row.get::<String>(ordinal), CAPTURE_BY_REFERENCE);
         let flag = |ordinal| spi(row.get::<bool>(ordinal), CAPTURE_BY_REFERENCE);
-        let amount = text(3).and_then(|amount| Decimal::from_str_exact(&amount).ok());
-        assert!(amount.is_some(), "a recorded capture has an amount");
+        let amount = required(text(3), CAPTURE_BY_REFERENCE, "a recorded capture's amount");
         let recorded = CaptureRecorded {
-            destination: text(2).unwrap_or_default(),
-            amount: amount.unwrap_or_default(),
+            destination: required(text(2), CAPTURE_BY_REFERENCE, "the capture's destination"),
+            amount: stored_decimal(&amount, CAPTURE_BY_REFERENCE),
             ended_lien: flag(4).unwrap_or(false),
             released_rest: flag(5).unwrap_or(false),
         };

@@ -46,6 +46,27 @@ pub(crate) fn spi<T>(result: SpiResult<T>, query: &str) -> T {
     }
 }
 
+/// A value a query guarantees (a column that is never NULL, a row that must be there): the
+/// value, or an internal error naming the query and what was missing. Never a default in its
+/// place: a row the store cannot read is a bug to stop at, not money to read as zero.
+#[track_caller]
+pub(crate) fn required<T>(value: Option<T>, query: &str, what: &str) -> T {
+    match value {
+        Some(value) => value,
+        None => panic!("{what} missing in a row of {query:?}, where the query guarantees it"),
+    }
+}
+
+/// A decimal the ledger stored as text (an amount, a sum of amounts, all bounded): exact, or
+/// an internal error naming the query. Never rounded, never read as zero.
+#[track_caller]
+pub(crate) fn stored_decimal(text: &str, query: &str) -> rust_decimal::Decimal {
+    match rust_decimal::Decimal::from_str_exact(text) {
+        Ok(value) => value,
+        Err(error) => panic!("{text:?} from {query:?} is not an exact decimal: {error}"),
+    }
+}
+
 thread_local! {
     /// Plans of the store's constant queries, prepared once per backend and kept
     /// (`SPI_keepplan`), as parsing and planning each statement on every call was most of a

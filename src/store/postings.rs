@@ -19,7 +19,7 @@ use pgrx::{AnyNumeric, Uuid};
 use rust_decimal::Decimal;
 
 use super::ledger::{account_missing_or_currency_not_held, numeric};
-use super::{new_id, run_cached, spi, LockWait};
+use super::{new_id, required, run_cached, spi, stored_decimal, LockWait};
 
 /// A wallet: (account id, currency).
 pub type WalletKey = (String, String);
@@ -61,22 +61,24 @@ pub fn lock_wallets(
         LockWait::Skip => WALLETS_LOCK_NOWAIT,
     };
     let args = [accounts.into(), currencies.into()];
-    type Row = (WalletKey, [String; 3], bool, String, Option<Vec<u8>>, i64);
+    type Row = (WalletKey, [String; 2], Option<String>, bool, String, Option<Vec<u8>>, i64);
     let rows: Vec<Row> = Spi::connect_mut(|client| {
         let table = run_cached(client, query, &args, true);
         table
             .map(|row| {
-                let text = |ordinal| spi(row.get::<String>(ordinal), query).unwrap_or_default();
+                let text =
+                    |ordinal| required(spi(row.get::<String>(ordinal), query), query, "text");
                 let allow_negative = spi(row.get::<bool>(5), query) == Some(true);
                 let head = spi(row.get::<Vec<u8>>(8), query);
                 let last_entry_at = spi(row.get::<i64>(9), query).unwrap_or(0);
-                let texts = [text(3), text(4), text(6)];
-                ((text(1), text(2)), texts, allow_negative, text(7), head, last_entry_at)
+                let floor = spi(row.get::<String>(6), query); // NULL: the wallet may go negative
+                let texts = [text(3), text(4)];
+                ((text(1), text(2)), texts, floor, allow_negative, text(7), head, last_entry_at)
             })
             .collect()
     });
     rows.into_iter()
-        .map(|(key, [balance, reserved, floor], allow_negative, status, head, last_entry_at)| {
+        .map(|(key, [balance, reserved], floor, allow_negative, status, head, last_entry_at)| {
             let exact =
                 |text: &str| Decimal::from_str_exact(text).map_err(|_| beyond_decimal(text));
             let state = WalletState::parse(&status);
@@ -84,9 +86,16 @@ pub fn lock_wallets(
             let wallet = Wallet {
                 balance: exact(&balance)?,
                 reserved: exact(&reserved)?,
-                floor: if allow_negative { None } else { Some(exact(&floor)?) },
+                floor: match (allow_negative, floor) {
+                    (true, _) => None,
+                    (false, floor) => Some(exact(&required(floor, query, "a wallet's floor"))?),
+                },
                 state: state.unwrap_or(WalletState::Closed),
-                head: head.as_deref().and_then(chain::from_bytes).unwrap_or(chain::GENESIS),
+                // No head yet: the chain starts at genesis. A head that is not a link is a
+                // corrupt row, never read as genesis (0.3.0 before: it was).
+                head: head.map_or(chain::GENESIS, |bytes| {
+                    required(chain::from_bytes(&bytes), query, "a chain head of 32 bytes")
+                }),
                 last_entry_at,
             };
             Ok((key, wallet))
@@ -486,9 +495,9 @@ pub fn reverse_postings_of(step: Uuid, wait: LockWait) -> Result<Vec<Uuid>, CteE
         table
             .map(|row| {
                 (
-                    spi(row.get::<String>(1), POSTINGS_OF_STEP).unwrap_or_default(),
-                    spi(row.get::<Vec<String>>(2), POSTINGS_OF_STEP).unwrap_or_default(),
-                    spi(row.get::<Vec<String>>(3), POSTINGS_OF_STEP).unwrap_or_default(),
+                    required(spi(row.get(1), POSTINGS_OF_STEP), POSTINGS_OF_STEP, "currency"),
+                    required(spi(row.get(2), POSTINGS_OF_STEP), POSTINGS_OF_STEP, "accounts"),
+                    required(spi(row.get(3), POSTINGS_OF_STEP), POSTINGS_OF_STEP, "amounts"),
                     spi(row.get::<String>(4), POSTINGS_OF_STEP),
                 )
             })
@@ -520,13 +529,13 @@ pub fn postings_of_event(event_id: Uuid) -> Vec<Posting> {
         let table = run_cached(client, POSTINGS_OF_EVENT, &[event_id.into()], false);
         table
             .map(|row| {
-                let get = |ordinal| spi(row.get::<Vec<String>>(ordinal), POSTINGS_OF_EVENT);
-                let currency = spi(row.get::<String>(1), POSTINGS_OF_EVENT).unwrap_or_default();
-                Posting::recorded(
-                    currency,
-                    &get(2).unwrap_or_default(),
-                    &get(3).unwrap_or_default(),
-                )
+                let get = |ordinal, what| {
+                    let value = spi(row.get::<Vec<String>>(ordinal), POSTINGS_OF_EVENT);
+                    required(value, POSTINGS_OF_EVENT, what)
+                };
+                let currency = spi(row.get::<String>(1), POSTINGS_OF_EVENT);
+                let currency = required(currency, POSTINGS_OF_EVENT, "currency");
+                Posting::recorded(currency, &get(2, "accounts"), &get(3, "amounts"))
             })
             .collect()
     })
@@ -556,9 +565,13 @@ pub fn refunded_by_account(event_id: Uuid) -> Vec<(String, Decimal)> {
         let table = spi(client.select(REFUNDED_BY_ACCOUNT, None, &args), REFUNDED_BY_ACCOUNT);
         table
             .map(|row| {
-                let account = spi(row.get::<String>(1), REFUNDED_BY_ACCOUNT).unwrap_or_default();
-                let sum = spi(row.get::<String>(2), REFUNDED_BY_ACCOUNT).unwrap_or_default();
-                (account, journal_sum(&sum))
+                let account = spi(row.get::<String>(1), REFUNDED_BY_ACCOUNT);
+                let sum = spi(row.get::<String>(2), REFUNDED_BY_ACCOUNT);
+                let sum = required(sum, REFUNDED_BY_ACCOUNT, "sum");
+                (
+                    required(account, REFUNDED_BY_ACCOUNT, "account"),
+                    stored_decimal(&sum, REFUNDED_BY_ACCOUNT),
+                )
             })
             .collect()
     })
@@ -583,9 +596,11 @@ pub fn capture_posting(posting_id: Uuid) -> Option<(Uuid, Posting)> {
         }
         let row = table.first();
         let lien = spi(row.get::<Uuid>(1), CAPTURE_POSTING)?;
-        let currency = spi(row.get::<String>(2), CAPTURE_POSTING).unwrap_or_default();
-        let accounts = spi(row.get::<Vec<String>>(3), CAPTURE_POSTING).unwrap_or_default();
-        let amounts = spi(row.get::<Vec<String>>(4), CAPTURE_POSTING).unwrap_or_default();
+        let currency = required(spi(row.get(2), CAPTURE_POSTING), CAPTURE_POSTING, "currency");
+        let accounts: Vec<String> =
+            required(spi(row.get(3), CAPTURE_POSTING), CAPTURE_POSTING, "accounts");
+        let amounts: Vec<String> =
+            required(spi(row.get(4), CAPTURE_POSTING), CAPTURE_POSTING, "amounts");
         Some((lien, Posting::recorded(currency, &accounts, &amounts)))
     })
 }
@@ -601,15 +616,8 @@ const REFUNDED_OF_CAPTURE: &str = "
 /// What refunds of the capture `posting_id` have returned so far.
 pub fn refunded_of_capture(posting_id: Uuid) -> Decimal {
     let sum: Option<String> = super::select_one(REFUNDED_OF_CAPTURE, &[posting_id.into()]);
-    sum.map_or(Decimal::ZERO, |sum| journal_sum(&sum))
-}
-
-/// A sum of journal amounts, read from its text: amounts are bounded (16 digits), so their
-/// sums are always decimals.
-fn journal_sum(text: &str) -> Decimal {
-    let sum = Decimal::from_str_exact(text);
-    assert!(sum.is_ok(), "journal sums are decimals");
-    sum.unwrap_or_default()
+    // coalesce(sum, 0): one row, never NULL.
+    stored_decimal(&required(sum, REFUNDED_OF_CAPTURE, "the sum"), REFUNDED_OF_CAPTURE)
 }
 
 const REFUND_CAPTURE_OF: &str = "
@@ -623,6 +631,7 @@ pub fn refund_of_capture(refund_event: Uuid) -> Option<Uuid> {
 
 /// What refunds of `event_id` have returned so far (the sum of their credits).
 pub fn refunded_of(event_id: Uuid) -> Decimal {
+    // coalesce(sum, 0): one row, never NULL. (0.3.0 before: a value it could not read was 0.)
     let text: Option<String> = super::select_one(REFUNDED, &[event_id.into()]);
-    Decimal::from_str_exact(&text.unwrap_or_default()).unwrap_or_default()
+    stored_decimal(&required(text, REFUNDED, "the sum"), REFUNDED)
 }
