@@ -192,7 +192,7 @@ fn report(
     let event_id = events::event_of_step(step_id)?;
     // Under the event's lock, which claims take too: no lease can be taken between the check
     // and the report.
-    events::lock(event_id, LockWait::Wait)?;
+    events::lock_event(event_id)?;
     let leased = crate::store::leases::check(step_id, lease_token)?;
     let status = drive(event_id, make(step_id))?;
     // Only a step that carried a lease has one to end: other reports write nothing more.

@@ -15,7 +15,7 @@ use super::{reentry, Context};
 use crate::store::changes::{self, Batch, Change, Kind};
 use crate::store::events::{self, NewStep};
 use crate::store::references::{self, Claim};
-use crate::store::{executors, ledger, new_id, LockWait};
+use crate::store::{executors, ledger, new_id};
 
 /// Looks up registered currencies, each once per call (a batch of a thousand items in one
 /// currency asked for it a thousand times: a quarter of its time).
@@ -92,8 +92,7 @@ pub fn add_step(
     default_attempts: u32,
 ) -> Result<Uuid, CteError> {
     reentry::refuse_if_driving(event_id, "add a transaction to")?;
-    let event = events::lock(event_id, LockWait::Wait)?;
-    let status = event.map_or(EventStatus::Created, |event| event.status);
+    let status = events::lock_event(event_id)?.status;
     if status != EventStatus::Created {
         return Err(CteError::TransitionNotAllowed {
             what: "event",

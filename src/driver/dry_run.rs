@@ -23,9 +23,7 @@ pub fn dry_run(
     fail_at: Option<&str>,
     ctx: &Context,
 ) -> Result<Result<String, Failure>, CteError> {
-    let Some(event) = events::lock(event_id, crate::store::LockWait::Wait)? else {
-        return Err(CteError::EventUnknown { event_id: event_id.to_string() });
-    };
+    let event = events::lock_event(event_id)?;
     if event.status != EventStatus::Created {
         let from = event.status.as_str();
         return Err(CteError::TransitionNotAllowed { what: "event", from, input: "dry-run" });

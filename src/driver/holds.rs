@@ -72,8 +72,7 @@ pub fn create(hold: &Hold, ctx: &Context) -> Result<Uuid, CteError> {
         None => true,
         Some(event_id) => {
             reentry::refuse_if_driving(event_id, "hold funds for")?;
-            let status = events::lock(event_id, LockWait::Wait)?.map(|event| event.status);
-            match status.unwrap_or(EventStatus::Created) {
+            match events::lock_event(event_id)?.status {
                 EventStatus::Created => false,
                 EventStatus::Running | EventStatus::Waiting => true,
                 status @ (EventStatus::Completed

@@ -171,8 +171,12 @@ pub fn drive_failing(
     fail_at: Option<usize>,
 ) -> Result<Option<EventStatus>, CteError> {
     let _driving = reentry::enter(event_id, command.input_name())?;
-    let Some(event) = events::lock(event_id, ctx.wait)? else {
-        return Ok(None);
+    let event = match ctx.wait {
+        LockWait::Wait => events::lock_event(event_id)?,
+        LockWait::Skip => match events::try_lock_event(event_id) {
+            Some(event) => event,
+            None => return Ok(None), // another session holds it: the worker skips it
+        },
     };
     let steps = events::steps(event_id);
     let input = command.input(&steps)?;

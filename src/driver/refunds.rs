@@ -206,13 +206,13 @@ pub fn reverse_event(asked: &Refund, ctx: &Context) -> Result<Uuid, CteError> {
     let event_id = asked.event_id;
     checks::note(asked.reason, "reason")?;
     reentry::refuse_if_driving(event_id, "refund")?;
-    let event = events::lock(event_id, LockWait::Wait)?;
+    let event = events::lock_event(event_id)?;
     // Under the event's lock, so a racing refund with the same reference has committed (a
     // replay) or rolled back (its key is free again).
     if let Some(first) = replayed(asked)? {
         return Ok(first);
     }
-    let status = event.map_or(EventStatus::Created, |event| event.status);
+    let status = event.status;
     if status != EventStatus::Completed {
         let from = status.as_str();
         return Err(CteError::TransitionNotAllowed { what: "event", from, input: "refund" });

@@ -11,8 +11,8 @@ use pgrx::Uuid;
 
 use super::{drive, reentry, Command, Context};
 use crate::store::changes::{self, Batch, Change, Kind};
+use crate::store::events;
 use crate::store::subtransaction::{self, Failure};
-use crate::store::{events, LockWait};
 
 /// Schedules a `created` event to start at `not_before` (in the future); returns its status.
 pub fn schedule(
@@ -21,8 +21,7 @@ pub fn schedule(
     ctx: &Context,
 ) -> Result<EventStatus, CteError> {
     let _driving = reentry::enter(event_id, "schedule")?;
-    let event = events::lock(event_id, LockWait::Wait)?;
-    let status = event.map_or(EventStatus::Created, |event| event.status);
+    let status = events::lock_event(event_id)?.status;
     if status != EventStatus::Created {
         let from = status.as_str();
         return Err(CteError::TransitionNotAllowed { what: "event", from, input: "schedule" });

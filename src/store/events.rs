@@ -10,7 +10,7 @@ use pgrx::{JsonB, Uuid};
 use serde_json::Value;
 
 use super::changes::{outbox_args, outbox_columns, Batch};
-use super::{run_cached, select_one, spi, timestamp, update_one, LockWait};
+use super::{required, run_cached, select_one, spi, timestamp, update_one, LockWait};
 
 /// An event as the driver needs it.
 pub struct EventRow {
@@ -122,37 +122,34 @@ macro_rules! event_lock {
 const EVENT_LOCK: &str = event_lock!("");
 const EVENT_LOCK_SKIP: &str = event_lock!(" SKIP LOCKED");
 
-/// Locks an event's row for the rest of the transaction and reads it: every change to an
-/// event and its steps happens under this lock, so two sessions never drive one event at once.
-/// `Ok(None)` only with `LockWait::Skip`, when another session holds it.
-pub fn lock(event_id: Uuid, wait: LockWait) -> Result<Option<EventRow>, CteError> {
-    let query = match wait {
-        LockWait::Wait => EVENT_LOCK,
-        LockWait::Skip => EVENT_LOCK_SKIP,
-    };
+/// Locks an event's row for the rest of the transaction, waiting for another session that
+/// holds it, and reads it: every change to an event and its steps happens under this lock, so
+/// two sessions never drive one event at once. An unknown event is `event_unknown`.
+pub fn lock_event(event_id: Uuid) -> Result<EventRow, CteError> {
+    let row = locked_row(event_id, EVENT_LOCK);
+    row.ok_or_else(|| CteError::EventUnknown { event_id: event_id.to_string() })
+}
+
+/// As `lock_event`, without waiting: `None` when another session holds the row (or it is
+/// gone), for the worker, which never waits on a session.
+pub fn try_lock_event(event_id: Uuid) -> Option<EventRow> {
+    locked_row(event_id, EVENT_LOCK_SKIP)
+}
+
+fn locked_row(event_id: Uuid, query: &'static str) -> Option<EventRow> {
     let row = Spi::connect_mut(|client| {
         let table = run_cached(client, query, &[event_id.into()], true);
         if table.is_empty() {
             return None;
         }
         let row = table.first();
-        let status = spi(row.get::<String>(1), query).unwrap_or_default();
+        let status = required(spi(row.get::<String>(1), query), query, "status");
         Some((status, spi(row.get::<i64>(2), query), spi(row.get::<i64>(3), query)))
-    });
-    let Some((status, deadline_ms, timeout_ms)) = row else {
-        return match wait {
-            LockWait::Wait => Err(CteError::EventUnknown { event_id: event_id.to_string() }),
-            LockWait::Skip => Ok(None),
-        };
-    };
-    let status = EventStatus::parse(&status);
-    assert!(status.is_some(), "a domain keeps event statuses known");
-    Ok(Some(EventRow {
-        id: event_id,
-        status: status.unwrap_or(EventStatus::Failed),
-        deadline_ms,
-        timeout_ms: timeout_ms.unwrap_or(1).max(1),
-    }))
+    })?;
+    let (status, deadline_ms, timeout_ms) = row;
+    // A domain keeps event statuses known.
+    let status = required(EventStatus::parse(&status), query, "a known event status");
+    Some(EventRow { id: event_id, status, deadline_ms, timeout_ms: timeout_ms.unwrap_or(1).max(1) })
 }
 
 const STEPS_OF_EVENT: &str = "
