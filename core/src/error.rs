@@ -11,161 +11,205 @@
 
 use thiserror::Error;
 
-/// Why a call was refused. The message names the offending value.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum CteError {
+/// The catalog as one table (see `CteError`): `$(#[$attr])* Variant { fields } = ("L0nnn",
+/// "reason")`, in code order.
+macro_rules! catalog {
+    ($($(#[$attr:meta])* $variant:ident { $($field:ident: $ty:ty),* $(,)? } = ($code:literal, $reason:literal),)+) => {
+        /// Why a call was refused. The message names the offending value.
+        #[derive(Debug, Clone, PartialEq, Eq, Error)]
+        pub enum CteError {
+            $($(#[$attr])* $variant { $($field: $ty),* },)+
+        }
+
+        /// Every reason's SQLSTATE and name, in code order (`index()` is a position here).
+        pub const CATALOG: &[(&str, &str)] = &[$(($code, $reason)),+];
+
+        /// Number of variants of [`CteError`]; `CteError::index` maps each to one of
+        /// `0..VARIANT_COUNT`.
+        pub const VARIANT_COUNT: usize = CATALOG.len();
+
+        impl CteError {
+            /// The SQLSTATE raised for this reason: class `L0`, one code per reason; see
+            /// `docs/errors.md`.
+            pub fn sqlstate(&self) -> &'static str {
+                match self {
+                    $(CteError::$variant { .. } => $code,)+
+                }
+            }
+
+            /// The reason's name in the error catalog (`docs/errors.md`).
+            pub fn reason(&self) -> &'static str {
+                match self {
+                    $(CteError::$variant { .. } => $reason,)+
+                }
+            }
+
+            /// This variant's position in `0..VARIANT_COUNT`, so tests can prove they cover
+            /// every one.
+            pub fn index(&self) -> usize {
+                let code = self.sqlstate();
+                match CATALOG.iter().position(|(listed, _)| *listed == code) {
+                    Some(index) => index,
+                    None => panic!("every variant's code is in the catalog: {code}"),
+                }
+            }
+        }
+    };
+}
+
+// The catalog, one table: each reason is written once, with its message, its SQLSTATE and its
+// name; `catalog!` makes the enum, `sqlstate()`, `reason()`, `index()`, `CATALOG` and
+// `VARIANT_COUNT` from it, so nothing is kept in step by hand.
+catalog! {
     #[error("argument {argument} must not be NULL")]
-    NullArgument { argument: &'static str },
+    NullArgument { argument: &'static str } = ("L0001", "null_argument"),
 
     #[error("amount {text:?} is not a number")]
-    AmountMalformed { text: String },
+    AmountMalformed { text: String } = ("L0002", "amount_malformed"),
 
     #[error("amount {text} is not a finite number")]
-    AmountNotFinite { text: String },
+    AmountNotFinite { text: String } = ("L0003", "amount_not_finite"),
 
     #[error("amount {amount} must be greater than zero")]
-    AmountNotPositive { amount: String },
+    AmountNotPositive { amount: String } = ("L0004", "amount_not_positive"),
 
     #[error("amount {amount} has {decimals} decimals; {currency} allows {scale}")]
-    AmountScaleExceeded { amount: String, decimals: u32, currency: String, scale: u32 },
+    AmountScaleExceeded { amount: String, decimals: u32, currency: String, scale: u32 } = ("L0005", "amount_scale_exceeded"),
 
     #[error("amount {amount} is too large: at most {integer_digits_max} digits before the point")]
-    AmountTooLarge { amount: String, integer_digits_max: u32 },
+    AmountTooLarge { amount: String, integer_digits_max: u32 } = ("L0006", "amount_too_large"),
 
     #[error("{what} is {bytes} bytes long; at most {bytes_max} are allowed")]
-    TextTooLong { what: &'static str, bytes: usize, bytes_max: usize },
+    TextTooLong { what: &'static str, bytes: usize, bytes_max: usize } = ("L0007", "text_too_long"),
 
     #[error("{what} {value:?} is not valid: {why}")]
-    IdentifierInvalid { what: &'static str, value: String, why: &'static str },
+    IdentifierInvalid { what: &'static str, value: String, why: &'static str } = ("L0008", "identifier_invalid"),
 
     #[error("currency scale {scale} is not valid: it must be between 0 and {scale_max}")]
-    CurrencyScaleInvalid { scale: i64, scale_max: u32 },
+    CurrencyScaleInvalid { scale: i64, scale_max: u32 } = ("L0009", "currency_scale_invalid"),
 
     #[error("currency list is not valid: {why}")]
-    CurrencyListInvalid { why: String },
+    CurrencyListInvalid { why: String } = ("L0010", "currency_list_invalid"),
 
     #[error("metadata is not valid: {why}")]
-    MetadataInvalid { why: &'static str },
+    MetadataInvalid { why: &'static str } = ("L0011", "metadata_invalid"),
 
     #[error("source and destination are the same account {account_id:?}")]
-    SameAccount { account_id: String },
+    SameAccount { account_id: String } = ("L0012", "same_account"),
 
     #[error("{what} is {value}; the limit is {limit}")]
-    LimitExceeded { what: &'static str, value: usize, limit: usize },
+    LimitExceeded { what: &'static str, value: usize, limit: usize } = ("L0013", "limit_exceeded"),
 
     #[error("currency {currency:?} is not registered")]
-    CurrencyUnknown { currency: String },
+    CurrencyUnknown { currency: String } = ("L0014", "currency_unknown"),
 
     #[error("currency {currency} is already registered with scale {scale_registered}")]
-    CurrencyExists { currency: String, scale_registered: u32, scale_requested: u32 },
+    CurrencyExists { currency: String, scale_registered: u32, scale_requested: u32 } = ("L0015", "currency_exists"),
 
     #[error("account {account_id:?} does not exist")]
-    AccountUnknown { account_id: String },
+    AccountUnknown { account_id: String } = ("L0016", "account_unknown"),
 
     #[error("account {account_id:?} already exists")]
-    AccountExists { account_id: String },
+    AccountExists { account_id: String } = ("L0017", "account_exists"),
 
     #[error("account {account_id:?} does not hold currency {currency}")]
-    CurrencyNotHeld { account_id: String, currency: String },
+    CurrencyNotHeld { account_id: String, currency: String } = ("L0018", "currency_not_held"),
 
     #[error("account {account_id:?} is a system account and cannot be used here")]
-    SystemAccountRefused { account_id: String },
+    SystemAccountRefused { account_id: String } = ("L0019", "system_account_refused"),
 
     #[error(
         "insufficient funds in {account_id:?}: {available} {currency} available, {amount} needed"
     )]
-    InsufficientFunds { account_id: String, currency: String, available: String, amount: String },
+    InsufficientFunds { account_id: String, currency: String, available: String, amount: String } = ("L0020", "insufficient_funds"),
 
     #[error("journal entries are append-only: {operation} is not allowed")]
-    JournalAppendOnly { operation: String },
+    JournalAppendOnly { operation: String } = ("L0021", "journal_append_only"),
 
     #[error("exchange rate {rate} is not valid: {why}")]
-    RateInvalid { rate: String, why: &'static str },
+    RateInvalid { rate: String, why: &'static str } = ("L0022", "rate_invalid"),
 
     #[error("{what} is {from}: cannot {input} it")]
-    TransitionNotAllowed { what: &'static str, from: &'static str, input: &'static str },
+    TransitionNotAllowed { what: &'static str, from: &'static str, input: &'static str } = ("L0023", "transition_not_allowed"),
 
     #[error("event {event_id} does not exist")]
-    EventUnknown { event_id: String },
+    EventUnknown { event_id: String } = ("L0024", "event_unknown"),
 
     #[error("transaction {transaction_id} does not exist")]
-    TransactionUnknown { transaction_id: String },
+    TransactionUnknown { transaction_id: String } = ("L0025", "transaction_unknown"),
 
     #[error("transaction type {step_type:?} is not registered")]
-    StepTypeUnknown { step_type: String },
+    StepTypeUnknown { step_type: String } = ("L0026", "type_unknown"),
 
     #[error("payload of {step_type} is not valid: {why}")]
-    PayloadInvalid { step_type: String, why: String },
+    PayloadInvalid { step_type: String, why: String } = ("L0027", "payload_invalid"),
 
     /// `held`: what the key names (an event called "x", a lien of 5.00 USD on "alice");
     /// `requested`: what this call asked for, in the same words.
     /// `original`: the id of what the key names (an event, a lien, a posting), for the HINT.
     #[error("idempotency key {key:?} already names {held}, not {requested}")]
-    IdempotencyConflict { key: String, held: String, requested: String, original: String },
+    IdempotencyConflict { key: String, held: String, requested: String, original: String } = ("L0028", "idempotency_conflict"),
 
     #[error("reference {reference:?} is already used by a {step_type} transaction of {held_by}")]
-    DuplicateReference { step_type: String, reference: String, held_by: String },
+    DuplicateReference { step_type: String, reference: String, held_by: String } = ("L0029", "duplicate_reference"),
 
     /// `fix`: how to write or register it so that it may run (the HINT).
     #[error("executor for {step_type:?} is not valid: {why}")]
-    ExecutorInvalid { step_type: String, why: String, fix: &'static str },
+    ExecutorInvalid { step_type: String, why: String, fix: &'static str } = ("L0030", "executor_invalid"),
 
     #[error("event {event_id} already has a transaction with order {order}")]
-    OrderTaken { event_id: String, order: i64 },
+    OrderTaken { event_id: String, order: i64 } = ("L0031", "order_taken"),
 
     #[error("timeout {timeout} is not valid: it must be more than 0 and at most {timeout_max}")]
-    TimeoutInvalid { timeout: String, timeout_max: &'static str },
+    TimeoutInvalid { timeout: String, timeout_max: &'static str } = ("L0032", "timeout_invalid"),
 
     /// `value` is the offending value as text (a number, or a time such as `infinity`);
     /// `bounds` says what it must be ("between 1 and 100", "at most 3653 days from now"), in
     /// words that hold on any day: never a count computed from the clock.
     #[error("{argument} is {value}; it must be {bounds}")]
-    ArgumentOutOfRange { argument: &'static str, value: String, bounds: String },
+    ArgumentOutOfRange { argument: &'static str, value: String, bounds: String } = ("L0033", "argument_out_of_range"),
 
     #[error("lien {lien_id} does not exist")]
-    LienUnknown { lien_id: String },
+    LienUnknown { lien_id: String } = ("L0034", "lien_unknown"),
 
     #[error("capture of {amount} exceeds the {held} the lien holds")]
-    CaptureExceedsLien { amount: String, held: String },
+    CaptureExceedsLien { amount: String, held: String } = ("L0035", "capture_exceeds_lien"),
 
     #[error("expires_at {expires_at} is not in the future")]
-    ExpiryInvalid { expires_at: String },
+    ExpiryInvalid { expires_at: String } = ("L0036", "expiry_invalid"),
 
     #[error("account {account_id:?} is frozen: it takes no new debit and no new lien")]
-    AccountFrozen { account_id: String },
+    AccountFrozen { account_id: String } = ("L0037", "account_frozen"),
 
     #[error("account {account_id:?} is closed: it takes nothing")]
-    AccountClosed { account_id: String },
+    AccountClosed { account_id: String } = ("L0038", "account_closed"),
 
     #[error(
         "floor {floor} {currency} is above the available balance {available} of {account_id:?}"
     )]
-    FloorAboveAvailable { account_id: String, currency: String, floor: String, available: String },
+    FloorAboveAvailable { account_id: String, currency: String, floor: String, available: String } = ("L0039", "floor_above_available"),
 
     #[error("account {account_id:?} cannot be closed: {why}")]
-    AccountNotEmpty { account_id: String, why: String },
+    AccountNotEmpty { account_id: String, why: String } = ("L0040", "account_not_empty"),
 
     #[error("refund of {amount} exceeds what is left to refund of event {event_id}: {left}")]
-    RefundExceedsEvent { event_id: String, amount: String, left: String },
+    RefundExceedsEvent { event_id: String, amount: String, left: String } = ("L0041", "refund_exceeds_event"),
 
     #[error("event {event_id} cannot be refunded in part: {why}")]
-    RefundPartialUnsupported { event_id: String, why: &'static str },
+    RefundPartialUnsupported { event_id: String, why: &'static str } = ("L0042", "refund_partial_unsupported"),
 
     #[error("{function} needs {needs}: {why}")]
-    IsolationUnsupported { function: &'static str, needs: &'static str, why: &'static str },
+    IsolationUnsupported { function: &'static str, needs: &'static str, why: &'static str } = ("L0043", "isolation_unsupported"),
 
     /// 0.3.0 (SPEC §10): a report or a lease extension under a lease that has expired or was
     /// taken over, or without the token of the lease that is held.
     #[error("the lease on transaction {transaction_id} does not hold: {why}")]
-    LeaseExpired { transaction_id: String, why: String },
+    LeaseExpired { transaction_id: String, why: String } = ("L0044", "lease_expired"),
 }
 
 /// The SQLSTATE class of every refusal. PostgreSQL's classes (`errcodes.txt`) do not include it;
 /// pg_test `06_error_catalog` checks that against the server's own list.
 pub const SQLSTATE_CLASS: &str = "L0";
-
-/// Number of variants of [`CteError`]; `CteError::index` maps each to one of `0..VARIANT_COUNT`.
-pub const VARIANT_COUNT: usize = 44;
 
 impl CteError {
     /// `argument_out_of_range` for a number that must lie between `min` and `max` (inclusive).
@@ -173,106 +217,6 @@ impl CteError {
         assert!(min <= max, "a range's bounds are in order");
         let bounds = format!("between {min} and {max}");
         CteError::ArgumentOutOfRange { argument, value: value.to_string(), bounds }
-    }
-
-    /// The SQLSTATE raised for this reason: class `L0`, one code per reason; see `docs/errors.md`.
-    pub fn sqlstate(&self) -> &'static str {
-        match self {
-            CteError::NullArgument { .. } => "L0001",
-            CteError::AmountMalformed { .. } => "L0002",
-            CteError::AmountNotFinite { .. } => "L0003",
-            CteError::AmountNotPositive { .. } => "L0004",
-            CteError::AmountScaleExceeded { .. } => "L0005",
-            CteError::AmountTooLarge { .. } => "L0006",
-            CteError::TextTooLong { .. } => "L0007",
-            CteError::IdentifierInvalid { .. } => "L0008",
-            CteError::CurrencyScaleInvalid { .. } => "L0009",
-            CteError::CurrencyListInvalid { .. } => "L0010",
-            CteError::MetadataInvalid { .. } => "L0011",
-            CteError::SameAccount { .. } => "L0012",
-            CteError::LimitExceeded { .. } => "L0013",
-            CteError::CurrencyUnknown { .. } => "L0014",
-            CteError::CurrencyExists { .. } => "L0015",
-            CteError::AccountUnknown { .. } => "L0016",
-            CteError::AccountExists { .. } => "L0017",
-            CteError::CurrencyNotHeld { .. } => "L0018",
-            CteError::SystemAccountRefused { .. } => "L0019",
-            CteError::InsufficientFunds { .. } => "L0020",
-            CteError::JournalAppendOnly { .. } => "L0021",
-            CteError::RateInvalid { .. } => "L0022",
-            CteError::TransitionNotAllowed { .. } => "L0023",
-            CteError::EventUnknown { .. } => "L0024",
-            CteError::TransactionUnknown { .. } => "L0025",
-            CteError::StepTypeUnknown { .. } => "L0026",
-            CteError::PayloadInvalid { .. } => "L0027",
-            CteError::IdempotencyConflict { .. } => "L0028",
-            CteError::DuplicateReference { .. } => "L0029",
-            CteError::ExecutorInvalid { .. } => "L0030",
-            CteError::OrderTaken { .. } => "L0031",
-            CteError::TimeoutInvalid { .. } => "L0032",
-            CteError::ArgumentOutOfRange { .. } => "L0033",
-            CteError::LienUnknown { .. } => "L0034",
-            CteError::CaptureExceedsLien { .. } => "L0035",
-            CteError::ExpiryInvalid { .. } => "L0036",
-            CteError::AccountFrozen { .. } => "L0037",
-            CteError::AccountClosed { .. } => "L0038",
-            CteError::FloorAboveAvailable { .. } => "L0039",
-            CteError::AccountNotEmpty { .. } => "L0040",
-            CteError::RefundExceedsEvent { .. } => "L0041",
-            CteError::RefundPartialUnsupported { .. } => "L0042",
-            CteError::IsolationUnsupported { .. } => "L0043",
-            CteError::LeaseExpired { .. } => "L0044",
-        }
-    }
-
-    /// The reason's name in the error catalog (`docs/errors.md`).
-    pub fn reason(&self) -> &'static str {
-        match self {
-            CteError::NullArgument { .. } => "null_argument",
-            CteError::AmountMalformed { .. } => "amount_malformed",
-            CteError::AmountNotFinite { .. } => "amount_not_finite",
-            CteError::AmountNotPositive { .. } => "amount_not_positive",
-            CteError::AmountScaleExceeded { .. } => "amount_scale_exceeded",
-            CteError::AmountTooLarge { .. } => "amount_too_large",
-            CteError::TextTooLong { .. } => "text_too_long",
-            CteError::IdentifierInvalid { .. } => "identifier_invalid",
-            CteError::CurrencyScaleInvalid { .. } => "currency_scale_invalid",
-            CteError::CurrencyListInvalid { .. } => "currency_list_invalid",
-            CteError::MetadataInvalid { .. } => "metadata_invalid",
-            CteError::SameAccount { .. } => "same_account",
-            CteError::LimitExceeded { .. } => "limit_exceeded",
-            CteError::CurrencyUnknown { .. } => "currency_unknown",
-            CteError::CurrencyExists { .. } => "currency_exists",
-            CteError::AccountUnknown { .. } => "account_unknown",
-            CteError::AccountExists { .. } => "account_exists",
-            CteError::CurrencyNotHeld { .. } => "currency_not_held",
-            CteError::SystemAccountRefused { .. } => "system_account_refused",
-            CteError::InsufficientFunds { .. } => "insufficient_funds",
-            CteError::JournalAppendOnly { .. } => "journal_append_only",
-            CteError::RateInvalid { .. } => "rate_invalid",
-            CteError::TransitionNotAllowed { .. } => "transition_not_allowed",
-            CteError::EventUnknown { .. } => "event_unknown",
-            CteError::TransactionUnknown { .. } => "transaction_unknown",
-            CteError::StepTypeUnknown { .. } => "type_unknown",
-            CteError::PayloadInvalid { .. } => "payload_invalid",
-            CteError::IdempotencyConflict { .. } => "idempotency_conflict",
-            CteError::DuplicateReference { .. } => "duplicate_reference",
-            CteError::ExecutorInvalid { .. } => "executor_invalid",
-            CteError::OrderTaken { .. } => "order_taken",
-            CteError::TimeoutInvalid { .. } => "timeout_invalid",
-            CteError::ArgumentOutOfRange { .. } => "argument_out_of_range",
-            CteError::LienUnknown { .. } => "lien_unknown",
-            CteError::CaptureExceedsLien { .. } => "capture_exceeds_lien",
-            CteError::ExpiryInvalid { .. } => "expiry_invalid",
-            CteError::AccountFrozen { .. } => "account_frozen",
-            CteError::AccountClosed { .. } => "account_closed",
-            CteError::FloorAboveAvailable { .. } => "floor_above_available",
-            CteError::AccountNotEmpty { .. } => "account_not_empty",
-            CteError::RefundExceedsEvent { .. } => "refund_exceeds_event",
-            CteError::RefundPartialUnsupported { .. } => "refund_partial_unsupported",
-            CteError::IsolationUnsupported { .. } => "isolation_unsupported",
-            CteError::LeaseExpired { .. } => "lease_expired",
-        }
     }
 
     /// This refusal as told to a role read tenancy limits (SPEC §12): a key or a reference is
@@ -375,56 +319,6 @@ impl CteError {
             CteError::LeaseExpired { .. } => Some(
                 "claim the step again (cte_claim_steps); another worker may have taken it over",
             ),
-        }
-    }
-
-    /// This variant's position in `0..VARIANT_COUNT`, so tests can prove they cover every one.
-    pub fn index(&self) -> usize {
-        match self {
-            CteError::NullArgument { .. } => 0,
-            CteError::AmountMalformed { .. } => 1,
-            CteError::AmountNotFinite { .. } => 2,
-            CteError::AmountNotPositive { .. } => 3,
-            CteError::AmountScaleExceeded { .. } => 4,
-            CteError::AmountTooLarge { .. } => 5,
-            CteError::TextTooLong { .. } => 6,
-            CteError::IdentifierInvalid { .. } => 7,
-            CteError::CurrencyScaleInvalid { .. } => 8,
-            CteError::CurrencyListInvalid { .. } => 9,
-            CteError::MetadataInvalid { .. } => 10,
-            CteError::SameAccount { .. } => 11,
-            CteError::LimitExceeded { .. } => 12,
-            CteError::CurrencyUnknown { .. } => 13,
-            CteError::CurrencyExists { .. } => 14,
-            CteError::AccountUnknown { .. } => 15,
-            CteError::AccountExists { .. } => 16,
-            CteError::CurrencyNotHeld { .. } => 17,
-            CteError::SystemAccountRefused { .. } => 18,
-            CteError::InsufficientFunds { .. } => 19,
-            CteError::JournalAppendOnly { .. } => 20,
-            CteError::RateInvalid { .. } => 21,
-            CteError::TransitionNotAllowed { .. } => 22,
-            CteError::EventUnknown { .. } => 23,
-            CteError::TransactionUnknown { .. } => 24,
-            CteError::StepTypeUnknown { .. } => 25,
-            CteError::PayloadInvalid { .. } => 26,
-            CteError::IdempotencyConflict { .. } => 27,
-            CteError::DuplicateReference { .. } => 28,
-            CteError::ExecutorInvalid { .. } => 29,
-            CteError::OrderTaken { .. } => 30,
-            CteError::TimeoutInvalid { .. } => 31,
-            CteError::ArgumentOutOfRange { .. } => 32,
-            CteError::LienUnknown { .. } => 33,
-            CteError::CaptureExceedsLien { .. } => 34,
-            CteError::ExpiryInvalid { .. } => 35,
-            CteError::AccountFrozen { .. } => 36,
-            CteError::AccountClosed { .. } => 37,
-            CteError::FloorAboveAvailable { .. } => 38,
-            CteError::AccountNotEmpty { .. } => 39,
-            CteError::RefundExceedsEvent { .. } => 40,
-            CteError::RefundPartialUnsupported { .. } => 41,
-            CteError::IsolationUnsupported { .. } => 42,
-            CteError::LeaseExpired { .. } => 43,
         }
     }
 
