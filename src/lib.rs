@@ -1,7 +1,7 @@
 //! `cte_ctel`: a double-entry wallet ledger with a saga engine inside PostgreSQL.
 //!
 //! This crate is the imperative shell: `api` holds the SQL entry points, `store` is the only
-//! code that runs SQL. The rules themselves (money, ledger, errors, limits) live in the pure
+//! code that runs SQL, `raise` the only code that raises an ERROR. The rules themselves (money, ledger, errors, limits) live in the pure
 //! `cte_ctel_core` crate (`core/`), which unit-tests without PostgreSQL. The schema is in `sql/`.
 
 // API functions return `Result<_, pgrx::ErrorReport>`: that type is what keeps each refusal's own
@@ -13,6 +13,7 @@ use pgrx::prelude::*;
 mod api;
 mod driver;
 mod gucs;
+mod raise;
 mod store;
 mod wake;
 mod worker;

@@ -673,7 +673,7 @@ fn cte_dry_run(
     });
     match outcome {
         Ok(text) => super::json_text::JsonbOut(text),
-        Err(failure) => super::raise_failure("cte_dry_run", failure),
+        Err(failure) => crate::raise::failure("cte_dry_run", failure),
     }
 }
 

@@ -1,7 +1,6 @@
 //! Who is calling: the role a session acts as outside the API's SECURITY DEFINER functions, which
 //! events record as their creator (SPEC §11), and the rule of who may cancel an event.
 
-use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::{PgSqlErrorCode, Uuid};
 
@@ -156,18 +155,17 @@ fn cte_verify_ledger_reader() {
 
 fn refuse_limited(function: &'static str, what: String) {
     let caller = security::outer_role().1;
-    ErrorReport::new(
-        PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-        format!("{caller:?} may not {what}: read tenancy limits it to its own accounts"),
+    crate::raise::unwinding(crate::raise::Unwinding {
+        code: PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+        message: format!("{caller:?} may not {what}: read tenancy limits it to its own accounts"),
+        detail: Some("reason: permission_denied"),
+        hint: Some(
+            "a member of cte_tenant reads, and takes money out of, the accounts whose owner is a \
+             role it has the rights of (cte_set_account_owner), and acts on the events that \
+             created or touched them",
+        ),
         function,
-    )
-    .set_detail("reason: permission_denied")
-    .set_hint(
-        "a member of cte_tenant reads, and takes money out of, the accounts whose owner is a \
-         role it has the rights of (cte_set_account_owner), and acts on the events that created \
-         or touched them",
-    )
-    .report(PgLogLevel::ERROR);
+    })
 }
 
 /// Refuses, with 42501 (SPEC §11), a cancel by a role that neither created the event nor acts
@@ -185,12 +183,13 @@ pub(crate) fn refuse_cancel_by_another(event_id: Uuid) {
     }
     let who =
         creator.map_or("an administrator, before 0.3.0".to_string(), |role| format!("{role:?}"));
-    ErrorReport::new(
-        PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-        format!("{caller_name:?} may not cancel event {event_id}, created by {who}"),
-        "cte_cancel_event",
-    )
-    .set_detail("reason: permission_denied")
-    .set_hint("an event is cancelled by the role that created it, or by a member of cte_admin")
-    .report(PgLogLevel::ERROR);
+    crate::raise::unwinding(crate::raise::Unwinding {
+        code: PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+        message: format!("{caller_name:?} may not cancel event {event_id}, created by {who}"),
+        detail: Some("reason: permission_denied"),
+        hint: Some(
+            "an event is cancelled by the role that created it, or by a member of cte_admin",
+        ),
+        function: "cte_cancel_event",
+    })
 }

@@ -19,6 +19,7 @@ pub mod schedule;
 pub mod security;
 pub mod steps;
 
+use crate::raise;
 use cte_ctel_core::engine::executors::StepKind;
 use cte_ctel_core::engine::retry::is_retryable_sqlstate;
 use cte_ctel_core::engine::{
@@ -27,8 +28,7 @@ use cte_ctel_core::engine::{
 };
 use cte_ctel_core::limits::{ACTIONS_PER_RUN_MAX, ERROR_TEXT_BYTES_MAX};
 use cte_ctel_core::CteError;
-use pgrx::pg_sys::panic::ErrorReport;
-use pgrx::{PgLogLevel, PgSqlErrorCode, Uuid};
+use pgrx::Uuid;
 
 use self::steps::Plans;
 use crate::store::changes::{self, Batch, Change, Kind};
@@ -357,10 +357,13 @@ impl Drive {
                 // Reported as a Rust panic, which unwinds: every guard of the drive (the event
                 // marked as driven here, above all) is dropped on the way out. Each of these
                 // codes is PostgreSQL's own, so the report keeps it.
-                let code = PgSqlErrorCode::from(crate::api::sqlstate_code(&failure.sqlstate));
-                ErrorReport::new(code, failure.message, "cte_ctel compensation")
-                    .report(PgLogLevel::ERROR);
-                unreachable!("an ERROR report does not return")
+                raise::unwinding(raise::Unwinding {
+                    code: raise::postgres_code(&failure.sqlstate),
+                    message: failure.message,
+                    detail: None,
+                    hint: None,
+                    function: "cte_ctel compensation",
+                })
             }
             Err(failure) => {
                 let step = &mut self.steps[index];

@@ -140,11 +140,13 @@ pub fn call(registrant: Oid, function: Oid, args: &[Option<Datum>]) -> Option<Da
     // query_canceled`) before returning, left no trace but the time: the call ran over it all the
     // same, and is failed as PostgreSQL fails a statement that does, whatever it returned.
     if armed && took.as_millis() >= u128::try_from(timeout_ms).unwrap_or(0) {
-        pgrx::ereport!(
-            pgrx::PgLogLevel::ERROR,
-            pgrx::PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
-            "canceling statement due to statement timeout"
-        );
+        crate::raise::unwinding(crate::raise::Unwinding {
+            code: pgrx::PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
+            message: "canceling statement due to statement timeout".into(),
+            detail: None,
+            hint: None,
+            function: "cte_ctel executor",
+        });
     }
     result
 }

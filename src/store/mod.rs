@@ -21,7 +21,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use pgrx::datum::{DatumWithOid, TimestampWithTimeZone};
-use pgrx::pg_sys::panic::{CaughtError, ErrorReport};
+use pgrx::pg_sys::panic::CaughtError;
 use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiResult, SpiTupleTable};
 use pgrx::{PgOid, PgSqlErrorCode, PgTryBuilder, Spi};
 
@@ -118,11 +118,13 @@ pub fn refuse_older_sql(what: &str) -> ! {
         "the cte_ctel library is version {}, but this database has an older version's SQL ({what})",
         env!("CARGO_PKG_VERSION"),
     );
-    let code = PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
-    ErrorReport::new(code, message, "cte_ctel")
-        .set_hint("run ALTER EXTENSION cte_ctel UPDATE")
-        .report(pgrx::PgLogLevel::ERROR);
-    unreachable!("an ERROR report does not return")
+    crate::raise::unwinding(crate::raise::Unwinding {
+        code: PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+        message,
+        detail: None,
+        hint: Some("run ALTER EXTENSION cte_ctel UPDATE"),
+        function: "cte_ctel",
+    })
 }
 
 const CURRENT_DATABASE: &str = "SELECT pg_catalog.current_database()::text";
