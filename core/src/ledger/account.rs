@@ -32,6 +32,8 @@ impl AccountId {
         if id.trim() != id {
             return Err(invalid("it starts or ends with whitespace"));
         }
+        assert!(!id.is_empty());
+        assert!(id.len() <= ACCOUNT_ID_BYTES_MAX);
         Ok(AccountId(id.to_string()))
     }
 
@@ -45,6 +47,8 @@ impl AccountId {
                 why: "ids starting with '@' are reserved for system accounts",
             });
         }
+        // A wallet is never a system account: postings tell the two apart by the prefix.
+        assert!(!super::is_system_account(id.as_str()));
         Ok(id)
     }
 
@@ -130,6 +134,9 @@ impl AccountOpening {
                 why: format!("{} is listed twice", pair[0]),
             });
         }
+        // Sorted, each once, within the bound (`new` checks the order again).
+        assert!(codes.windows(2).all(|pair| pair[0] < pair[1]));
+        assert!(codes.len() <= ACCOUNT_CURRENCIES_MAX);
         Ok(codes)
     }
 }

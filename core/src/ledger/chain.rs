@@ -15,6 +15,13 @@ pub type Link = [u8; 32];
 /// The link before a wallet's first entry.
 pub const GENESIS: Link = [0; 32];
 
+/// The first line of every posting's canonical text: the version of the bytes hashed.
+const CANONICAL_VERSION: &str = "cte_ctel/2\n";
+
+/// The fewest bytes one entry adds to a canonical text: eight fields of at least one byte
+/// each (`~`), and its newline.
+const CANONICAL_ENTRY_BYTES_MIN: usize = 9;
+
 /// One journal entry as its posting's canonical text covers it.
 #[derive(Debug, Clone, Copy)]
 pub struct EntryText<'a> {
@@ -35,13 +42,20 @@ pub struct EntryText<'a> {
 /// Appends one field, unambiguously: its length in bytes, a colon and the bytes; `~` for none.
 /// No value can end a field early or forge the next, whatever bytes it holds.
 fn field(text: &mut String, value: Option<&str>) {
+    let length_before = text.len();
     match value {
         Some(value) => {
             text.push_str(&value.len().to_string());
             text.push(':');
             text.push_str(value);
+            // The length prefix, the colon and the value, nothing else: the field is readable.
+            assert!(text.len() > length_before + value.len());
+            assert!(text.ends_with(value));
         }
-        None => text.push('~'),
+        None => {
+            text.push('~');
+            assert_eq!(text.len(), length_before + 1);
+        }
     }
 }
 
@@ -50,7 +64,8 @@ fn field(text: &mut String, value: Option<&str>) {
 /// currency, amount, reference, step, lien, time). Rebuilt from stored rows, any entry added to
 /// the posting, removed from it or changed in any of those columns changes the text.
 pub fn canonical(posting_id: &str, entries: &[EntryText<'_>]) -> String {
-    let mut text = format!("cte_ctel/2\n{posting_id}\n");
+    let mut text = format!("{CANONICAL_VERSION}{posting_id}\n");
+    let header_bytes = text.len();
     for entry in entries {
         field(&mut text, Some(entry.account_id));
         field(&mut text, Some(entry.kind));
@@ -62,22 +77,36 @@ pub fn canonical(posting_id: &str, entries: &[EntryText<'_>]) -> String {
         field(&mut text, Some(&entry.created_at_us.to_string()));
         text.push('\n');
     }
+    // Every entry added its fields (`link` checks the version again where it hashes the text).
+    assert!(text.starts_with(CANONICAL_VERSION));
+    assert!(text.len() >= header_bytes + entries.len() * CANONICAL_ENTRY_BYTES_MIN);
     text
 }
 
 /// A decimal's text as PostgreSQL prints the same `numeric`: never a negative zero.
 pub fn decimal_text(value: &rust_decimal::Decimal) -> String {
-    if value.is_zero() {
+    let text = if value.is_zero() {
         let mut zero = *value;
         zero.set_sign_positive(true);
-        return zero.to_string();
-    }
-    value.to_string()
+        zero.to_string()
+    } else {
+        value.to_string()
+    };
+    // No negative zero, and every decimal of the value's scale printed (`1.50`, not `1.5`):
+    // `sql/chains.sql` rebuilds the same text from the stored `numeric`.
+    assert!(!(value.is_zero() && text.starts_with('-')));
+    assert_eq!(
+        text.split_once('.').map_or(0, |(_, fraction)| fraction.len()),
+        value.scale() as usize
+    );
+    text
 }
 
 /// The link of one wallet entry: the wallet's previous link, the posting's canonical text, and
 /// the entry's account and the balance after it (as fields).
 pub fn link(previous: &Link, canonical: &str, account: &str, balance_after: &str) -> Link {
+    // The text `canonical` built (it checks the version where it writes it).
+    assert!(canonical.starts_with(CANONICAL_VERSION));
     let mut tail = String::new();
     field(&mut tail, Some(account));
     field(&mut tail, Some(balance_after));
@@ -85,12 +114,17 @@ pub fn link(previous: &Link, canonical: &str, account: &str, balance_after: &str
     hash.update(previous);
     hash.update(canonical.as_bytes());
     hash.update(tail.as_bytes());
-    hash.finalize().into()
+    let link: Link = hash.finalize().into();
+    // A link is never the genesis value, so no entry's link can pass for "no entry before".
+    assert_ne!(link, GENESIS);
+    link
 }
 
 /// A link as a stored `bytea` may hold it: exactly 32 bytes, or none.
 pub fn from_bytes(bytes: &[u8]) -> Option<Link> {
-    bytes.try_into().ok()
+    let link: Option<Link> = bytes.try_into().ok();
+    assert_eq!(link.is_some(), bytes.len() == GENESIS.len());
+    link
 }
 
 #[cfg(test)]

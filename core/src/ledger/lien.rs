@@ -78,7 +78,7 @@ impl LienInput {
 pub fn lien_transition(from: LienStatus, input: LienInput) -> Result<LienStatus, CteError> {
     use LienInput as I;
     use LienStatus as S;
-    match (from, input) {
+    let to = match (from, input) {
         (S::Pending, I::Activate) => Ok(S::Active),
         (S::Pending, I::Release) => Ok(S::Released),
         (S::Pending, I::Expire) => Ok(S::Expired),
@@ -90,7 +90,14 @@ pub fn lien_transition(from: LienStatus, input: LienInput) -> Result<LienStatus,
             from: from.as_str(),
             input: input.name(),
         }),
+    };
+    // Every move goes forward (a final lien moves no more) and lands where it reserves or ends.
+    if let Ok(to) = to {
+        assert!(!from.is_final());
+        assert!(to > from);
+        assert!(to.reserves() || to.is_final());
     }
+    to
 }
 
 /// How a capture splits what a lien still holds: what moves to the destination, and what it
@@ -108,7 +115,12 @@ pub fn capture_split(
     }
     let remainder = held.value().checked_sub(captured);
     assert!(remainder.is_some_and(|r| !r.is_sign_negative()));
-    Ok((captured, remainder.unwrap_or_default()))
+    let remainder = remainder.unwrap_or_default();
+    // Nothing made or lost: what moves and what stays add up to what was held.
+    assert_eq!(captured.checked_add(remainder), Some(held.value()));
+    assert!(captured.is_sign_positive());
+    assert!(!captured.is_zero());
+    Ok((captured, remainder))
 }
 
 /// A capture as recorded under its reference (unique per lien, SPEC §9).

@@ -69,18 +69,27 @@ impl Posting {
     /// Money enters `account` from the outside world.
     pub fn deposit(account: &AccountId, amount: &Amount) -> Result<Posting, CteError> {
         refuse_system_account(account)?;
-        Ok(Posting::balanced(PostingKind::Deposit, amount, SYSTEM_ACCOUNT_WORLD, account.as_str()))
+        let posting =
+            Posting::balanced(PostingKind::Deposit, amount, SYSTEM_ACCOUNT_WORLD, account.as_str());
+        // The wallet is credited, never debited, by a deposit.
+        assert_eq!(posting.entries[1].account_id, account.as_str());
+        assert!(posting.entries[1].amount.is_sign_positive());
+        Ok(posting)
     }
 
     /// Money leaves `account` to the outside world.
     pub fn withdrawal(account: &AccountId, amount: &Amount) -> Result<Posting, CteError> {
         refuse_system_account(account)?;
-        Ok(Posting::balanced(
+        let posting = Posting::balanced(
             PostingKind::Withdrawal,
             amount,
             account.as_str(),
             SYSTEM_ACCOUNT_WORLD,
-        ))
+        );
+        // The wallet is debited, never credited, by a withdrawal.
+        assert_eq!(posting.entries[0].account_id, account.as_str());
+        assert!(posting.entries[0].amount.is_sign_negative());
+        Ok(posting)
     }
 
     /// Money moves from one wallet to another.
@@ -94,7 +103,12 @@ impl Posting {
         if source == destination {
             return Err(CteError::SameAccount { account_id: source.as_str().to_string() });
         }
-        Ok(Posting::balanced(PostingKind::Transfer, amount, source.as_str(), destination.as_str()))
+        let posting =
+            Posting::balanced(PostingKind::Transfer, amount, source.as_str(), destination.as_str());
+        // Two wallets, no system account: a transfer creates and destroys no money.
+        assert!(posting.entries.iter().all(|entry| !entry.is_system()));
+        assert_eq!(posting.wallet_entries_in_lock_order().len(), 2);
+        Ok(posting)
     }
 
     /// One currency's side of an exchange: into or out of the `@exchange` system account.
@@ -105,11 +119,15 @@ impl Posting {
     ) -> Result<Posting, CteError> {
         refuse_system_account(account)?;
         let exchange = super::SYSTEM_ACCOUNT_EXCHANGE;
-        Ok(if into_exchange {
+        let posting = if into_exchange {
             Posting::balanced(PostingKind::Exchange, amount, account.as_str(), exchange)
         } else {
             Posting::balanced(PostingKind::Exchange, amount, exchange, account.as_str())
-        })
+        };
+        // One wallet leg and the `@exchange` leg: the currency's side balances through it.
+        assert_eq!(posting.wallet_entries_in_lock_order().len(), 1);
+        assert_eq!(posting.entries.iter().filter(|entry| entry.account_id == exchange).count(), 1);
+        Ok(posting)
     }
 
     /// A fee moving from the payer to the fee account.
@@ -120,6 +138,8 @@ impl Posting {
     ) -> Result<Posting, CteError> {
         let mut posting = Posting::transfer(payer, fee_account, amount)?;
         posting.kind = PostingKind::Fee;
+        assert_eq!(posting.entries[0].account_id, payer.as_str());
+        assert_eq!(posting.entries[1].account_id, fee_account.as_str());
         Ok(posting)
     }
 
@@ -143,6 +163,8 @@ impl Posting {
 
     /// The posting that undoes this one: every entry negated.
     pub fn reversal(&self) -> Posting {
+        // Balanced when it was built (or recorded); its mirror is checked again below.
+        self.assert_balanced();
         let entries = self
             .entries
             .iter()
@@ -155,6 +177,8 @@ impl Posting {
             settles: true,
         };
         reversal.assert_balanced();
+        assert_eq!(reversal.entries.len(), self.entries.len());
+        assert_eq!(reversal.moved(), self.moved());
         reversal
     }
 
@@ -179,11 +203,14 @@ impl Posting {
 
     /// What the posting moved: the sum of its credits.
     pub fn moved(&self) -> Decimal {
-        self.entries
+        let moved = self
+            .entries
             .iter()
             .filter(|entry| entry.amount.is_sign_positive())
             .try_fold(Decimal::ZERO, |sum, entry| sum.checked_add(entry.amount))
-            .unwrap_or(Decimal::MAX)
+            .unwrap_or(Decimal::MAX);
+        assert!(!moved.is_sign_negative());
+        moved
     }
 
     /// One debit of `amount` from `source` and a credit to each account of `credits` (a split):
@@ -211,11 +238,15 @@ impl Posting {
             settles: false,
         };
         posting.assert_balanced();
+        assert_eq!(posting.entries.len(), credits.len() + 1);
+        assert_eq!(posting.moved(), amount.value());
         Ok(posting)
     }
 
     /// Two entries: `amount` out of `debited`, `amount` into `credited`.
     fn balanced(kind: PostingKind, amount: &Amount, debited: &str, credited: &str) -> Posting {
+        // Callers refuse a system account as the wallet and a transfer to itself.
+        assert_ne!(debited, credited);
         let value = amount.value();
         let entries = vec![
             Entry { account_id: debited.to_string(), amount: -value },
@@ -242,6 +273,8 @@ impl Posting {
         let mut wallet: Vec<&Entry> = self.entries.iter().filter(|e| !e.is_system()).collect();
         let currency = self.currency.as_str();
         wallet.sort_by(|a, b| lock_order((&a.account_id, currency), (&b.account_id, currency)));
+        assert!(wallet.len() <= self.entries.len());
+        assert!(wallet.windows(2).all(|pair| pair[0].account_id <= pair[1].account_id));
         wallet
     }
 }
@@ -268,6 +301,13 @@ pub fn wallet_debits(postings: &[Posting]) -> Vec<(String, String, Decimal)> {
         }
     }
     debits.sort_by(|a, b| lock_order((&a.0, &a.1), (&b.0, &b.1)));
+    // What a lien holds for them: positive, one per wallet (the key was searched before a push).
+    assert!(debits.iter().all(|(_, _, amount)| amount.is_sign_positive() && !amount.is_zero()));
+    assert!(debits.windows(2).all(|pair| lock_order(
+        (&pair[0].0, &pair[0].1),
+        (&pair[1].0, &pair[1].1)
+    )
+    .is_lt()));
     debits
 }
 
@@ -282,6 +322,7 @@ pub fn lock_order(a: (&str, &str), b: (&str, &str)) -> Ordering {
 pub fn in_lock_order(mut wallets: Vec<(String, String)>) -> Vec<(String, String)> {
     wallets.sort_by(|a, b| lock_order((&a.0, &a.1), (&b.0, &b.1)));
     wallets.dedup();
+    assert!(wallets.windows(2).all(|pair| pair[0] < pair[1]));
     wallets
 }
 

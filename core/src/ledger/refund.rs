@@ -67,7 +67,7 @@ pub fn net_positions(postings: &[Posting], refunded: &[(String, Decimal)]) -> Ve
 }
 
 fn position_of(positions: &mut Vec<NetPosition>, account_id: &str) -> usize {
-    match positions.iter().position(|position| position.account_id == account_id) {
+    let at = match positions.iter().position(|position| position.account_id == account_id) {
         Some(at) => at,
         None => {
             positions.push(NetPosition {
@@ -77,7 +77,9 @@ fn position_of(positions: &mut Vec<NetPosition>, account_id: &str) -> usize {
             });
             positions.len() - 1
         }
-    }
+    };
+    assert_eq!(positions[at].account_id, account_id);
+    at
 }
 
 /// Whether every account the event paid has given back all it received.
@@ -126,6 +128,7 @@ pub fn largest_remainder(amount: i128, weights: &[i128]) -> Option<Vec<i128>> {
         left -= 1;
     }
     assert_eq!(parts.iter().sum::<i128>(), amount, "the parts sum to the amount");
+    assert_eq!(parts.len(), weights.len());
     Some(parts)
 }
 
@@ -147,6 +150,9 @@ pub fn proportional(
     let left = payees.iter().try_fold(Decimal::ZERO, |sum, payee| sum.checked_add(payee.left()));
     let left = left.unwrap_or(Decimal::MAX);
     refuse_over(event_id, amount, left)?;
+    // `amount` is positive and at most what the payees hold: there is a payee to take it from
+    // (`largest_remainder` asserts a positive total).
+    assert!(!payees.is_empty());
     let units = |value: Decimal| minor_units(value, scale);
     let weights: Vec<i128> = payees.iter().map(|payee| units(payee.left())).collect();
     let too_large = || CteError::AmountTooLarge {
@@ -161,6 +167,8 @@ pub fn proportional(
             entries.push(Entry { account_id: payee.account_id.clone(), amount: -part });
         }
     }
+    // The parts sum to the positive amount, so at least one payee gives back.
+    assert!(entries.len() >= 2);
     Ok(refund_posting(currency, entries))
 }
 
@@ -208,23 +216,29 @@ pub fn by_legs(
     if entries.is_empty() {
         return Err(unsupported("legs must name at least one part"));
     }
+    // Two entries per leg: taken back from its payee, given back to its payer.
+    assert_eq!(entries.len(), 2 * legs.len());
     Ok(refund_posting(currency, entries))
 }
 
 fn given_to(entries: &[Entry], account_id: &str) -> Decimal {
-    entries
+    let given = entries
         .iter()
         .filter(|entry| entry.account_id == account_id && entry.amount.is_sign_positive())
         .try_fold(Decimal::ZERO, |sum, entry| sum.checked_add(entry.amount))
-        .unwrap_or(Decimal::MAX)
+        .unwrap_or(Decimal::MAX);
+    assert!(!given.is_sign_negative());
+    given
 }
 
 fn taken_from(entries: &[Entry], account_id: &str) -> Decimal {
-    entries
+    let taken = entries
         .iter()
         .filter(|entry| entry.account_id == account_id && entry.amount.is_sign_negative())
         .try_fold(Decimal::ZERO, |sum, entry| sum.checked_sub(entry.amount))
-        .unwrap_or(Decimal::MAX)
+        .unwrap_or(Decimal::MAX);
+    assert!(!taken.is_sign_negative());
+    taken
 }
 
 fn refuse_over(event_id: &str, amount: Decimal, left: Decimal) -> Result<(), CteError> {
@@ -254,6 +268,9 @@ fn refund_posting(currency: &str, entries: Vec<Entry>) -> Posting {
     };
     let sum = posting.entries.iter().try_fold(Decimal::ZERO, |sum, e| sum.checked_add(e.amount));
     assert_eq!(sum, Some(Decimal::ZERO), "a refund posting balances");
+    // Its callers refused a zero part, so it is a posting `Posting::assert_balanced` accepts.
+    assert!(posting.entries.len() >= 2);
+    assert!(posting.entries.iter().all(|entry| !entry.amount.is_zero()));
     posting
 }
 

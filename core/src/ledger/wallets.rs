@@ -126,6 +126,9 @@ impl Wallet {
             });
         }
         self.reserved = self.reserved.checked_add(amount).ok_or(Refused::Overflow)?;
+        // Only an open wallet takes a lien, and only down to its floor.
+        assert_eq!(self.state, WalletState::Open);
+        assert!(self.admits(available_after));
         Ok(())
     }
 
@@ -162,6 +165,9 @@ pub fn in_write_order(
 ) -> Vec<(&(String, String), &Wallet)> {
     let mut rows: Vec<_> = wallets.iter().collect();
     rows.sort_by(|a, b| super::lock_order((&a.0 .0, &a.0 .1), (&b.0 .0, &b.0 .1)));
+    // Keys of a map: each once, so strictly in order.
+    assert_eq!(rows.len(), wallets.len());
+    assert!(rows.windows(2).all(|pair| pair[0].0 < pair[1].0));
     rows
 }
 
@@ -196,6 +202,8 @@ pub fn apply(
                 });
             }
             wallet.balance = wallet.balance.checked_add(entry.amount).ok_or(Refused::Overflow)?;
+            // The rule was checked on `available_after`: a debit leaves the wallet admitted.
+            assert!(!entry.amount.is_sign_negative() || wallet.admits(available_after));
             let position = posting.entries.iter().position(|e| std::ptr::eq(e, entry));
             assert!(position.is_some(), "a lock-order entry is one of the posting's");
             if let Some(position) = position {
@@ -203,8 +211,12 @@ pub fn apply(
             }
             touched.push(key);
         }
+        // A balance after each wallet entry, none for the system legs.
+        let wallet_legs = posting.entries.iter().filter(|entry| !entry.is_system()).count();
+        assert_eq!(after.iter().filter(|balance| balance.is_some()).count(), wallet_legs);
         balances_after.push(after);
     }
+    assert_eq!(balances_after.len(), postings.len());
     let touched = super::in_lock_order(touched);
     let final_balances = touched
         .into_iter()
@@ -212,7 +224,8 @@ pub fn apply(
             let balance = wallets[&key].balance;
             (key, balance)
         })
-        .collect();
+        .collect::<Vec<_>>();
+    assert!(final_balances.windows(2).all(|pair| pair[0].0 < pair[1].0));
     Ok(Applied { balances_after, final_balances })
 }
 

@@ -5,7 +5,9 @@ use serde_json::Value;
 
 use super::Currency;
 use crate::error::CteError;
-use crate::limits::{AMOUNT_EXPONENT_MAX, AMOUNT_INTEGER_DIGITS_MAX, AMOUNT_TEXT_BYTES_MAX};
+use crate::limits::{
+    AMOUNT_EXPONENT_MAX, AMOUNT_INTEGER_DIGITS_MAX, AMOUNT_TEXT_BYTES_MAX, DECIMAL_DIGITS_MAX,
+};
 
 /// A positive amount of one currency, held at exactly that currency's scale.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +39,11 @@ impl Amount {
                 integer_digits_max: AMOUNT_INTEGER_DIGITS_MAX,
             });
         }
-        Ok(Amount::from_decimal(number.to_decimal(), currency))
+        // What the checks above leave fits `Decimal` exactly (`to_decimal` relies on it).
+        assert!(number.integer_digits() + number.decimals() <= DECIMAL_DIGITS_MAX);
+        let amount = Amount::from_decimal(number.to_decimal(), currency);
+        assert!(integer_digits(&amount.value) <= AMOUNT_INTEGER_DIGITS_MAX);
+        Ok(amount)
     }
 
     /// Parses a signed figure of `currency` (a balance floor: zero, or negative for an
@@ -50,19 +56,26 @@ impl Amount {
         let negative = number.negative;
         let magnitude = text.trim_start_matches(['-', '+']);
         let amount = Amount::parse(magnitude, currency)?;
-        Ok(if negative { -amount.value() } else { amount.value() })
+        let figure = if negative { -amount.value() } else { amount.value() };
+        assert_eq!(figure.is_sign_negative(), negative);
+        assert_eq!(figure.scale(), currency.scale());
+        Ok(figure)
     }
 
     /// Reads an amount from a JSON value: a number, taken from its text (never through a float),
     /// or a string holding decimal text.
     pub fn from_json(value: &Value, currency: &Currency) -> Result<Amount, CteError> {
-        match value {
+        let amount = match value {
             Value::Number(number) => Amount::parse(&number.to_string(), currency),
             Value::String(text) => Amount::parse(text, currency),
             Value::Null | Value::Bool(_) | Value::Array(_) | Value::Object(_) => {
                 Err(CteError::AmountMalformed { text: value.to_string() })
             }
+        };
+        if let Ok(amount) = &amount {
+            assert_eq!(amount.currency(), currency.code());
         }
+        amount
     }
 
     /// Builds an amount from a mantissa already at the currency's scale (the exchange's result).
@@ -71,7 +84,10 @@ impl Amount {
         let value = Decimal::try_from_i128_with_scale(mantissa, currency.scale());
         let value = value.ok().filter(|v| integer_digits(v) <= AMOUNT_INTEGER_DIGITS_MAX);
         match value {
-            Some(value) => Ok(Amount::from_decimal(value, currency)),
+            Some(value) => {
+                assert_eq!(value.mantissa(), mantissa);
+                Ok(Amount::from_decimal(value, currency))
+            }
             None => Err(CteError::AmountTooLarge {
                 amount: format!("{mantissa}e-{}", currency.scale()),
                 integer_digits_max: AMOUNT_INTEGER_DIGITS_MAX,
@@ -83,7 +99,11 @@ impl Amount {
         assert!(value.is_sign_positive());
         assert!(!value.is_zero());
         assert!(value.scale() <= currency.scale());
+        let before = value;
         value.rescale(currency.scale());
+        // Widening the scale adds zeros only: the value is unchanged (28 digits hold it).
+        assert_eq!(value, before);
+        assert_eq!(value.scale(), currency.scale());
         Amount { value, currency: currency.code().to_string() }
     }
 
@@ -105,11 +125,11 @@ impl std::fmt::Display for Amount {
 
 fn integer_digits(value: &Decimal) -> u32 {
     let integer = value.trunc().abs().to_string();
-    if integer == "0" {
-        0
-    } else {
-        integer.len() as u32
-    }
+    let digits = if integer == "0" { 0 } else { integer.len() as u32 };
+    // A `Decimal`'s 96-bit mantissa has at most 29 digits.
+    assert!(digits <= DECIMAL_DIGITS_MAX + 1);
+    assert!(integer.bytes().all(|byte| byte.is_ascii_digit()));
+    digits
 }
 
 /// Decimal text taken apart: sign, integer digits without leading zeros, fraction digits
@@ -171,10 +191,16 @@ impl DecimalText {
         if exponent.abs() > AMOUNT_EXPONENT_MAX {
             return Err(DecimalText::exponent_refusal(text, exponent));
         }
-        Ok(DecimalText::shifted(negative, integer, fraction, exponent))
+        let number = DecimalText::shifted(negative, integer, fraction, exponent);
+        assert!(
+            number.integer.len() + number.fraction.len()
+                <= text.len() + exponent.unsigned_abs() as usize
+        );
+        Ok(number)
     }
 
     fn exponent_refusal(text: &str, exponent: i64) -> CteError {
+        assert!(exponent.abs() > AMOUNT_EXPONENT_MAX);
         if exponent > 0 {
             CteError::AmountTooLarge {
                 amount: text.to_string(),
@@ -187,6 +213,9 @@ impl DecimalText {
 
     /// Moves the decimal point by `exponent` places and trims insignificant zeros.
     fn shifted(negative: bool, integer: &str, fraction: &str, exponent: i64) -> DecimalText {
+        // `parse` bounded the exponent, so the zeros added below are few.
+        assert!(exponent.abs() <= AMOUNT_EXPONENT_MAX);
+        assert!(integer.bytes().chain(fraction.bytes()).all(|byte| byte.is_ascii_digit()));
         let digits = format!("{integer}{fraction}");
         let point = integer.len() as i64 + exponent;
         let (integer, fraction) = if point <= 0 {
@@ -196,11 +225,15 @@ impl DecimalText {
         } else {
             (digits[..point as usize].to_string(), digits[point as usize..].to_string())
         };
-        DecimalText {
+        let number = DecimalText {
             negative,
             integer: integer.trim_start_matches('0').to_string(),
             fraction: fraction.trim_end_matches('0').to_string(),
-        }
+        };
+        // Insignificant zeros trimmed: `integer_digits` and `decimals` count significant ones.
+        assert!(!number.integer.starts_with('0'));
+        assert!(!number.fraction.ends_with('0'));
+        number
     }
 
     pub(super) fn is_zero(&self) -> bool {
@@ -226,7 +259,10 @@ impl DecimalText {
         };
         let value = Decimal::from_str_exact(&text);
         assert!(value.is_ok(), "checked decimal text {text} must fit a Decimal");
-        value.unwrap_or_default()
+        let value = value.unwrap_or_default();
+        // Exact: every decimal kept, none rounded away.
+        assert_eq!(value.scale(), self.decimals());
+        value
     }
 }
 
@@ -238,6 +274,8 @@ fn parse_exponent(text: &str) -> Option<i64> {
         return None;
     }
     let magnitude: i64 = digits.parse().ok()?;
+    // Six digits at most.
+    assert!((0..1_000_000).contains(&magnitude));
     Some(if text.starts_with('-') { -magnitude } else { magnitude })
 }
 

@@ -17,6 +17,9 @@ impl Currency {
         let scale_valid = u32::try_from(scale).ok().filter(|s| *s <= CURRENCY_SCALE_MAX);
         let scale = scale_valid
             .ok_or(CteError::CurrencyScaleInvalid { scale, scale_max: CURRENCY_SCALE_MAX })?;
+        // Every amount of it then fits `Decimal` exactly (limits.rs relates the two bounds).
+        assert!(scale <= CURRENCY_SCALE_MAX);
+        assert!(code.len() <= CURRENCY_CODE_CHARS_MAX);
         Ok(Currency { code, scale })
     }
 
@@ -37,6 +40,9 @@ impl Currency {
         if !starts_with_letter || !all_allowed {
             return Err(invalid("a currency code is uppercase letters and digits, letter first"));
         }
+        // ASCII only, so its characters are its bytes: a stored code is 3 to 12 bytes.
+        assert!(code.is_ascii());
+        assert!((CURRENCY_CODE_CHARS_MIN..=CURRENCY_CODE_CHARS_MAX).contains(&code.len()));
         Ok(code.to_string())
     }
 

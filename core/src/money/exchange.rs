@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::amount::DecimalText;
 use super::{Amount, Currency};
 use crate::error::CteError;
-use crate::limits::{RATE_DIGITS_MAX, RATE_SCALE_MAX};
+use crate::limits::{CURRENCY_SCALE_MAX, RATE_DIGITS_MAX, RATE_SCALE_MAX};
 
 /// A positive exchange rate with at most `RATE_DIGITS_MAX` significant digits and
 /// `RATE_SCALE_MAX` decimals, which keeps `amount × rate` exact in an `i128`.
@@ -34,6 +34,10 @@ impl Rate {
         if value.mantissa() >= 10i128.pow(RATE_DIGITS_MAX) {
             return Err(invalid("a rate has at most 10 significant digits"));
         }
+        // What `convert` relies on to stay exact in an i128 (it checks it again).
+        assert!(value.is_sign_positive());
+        assert!(!value.is_zero());
+        assert!(value.scale() <= RATE_SCALE_MAX);
         Ok(Rate { value })
     }
 
@@ -55,6 +59,11 @@ impl Rate {
 /// Converts `source` at `rate` into `destination`, rounding half-to-even to its scale.
 pub fn convert(source: &Amount, rate: &Rate, destination: &Currency) -> Result<Amount, CteError> {
     let source_value = source.value();
+    // A rate as `Rate::parse` made it, an amount as `Amount` holds it: their product is exact.
+    assert!(rate.value.mantissa() > 0);
+    assert!(rate.value.mantissa() < 10i128.pow(RATE_DIGITS_MAX));
+    assert!(rate.value.scale() <= RATE_SCALE_MAX);
+    assert!(source_value.mantissa() > 0);
     let product = source_value.mantissa().checked_mul(rate.value.mantissa());
     assert!(product.is_some(), "limits keep amount × rate inside i128");
     let product = product.unwrap_or_default();
@@ -70,13 +79,21 @@ pub fn convert(source: &Amount, rate: &Rate, destination: &Currency) -> Result<A
             ),
         });
     }
-    Amount::from_mantissa(rounded, destination)
+    let converted = Amount::from_mantissa(rounded, destination);
+    if let Ok(converted) = &converted {
+        assert_eq!(converted.currency(), destination.code());
+        assert_eq!(converted.value().scale(), destination.scale());
+    }
+    converted
 }
 
 /// Rounds the non-negative fixed-point number `mantissa × 10^-scale_from` to `scale_to`
 /// decimals, half to even, and returns the new mantissa.
 fn round_half_even(mantissa: i128, scale_from: u32, scale_to: u32) -> i128 {
     assert!(mantissa >= 0);
+    // An amount's scale plus a rate's: the powers of ten below fit an i128.
+    assert!(scale_from <= CURRENCY_SCALE_MAX + RATE_SCALE_MAX);
+    assert!(scale_to <= CURRENCY_SCALE_MAX);
     if scale_to >= scale_from {
         let factor = 10i128.pow(scale_to - scale_from);
         return mantissa * factor;
@@ -86,11 +103,11 @@ fn round_half_even(mantissa: i128, scale_from: u32, scale_to: u32) -> i128 {
     let remainder = mantissa % divisor;
     let twice = remainder * 2;
     let round_up = twice > divisor || (twice == divisor && quotient % 2 == 1);
-    if round_up {
-        quotient + 1
-    } else {
-        quotient
-    }
+    let rounded = if round_up { quotient + 1 } else { quotient };
+    // Rounded to the nearest: off by less than one unit of the new scale, never negative.
+    assert!(rounded >= 0);
+    assert!(remainder < divisor);
+    rounded
 }
 
 #[cfg(test)]

@@ -71,6 +71,9 @@ pub(super) fn plan(payload: &RawValue, book: &CurrencyBook) -> Result<StepPlan, 
         }
         plan.items.push(item_plan);
     }
+    // One plan per item, whose postings lie end to end: item i's run of postings is its own.
+    assert_eq!(plan.items.len(), items.len());
+    assert_eq!(plan.items.iter().map(|item| item.count).sum::<usize>(), plan.postings.len());
     Ok(plan)
 }
 
@@ -114,6 +117,7 @@ fn item_postings(
     let first = plan.postings.len();
     let count = postings.len();
     plan.postings.extend(postings);
+    assert_eq!(plan.postings.len(), first + count);
     Ok(ItemPlan { id, step_type: type_name, reference, first, count })
 }
 

@@ -55,6 +55,9 @@ pub(super) fn plan(payload: &RawValue, book: &CurrencyBook) -> Result<Vec<Postin
         Posting::exchange_leg(&source, &source_amount, true)?,
         Posting::exchange_leg(&destination, &destination_amount, false)?,
     ];
+    // Each currency's side balances on its own, through `@exchange`.
+    assert_eq!(postings[0].currency, source_currency.code());
+    assert_eq!(postings[1].currency, destination_currency.code());
     if let Some(fee) = fee(&fields, &source, &source_currency, book)? {
         postings.push(fee);
     }
@@ -84,7 +87,10 @@ fn fee(
                 source_currency.clone()
             };
             let amount = fields.amount("fee_amount", &currency)?;
-            Ok(Some(Posting::fee(payer, &fee_account, &amount)?))
+            let posting = Posting::fee(payer, &fee_account, &amount)?;
+            assert_eq!(posting.currency, currency.code());
+            assert_eq!(posting.moved(), amount.value());
+            Ok(Some(posting))
         }
         (true, false) | (false, true) => {
             Err(fields.invalid("fee_amount and fee_account_id go together".into()))

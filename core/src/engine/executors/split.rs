@@ -63,6 +63,9 @@ pub(super) fn plan(payload: &RawValue, book: &CurrencyBook) -> Result<Vec<Postin
     if accounts.windows(2).any(|pair| pair[0] == pair[1]) {
         return Err(fields.invalid("each account may be credited once (legs and remainder)".into()));
     }
+    // `with_remainder` refused a split that leaves something unassigned: at least one credit.
+    assert!(!credits.is_empty());
+    assert!(credits.len() <= legs.len() + 1);
     Ok(vec![Posting::split(&source, &credits, &amount)?])
 }
 
@@ -97,6 +100,9 @@ fn percent(fields: &Fields) -> Result<Decimal, CteError> {
             "\"percent\" {text} is not between 0 and 100 with at most 5 decimals"
         )));
     }
+    // What `percent_weight` takes as exact.
+    assert!(value.scale() <= 5);
+    assert!(value <= Decimal::ONE_HUNDRED);
     Ok(value)
 }
 
@@ -148,6 +154,9 @@ fn shares(
             *part = units(*value);
         }
     }
+    // A part per leg, none negative (amounts are positive, percent shares are at least 0).
+    assert_eq!(parts.len(), legs.len());
+    assert!(parts.iter().all(|part| *part >= 0));
     Ok(parts)
 }
 
@@ -157,6 +166,8 @@ const PERCENT_SCALE: i128 = 100_000;
 fn percent_weight(percent: Decimal) -> i128 {
     let mut scaled = percent;
     scaled.rescale(5); // at most 5 decimals: exact
+    assert_eq!(scaled, percent);
+    assert!((0..=100 * PERCENT_SCALE).contains(&scaled.mantissa()));
     scaled.mantissa()
 }
 
@@ -187,6 +198,9 @@ fn with_remainder(
         .map(|((account, _), part)| (account.clone(), Decimal::from_i128_with_scale(part, scale)))
         .collect();
     let left = total - taken;
+    // Refused above when the legs take more; each credit is a positive part.
+    assert!(left >= 0);
+    assert!(credits.iter().all(|(_, part)| part.is_sign_positive() && !part.is_zero()));
     match (left, remainder_account) {
         (0, _) => {}
         (_, Some(account)) => credits.push((account, Decimal::from_i128_with_scale(left, scale))),

@@ -26,7 +26,11 @@ pub(super) fn transfer(payload: &RawValue, book: &CurrencyBook) -> Result<Vec<Po
     let amount = fields.amount("amount", &currency)?;
     fields.reference()?;
     fields.description()?;
-    Ok(vec![Posting::transfer(&source, &destination, &amount)?])
+    let posting = Posting::transfer(&source, &destination, &amount)?;
+    // The posting moves exactly the amount read, in the currency read.
+    assert_eq!(posting.currency, currency.code());
+    assert_eq!(posting.moved(), amount.value());
+    Ok(vec![posting])
 }
 
 pub(super) fn deposit(payload: &RawValue, book: &CurrencyBook) -> Result<Vec<Posting>, CteError> {
@@ -53,5 +57,8 @@ fn one_account(
     let amount = fields.amount("amount", &currency)?;
     fields.reference()?;
     fields.description()?;
-    Ok(vec![posting(&account, &amount)?])
+    let posting = posting(&account, &amount)?;
+    assert_eq!(posting.currency, currency.code());
+    assert_eq!(posting.moved(), amount.value());
+    Ok(vec![posting])
 }
