@@ -147,6 +147,10 @@ SELECT test.refusal(format($q$SELECT cte_ctel.cte_add_transaction(%L, 's', 'wall
 SELECT test.refusal(format($q$SELECT cte_ctel.cte_add_transaction(%L, 's', 'wallet.transfer', '{"source_account_id": "alice", "destination_account_id": "alice", "amount": 1, "currency": "USD"}')$q$, :'e'));
 SELECT test.refusal(format($q$SELECT cte_ctel.cte_add_transaction(%L, 's', 'wallet.exchange', '{"source_account_id": "alice", "source_currency": "USD", "source_amount": 1, "destination_account_id": "alice", "destination_currency": "EUR", "exchange_rate": "1e-30"}')$q$, :'e'));
 SELECT test.refusal(format($q$SELECT cte_ctel.cte_add_transaction(%L, 's', 'wallet.exchange', '{"source_account_id": "alice", "source_currency": "USD", "source_amount": 1, "destination_account_id": "alice", "destination_currency": "EUR", "exchange_rate": "abc"}')$q$, :'e'));
+-- A rate too large for a decimal is refused as rate_invalid (0.3.0 before: an internal error,
+-- XX000, from an assertion the parse reached), as a JSON number and as text.
+SELECT test.refusal(format($q$SELECT cte_ctel.cte_add_transaction(%L, 's', 'wallet.exchange', '{"source_account_id": "alice", "source_currency": "USD", "source_amount": 1, "destination_account_id": "alice", "destination_currency": "EUR", "exchange_rate": 1e30}')$q$, :'e'));
+SELECT test.refusal(format($q$SELECT cte_ctel.cte_add_transaction(%L, 's', 'wallet.exchange', '{"source_account_id": "alice", "source_currency": "USD", "source_amount": 1, "destination_account_id": "alice", "destination_currency": "EUR", "exchange_rate": "12345678901234567890123456789012"}')$q$, :'e'));
 SELECT test.refusal(format($q$SELECT cte_ctel.cte_add_transaction(%L, 's', 'batch.operation', '{"transactions": {"id": 1}}')$q$, :'e'));
 SELECT test.refusal(format($q$SELECT cte_ctel.cte_add_transaction(%L, 's', 'batch.operation', '{"transactions": [{"id": [1], "type": "wallet.deposit", "payload": {}}]}')$q$, :'e'));
 SELECT test.refusal(format($q$SELECT cte_ctel.cte_add_transaction(%L, 's', 'external', '"just text"')$q$, :'e'));

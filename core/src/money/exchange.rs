@@ -30,6 +30,12 @@ impl Rate {
         if number.decimals() > RATE_SCALE_MAX {
             return Err(invalid("a rate has at most 18 decimals"));
         }
+        // More integer digits than a rate's significant digits: refused before it is read into
+        // a Decimal, which one of 29 digits or more does not fit (0.3.0 before: an assertion,
+        // XX000). Any such rate is at least 10^10, which the significant digits refuse anyway.
+        if number.integer_digits() > RATE_DIGITS_MAX {
+            return Err(invalid("a rate has at most 10 significant digits"));
+        }
         let value = number.to_decimal().normalize();
         if value.mantissa() >= 10i128.pow(RATE_DIGITS_MAX) {
             return Err(invalid("a rate has at most 10 significant digits"));
@@ -116,6 +122,15 @@ mod tests {
 
     fn currency(code: &str, scale: i64) -> Currency {
         Currency::new(code, scale).unwrap()
+    }
+
+    #[test]
+    fn a_rate_too_large_for_a_decimal_is_refused_not_a_panic() {
+        for text in ["1e30", "12345678901234567890123456789012", "99999999999"] {
+            let refused = Rate::parse(text);
+            assert!(matches!(refused, Err(CteError::RateInvalid { .. })), "{text}: {refused:?}");
+        }
+        assert!(Rate::parse("9999999999").is_ok(), "ten digits are a rate");
     }
 
     fn convert_text(amount: &str, from: &Currency, rate: &str, to: &Currency) -> String {
