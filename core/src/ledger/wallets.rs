@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use rust_decimal::Decimal;
 
 use super::Posting;
+use crate::money::{exact_add, exact_sub};
 
 /// Whether a wallet's account takes money. A frozen account takes no new debit and no new
 /// lien (credits still post, and so do postings that settle what was agreed before: reversals,
@@ -90,7 +91,7 @@ impl Wallet {
 
     /// What the wallet holds free of liens: its balance less what they reserve.
     pub fn available(&self) -> Result<Decimal, Refused> {
-        self.balance.checked_sub(self.reserved).ok_or(Refused::Overflow)
+        exact_sub(self.balance, self.reserved).ok_or(Refused::Overflow)
     }
 
     /// What a debit may take now: the available balance down to the floor (all of it with none;
@@ -116,7 +117,7 @@ impl Wallet {
             });
         }
         let available = self.available()?;
-        let available_after = available.checked_sub(amount).ok_or(Refused::Overflow)?;
+        let available_after = exact_sub(available, amount).ok_or(Refused::Overflow)?;
         if !self.admits(available_after) {
             return Err(Refused::Funds {
                 posting: 0,
@@ -125,7 +126,7 @@ impl Wallet {
                 amount,
             });
         }
-        self.reserved = self.reserved.checked_add(amount).ok_or(Refused::Overflow)?;
+        self.reserved = exact_add(self.reserved, amount).ok_or(Refused::Overflow)?;
         // Only an open wallet takes a lien, and only down to its floor.
         assert_eq!(self.state, WalletState::Open);
         assert!(self.admits(available_after));
@@ -134,7 +135,7 @@ impl Wallet {
 
     /// Gives back `amount` a lien reserved.
     pub fn release(&mut self, amount: Decimal) -> Result<(), Refused> {
-        let reserved = self.reserved.checked_sub(amount).ok_or(Refused::Overflow)?;
+        let reserved = exact_sub(self.reserved, amount).ok_or(Refused::Overflow)?;
         assert!(!reserved.is_sign_negative(), "a wallet never gives back more than it reserved");
         self.reserved = reserved;
         Ok(())
@@ -191,7 +192,7 @@ pub fn apply(
                 return Err(Refused::State { posting: index, account_id: key.0, state });
             }
             let available = wallet.available()?;
-            let available_after = available.checked_add(entry.amount).ok_or(Refused::Overflow)?;
+            let available_after = exact_add(available, entry.amount).ok_or(Refused::Overflow)?;
             // A credit never makes a wallet worse off, whatever its floor.
             if entry.amount.is_sign_negative() && !wallet.admits(available_after) {
                 return Err(Refused::Funds {
@@ -201,7 +202,7 @@ pub fn apply(
                     amount: entry.amount.abs(),
                 });
             }
-            wallet.balance = wallet.balance.checked_add(entry.amount).ok_or(Refused::Overflow)?;
+            wallet.balance = exact_add(wallet.balance, entry.amount).ok_or(Refused::Overflow)?;
             // The rule was checked on `available_after`: a debit leaves the wallet admitted.
             assert!(!entry.amount.is_sign_negative() || wallet.admits(available_after));
             let position = posting.entries.iter().position(|e| std::ptr::eq(e, entry));
