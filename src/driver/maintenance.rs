@@ -254,26 +254,8 @@ fn expire_liens(ctx: &Context, mut left: usize, report: &mut Report) -> usize {
     let due_liens = liens::due(i64::try_from(left).unwrap_or(0));
     left -= due_liens.len();
     for lien_id in &due_liens {
-        let handled = handle("lien", *lien_id, || {
-            let expired = liens::expire_if_due(*lien_id)?;
-            if let Some(lien) = &expired {
-                let batch = changes::Batch {
-                    event_id: lien.event_id,
-                    actor: ctx.actor.clone(),
-                    reason: Some("its expires_at passed".into()),
-                    changes: vec![changes::Change {
-                        kind: changes::Kind::Lien,
-                        transaction_id: lien.transaction_id,
-                        lien_id: Some(lien.id),
-                        old_status: Some(lien.status.as_str()),
-                        new_status: "expired",
-                    }],
-                    ..changes::Batch::default()
-                };
-                changes::record(&batch);
-            }
-            Ok(expired.is_some())
-        });
+        let handled =
+            handle("lien", *lien_id, || Ok(liens::expire_if_due(*lien_id, ctx.actor.clone())?));
         count(report, handled, |r| r.liens_expired += 1);
     }
     left

@@ -573,15 +573,50 @@ const STILL_DUE: &str = "SELECT status IN ('pending', 'active')
 
 /// Expires one lien if, locked now, it is still due; `Ok(None)` when another session holds it
 /// or it no longer is (its event ended, it was captured): the read before the lock was stale.
-pub fn expire_if_due(lien_id: Uuid) -> Result<Option<LienRow>, CteError> {
+/// The one way a lien expires, for the maintenance pass and for a posting that finds funds
+/// held by overdue liens alike: its transition in the core, its reserve given back through the
+/// wallet, its change recorded in the feed (`actor`: who expired it). True if it expired.
+pub fn expire_if_due(lien_id: Uuid, actor: Option<String>) -> Result<bool, CteError> {
     let Some(lien) = lock(lien_id, LockWait::Skip)? else {
-        return Ok(None);
+        return Ok(false);
     };
     let still_due: Option<bool> =
         Spi::connect_mut(|client| update_one(client, STILL_DUE, &[lien_id.into()]));
     if still_due != Some(true) {
-        return Ok(None);
+        return Ok(false);
     }
-    change(&lien, LienInput::Expire, Some("expired"), LockWait::Skip)?;
-    Ok(Some(lien))
+    let change = change(&lien, LienInput::Expire, Some("expired"), LockWait::Skip)?;
+    assert_eq!(change.new_status, "expired", "an expiry ends a lien expired");
+    super::changes::record(&super::changes::Batch {
+        event_id: lien.event_id,
+        actor,
+        reason: Some("its expires_at passed".into()),
+        changes: vec![change],
+        ..super::changes::Batch::default()
+    });
+    Ok(true)
+}
+
+// A wallet's active liens past their expires_at (candidates: `expire_if_due` decides).
+const OVERDUE_ON_WALLET: &str = "
+    SELECT id FROM cte_ctel.cte_liens
+     WHERE account_id = $1 AND currency = $2 AND status = 'active'
+       AND expires_at <= pg_catalog.statement_timestamp()
+     ORDER BY id";
+
+/// Expires a locked wallet's overdue active liens (funds they hold count as free); returns how
+/// many. A lien another session holds is skipped: whoever holds it is handling it.
+pub fn expire_overdue_on(wallet: &WalletKey) -> Result<usize, CteError> {
+    let args = [wallet.0.as_str().into(), wallet.1.as_str().into()];
+    let due: Vec<Uuid> = Spi::connect_mut(|client| {
+        let table = run_cached(client, OVERDUE_ON_WALLET, &args, false);
+        table.filter_map(|row| spi(row.get::<Uuid>(1), OVERDUE_ON_WALLET)).collect()
+    });
+    let mut expired = 0;
+    for lien_id in due {
+        if expire_if_due(lien_id, None)? {
+            expired += 1;
+        }
+    }
+    Ok(expired)
 }

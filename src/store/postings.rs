@@ -246,65 +246,13 @@ pub fn post_releasing(
         let currency = postings[index].currency.clone();
         if let (Refused::Funds { account_id, .. }, false) = (&refused, retried) {
             retried = true;
-            if expire_overdue_liens(&(account_id.clone(), currency.clone()), wait) > 0 {
+            let wallet = (account_id.clone(), currency.clone());
+            if super::liens::expire_overdue_on(&wallet).map_err(|error| (index, error))? > 0 {
                 continue;
             }
         }
         return Err((index, refusal(refused, &currency)));
     }
-}
-
-// The active liens of a wallet whose expires_at has passed, expired under the wallet's lock.
-// Lien rows come after wallets here, against the global order, so they are taken only if free
-// (SKIP LOCKED): whoever holds one is handling it. The wallet's reserve drops by what they held.
-const OVERDUE_LIENS_EXPIRE: &str = "
-    WITH due AS (
-        SELECT id FROM cte_ctel.cte_liens
-         WHERE account_id = $1 AND currency = $2 AND status = 'active'
-           AND expires_at <= pg_catalog.statement_timestamp()
-         ORDER BY id FOR UPDATE SKIP LOCKED
-    ), expired AS (
-        UPDATE cte_ctel.cte_liens l
-           SET status = 'expired', reason = 'expired',
-               finished_at = pg_catalog.statement_timestamp()
-          FROM due WHERE l.id = due.id
-        RETURNING l.id, l.event_id, l.transaction_id, l.amount - coalesce(l.captured_amount, 0) AS held
-    ), reserve AS (
-        UPDATE cte_ctel.cte_balances b SET reserved = b.reserved - (SELECT sum(held) FROM expired)
-         WHERE b.account_id = $1 AND b.currency = $2 AND EXISTS (SELECT 1 FROM expired)
-    )
-    SELECT id, event_id, transaction_id FROM expired ORDER BY id";
-
-/// Expires a wallet's overdue active liens (the wallet is locked); returns how many, each
-/// recorded in the feed.
-fn expire_overdue_liens(wallet: &WalletKey, wait: LockWait) -> usize {
-    let _ = wait; // never waits: SKIP LOCKED
-    let args = [wallet.0.as_str().into(), wallet.1.as_str().into()];
-    let expired: Vec<(Option<Uuid>, Option<Uuid>, Option<Uuid>)> = Spi::connect_mut(|client| {
-        let table = run_cached(client, OVERDUE_LIENS_EXPIRE, &args, true);
-        table
-            .map(|row| {
-                let id = |ordinal| spi(row.get::<Uuid>(ordinal), OVERDUE_LIENS_EXPIRE);
-                (id(1), id(2), id(3))
-            })
-            .collect()
-    });
-    for (lien_id, event_id, transaction_id) in &expired {
-        super::changes::record(&super::changes::Batch {
-            event_id: *event_id,
-            actor: None,
-            reason: Some("its expires_at passed".into()),
-            changes: vec![super::changes::Change {
-                kind: super::changes::Kind::Lien,
-                transaction_id: *transaction_id,
-                lien_id: *lien_id,
-                old_status: Some("active"),
-                new_status: "expired",
-            }],
-            ..super::changes::Batch::default()
-        });
-    }
-    expired.len()
 }
 
 /// What `write` keeps of a locked wallet besides the postings' results: its chain's head
@@ -456,7 +404,9 @@ pub fn change_reserved(
                 return Ok(());
             }
             // Funds held by overdue liens count as free: expire them and try once more.
-            Err(Refused::Funds { .. }) if !retried && expire_overdue_liens(wallet, wait) > 0 => {
+            Err(Refused::Funds { .. })
+                if !retried && super::liens::expire_overdue_on(wallet)? > 0 =>
+            {
                 retried = true;
             }
             Err(refused) => {
