@@ -11,7 +11,9 @@
 -- its step and changes, and the foreign-key check of the step; the clock and the currencies'
 -- scales are read without a statement. A 3-step event (create, add × 3, start, from a PL/pgSQL
 -- function whose own statements count too) inserts 12, updates 10 (one not HOT: the event's
--- row) and runs 54.
+-- row) and runs 54. Its ceiling on updates that are not HOT is 2, not 1: a step's row updated
+-- on a page its own inserts just filled is sometimes moved (HOT needs room on the page, which
+-- depends on when the page was last pruned); seen once in a full run on 0.3.0.
 SET search_path = cte_ctel, test;
 CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
 SET pg_stat_statements.track = 'all';
@@ -66,7 +68,7 @@ COMMIT;
 BEGIN;
 SELECT CASE WHEN inserted <= 12 THEN 'ok' ELSE inserted::text END AS rows_inserted,
        CASE WHEN updated <= 10 THEN 'ok' ELSE updated::text END AS rows_updated,
-       CASE WHEN non_hot <= 1 THEN 'ok' ELSE non_hot::text END AS non_hot_updates,
+       CASE WHEN non_hot <= 2 THEN 'ok' ELSE non_hot::text END AS non_hot_updates,
        CASE WHEN statements <= 54 THEN 'ok' ELSE statements::text END AS statements
   FROM pg_temp.work($$SELECT pg_temp.three_steps()$$);
 COMMIT;
