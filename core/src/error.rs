@@ -215,6 +215,7 @@ impl CteError {
     /// `argument_out_of_range` for a number that must lie between `min` and `max` (inclusive).
     pub fn out_of_range(argument: &'static str, value: i64, min: i64, max: i64) -> CteError {
         assert!(min <= max, "a range's bounds are in order");
+        assert!(!(min..=max).contains(&value), "only a value outside its range is refused");
         let bounds = format!("between {min} and {max}");
         CteError::ArgumentOutOfRange { argument, value: value.to_string(), bounds }
     }

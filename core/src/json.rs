@@ -26,6 +26,7 @@ pub fn nests_deeper_than(text: &str, depth_max: usize) -> bool {
             _ => {}
         }
     }
+    assert!(depth <= depth_max, "a document nesting deeper returned early");
     false
 }
 

@@ -20,6 +20,7 @@ pub fn bounded<'a>(
     if text.len() > bytes_max {
         return Err(CteError::TextTooLong { what, bytes: text.len(), bytes_max });
     }
+    assert!(text.len() <= bytes_max, "a text kept is within its bound");
     Ok(text)
 }
 
@@ -153,6 +154,9 @@ pub fn step(
     }
     let references = held_references(&step_type, reference.as_deref(), plan.as_ref());
     let attempts_max = u32::try_from(attempts_max).unwrap_or(1);
+    // StepState::new asserts the same range, and the table's CHECK holds it.
+    assert!((1..=STEP_ATTEMPTS_MAX).contains(&attempts_max), "attempts within their bound");
+    assert!(plan.is_none() || step_type.reads_payload(), "only a money step has a plan");
     Ok(CheckedStep { step_type, plan, reference, attempts_max, references })
 }
 
@@ -197,7 +201,10 @@ fn held_references(
             item_id: Some(item.id.clone()),
         })
     });
-    own.into_iter().chain(items).collect()
+    let held: Vec<HeldReference> = own.into_iter().chain(items).collect();
+    let items_max = plan.map_or(0, |plan| plan.items.len());
+    assert!(held.len() <= 1 + items_max, "a step holds its own reference and its items'");
+    held
 }
 
 #[cfg(test)]

@@ -74,7 +74,8 @@ fn colour(status: &str) -> &'static str {
 
 /// Text safe inside a quoted label of either language.
 fn label(text: &str) -> String {
-    text.chars()
+    let safe: String = text
+        .chars()
         .map(|c| match c {
             '"' => '\'',
             '<' | '>' | '{' | '}' | '|' | '[' | ']' => ' ',
@@ -85,7 +86,10 @@ fn label(text: &str) -> String {
             c if c.is_control() => ' ',
             c => c,
         })
-        .collect()
+        .collect();
+    // Neither language can be broken out of a quoted label without one of these.
+    assert!(!safe.contains(['"', '\\']), "a label holds no quote or backslash");
+    safe
 }
 
 /// The lines of each node, joined by the language's line break.
@@ -109,11 +113,13 @@ const ERROR_CHARS_SHOWN: usize = 80;
 
 /// `text` cut to `most` characters, the cut marked with an ellipsis.
 fn shortened(text: &str, most: usize) -> String {
+    assert!(most >= 1, "room for the ellipsis at least");
     if text.chars().count() <= most {
         return text.to_string();
     }
     let mut short: String = text.chars().take(most - 1).collect();
     short.push('…');
+    assert_eq!(short.chars().count(), most, "cut to exactly the characters shown");
     short
 }
 

@@ -27,7 +27,10 @@ impl RetryPolicy {
         assert!(attempt >= 1);
         let doublings = (attempt - 1).min(32);
         let backoff = self.backoff_ms_base.saturating_mul(1u64 << doublings);
-        backoff.min(self.backoff_ms_max)
+        assert!(backoff >= self.backoff_ms_base, "a wait never shrinks as attempts fail");
+        let backoff = backoff.min(self.backoff_ms_max);
+        assert!(backoff <= self.backoff_ms_max, "no wait passes the ceiling");
+        backoff
     }
 }
 

@@ -22,6 +22,7 @@ use super::executors::StepKind;
 use super::retry::RetryPolicy;
 use super::status::{EventStatus, StepStatus};
 use crate::error::CteError;
+use crate::limits::STEP_ATTEMPTS_MAX;
 
 /// What the machine knows of one step.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +41,9 @@ pub struct StepState {
 impl StepState {
     /// A step as added to an event: pending, no attempt yet.
     pub fn new(kind: StepKind, attempts_max: u32) -> StepState {
+        // The step's checks refuse any other count, and the table's CHECK holds it to the same.
+        assert!(attempts_max >= 1, "a step may run at least once");
+        assert!(attempts_max <= STEP_ATTEMPTS_MAX, "a step runs at most STEP_ATTEMPTS_MAX times");
         StepState {
             kind,
             status: StepStatus::Pending,
@@ -320,6 +324,7 @@ impl Saga {
     /// Feeds one input; returns the effects to perform, in order. An `Execute` or `Compensate`
     /// is always the last one: its outcome is the next input.
     pub fn handle(&mut self, input: Input, now_ms: i64) -> Result<Vec<Effect>, CteError> {
+        let changes_before = self.changes.len();
         let mut effects = Vec::new();
         match input {
             Input::Start => {
@@ -342,7 +347,6 @@ impl Saga {
                 self.executed(index, outcome, now_ms, &mut effects)?;
             }
             Input::CompensationRan { index, outcome } => {
-                assert_eq!(self.steps[index].status, StepStatus::Compensating);
                 self.compensation_ended(index, outcome, now_ms, &mut effects)?;
             }
             Input::StepReported { index, report } => {
@@ -364,6 +368,10 @@ impl Saga {
             }
         }
         self.assert_at_most_one_blocking(&effects);
+        self.assert_steps_in_order();
+        self.assert_steps_fit_event();
+        self.assert_effects_fit_state(&effects);
+        self.assert_effects_fit_changes(&effects, &self.changes[changes_before..]);
         Ok(effects)
     }
 
@@ -375,8 +383,134 @@ impl Saga {
         assert!(count == 0 || effects.last().is_some_and(blocking), "a step runs last");
     }
 
+    /// Steps run in order and are undone newest first, so their statuses, read from the first
+    /// step, only go one way: completed, the one being compensated, compensated, the one that
+    /// failed, the one in flight, pending. A status out of that order is a step run out of turn
+    /// or compensated before a newer one. The table's CHECKs hold the per-step rules too.
+    fn assert_steps_in_order(&self) {
+        let rank = |status: StepStatus| match status {
+            StepStatus::Completed => 0,
+            StepStatus::Compensating => 1,
+            StepStatus::Compensated => 2,
+            StepStatus::Failed => 3,
+            StepStatus::Running | StepStatus::Waiting => 4,
+            StepStatus::Pending => 5,
+        };
+        let in_order =
+            self.steps.windows(2).all(|pair| rank(pair[0].status) <= rank(pair[1].status));
+        assert!(in_order, "steps run in order and are compensated newest first: {:?}", self.steps);
+        for step in &self.steps {
+            assert!(step.attempts <= step.attempts_max, "a step runs at most attempts_max times");
+            // Only `execute` moves a step out of pending, and it counts the attempt.
+            assert_eq!(
+                step.attempts == 0,
+                step.status == StepStatus::Pending,
+                "ran unless pending"
+            );
+            let waiting = step.status == StepStatus::Waiting;
+            assert!(step.next_attempt_at_ms.is_none() || waiting, "a retry is of a waiting step");
+            assert!(
+                !waiting || step.next_attempt_at_ms.is_some() || step.kind == StepKind::External,
+                "a waiting step waits on a retry or on the application"
+            );
+            let compensating = step.status == StepStatus::Compensating;
+            assert!(
+                step.compensation_requested_at_ms.is_none() || compensating,
+                "only a compensating step is asked to compensate"
+            );
+            assert!(
+                !step.awaits_compensation_report() || step.compensation_requested_at_ms.is_some(),
+                "an external step compensating was asked to, at a known time"
+            );
+        }
+    }
+
+    /// What each event status says of its steps: one step in flight while running or waiting,
+    /// none once compensation began, and one being compensated (or refused) until it ends.
+    fn assert_steps_fit_event(&self) {
+        let count = |status: StepStatus| self.steps.iter().filter(|s| s.status == status).count();
+        let in_flight = count(StepStatus::Running) + count(StepStatus::Waiting);
+        assert!(in_flight <= 1, "one step runs at a time");
+        assert!(count(StepStatus::Failed) <= 1, "one failure decides an event's fate");
+        match self.status {
+            EventStatus::Created => {
+                assert_eq!(count(StepStatus::Pending), self.steps.len(), "nothing ran yet");
+            }
+            EventStatus::Running => assert_eq!(count(StepStatus::Running), 1, "one step runs"),
+            EventStatus::Waiting => assert_eq!(count(StepStatus::Waiting), 1, "one step waits"),
+            EventStatus::Completed => {
+                assert_eq!(count(StepStatus::Completed), self.steps.len(), "every step completed");
+            }
+            EventStatus::Compensating | EventStatus::Failed | EventStatus::Resolved => {
+                assert_eq!(in_flight, 0, "nothing runs once compensation began");
+                assert_eq!(count(StepStatus::Compensating), 1, "one step is being compensated");
+            }
+            EventStatus::Compensated => {
+                assert_eq!(in_flight, 0, "nothing runs once compensation began");
+                assert_eq!(count(StepStatus::Completed), 0, "everything that completed is undone");
+                assert_eq!(count(StepStatus::Compensating), 0, "every compensation ended");
+            }
+        }
+    }
+
+    /// Each effect fits the state it leaves: a step run is running, a compensation compensating,
+    /// neither of an `external` step (the application runs those); captures, releases and
+    /// errors only where the event ended or turned back.
+    fn assert_effects_fit_state(&self, effects: &[Effect]) {
+        for effect in effects {
+            match *effect {
+                Effect::ActivatePendingLiens => {
+                    assert_eq!(effects[0], *effect, "liens are activated before anything runs");
+                }
+                Effect::Execute(index) => {
+                    assert_eq!(self.steps[index].status, StepStatus::Running, "a run step runs");
+                    assert_ne!(self.steps[index].kind, StepKind::External, "the shell runs it");
+                }
+                Effect::Compensate(index) => {
+                    assert_eq!(self.steps[index].status, StepStatus::Compensating);
+                    assert_ne!(self.steps[index].kind, StepKind::External, "the shell undoes it");
+                }
+                Effect::CaptureHeld(index) => {
+                    assert!(self.steps[index].kind.holds_funds(), "only held funds are captured");
+                    assert_eq!(self.status, EventStatus::Completed, "captured when it completes");
+                }
+                Effect::ReleaseLiens => assert!(self.status.is_final(), "liens outlive no event"),
+                Effect::RecordError(_) => assert!(
+                    matches!(
+                        self.status,
+                        EventStatus::Compensating | EventStatus::Compensated | EventStatus::Failed
+                    ),
+                    "an error is recorded only when the event turns back"
+                ),
+            }
+        }
+    }
+
+    /// The effects pair with this input's `changes`: a start activates the event's liens, an
+    /// end releases them, a completion captures every held step once, and one error at most
+    /// decides the event's fate.
+    fn assert_effects_fit_changes(&self, effects: &[Effect], changes: &[Change]) {
+        let reached = |wanted: fn(EventStatus) -> bool| {
+            changes.iter().any(|change| matches!(change, Change::Event { to, .. } if wanted(*to)))
+        };
+        let started = changes.iter().any(|change| {
+            matches!(change, Change::Event { from: EventStatus::Created, to: EventStatus::Running })
+        });
+        let activated = effects.contains(&Effect::ActivatePendingLiens);
+        assert_eq!(activated, started, "a start, and only a start, activates pending liens");
+        let released = effects.contains(&Effect::ReleaseLiens);
+        assert_eq!(released, reached(EventStatus::is_final), "an event ending releases its liens");
+        let captures = effects.iter().filter(|e| matches!(e, Effect::CaptureHeld(_))).count();
+        let held = self.steps.iter().filter(|step| step.kind.holds_funds()).count();
+        let completed = reached(|to| to == EventStatus::Completed);
+        assert_eq!(captures, if completed { held } else { 0 }, "each held step captured once");
+        let errors = effects.iter().filter(|e| matches!(e, Effect::RecordError(_))).count();
+        assert!(errors <= 1, "one cause decides an event's fate");
+    }
+
     fn move_event(&mut self, input: EventInput) -> Result<(), CteError> {
         let to = event_transition(self.status, input)?;
+        assert_ne!(to, self.status, "an event's transition changes its status");
         self.changes.push(Change::Event { from: self.status, to });
         self.status = to;
         Ok(())
@@ -409,6 +543,7 @@ impl Saga {
 
     /// Running: run the first unfinished step, wait on it, or complete.
     fn advance_forward(&mut self, effects: &mut Vec<Effect>) -> Result<(), CteError> {
+        assert_eq!(self.status, EventStatus::Running, "only a running event goes forward");
         let next = self.steps.iter().position(|step| step.status != StepStatus::Completed);
         let Some(index) = next else {
             self.move_event(EventInput::StepsCompleted)?;
@@ -436,6 +571,7 @@ impl Saga {
     /// Counts an attempt of step `index` and runs it; an `external` step waits on the
     /// application at once (its changes announce it).
     fn execute(&mut self, index: usize, effects: &mut Vec<Effect>) -> Result<(), CteError> {
+        assert_eq!(self.status, EventStatus::Running, "a step runs only while its event runs");
         self.move_step(index, StepInput::Execute)?;
         let step = &mut self.steps[index];
         step.attempts += 1;
@@ -452,6 +588,7 @@ impl Saga {
     /// Compensating: wait on a compensation the application must report, run a refused one
     /// again (after `RetryCompensation`), compensate the newest completed step, or finish.
     fn advance_backward(&mut self, now_ms: i64, effects: &mut Vec<Effect>) -> Result<(), CteError> {
+        assert_eq!(self.status, EventStatus::Compensating, "only a compensating event goes back");
         if let Some(index) =
             self.steps.iter().position(|step| step.status == StepStatus::Compensating)
         {
@@ -506,6 +643,10 @@ impl Saga {
             effects.push(Effect::ReleaseLiens);
         }
         self.advance(now_ms, effects);
+        assert!(
+            matches!(self.status, EventStatus::Compensating | EventStatus::Compensated),
+            "a cancelled event turns back"
+        );
         Ok(())
     }
 
@@ -579,6 +720,8 @@ impl Saga {
             let backoff_ms = self.config.retry.backoff_ms(self.steps[index].attempts.max(1));
             let backoff_ms = i64::try_from(backoff_ms).unwrap_or(i64::MAX);
             self.steps[index].next_attempt_at_ms = Some(now_ms.saturating_add(backoff_ms));
+            let next_attempt_at_ms = self.steps[index].next_attempt_at_ms;
+            assert!(next_attempt_at_ms >= Some(now_ms), "a retry is never due before its failure");
         } else {
             self.move_step(index, StepInput::FailForGood)?;
             self.steps[index].next_attempt_at_ms = None;
@@ -596,6 +739,8 @@ impl Saga {
         now_ms: i64,
         effects: &mut Vec<Effect>,
     ) -> Result<(), CteError> {
+        // Fed back at once after a `Compensate` effect, or a report the caller checked.
+        assert_eq!(self.steps[index].status, StepStatus::Compensating, "it was compensating");
         match outcome {
             CompensationOutcome::Done => {
                 self.move_step(index, StepInput::Compensated)?;

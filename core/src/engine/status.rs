@@ -55,7 +55,9 @@ impl EventStatus {
 
     /// The status named `text`; `None` for a name that is not one (a table CHECK prevents it).
     pub fn parse(text: &str) -> Option<EventStatus> {
-        EventStatus::ALL.into_iter().find(|status| status.as_str() == text)
+        let status = EventStatus::ALL.into_iter().find(|status| status.as_str() == text);
+        assert!(status.is_none_or(|status| status.as_str() == text), "a status reads back");
+        status
     }
 
     /// Completed, compensated and resolved events never change again.
@@ -65,7 +67,12 @@ impl EventStatus {
 
     /// Whether the event has a `finished_at`: it ended, or it failed and awaits an operator.
     pub fn is_finished(self) -> bool {
-        self.is_final() || self == EventStatus::Failed
+        let finished = self.is_final() || self == EventStatus::Failed;
+        // The ones still moving: the saga leaves none of them with a `finished_at`.
+        let moving = matches!(self, EventStatus::Created | EventStatus::Running)
+            || matches!(self, EventStatus::Waiting | EventStatus::Compensating);
+        assert_ne!(finished, moving, "an event is finished or still moving, never both");
+        finished
     }
 }
 
@@ -94,7 +101,9 @@ impl StepStatus {
 
     /// The status named `text`; `None` for a name that is not one (a table CHECK prevents it).
     pub fn parse(text: &str) -> Option<StepStatus> {
-        StepStatus::ALL.into_iter().find(|status| status.as_str() == text)
+        let status = StepStatus::ALL.into_iter().find(|status| status.as_str() == text);
+        assert!(status.is_none_or(|status| status.as_str() == text), "a status reads back");
+        status
     }
 }
 

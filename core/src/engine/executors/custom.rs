@@ -104,6 +104,8 @@ pub fn identifier_list(text: &str) -> Option<Vec<String>> {
             }
             chars[start..at].iter().collect::<String>().to_lowercase()
         };
+        // A quoted name may not be empty, and an unquoted one has at least one character.
+        assert!(!name.is_empty(), "every name of a list has text");
         names.push(name);
         skip_space(&mut at);
         match chars.get(at) {

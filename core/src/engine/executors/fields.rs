@@ -55,6 +55,7 @@ impl<'a> Fields<'a> {
         if let Some(unknown) = fields.object.keys().find(|name| !allowed.contains(&name.as_str())) {
             return Err(fields.invalid(format!("unknown field {unknown:?}")));
         }
+        assert!(fields.object.len() <= allowed.len(), "only known fields are kept");
         Ok(fields)
     }
 
@@ -124,6 +125,7 @@ impl<'a> Fields<'a> {
         if text.len() > bytes_max {
             return Err(CteError::TextTooLong { what: name, bytes: text.len(), bytes_max });
         }
+        assert!(text.len() <= bytes_max, "a text kept is within its bound");
         Ok(Some(text))
     }
 

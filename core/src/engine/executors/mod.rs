@@ -92,6 +92,7 @@ impl StepType {
         if name.len() > NAME_BYTES_MAX || !name.split('.').all(word_ok) {
             return Err(CteError::StepTypeUnknown { step_type: name.to_string() });
         }
+        assert!(!name.is_empty(), "a custom type has a name");
         Ok(StepType::Custom(name.to_string()))
     }
 
@@ -215,6 +216,7 @@ pub fn reference_of(
         });
     };
     reference_text(&reference)?;
+    assert!(reference.len() <= REFERENCE_BYTES_MAX, "a reference kept is within its bound");
     Ok(Some(reference))
 }
 
@@ -235,6 +237,7 @@ pub fn reference_text(reference: &str) -> Result<(), CteError> {
     } else {
         None
     };
+    assert!(reference.len() <= REFERENCE_BYTES_MAX, "a long reference was refused first");
     match why {
         Some(why) => Err(CteError::IdentifierInvalid {
             what: "reference",
