@@ -160,7 +160,10 @@ catalog! {
     #[error("event {event_id} already has a transaction with order {order}")]
     OrderTaken { event_id: String, order: i64 } = ("L0031", "order_taken"),
 
-    #[error("timeout {timeout} is not valid: it must be more than 0 and at most {timeout_max}")]
+    #[error(
+        "timeout {timeout} is not valid: it must be whole milliseconds, from 1 millisecond to \
+         {timeout_max}"
+    )]
     TimeoutInvalid { timeout: String, timeout_max: &'static str } = ("L0032", "timeout_invalid"),
 
     /// `value` is the offending value as text (a number, or a time such as `infinity`);

@@ -194,6 +194,11 @@ SELECT test.refusal($q$SELECT cte_ctel.cte_create_event('x', repeat('d', 1025))$
 SELECT test.refusal($q$SELECT cte_ctel.cte_create_event('x', idempotency_key => '')$q$);
 SELECT test.refusal($q$SELECT cte_ctel.cte_create_event('x', timeout => '-1 day')$q$);
 SELECT test.refusal($q$SELECT cte_ctel.cte_create_event('x', timeout => '100 years')$q$);
+-- A timeout finer than the engine's milliseconds is refused, never rounded (0.3.0 before: '1
+-- microsecond' ran as 1 ms and '1.5 milliseconds' as 1 ms); '2.5 seconds' is whole milliseconds.
+SELECT test.refusal($q$SELECT cte_ctel.cte_create_event('x', timeout => '1 microsecond')$q$);
+SELECT test.refusal($q$SELECT cte_ctel.cte_create_event('x', timeout => '1.5 milliseconds')$q$);
+SELECT cte_ctel.cte_create_event('whole-ms', timeout => '2.5 seconds') IS NOT NULL AS whole_milliseconds_accepted;
 SELECT test.refusal(format($q$SELECT cte_ctel.cte_add_transaction(%L, 's', 'external', '{}', max_attempts => -1)$q$, :'e'));
 SELECT test.refusal(format($q$SELECT cte_ctel.cte_add_transaction(%L, 's', 'external', '{}', max_attempts => 2147483647)$q$, :'e'));
 SELECT test.refusal(format($q$SELECT cte_ctel.cte_add_transaction(%L, 's', 'external', '{}', "order" => -5)$q$, :'e'));

@@ -49,7 +49,10 @@ const EVENT_INSERT: &str = "
     ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id";
 
-const TIMEOUT_VALID: &str = "SELECT $1 > interval '0' AND $1 <= interval '30 days'";
+// Whole milliseconds, as the engine counts them: a finer timeout would be rounded (0.3.0 before:
+// '1 microsecond' became 1 ms, '1.5 milliseconds' 1 ms).
+const TIMEOUT_VALID: &str = "SELECT $1 >= interval '1 millisecond' AND $1 <= interval '30 days'
+                                AND pg_catalog.date_trunc('milliseconds', $1) = $1";
 
 /// Creates an event; returns its id and whether this call created it (an idempotency key
 /// may name an existing one, returned if its name matches).

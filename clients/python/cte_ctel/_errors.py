@@ -227,8 +227,8 @@ class OrderTaken(Refused):
 
 
 class TimeoutInvalid(Refused):
-    """L0032 timeout_invalid, e.g. timeout x is not valid: it must be more than 0 and at most
-    30 days"""
+    """L0032 timeout_invalid, e.g. timeout x is not valid: it must be whole milliseconds, from
+    1 millisecond to 30 days"""
 
     sqlstate = 'L0032'
     reason = 'timeout_invalid'

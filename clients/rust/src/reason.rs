@@ -70,8 +70,8 @@ pub enum Reason {
     ExecutorInvalid,
     /// L0031 order_taken, e.g. event x already has a transaction with order 1
     OrderTaken,
-    /// L0032 timeout_invalid, e.g. timeout x is not valid: it must be more than 0 and at most 30
-    /// days
+    /// L0032 timeout_invalid, e.g. timeout x is not valid: it must be whole milliseconds, from 1
+    /// millisecond to 30 days
     TimeoutInvalid,
     /// L0033 argument_out_of_range, e.g. max_attempts is 0; it must be between 1 and 100
     ArgumentOutOfRange,
