@@ -76,12 +76,24 @@ fn lien_row(row: &pgrx::spi::SpiHeapTupleData, query: &str) -> LienRow {
     }
 }
 
+/// What "overdue" means for a lien, written once: its `expires_at` has passed at the
+/// statement's time. Every query of the store that asks it is built with this fragment (the
+/// views in `sql/liens.sql` and `sql/stats.sql` say the same in SQL).
+macro_rules! overdue {
+    () => {
+        "expires_at <= pg_catalog.statement_timestamp()"
+    };
+}
+
 macro_rules! lien_columns {
     () => {
-        "SELECT id, event_id, transaction_id, account_id, currency, amount::text, status,
-                coalesce(captured_amount, 0)::text,
-                coalesce(expires_at <= pg_catalog.statement_timestamp(), false)
+        concat!(
+            "SELECT id, event_id, transaction_id, account_id, currency, amount::text, status,
+                coalesce(captured_amount, 0)::text, coalesce(",
+            overdue!(),
+            ", false)
            FROM cte_ctel.cte_liens "
+        )
     };
 }
 
@@ -553,10 +565,14 @@ pub fn capture_step(
     Ok(changes)
 }
 
-const DUE_LIENS: &str = "
+const DUE_LIENS: &str = concat!(
+    "
     SELECT id FROM cte_ctel.cte_liens
-     WHERE status IN ('pending', 'active') AND expires_at <= pg_catalog.statement_timestamp()
-     ORDER BY expires_at LIMIT $1";
+     WHERE status IN ('pending', 'active') AND ",
+    overdue!(),
+    "
+     ORDER BY expires_at LIMIT $1"
+);
 
 /// Up to `limit` liens past `expires_at`, oldest first (candidates: each is re-read under its
 /// lock before it changes).
@@ -567,9 +583,12 @@ pub fn due(limit: i64) -> Vec<Uuid> {
     })
 }
 
-const STILL_DUE: &str = "SELECT status IN ('pending', 'active')
-                                AND expires_at <= pg_catalog.statement_timestamp()
-                           FROM cte_ctel.cte_liens WHERE id = $1";
+const STILL_DUE: &str = concat!(
+    "SELECT status IN ('pending', 'active') AND ",
+    overdue!(),
+    "
+      FROM cte_ctel.cte_liens WHERE id = $1"
+);
 
 /// Expires one lien if, locked now, it is still due; `Ok(None)` when another session holds it
 /// or it no longer is (its event ended, it was captured): the read before the lock was stale.
@@ -598,11 +617,14 @@ pub fn expire_if_due(lien_id: Uuid, actor: Option<String>) -> Result<bool, CteEr
 }
 
 // A wallet's active liens past their expires_at (candidates: `expire_if_due` decides).
-const OVERDUE_ON_WALLET: &str = "
+const OVERDUE_ON_WALLET: &str = concat!(
+    "
     SELECT id FROM cte_ctel.cte_liens
-     WHERE account_id = $1 AND currency = $2 AND status = 'active'
-       AND expires_at <= pg_catalog.statement_timestamp()
-     ORDER BY id";
+     WHERE account_id = $1 AND currency = $2 AND status = 'active' AND ",
+    overdue!(),
+    "
+     ORDER BY id"
+);
 
 /// Expires a locked wallet's overdue active liens (funds they hold count as free); returns how
 /// many. A lien another session holds is skipped: whoever holds it is handling it.
