@@ -41,6 +41,13 @@ impl NewStep {
         }
     }
 
+    /// The same step with `description`, kept with it (`cte_transactions.description`, at
+    /// most 1,024 bytes) and part of the request a replay of `run_event` compares.
+    pub fn description(mut self, description: &str) -> NewStep {
+        self.description = Some(description.to_owned());
+        self
+    }
+
     /// The same step with `max_attempts`.
     pub fn max_attempts(mut self, max_attempts: i32) -> NewStep {
         self.max_attempts = Some(max_attempts);
