@@ -9,10 +9,11 @@ use std::time::{Duration, SystemTime};
 use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::GenericClient;
+use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
+use crate::money;
 
 /// A step of an event to run, as `cte_run_event` takes it.
 #[derive(Clone, Debug, PartialEq)]
@@ -67,6 +68,107 @@ impl NewStep {
         }
         Value::Object(step)
     }
+}
+
+/// One transfer of [`Ledger::transfers`], as `cte_transfers` takes an item.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TransferItem {
+    /// The account the money leaves.
+    pub source: String,
+    /// The account it goes to.
+    pub destination: String,
+    /// How much, in `currency`; sent as its decimal string.
+    pub amount: Decimal,
+    /// The currency's code.
+    pub currency: String,
+    /// The transfer's key: an item whose reference already names the same transfer (before the
+    /// call, or by an earlier item of it) is replayed, not made again.
+    pub reference: Option<String>,
+    /// Its event's metadata, a JSON object.
+    pub metadata: Option<Value>,
+}
+
+impl TransferItem {
+    /// `amount` of `currency` from `source` to `destination`, without a key or metadata.
+    pub fn new(source: &str, destination: &str, amount: Decimal, currency: &str) -> TransferItem {
+        TransferItem {
+            source: source.to_owned(),
+            destination: destination.to_owned(),
+            amount,
+            currency: currency.to_owned(),
+            reference: None,
+            metadata: None,
+        }
+    }
+
+    /// The same item with `reference` as its key.
+    pub fn reference(mut self, reference: &str) -> TransferItem {
+        self.reference = Some(reference.to_owned());
+        self
+    }
+
+    /// The same item with `metadata` (a JSON object) for its event.
+    pub fn metadata(mut self, metadata: Value) -> TransferItem {
+        self.metadata = Some(metadata);
+        self
+    }
+
+    /// The item's JSON object; a field left out is not sent (the server refuses any other).
+    fn to_json(&self) -> Value {
+        let mut item = Map::new();
+        item.insert("source_account_id".into(), json!(self.source));
+        item.insert("destination_account_id".into(), json!(self.destination));
+        item.insert("amount".into(), money::to_json(self.amount));
+        item.insert("currency".into(), json!(self.currency));
+        if let Some(reference) = &self.reference {
+            item.insert("reference".into(), json!(reference));
+        }
+        if let Some(metadata) = &self.metadata {
+            item.insert("metadata".into(), metadata.clone());
+        }
+        Value::Object(item)
+    }
+}
+
+/// What became of one item of [`Ledger::transfers`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransferStatus {
+    /// The transfer was made.
+    Posted,
+    /// The item was refused and left nothing behind, its key included: sent again, it is tried
+    /// again.
+    Refused,
+    /// Its reference already named the same transfer, which was not made again.
+    Replayed,
+}
+
+/// One item's outcome of [`Ledger::transfers`], a row of `cte_transfers`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransferOutcome {
+    /// The item's place in the call, counted from 1.
+    pub item: i32,
+    /// Its event (the first one, for a replay); None when it was refused.
+    pub event_id: Option<Uuid>,
+    /// Posted, refused or replayed.
+    pub status: TransferStatus,
+    /// Why it was refused: the catalog's reason name (`insufficient_funds`, ...).
+    pub reason: Option<String>,
+}
+
+fn transfer_outcome(row: &Row) -> Result<TransferOutcome> {
+    let status: String = row.try_get(2)?;
+    let status = match status.as_str() {
+        "posted" => TransferStatus::Posted,
+        "refused" => TransferStatus::Refused,
+        "replayed" => TransferStatus::Replayed,
+        other => return Err(Error::Unexpected(format!("transfer status {other:?}"))),
+    };
+    Ok(TransferOutcome {
+        item: row.try_get(0)?,
+        event_id: row.try_get(1)?,
+        status,
+        reason: row.try_get(3)?,
+    })
 }
 
 /// The optional arguments of `cte_run_event`.
@@ -157,6 +259,17 @@ impl<'c, C: GenericClient + Sync> Ledger<'c, C> {
         let params: [&(dyn ToSql + Sync); 6] =
             [&source, &destination, &amount, &currency, &reference, &metadata];
         Ok(self.client.query_one(sql, &params).await?.try_get(0)?)
+    }
+
+    /// Many transfers in one call (`cte_transfers`, at most 10,000 items), in the caller's
+    /// transaction, each posted, refused or replayed on its own: a refused item undoes nothing
+    /// of the others. One outcome per item, in order. An error that is not a refusal ends the
+    /// whole call, nothing of it kept; with keys, sending it all again is safe.
+    pub async fn transfers(&self, items: &[TransferItem]) -> Result<Vec<TransferOutcome>> {
+        let items = Value::Array(items.iter().map(TransferItem::to_json).collect());
+        let sql = "SELECT item, event_id, status, reason FROM cte_ctel.cte_transfers($1)";
+        let rows = self.client.query(sql, &[&items]).await?;
+        rows.iter().map(transfer_outcome).collect()
     }
 
     /// The account's balance in `currency`.
@@ -273,5 +386,23 @@ impl<'c, C: GenericClient + Sync> Ledger<'c, C> {
     ) -> Result<bool> {
         let sql = "SELECT cte_ctel.cte_register_external_type($1, $2)";
         Ok(self.client.query_one(sql, &[&type_name, &description]).await?.try_get(0)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transfer_items_send_amounts_as_strings_and_only_the_fields_given() {
+        let item = TransferItem::new("a", "b", money::parse("10.50").unwrap(), "USD");
+        let plain = json!({"source_account_id": "a", "destination_account_id": "b",
+                           "amount": "10.50", "currency": "USD"});
+        assert_eq!(item.to_json(), plain);
+        let keyed = item.reference("order-7").metadata(json!({"order": 7})).to_json();
+        assert_eq!(
+            (&keyed["reference"], &keyed["metadata"]),
+            (&json!("order-7"), &json!({"order": 7}))
+        );
     }
 }
