@@ -171,6 +171,42 @@ fn transfer_outcome(row: &Row) -> Result<TransferOutcome> {
     })
 }
 
+/// A part of a refund by legs ([`Ledger::reverse_event`]): `amount` taken back from
+/// `account_id`, an account the event paid, and given back to the payer `to`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefundLeg {
+    /// The account the part is taken back from.
+    pub account_id: String,
+    /// How much, in the event's currency; sent as its decimal string.
+    pub amount: Decimal,
+    /// The payer it goes back to: required when the event has several, None when it has one.
+    pub to: Option<String>,
+}
+
+impl RefundLeg {
+    /// `amount` back from `account_id`, to the event's one payer.
+    pub fn new(account_id: &str, amount: Decimal) -> RefundLeg {
+        RefundLeg { account_id: account_id.to_owned(), amount, to: None }
+    }
+
+    /// The same leg, given back to the payer `payer`.
+    pub fn to(mut self, payer: &str) -> RefundLeg {
+        self.to = Some(payer.to_owned());
+        self
+    }
+
+    /// The leg's JSON object, `{"account_id", "amount", "to"}` (`to` only when given).
+    fn to_json(&self) -> Value {
+        let mut leg = Map::new();
+        leg.insert("account_id".into(), json!(self.account_id));
+        leg.insert("amount".into(), money::to_json(self.amount));
+        if let Some(to) = &self.to {
+            leg.insert("to".into(), json!(to));
+        }
+        Value::Object(leg)
+    }
+}
+
 /// The optional arguments of `cte_run_event`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RunOptions {
@@ -324,16 +360,20 @@ impl<'c, C: GenericClient + Sync> Ledger<'c, C> {
         Ok(self.client.query_one(sql, &[&event_id, &reason]).await?.try_get(0)?)
     }
 
-    /// A refund of a completed event (all that is left, or `amount`); returns the refund.
+    /// A refund of a completed event; returns the refund. All that is left without `amount`
+    /// or `legs`; `amount` alone, that part; `legs`, the parts they name (their sum, which
+    /// `amount` must equal when given). `reference` is the refund's key.
     pub async fn reverse_event(
         &self,
         event_id: Uuid,
         reason: &str,
         amount: Option<Decimal>,
         reference: Option<&str>,
+        legs: Option<&[RefundLeg]>,
     ) -> Result<Uuid> {
-        let sql = "SELECT cte_ctel.cte_reverse_event($1, $2, $3, $4)";
-        let params: &[&(dyn ToSql + Sync)] = &[&event_id, &reason, &amount, &reference];
+        let legs = legs.map(|legs| Value::Array(legs.iter().map(RefundLeg::to_json).collect()));
+        let sql = "SELECT cte_ctel.cte_reverse_event($1, $2, $3, $4, $5)";
+        let params: &[&(dyn ToSql + Sync)] = &[&event_id, &reason, &amount, &reference, &legs];
         Ok(self.client.query_one(sql, params).await?.try_get(0)?)
     }
 
@@ -404,5 +444,13 @@ mod tests {
             (&keyed["reference"], &keyed["metadata"]),
             (&json!("order-7"), &json!({"order": 7}))
         );
+    }
+
+    #[test]
+    fn refund_legs_are_account_id_amount_and_to_when_given() {
+        let leg = RefundLeg::new("seller", money::parse("5.00").unwrap());
+        assert_eq!(leg.to_json(), json!({"account_id": "seller", "amount": "5.00"}));
+        let leg = leg.to("buyer").to_json();
+        assert_eq!(leg, json!({"account_id": "seller", "amount": "5.00", "to": "buyer"}));
     }
 }

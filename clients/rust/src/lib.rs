@@ -55,7 +55,7 @@ pub use consumer::{Change, Consumer, CHANNEL};
 pub use error::{reason_of, refusal_from, refusal_of, Error, Refused, Result, TRY_AGAIN_SQLSTATES};
 pub use executor::{Executor, Phase, Step, StepError, StepResult};
 pub use ledger::{
-    EventRun, HoldOptions, Ledger, NewStep, RunOptions, TransferItem, TransferOutcome,
+    EventRun, HoldOptions, Ledger, NewStep, RefundLeg, RunOptions, TransferItem, TransferOutcome,
     TransferStatus,
 };
 pub use reason::{Reason, CATALOG};

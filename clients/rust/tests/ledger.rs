@@ -1,12 +1,12 @@
 //! The ledger's calls beyond one transfer: bulk transfers (each item posted, refused or
-//! replayed on its own), and the description a step keeps.
+//! replayed on its own), refunds by legs, and the description a step keeps.
 
 mod common;
 
 use common::{balance, money, suffix, wallets, USD};
 use cte_ctel_client::{
-    money as amounts, Error, Ledger, NewStep, Reason, RunOptions, TransferItem, TransferOutcome,
-    TransferStatus,
+    money as amounts, Error, Ledger, NewStep, Reason, RefundLeg, RunOptions, TransferItem,
+    TransferOutcome, TransferStatus,
 };
 use serde_json::{json, Value};
 use tokio_postgres::Client;
@@ -102,6 +102,45 @@ async fn bulk_transfers_sent_again_replay_and_post_nothing_twice() {
     let third = ledger.transfers(&items).await.unwrap();
     assert_eq!(statuses(&third), [Replayed, Posted, Replayed, Replayed]);
     assert_eq!(balances(&app, &accounts).await, ["35.00", "10.00", "105.00"]);
+}
+
+#[tokio::test]
+async fn refund_by_legs_gives_each_part_back_to_its_payer() {
+    let Some(env) = common::env("refund_by_legs_gives_each_part_back_to_its_payer") else {
+        return;
+    };
+    let (app, name) = (env.app().await, suffix());
+    let accounts = wallets(&app, &name, &[("alice", "100"), ("bob", "100"), ("carol", "0")]).await;
+    let (alice, bob, carol) = (&accounts[0], &accounts[1], &accounts[2]);
+    let ledger = Ledger::new(&app);
+    // Two payers: a leg must say which one it goes back to.
+    let steps = [
+        NewStep::new("alice-pays", "wallet.transfer", pay(alice, carol, "10")),
+        NewStep::new("bob-pays", "wallet.transfer", pay(bob, carol, "90")),
+    ];
+    let run = ledger.run_event("checkout", &steps, &RunOptions::default()).await.unwrap();
+    assert_eq!(run.status, "completed");
+    assert_eq!(balances(&app, &accounts).await, ["90.00", "10.00", "100.00"]);
+
+    let legs = [
+        RefundLeg::new(carol, money("5.00")).to(alice),
+        RefundLeg::new(carol, money("20.50")).to(bob),
+    ];
+    let key = format!("rma-{name}");
+    let not_the_sum =
+        ledger.reverse_event(run.event_id, "rma", Some(money("25")), None, Some(&legs));
+    match not_the_sum.await {
+        Err(Error::Refused(refused)) => assert_eq!(refused.reason, Reason::PayloadInvalid),
+        other => panic!("legs adding up to 25.50, amount 25: {other:?}"),
+    }
+    let refund =
+        ledger.reverse_event(run.event_id, "rma", None, Some(&key), Some(&legs)).await.unwrap();
+    assert_eq!(common::status(&app, refund).await, "completed");
+    assert_eq!(balances(&app, &accounts).await, ["95.00", "30.50", "74.50"]);
+
+    let again = ledger.reverse_event(run.event_id, "resent", None, Some(&key), Some(&legs)).await;
+    assert_eq!(again.unwrap(), refund, "the same legs under the key are a replay");
+    assert_eq!(balances(&app, &accounts).await, ["95.00", "30.50", "74.50"], "nothing twice");
 }
 
 #[tokio::test]
