@@ -9,10 +9,11 @@ use std::time::{Duration, SystemTime};
 use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::GenericClient;
+use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
+use crate::money;
 
 /// A step of an event to run, as `cte_run_event` takes it.
 #[derive(Clone, Debug, PartialEq)]
@@ -41,6 +42,13 @@ impl NewStep {
         }
     }
 
+    /// The same step with `description`, kept with it (`cte_transactions.description`, at
+    /// most 1,024 bytes) and part of the request a replay of `run_event` compares.
+    pub fn description(mut self, description: &str) -> NewStep {
+        self.description = Some(description.to_owned());
+        self
+    }
+
     /// The same step with `max_attempts`.
     pub fn max_attempts(mut self, max_attempts: i32) -> NewStep {
         self.max_attempts = Some(max_attempts);
@@ -59,6 +67,143 @@ impl NewStep {
             step.insert("max_attempts".into(), json!(max_attempts));
         }
         Value::Object(step)
+    }
+}
+
+/// One transfer of [`Ledger::transfers`], as `cte_transfers` takes an item.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TransferItem {
+    /// The account the money leaves.
+    pub source: String,
+    /// The account it goes to.
+    pub destination: String,
+    /// How much, in `currency`; sent as its decimal string.
+    pub amount: Decimal,
+    /// The currency's code.
+    pub currency: String,
+    /// The transfer's key: an item whose reference already names the same transfer (before the
+    /// call, or by an earlier item of it) is replayed, not made again.
+    pub reference: Option<String>,
+    /// Its event's metadata, a JSON object.
+    pub metadata: Option<Value>,
+}
+
+impl TransferItem {
+    /// `amount` of `currency` from `source` to `destination`, without a key or metadata.
+    pub fn new(source: &str, destination: &str, amount: Decimal, currency: &str) -> TransferItem {
+        TransferItem {
+            source: source.to_owned(),
+            destination: destination.to_owned(),
+            amount,
+            currency: currency.to_owned(),
+            reference: None,
+            metadata: None,
+        }
+    }
+
+    /// The same item with `reference` as its key.
+    pub fn reference(mut self, reference: &str) -> TransferItem {
+        self.reference = Some(reference.to_owned());
+        self
+    }
+
+    /// The same item with `metadata` (a JSON object) for its event.
+    pub fn metadata(mut self, metadata: Value) -> TransferItem {
+        self.metadata = Some(metadata);
+        self
+    }
+
+    /// The item's JSON object; a field left out is not sent (the server refuses any other).
+    fn to_json(&self) -> Value {
+        let mut item = Map::new();
+        item.insert("source_account_id".into(), json!(self.source));
+        item.insert("destination_account_id".into(), json!(self.destination));
+        item.insert("amount".into(), money::to_json(self.amount));
+        item.insert("currency".into(), json!(self.currency));
+        if let Some(reference) = &self.reference {
+            item.insert("reference".into(), json!(reference));
+        }
+        if let Some(metadata) = &self.metadata {
+            item.insert("metadata".into(), metadata.clone());
+        }
+        Value::Object(item)
+    }
+}
+
+/// What became of one item of [`Ledger::transfers`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransferStatus {
+    /// The transfer was made.
+    Posted,
+    /// The item was refused and left nothing behind, its key included: sent again, it is tried
+    /// again.
+    Refused,
+    /// Its reference already named the same transfer, which was not made again.
+    Replayed,
+}
+
+/// One item's outcome of [`Ledger::transfers`], a row of `cte_transfers`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransferOutcome {
+    /// The item's place in the call, counted from 1.
+    pub item: i32,
+    /// Its event (the first one, for a replay); None when it was refused.
+    pub event_id: Option<Uuid>,
+    /// Posted, refused or replayed.
+    pub status: TransferStatus,
+    /// Why it was refused: the catalog's reason name (`insufficient_funds`, ...).
+    pub reason: Option<String>,
+}
+
+fn transfer_outcome(row: &Row) -> Result<TransferOutcome> {
+    let status: String = row.try_get(2)?;
+    let status = match status.as_str() {
+        "posted" => TransferStatus::Posted,
+        "refused" => TransferStatus::Refused,
+        "replayed" => TransferStatus::Replayed,
+        other => return Err(Error::Unexpected(format!("transfer status {other:?}"))),
+    };
+    Ok(TransferOutcome {
+        item: row.try_get(0)?,
+        event_id: row.try_get(1)?,
+        status,
+        reason: row.try_get(3)?,
+    })
+}
+
+/// A part of a refund by legs ([`Ledger::reverse_event`]): `amount` taken back from
+/// `account_id`, an account the event paid, and given back to the payer `to`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefundLeg {
+    /// The account the part is taken back from.
+    pub account_id: String,
+    /// How much, in the event's currency; sent as its decimal string.
+    pub amount: Decimal,
+    /// The payer it goes back to: required when the event has several, None when it has one.
+    pub to: Option<String>,
+}
+
+impl RefundLeg {
+    /// `amount` back from `account_id`, to the event's one payer.
+    pub fn new(account_id: &str, amount: Decimal) -> RefundLeg {
+        RefundLeg { account_id: account_id.to_owned(), amount, to: None }
+    }
+
+    /// The same leg, given back to the payer `payer`.
+    pub fn to(mut self, payer: &str) -> RefundLeg {
+        self.to = Some(payer.to_owned());
+        self
+    }
+
+    /// The leg's JSON object, `{"account_id", "amount", "to"}` (`to` only when given).
+    fn to_json(&self) -> Value {
+        let mut leg = Map::new();
+        leg.insert("account_id".into(), json!(self.account_id));
+        leg.insert("amount".into(), money::to_json(self.amount));
+        if let Some(to) = &self.to {
+            leg.insert("to".into(), json!(to));
+        }
+        Value::Object(leg)
     }
 }
 
@@ -152,6 +297,17 @@ impl<'c, C: GenericClient + Sync> Ledger<'c, C> {
         Ok(self.client.query_one(sql, &params).await?.try_get(0)?)
     }
 
+    /// Many transfers in one call (`cte_transfers`, at most 10,000 items), in the caller's
+    /// transaction, each posted, refused or replayed on its own: a refused item undoes nothing
+    /// of the others. One outcome per item, in order. An error that is not a refusal ends the
+    /// whole call, nothing of it kept; with keys, sending it all again is safe.
+    pub async fn transfers(&self, items: &[TransferItem]) -> Result<Vec<TransferOutcome>> {
+        let items = Value::Array(items.iter().map(TransferItem::to_json).collect());
+        let sql = "SELECT item, event_id, status, reason FROM cte_ctel.cte_transfers($1)";
+        let rows = self.client.query(sql, &[&items]).await?;
+        rows.iter().map(transfer_outcome).collect()
+    }
+
     /// The account's balance in `currency`.
     pub async fn balance(&self, account_id: &str, currency: &str) -> Result<Decimal> {
         let sql = "SELECT cte_ctel.cte_balance($1, $2)";
@@ -204,16 +360,20 @@ impl<'c, C: GenericClient + Sync> Ledger<'c, C> {
         Ok(self.client.query_one(sql, &[&event_id, &reason]).await?.try_get(0)?)
     }
 
-    /// A refund of a completed event (all that is left, or `amount`); returns the refund.
+    /// A refund of a completed event; returns the refund. All that is left without `amount`
+    /// or `legs`; `amount` alone, that part; `legs`, the parts they name (their sum, which
+    /// `amount` must equal when given). `reference` is the refund's key.
     pub async fn reverse_event(
         &self,
         event_id: Uuid,
         reason: &str,
         amount: Option<Decimal>,
         reference: Option<&str>,
+        legs: Option<&[RefundLeg]>,
     ) -> Result<Uuid> {
-        let sql = "SELECT cte_ctel.cte_reverse_event($1, $2, $3, $4)";
-        let params: &[&(dyn ToSql + Sync)] = &[&event_id, &reason, &amount, &reference];
+        let legs = legs.map(|legs| Value::Array(legs.iter().map(RefundLeg::to_json).collect()));
+        let sql = "SELECT cte_ctel.cte_reverse_event($1, $2, $3, $4, $5)";
+        let params: &[&(dyn ToSql + Sync)] = &[&event_id, &reason, &amount, &reference, &legs];
         Ok(self.client.query_one(sql, params).await?.try_get(0)?)
     }
 
@@ -266,5 +426,31 @@ impl<'c, C: GenericClient + Sync> Ledger<'c, C> {
     ) -> Result<bool> {
         let sql = "SELECT cte_ctel.cte_register_external_type($1, $2)";
         Ok(self.client.query_one(sql, &[&type_name, &description]).await?.try_get(0)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transfer_items_send_amounts_as_strings_and_only_the_fields_given() {
+        let item = TransferItem::new("a", "b", money::parse("10.50").unwrap(), "USD");
+        let plain = json!({"source_account_id": "a", "destination_account_id": "b",
+                           "amount": "10.50", "currency": "USD"});
+        assert_eq!(item.to_json(), plain);
+        let keyed = item.reference("order-7").metadata(json!({"order": 7})).to_json();
+        assert_eq!(
+            (&keyed["reference"], &keyed["metadata"]),
+            (&json!("order-7"), &json!({"order": 7}))
+        );
+    }
+
+    #[test]
+    fn refund_legs_are_account_id_amount_and_to_when_given() {
+        let leg = RefundLeg::new("seller", money::parse("5.00").unwrap());
+        assert_eq!(leg.to_json(), json!({"account_id": "seller", "amount": "5.00"}));
+        let leg = leg.to("buyer").to_json();
+        assert_eq!(leg, json!({"account_id": "seller", "amount": "5.00", "to": "buyer"}));
     }
 }

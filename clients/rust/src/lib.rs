@@ -54,6 +54,9 @@ pub use connection::{connect, connect_listening, Wakeups};
 pub use consumer::{Change, Consumer, CHANNEL};
 pub use error::{reason_of, refusal_from, refusal_of, Error, Refused, Result, TRY_AGAIN_SQLSTATES};
 pub use executor::{Executor, Phase, Step, StepError, StepResult};
-pub use ledger::{EventRun, HoldOptions, Ledger, NewStep, RunOptions};
+pub use ledger::{
+    EventRun, HoldOptions, Ledger, NewStep, RefundLeg, RunOptions, TransferItem, TransferOutcome,
+    TransferStatus,
+};
 pub use reason::{Reason, CATALOG};
 pub use worker::{Report, Worker, LEASE_MIN};
