@@ -149,7 +149,7 @@ fn tick(duties: Duties) {
         settings();
         // Inside the subtransaction: the extension may be dropped between the pass and here.
         let recorded = subtransaction::run_isolated(|| {
-            if !maintenance::state_held() {
+            if !store_maintenance::state_held() {
                 maintenance::record_pass(elapsed, &total); // else a session holds the row
             }
             Ok(())
@@ -216,8 +216,8 @@ fn one_pass(duties: Duties) -> Option<(Report, bool)> {
             // The check too runs isolated: a DROP EXTENSION during the pass removes the table
             // it reads, and an error here would end the worker.
             let recorded = subtransaction::run_isolated(|| {
-                if !maintenance::state_held() {
-                    maintenance::record_failure(&text); // else: in the log only, nothing waits
+                if !store_maintenance::state_held() {
+                    store_maintenance::record_failure(&text); // else: in the log only, nothing waits
                 }
                 Ok(())
             });

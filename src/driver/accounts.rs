@@ -75,8 +75,8 @@ pub fn set_limits(
     let Some(locked) = read.get(&wallet) else {
         return Err(ledger::account_missing_or_currency_not_held(&wallet.0, &wallet.1));
     };
-    // Both are bounded wallet figures: their difference always fits (never a default of 0).
-    let Some(available) = locked.balance.checked_sub(locked.reserved) else {
+    // Both are figures of a wallet that was read exactly: their difference always fits.
+    let Ok(available) = locked.available() else {
         panic!("{} less {} fits a decimal", locked.balance, locked.reserved);
     };
     if let Some(floor) = floor {

@@ -261,18 +261,7 @@ fn expire_liens(ctx: &Context, mut left: usize, report: &mut Report) -> usize {
     left
 }
 
-/// Whether another session holds the state row (a `cte_run_maintenance()` in an open
-/// transaction): the worker then leaves this tick unrecorded rather than wait for it.
-pub fn state_held() -> bool {
-    store_maintenance::state_held()
-}
-
 /// Records a finished pass (or a worker's tick of several) for monitoring.
 pub fn record_pass(duration_ms: i64, report: &Report) {
     store_maintenance::record_pass(duration_ms, report.to_json(), report.last_failure.as_deref());
-}
-
-/// Records a pass that failed as a whole.
-pub fn record_failure(text: &str) {
-    store_maintenance::record_failure(text);
 }

@@ -264,20 +264,20 @@ fn existing_by_key(key: &str, lien: &NewLien) -> Result<Uuid, CteError> {
         && currency == lien.amount.currency()
         && amount == lien.amount.value()
         && event_id == lien.event_id;
-    match same {
-        true => Ok(id),
-        false => Err(CteError::IdempotencyConflict {
-            key: key.to_string(),
-            original: format!("lien {id}"),
-            held: format!("a lien of {amount} {currency} on {account_id:?}"),
-            requested: format!(
-                "{} {} on {:?}",
-                lien.amount,
-                lien.amount.currency(),
-                lien.account.as_str()
-            ),
-        }),
+    if same {
+        return Ok(id);
     }
+    Err(CteError::IdempotencyConflict {
+        key: key.to_string(),
+        original: format!("lien {id}"),
+        held: format!("a lien of {amount} {currency} on {account_id:?}"),
+        requested: format!(
+            "{} {} on {:?}",
+            lien.amount,
+            lien.amount.currency(),
+            lien.account.as_str()
+        ),
+    })
 }
 
 /// A new lien and the change that made it; `None` for the change when its idempotency key
@@ -590,8 +590,8 @@ const STILL_DUE: &str = concat!(
       FROM cte_ctel.cte_liens WHERE id = $1"
 );
 
-/// Expires one lien if, locked now, it is still due; `Ok(None)` when another session holds it
-/// or it no longer is (its event ended, it was captured): the read before the lock was stale.
+/// Expires one lien if, locked now, it is still due; false when another session holds it or it
+/// no longer is (its event ended, it was captured): the read before the lock was stale.
 /// The one way a lien expires, for the maintenance pass and for a posting that finds funds
 /// held by overdue liens alike: its transition in the core, its reserve given back through the
 /// wallet, its change recorded in the feed (`actor`: who expired it). True if it expired.

@@ -61,7 +61,7 @@ pub fn lock_wallets(
         LockWait::Skip => WALLETS_LOCK_NOWAIT,
     };
     let args = [accounts.into(), currencies.into()];
-    type Row = (WalletKey, [String; 2], Option<String>, bool, String, Option<Vec<u8>>, i64);
+    type Row = (WalletKey, [String; 3], bool, String, Option<Vec<u8>>, i64);
     let rows: Vec<Row> = Spi::connect_mut(|client| {
         let table = run_cached(client, query, &args, true);
         table
@@ -71,14 +71,13 @@ pub fn lock_wallets(
                 let allow_negative = spi(row.get::<bool>(5), query) == Some(true);
                 let head = spi(row.get::<Vec<u8>>(8), query);
                 let last_entry_at = spi(row.get::<i64>(9), query).unwrap_or(0);
-                let floor = spi(row.get::<String>(6), query); // NULL: the wallet may go negative
-                let texts = [text(3), text(4)];
-                ((text(1), text(2)), texts, floor, allow_negative, text(7), head, last_entry_at)
+                let texts = [text(3), text(4), text(6)]; // balance, reserved, min_balance
+                ((text(1), text(2)), texts, allow_negative, text(7), head, last_entry_at)
             })
             .collect()
     });
     rows.into_iter()
-        .map(|(key, [balance, reserved], floor, allow_negative, status, head, last_entry_at)| {
+        .map(|(key, [balance, reserved, floor], allow_negative, status, head, last_entry_at)| {
             let exact =
                 |text: &str| Decimal::from_str_exact(text).map_err(|_| beyond_decimal(text));
             let state = WalletState::parse(&status);
@@ -86,10 +85,7 @@ pub fn lock_wallets(
             let wallet = Wallet {
                 balance: exact(&balance)?,
                 reserved: exact(&reserved)?,
-                floor: match (allow_negative, floor) {
-                    (true, _) => None,
-                    (false, floor) => Some(exact(&required(floor, query, "a wallet's floor"))?),
-                },
+                floor: if allow_negative { None } else { Some(exact(&floor)?) },
                 state: state.unwrap_or(WalletState::Closed),
                 // No head yet: the chain starts at genesis. A head that is not a link is a
                 // corrupt row, never read as genesis (0.3.0 before: it was).
@@ -565,9 +561,14 @@ const REFUNDED_OF_CAPTURE: &str = "
 
 /// What refunds of the capture `posting_id` have returned so far.
 pub fn refunded_of_capture(posting_id: Uuid) -> Decimal {
-    let sum: Option<String> = super::select_one(REFUNDED_OF_CAPTURE, &[posting_id.into()]);
-    // coalesce(sum, 0): one row, never NULL.
-    stored_decimal(&required(sum, REFUNDED_OF_CAPTURE, "the sum"), REFUNDED_OF_CAPTURE)
+    refunded_sum(REFUNDED_OF_CAPTURE, posting_id)
+}
+
+/// A refunded sum (`coalesce(sum, 0)::text`: one row, never NULL), read exactly. 0.3.0 before:
+/// a sum it could not read was 0.
+fn refunded_sum(query: &'static str, id: Uuid) -> Decimal {
+    let sum: Option<String> = super::select_one(query, &[id.into()]);
+    stored_decimal(&required(sum, query, "the sum"), query)
 }
 
 const REFUND_CAPTURE_OF: &str = "
@@ -581,7 +582,5 @@ pub fn refund_of_capture(refund_event: Uuid) -> Option<Uuid> {
 
 /// What refunds of `event_id` have returned so far (the sum of their credits).
 pub fn refunded_of(event_id: Uuid) -> Decimal {
-    // coalesce(sum, 0): one row, never NULL. (0.3.0 before: a value it could not read was 0.)
-    let text: Option<String> = super::select_one(REFUNDED, &[event_id.into()]);
-    stored_decimal(&required(text, REFUNDED, "the sum"), REFUNDED)
+    refunded_sum(REFUNDED, event_id)
 }
