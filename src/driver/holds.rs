@@ -2,7 +2,6 @@
 //! An event's lien is refused while this backend drives the event (a step's code cannot
 //! change the holds of its own event under its drive).
 
-use cte_ctel_core::engine::EventStatus;
 use cte_ctel_core::ledger::{
     capture_is_replay, AccountId, LienStatus, Metadata, SYSTEM_ACCOUNT_PREFIX,
 };
@@ -72,21 +71,7 @@ pub fn create(hold: &Hold, ctx: &Context) -> Result<Uuid, CteError> {
         None => true,
         Some(event_id) => {
             reentry::refuse_if_driving(event_id, "hold funds for")?;
-            match events::lock_event(event_id)?.status {
-                EventStatus::Created => false,
-                EventStatus::Running | EventStatus::Waiting => true,
-                status @ (EventStatus::Completed
-                | EventStatus::Compensating
-                | EventStatus::Compensated
-                | EventStatus::Failed
-                | EventStatus::Resolved) => {
-                    return Err(CteError::TransitionNotAllowed {
-                        what: "event",
-                        from: status.as_str(),
-                        input: "hold funds for",
-                    })
-                }
-            }
+            events::lock_event(event_id)?.status.new_lien()? == LienStatus::Active
         }
     };
     let (id, change) = liens::create(&lien, LockWait::Wait)?;
@@ -143,12 +128,10 @@ fn captured_before(lien: &LienRow, asked: &liens::Capture) -> Result<Option<Uuid
 /// Gives a lien's funds back.
 pub fn release(lien_id: Uuid, reason: Option<&str>, ctx: &Context) -> Result<(), CteError> {
     let lien = locked(lien_id, "release a lien of")?;
-    // A release sent again (SPEC §9): the lien is already where it asked; nothing changes.
-    if lien.status == LienStatus::Released && lien.transaction_id.is_none() {
-        return Ok(());
+    // `None`: a release sent again (SPEC §9); the lien is already where it asked.
+    if let Some(change) = liens::release(&lien, reason)? {
+        record(lien.event_id, change, reason.map(str::to_string), ctx);
     }
-    let change = liens::release(&lien, reason)?;
-    record(lien.event_id, change, reason.map(str::to_string), ctx);
     Ok(())
 }
 

@@ -5,8 +5,8 @@
 
 use cte_ctel_core::engine::executors::StepPlan;
 use cte_ctel_core::ledger::{
-    capture_split, lien_transition, wallet_debits, AccountId, CaptureRecorded, LienInput,
-    LienStatus, Metadata, Posting,
+    lien_handle, wallet_debits, AccountId, CaptureRecorded, Lien, LienAsk, LienEffects, LienStatus,
+    Metadata, Posting, Reserve,
 };
 use cte_ctel_core::money::Amount;
 use cte_ctel_core::CteError;
@@ -17,7 +17,7 @@ use rust_decimal::Decimal;
 
 use super::changes::{Change, Kind};
 use super::postings::{self, WalletKey};
-use super::{ledger, required, run_cached, select_one, spi, stored_decimal, update_one, LockWait};
+use super::{ledger, required, run_cached, select_one, spi, stored_decimal, LockWait};
 
 /// A lien as read under its row lock.
 pub struct LienRow {
@@ -31,9 +31,10 @@ pub struct LienRow {
     pub status: LienStatus,
     /// What captures have taken of it so far.
     pub captured: Decimal,
-    /// Its `expires_at` has passed: it counts as expired for every function, before the
-    /// worker marks it so.
-    pub overdue: bool,
+    /// Its `expires_at` (microseconds since the Unix epoch); `None`: never.
+    pub expires_at: Option<i64>,
+    /// The statement's time as it was read, in the same unit: the lien machine's `now`.
+    pub read_at: i64,
 }
 
 impl LienRow {
@@ -41,21 +42,20 @@ impl LienRow {
         (self.account_id.clone(), self.currency.clone())
     }
 
-    /// What it still holds: the amount first held less what captures took.
-    pub fn outstanding(&self) -> Decimal {
-        match self.amount.checked_sub(self.captured) {
-            Some(left) if !left.is_sign_negative() => left,
-            _ => panic!("captures never exceed a lien: {} of {}", self.captured, self.amount),
+    /// The lien as its machine sees it.
+    fn machine(&self) -> Lien {
+        Lien {
+            status: self.status,
+            amount: self.amount,
+            captured: self.captured,
+            expires_at: self.expires_at,
+            of_step: self.transaction_id.is_some(),
         }
     }
 
-    /// Refuses a change by the API to a lien that counts as expired (its `expires_at` passed)
-    /// although the worker has not marked it yet.
-    fn refuse_if_overdue(&self, input: &'static str) -> Result<(), CteError> {
-        if self.overdue && !self.status.is_final() {
-            return Err(CteError::TransitionNotAllowed { what: "lien", from: "expired", input });
-        }
-        Ok(())
+    /// What `ask` does to this lien now: decided by the core's lien machine.
+    fn handle(&self, ask: LienAsk) -> Result<Option<LienEffects>, CteError> {
+        lien_handle(&self.machine(), ask, self.read_at)
     }
 }
 
@@ -72,13 +72,15 @@ fn lien_row(row: &pgrx::spi::SpiHeapTupleData, query: &str) -> LienRow {
         amount: stored_decimal(&text(6, "amount"), query),
         status,
         captured: stored_decimal(&text(8, "captured amount"), query),
-        overdue: spi(row.get::<bool>(9), query) == Some(true),
+        expires_at: spi(row.get::<i64>(9), query),
+        read_at: required(spi(row.get::<i64>(10), query), query, "the statement's time"),
     }
 }
 
-/// What "overdue" means for a lien, written once: its `expires_at` has passed at the
-/// statement's time. Every query of the store that asks it is built with this fragment (the
-/// views in `sql/liens.sql` and `sql/stats.sql` say the same in SQL).
+/// What "overdue" means for a lien, in SQL: its `expires_at` has passed at the statement's
+/// time. The store's queries that look for candidates are built with this fragment (the views
+/// in `sql/liens.sql` and `sql/stats.sql` say the same); whether a locked lien is overdue is
+/// decided by the core (`Lien::overdue`) from its `expires_at` and the statement's time.
 macro_rules! overdue {
     () => {
         "expires_at <= pg_catalog.statement_timestamp()"
@@ -89,9 +91,10 @@ macro_rules! lien_columns {
     () => {
         concat!(
             "SELECT id, event_id, transaction_id, account_id, currency, amount::text, status,
-                coalesce(captured_amount, 0)::text, coalesce(",
-            overdue!(),
-            ", false)
+                coalesce(captured_amount, 0)::text,
+                CASE WHEN pg_catalog.isfinite(expires_at)
+                     THEN (extract(epoch FROM expires_at) * 1000000)::int8 END,
+                (extract(epoch FROM pg_catalog.statement_timestamp()) * 1000000)::int8
            FROM cte_ctel.cte_liens "
         )
     };
@@ -160,19 +163,36 @@ fn lien_change(lien: &LienRow, from: Option<LienStatus>, to: LienStatus) -> Chan
     }
 }
 
-/// Moves a locked lien by `input`, reserving or giving back its funds as its status asks.
-fn change(
+/// Performs a move the machine decided, but a capture's posting: the wallet's reserve first
+/// (lien before wallet, the global order), then the lien's row; returns the change.
+fn apply(
     lien: &LienRow,
-    input: LienInput,
-    reason: Option<&str>,
+    effects: &LienEffects,
+    capture: Option<Uuid>,
     wait: LockWait,
 ) -> Result<Change, CteError> {
-    let to = lien_transition(lien.status, input)?;
-    if lien.status.reserves() != to.reserves() {
-        postings::change_reserved(&lien.wallet(), lien.outstanding(), to.reserves(), wait)?;
+    match effects.reserve {
+        Reserve::Unchanged => {}
+        Reserve::Hold(amount) => postings::change_reserved(&lien.wallet(), amount, true, wait)?,
+        Reserve::GiveBack(amount) => {
+            postings::change_reserved(&lien.wallet(), amount, false, wait)?
+        }
     }
-    write_status(lien, to, reason, None);
-    Ok(lien_change(lien, Some(lien.status), to))
+    let capture = capture.map(|posting| (effects.captured, posting));
+    write_status(lien, effects.to, effects.reason.as_deref(), capture);
+    Ok(lien_change(lien, Some(effects.from), effects.to))
+}
+
+/// Moves a locked lien as `ask` has it, the machine deciding; `None`: nothing to do.
+fn change(lien: &LienRow, ask: LienAsk, wait: LockWait) -> Result<Option<Change>, CteError> {
+    lien.handle(ask)?.map(|effects| apply(lien, &effects, None, wait)).transpose()
+}
+
+/// A move that always does something for the liens its query selected (held, or pending).
+fn change_held(lien: &LienRow, ask: LienAsk, wait: LockWait) -> Result<Change, CteError> {
+    let change = change(lien, ask, wait)?;
+    // Only a release sent again or an expiry not due do nothing; the liens here are held.
+    Ok(required(change, "a held lien's move", "a change"))
 }
 
 // A key names one lien: a second insert with it waits for the first's commit, then does
@@ -321,27 +341,16 @@ pub fn create(lien: &NewLien, wait: LockWait) -> Result<(Uuid, Option<Change>), 
         amount: lien.amount.value(),
         status,
         captured: Decimal::ZERO,
-        overdue: false,
+        expires_at: None,
+        read_at: 0,
     };
     Ok((id, Some(lien_change(&row, None, status))))
 }
 
-fn refuse_step_lien(lien: &LienRow, input: &'static str) -> Result<(), CteError> {
-    if lien.transaction_id.is_some() {
-        return Err(CteError::TransitionNotAllowed {
-            what: "lien",
-            from: "held by a transaction",
-            input,
-        });
-    }
-    Ok(())
-}
-
-/// Gives a lien's funds back (`ctel_release_lien`); returns the change.
-pub fn release(lien: &LienRow, reason: Option<&str>) -> Result<Change, CteError> {
-    refuse_step_lien(lien, "release")?;
-    lien.refuse_if_overdue("release")?;
-    change(lien, LienInput::Release, reason.or(Some("released")), LockWait::Wait)
+/// Gives a lien's funds back (`ctel_release_lien`); returns the change, or `None` when the
+/// lien was released already (the release sent again).
+pub fn release(lien: &LienRow, reason: Option<&str>) -> Result<Option<Change>, CteError> {
+    change(lien, LienAsk::Release { reason }, LockWait::Wait)
 }
 
 /// A capture asked of a lien.
@@ -359,14 +368,15 @@ pub struct Capture<'a> {
 /// Moves up to what the lien still holds to the destination. Returns the capture's posting
 /// id and the change (a lien that stays active records one too, active to active).
 pub fn capture(lien: &LienRow, asked: &Capture) -> Result<(Uuid, Change), CteError> {
-    refuse_step_lien(lien, "capture")?;
-    lien.refuse_if_overdue("capture")?;
-    lien_transition(lien.status, LienInput::Capture)?;
     let currency = ledger::currency(&lien.currency)?;
-    let outstanding = Amount::parse(&lien.outstanding().to_string(), &currency)?;
     let requested = asked.amount.map(|amount| Amount::parse(amount, &currency)).transpose()?;
-    let (captured, remainder) = capture_split(&outstanding, requested.as_ref())?;
-    let captured = Amount::parse(&captured.to_string(), &currency)?;
+    let ask = LienAsk::Capture { requested: requested.map(|a| a.value()), last: asked.last };
+    let effects = lien.handle(ask)?;
+    let effects = required(effects, "a capture", "the capture's move");
+    let (Some(moved), Reserve::GiveBack(given_back)) = (effects.moved, effects.reserve) else {
+        panic!("a capture moves money and gives back its hold: {effects:?}");
+    };
+    let captured = Amount::parse(&moved.to_string(), &currency)?;
     let source = AccountId::parse(&lien.account_id)?;
     let mut posting = Posting::transfer(&source, asked.destination, &captured)?;
     posting.settles = true; // it spends funds held before any freeze
@@ -375,8 +385,6 @@ pub fn capture(lien: &LienRow, asked: &Capture) -> Result<(Uuid, Change), CteErr
     let destination = asked.destination.as_str().to_string();
     let wallets = vec![lien.wallet(), (destination, lien.currency.clone())];
     postings::lock_wallets(wallets, LockWait::Wait)?;
-    let ends = asked.last || remainder.is_zero();
-    let given_back = if ends { outstanding.value() } else { captured.value() };
     // The hold is given back first, so the capture's own debit is checked like any posting;
     // both are written in one update of the wallet.
     let origin = postings::Origin { step: None, lien: Some(lien.id) };
@@ -384,14 +392,9 @@ pub fn capture(lien: &LienRow, asked: &Capture) -> Result<(Uuid, Change), CteErr
     let ids =
         postings::post_releasing(&[posting], &[asked.reference], origin, &releases, LockWait::Wait)
             .map_err(|(_, e)| e)?;
-    let total = lien.captured.checked_add(captured.value()).unwrap_or(lien.amount);
-    let (to, reason) = if ends {
-        (LienStatus::Captured, format!("captured {captured}, released {remainder}"))
-    } else {
-        (LienStatus::Active, format!("captured {captured}, {remainder} still held"))
-    };
-    write_status(lien, to, Some(&reason), Some((total, ids[0])));
-    Ok((ids[0], lien_change(lien, Some(lien.status), to)))
+    let capture = Some((effects.captured, ids[0]));
+    write_status(lien, effects.to, effects.reason.as_deref(), capture);
+    Ok((ids[0], lien_change(lien, Some(effects.from), effects.to)))
 }
 
 // The capture of a lien made under a reference (its debit on the lien's wallet, made after the
@@ -464,13 +467,7 @@ pub fn lock_of_event(event_id: Uuid, wait: LockWait) -> Vec<LienRow> {
 /// cannot be covered refuses the start. One whose `expires_at` has passed expires instead.
 pub fn activate_pending(event_id: Uuid, wait: LockWait) -> Result<Vec<Change>, CteError> {
     let liens = lock_liens(PENDING_OF_EVENT, event_id);
-    liens
-        .iter()
-        .map(|lien| match lien.overdue {
-            true => change(lien, LienInput::Expire, Some("expired"), wait),
-            false => change(lien, LienInput::Activate, None, wait),
-        })
-        .collect()
+    liens.iter().map(|lien| change_held(lien, LienAsk::EventStarts, wait)).collect()
 }
 
 /// Releases every lien an event still holds: none outlives it.
@@ -480,7 +477,7 @@ pub fn release_of_event(
     wait: LockWait,
 ) -> Result<Vec<Change>, CteError> {
     let liens = lock_liens(HELD_OF_EVENT, event_id);
-    liens.iter().map(|lien| change(lien, LienInput::Release, Some(reason), wait)).collect()
+    liens.iter().map(|lien| change_held(lien, LienAsk::Ended { reason }, wait)).collect()
 }
 
 /// Releases what a step holds (its compensation before the event completed).
@@ -490,7 +487,7 @@ pub fn release_of_step(
     wait: LockWait,
 ) -> Result<Vec<Change>, CteError> {
     let liens = lock_liens(HELD_OF_STEP, step_id);
-    liens.iter().map(|lien| change(lien, LienInput::Release, Some(reason), wait)).collect()
+    liens.iter().map(|lien| change_held(lien, LienAsk::Ended { reason }, wait)).collect()
 }
 
 /// Holds the funds a step's postings will take out of wallets, until its event completes.
@@ -538,16 +535,16 @@ pub fn capture_step(
         wallets.extend(entries.map(|entry| (entry.account_id.clone(), posting.currency.clone())));
     }
     postings::lock_wallets(wallets, wait)?;
-    for lien in &liens {
-        assert_eq!(
-            lien.status,
-            LienStatus::Active,
-            "a held step's liens are active until captured"
-        );
-    }
+    let moves = liens.iter().map(|lien| lien.handle(LienAsk::StepCompletes));
+    let moves: Vec<LienEffects> = moves
+        .map(|effects| Ok(required(effects?, "a step's capture", "its move")))
+        .collect::<Result<_, CteError>>()?;
     // The holds are given back with the postings' own update of each wallet.
-    let releases: Vec<(WalletKey, Decimal)> =
-        liens.iter().map(|lien| (lien.wallet(), lien.outstanding())).collect();
+    let releases = liens.iter().zip(&moves).map(|(lien, effects)| match effects.reserve {
+        Reserve::GiveBack(amount) => (lien.wallet(), amount),
+        reserve => panic!("a step's capture gives its hold back: {reserve:?}"),
+    });
+    let releases: Vec<(WalletKey, Decimal)> = releases.collect();
     let references = vec![reference; plan.postings.len()];
     // They spend what the step held before any freeze.
     let settling: Vec<Posting> =
@@ -556,11 +553,11 @@ pub fn capture_step(
     let posted = postings::post_releasing(&settling, &references, origin, &releases, wait);
     let posting_ids = posted.map_err(|(_, error)| error)?;
     let first = posting_ids.first().copied().unwrap_or(Uuid::from_bytes([0; 16]));
-    let reason = Some("captured as its event completed");
     let mut changes = Vec::with_capacity(liens.len());
-    for lien in &liens {
-        write_status(lien, LienStatus::Captured, reason, Some((lien.amount, first)));
-        changes.push(lien_change(lien, Some(lien.status), LienStatus::Captured));
+    for (lien, effects) in liens.iter().zip(&moves) {
+        let capture = Some((effects.captured, first));
+        write_status(lien, effects.to, effects.reason.as_deref(), capture);
+        changes.push(lien_change(lien, Some(effects.from), effects.to));
     }
     Ok(changes)
 }
@@ -583,13 +580,6 @@ pub fn due(limit: i64) -> Vec<Uuid> {
     })
 }
 
-const STILL_DUE: &str = concat!(
-    "SELECT status IN ('pending', 'active') AND ",
-    overdue!(),
-    "
-      FROM cte_ctel.cte_liens WHERE id = $1"
-);
-
 /// Expires one lien if, locked now, it is still due; false when another session holds it or it
 /// no longer is (its event ended, it was captured): the read before the lock was stale.
 /// The one way a lien expires, for the maintenance pass and for a posting that finds funds
@@ -599,12 +589,10 @@ pub fn expire_if_due(lien_id: Uuid, actor: Option<String>) -> Result<bool, CteEr
     let Some(lien) = lock(lien_id, LockWait::Skip)? else {
         return Ok(false);
     };
-    let still_due: Option<bool> =
-        Spi::connect_mut(|client| update_one(client, STILL_DUE, &[lien_id.into()]));
-    if still_due != Some(true) {
+    // Read under its lock: the machine decides whether it is still due.
+    let Some(change) = change(&lien, LienAsk::ExpireIfDue, LockWait::Skip)? else {
         return Ok(false);
-    }
-    let change = change(&lien, LienInput::Expire, Some("expired"), LockWait::Skip)?;
+    };
     assert_eq!(change.new_status, "expired", "an expiry ends a lien expired");
     super::changes::record(&super::changes::Batch {
         event_id: lien.event_id,

@@ -1,5 +1,8 @@
 //! Event and step statuses, with the text each has in SQL.
 
+use crate::error::CteError;
+use crate::ledger::LienStatus;
+
 /// Where an event is in its life. At rest (between transactions) an event is never `Running`:
 /// a run ends in the same transaction as `Waiting`, `Completed`, `Compensating` (waiting on an
 /// external compensation), `Compensated` or `Failed` (a compensation was refused: an operator
@@ -51,6 +54,31 @@ impl EventStatus {
             EventStatus::Failed => "failed",
             EventStatus::Resolved => "resolved",
         }
+    }
+
+    /// How a lien made for an event in this status begins: `pending` until a created event
+    /// starts, `active` at once for one under way; refused for an event that has ended (or is
+    /// compensating), which holds no new funds.
+    pub fn new_lien(self) -> Result<LienStatus, CteError> {
+        let status = match self {
+            EventStatus::Created => LienStatus::Pending,
+            EventStatus::Running | EventStatus::Waiting => LienStatus::Active,
+            EventStatus::Completed
+            | EventStatus::Compensating
+            | EventStatus::Compensated
+            | EventStatus::Failed
+            | EventStatus::Resolved => {
+                return Err(CteError::TransitionNotAllowed {
+                    what: "event",
+                    from: self.as_str(),
+                    input: "hold funds for",
+                })
+            }
+        };
+        // A lien begins before it holds anything final: it can still be released or expire.
+        assert!(!status.is_final());
+        assert_eq!(status.reserves(), !matches!(self, EventStatus::Created));
+        Ok(status)
     }
 
     /// The status named `text`; `None` for a name that is not one (a table CHECK prevents it).
@@ -122,6 +150,17 @@ impl std::fmt::Display for StepStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lien_for_an_event_is_pending_before_its_start_active_during_refused_after() {
+        let begins = |status: EventStatus| status.new_lien().map_err(|e| e.reason());
+        assert_eq!(begins(EventStatus::Created), Ok(LienStatus::Pending));
+        assert_eq!(begins(EventStatus::Running), Ok(LienStatus::Active));
+        assert_eq!(begins(EventStatus::Waiting), Ok(LienStatus::Active));
+        for ended in &EventStatus::ALL[3..] {
+            assert_eq!(begins(*ended), Err("transition_not_allowed"));
+        }
+    }
 
     #[test]
     fn statuses_round_trip_through_their_sql_text() {

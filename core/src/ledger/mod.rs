@@ -14,7 +14,8 @@ pub mod wallets;
 
 pub use account::{AccountId, AccountOpening, Metadata};
 pub use lien::{
-    capture_is_replay, capture_split, lien_transition, CaptureRecorded, LienInput, LienStatus,
+    capture_is_replay, capture_split, handle as lien_handle, lien_transition, CaptureRecorded,
+    Lien, LienAsk, LienEffects, LienInput, LienStatus, Reserve,
 };
 pub use posting::{in_lock_order, lock_order, wallet_debits, Entry, Posting, PostingKind};
 
