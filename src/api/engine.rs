@@ -3,12 +3,11 @@
 
 use cte_ctel_core::engine::checks::{self, Payload, StepSpec};
 use cte_ctel_core::engine::executors::StepType;
-use cte_ctel_core::engine::{CompensationOutcome, StepReport};
+use cte_ctel_core::engine::{start_when, CompensationOutcome, StartWhen, StepReport};
 use cte_ctel_core::ledger::refund::RefundLeg;
 use cte_ctel_core::ledger::{AccountId, Metadata};
 use cte_ctel_core::limits::{
     EVENTS_PER_MAINTENANCE_MAX, PAYLOAD_BYTES_MAX, REFUND_LEGS_MAX, RESULT_BYTES_MAX,
-    SCHEDULE_AHEAD_DAYS_MAX,
 };
 use cte_ctel_core::money::{Amount, Currency};
 use cte_ctel_core::CteError;
@@ -117,9 +116,6 @@ fn drive(event_id: Uuid, command: Command) -> Result<String, CteError> {
     Ok(status.map_or("", |status| status.as_str()).to_string())
 }
 
-/// Milliseconds in a day.
-const DAY_MS: i64 = 86_400_000;
-
 /// Runs the event's steps in order, in the caller's transaction, as far as they can go now;
 /// returns its status. With `not_before` in the future the event is scheduled instead: it
 /// stays `created` (its liens pending, cancellable), its start-by deadline counts from that
@@ -134,22 +130,13 @@ fn cte_start_event_at(
         let event_id = required(event_id, "event_id")?;
         super::security::refuse_foreign_event("cte_start_event", event_id);
         let ctx = client_context();
-        let later = not_before.filter(|at| crate::store::ms_of(*at) > ctx.now_ms);
-        if let Some(at) = later {
-            // A start is booked at most ten years ahead (its deadline must stay a time). The
-            // refusal names the time asked for, never a day count that changes every day.
-            let days = crate::store::ms_of(at).saturating_sub(ctx.now_ms) / DAY_MS;
-            if days > SCHEDULE_AHEAD_DAYS_MAX {
-                return Err(CteError::ArgumentOutOfRange {
-                    argument: "not_before",
-                    value: at.to_string(),
-                    bounds: format!("at most {SCHEDULE_AHEAD_DAYS_MAX} days from now"),
-                });
+        let asked = || not_before.map(|at| at.to_string()).unwrap_or_default();
+        let at_ms = not_before.map(crate::store::ms_of);
+        match (start_when(at_ms, ctx.now_ms, &asked)?, not_before) {
+            (StartWhen::Later, Some(at)) => {
+                Ok(driver::schedule::schedule(event_id, at, &ctx)?.as_str().to_string())
             }
-        }
-        match later {
-            Some(at) => Ok(driver::schedule::schedule(event_id, at, &ctx)?.as_str().to_string()),
-            None => drive(event_id, Command::Start),
+            _ => drive(event_id, Command::Start),
         }
     })
 }

@@ -3,7 +3,7 @@
 
 use cte_ctel_core::engine::checks::{self, StepSpec};
 use cte_ctel_core::engine::executors::{StepPlan, StepType};
-use cte_ctel_core::engine::EventStatus;
+use cte_ctel_core::engine::{event_allows, EventAsk, EventStatus};
 use cte_ctel_core::ledger::Metadata;
 use cte_ctel_core::limits::{EVENT_PAYLOAD_BYTES_MAX, EVENT_STEPS_MAX};
 use cte_ctel_core::money::Currency;
@@ -92,14 +92,7 @@ pub fn add_step(
     default_attempts: u32,
 ) -> Result<Uuid, CteError> {
     reentry::refuse_if_driving(event_id, "add a transaction to")?;
-    let status = events::lock_event(event_id)?.status;
-    if status != EventStatus::Created {
-        return Err(CteError::TransitionNotAllowed {
-            what: "event",
-            from: status.as_str(),
-            input: "add a transaction to",
-        });
-    }
+    event_allows(events::lock_event(event_id)?.status, EventAsk::AddStep)?;
     let checked = checked_step(spec, default_attempts)?;
     let (steps, payload_bytes) = events::steps_size(event_id);
     if steps >= EVENT_STEPS_MAX {

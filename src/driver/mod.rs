@@ -375,15 +375,10 @@ impl Drive {
     }
 
     /// Whether a compensation that failed for a "try again" reason may still be refused as such
-    /// (rather than count as failed): until `cte_ctel.compensation_timeout` after the event's
-    /// deadline. A compensation that keeps failing that way (a custom one that always raises
-    /// 40001) then leaves the event `failed` for an operator, and stops taking the worker's
-    /// passes.
+    /// (the core's window after the event's deadline).
     fn may_try_again(&self, ctx: &Context) -> bool {
-        let timeout_ms = crate::gucs::saga_config().compensation_timeout_ms;
-        self.event
-            .deadline_ms
-            .is_some_and(|deadline| ctx.now_ms < deadline.saturating_add(timeout_ms))
+        let config = crate::gucs::saga_config();
+        config.compensation_may_try_again(self.event.deadline_ms, ctx.now_ms)
     }
 
     /// Writes what decided the event's fate, as its error (and on the step it concerns).

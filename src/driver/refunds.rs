@@ -11,7 +11,6 @@ use cte_ctel_core::engine::executors::{StepPlan, StepType};
 use cte_ctel_core::engine::EventStatus;
 use cte_ctel_core::ledger::refund::{self, RefundLeg};
 use cte_ctel_core::ledger::Posting;
-use cte_ctel_core::money::{Amount, Currency};
 use cte_ctel_core::CteError;
 use pgrx::Uuid;
 use rust_decimal::Decimal;
@@ -38,139 +37,22 @@ pub struct Refund<'a> {
     pub legs_json: Option<&'a str>,
 }
 
-/// The refund's postings: all of the event's postings reversed (newest first), a part of its
-/// one posting, a part taken from its payees in proportion, or the parts its legs name.
+/// The refund's postings, planned by the core from the event's postings, their one currency
+/// and what earlier refunds took back.
 fn plan(event_id: Uuid, asked: &Refund, original: &[Posting]) -> Result<Vec<Posting>, CteError> {
-    let refunded = postings::refunded_of(event_id);
-    match (original, asked.amount, asked.legs) {
-        ([], amount, _) => {
-            let asked_for = amount.unwrap_or("the rest").to_string();
-            Err(exceeds(event_id.to_string(), asked_for, Decimal::ZERO))
+    let codes: Vec<&str> = original.iter().map(|posting| posting.currency.as_str()).collect();
+    let currency = match codes.split_first() {
+        Some((first, rest)) if rest.iter().all(|code| code == first) => {
+            Some(ledger::currency(first)?)
         }
-        (all, amount, Some(legs)) => by_legs(event_id, all, amount, legs).map(|p| vec![p]),
-        ([only], amount, None) if only.entries.len() == 2 => {
-            part_of(event_id.to_string(), only, refunded, amount).map(|p| vec![p])
-        }
-        // Newest first, as compensation runs: money that went on from an account it first
-        // reached (buyer -> escrow -> seller) comes back to it before it has to give it back.
-        (all, None, None) if refunded.is_zero() => {
-            Ok(all.iter().rev().map(|posting| posting.refund(None)).collect())
-        }
-        (all, amount, None) => proportional(event_id, all, amount).map(|p| vec![p]),
-    }
-}
-
-/// The refusal of a refund of `target` (an event, or a capture) asking `amount` when `left` is
-/// all that is left to refund.
-fn exceeds(target: String, amount: String, left: Decimal) -> CteError {
-    let left = if left.is_zero() { "nothing".to_string() } else { left.to_string() };
-    CteError::RefundExceedsEvent { event_id: target, amount, left }
-}
-
-/// A refund of part of one posting between two accounts (an event's only posting, or a
-/// capture): `amount`, by default all that `refunded` left, refused when that is nothing or
-/// more than is left.
-fn part_of(
-    target: String,
-    posting: &Posting,
-    refunded: Decimal,
-    amount: Option<&str>,
-) -> Result<Posting, CteError> {
-    // Both are bounded journal sums: their difference always fits (never a default of 0).
-    let Some(left) = posting.moved().checked_sub(refunded) else {
-        panic!("what is left to refund of {} less {refunded} fits a decimal", posting.moved());
+        _ => None,
     };
-    let currency = ledger::currency(&posting.currency)?;
-    let part = match amount {
-        Some(text) => Amount::parse(text, &currency)?.value(),
-        None => left,
+    let refunded = refund::Refunded {
+        total: postings::refunded_of(event_id),
+        by_account: postings::refunded_by_account(event_id),
     };
-    if part.is_zero() || part > left {
-        let asked_for = amount.map_or("the rest".to_string(), |_| part.to_string());
-        return Err(exceeds(target, asked_for, left));
-    }
-    Ok(posting.refund(Some(part)))
-}
-
-/// The one currency of an event's postings, or the refusal of a partial refund of several.
-fn one_currency(event_id: Uuid, all: &[Posting]) -> Result<Currency, CteError> {
-    let code = all.first().map(|posting| posting.currency.clone()).unwrap_or_default();
-    if all.iter().any(|posting| posting.currency != code) {
-        return Err(CteError::RefundPartialUnsupported {
-            event_id: event_id.to_string(),
-            why: "an event in several currencies is refunded only whole",
-        });
-    }
-    ledger::currency(&code)
-}
-
-/// A partial refund (or the rest after one) of an event that paid one payer's money out to
-/// its payees, taken back from each in proportion to what it still holds.
-fn proportional(
-    event_id: Uuid,
-    all: &[Posting],
-    amount: Option<&str>,
-) -> Result<Posting, CteError> {
-    if amount.is_none() && all.iter().any(|posting| posting.currency != all[0].currency) {
-        // A multi-currency event is refunded only whole: refunded already, nothing is left.
-        return Err(exceeds(event_id.to_string(), "the rest".into(), Decimal::ZERO));
-    }
-    let currency = one_currency(event_id, all)?;
-    let positions = refund::net_positions(all, &postings::refunded_by_account(event_id));
-    let Some(payer) = refund::single_payer(all) else {
-        if amount.is_none() && refund::nothing_left(&positions) {
-            // Refunded whole already: there is nothing to give back, whoever paid.
-            return Err(exceeds(event_id.to_string(), "the rest".into(), Decimal::ZERO));
-        }
-        return Err(CteError::RefundPartialUnsupported {
-            event_id: event_id.to_string(),
-            why: "an event with several payers, or whose money went on from a payee, is \
-                  refunded in part only with legs",
-        });
-    };
-    let amount = match amount {
-        Some(text) => Amount::parse(text, &currency)?.value(),
-        None => positions
-            .iter()
-            .filter(|position| position.account_id != payer && position.received.is_sign_positive())
-            .try_fold(Decimal::ZERO, |sum, p| sum.checked_add(p.received + p.refunded))
-            .unwrap_or(Decimal::MAX),
-    };
-    let id = event_id.to_string();
-    refund::proportional(&id, currency.code(), currency.scale(), &payer, &positions, amount)
-}
-
-/// A partial refund whose parts the legs name; `amount`, if given, must be their sum.
-fn by_legs(
-    event_id: Uuid,
-    all: &[Posting],
-    amount: Option<&str>,
-    legs: &[RefundLeg],
-) -> Result<Posting, CteError> {
-    let currency = one_currency(event_id, all)?;
-    let sum = legs.iter().try_fold(Decimal::ZERO, |sum, leg| sum.checked_add(leg.amount));
-    if let Some(text) = amount {
-        let asked = Amount::parse(text, &currency)?.value();
-        if sum != Some(asked) {
-            return Err(CteError::PayloadInvalid {
-                step_type: "refund legs".into(),
-                why: format!(
-                    "the legs add up to {}, not the amount {asked}",
-                    sum.map_or("more than a decimal holds".to_string(), |sum| sum.to_string())
-                ),
-            });
-        }
-    }
-    // Each part in the currency's scale (10.001 USD is refused, never rounded), written so.
-    let legs = legs
-        .iter()
-        .map(|leg| {
-            let amount = Amount::parse(&leg.amount.to_string(), &currency)?.value();
-            Ok(RefundLeg { amount, ..leg.clone() })
-        })
-        .collect::<Result<Vec<RefundLeg>, CteError>>()?;
-    let positions = refund::net_positions(all, &postings::refunded_by_account(event_id));
-    refund::by_legs(&event_id.to_string(), currency.code(), &positions, &legs)
+    let ask = refund::RefundAsk { amount: asked.amount, legs: asked.legs };
+    refund::plan(&event_id.to_string(), original, currency.as_ref(), &refunded, ask)
 }
 
 /// The refund already made under the asked reference, when it was the same request (same
@@ -318,7 +200,9 @@ pub fn reverse_capture(asked: &CaptureRefund, ctx: &Context) -> Result<Uuid, Cte
         }
     }
     let refunded = postings::refunded_of_capture(capture_id);
-    let part = part_of(format!("capture {capture_id}"), &capture, refunded, asked.amount)?;
+    let currency = ledger::currency(&capture.currency)?;
+    let target = format!("capture {capture_id}");
+    let part = refund::part_of(&target, &capture, &currency, refunded, asked.amount)?;
     let payload = json!({
         "capture_id": capture_id.to_string(), "amount": asked.amount, "reason": asked.reason,
         "reference": asked.reference,

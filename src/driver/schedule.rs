@@ -4,7 +4,7 @@
 //! A start the worker cannot make (a pending lien its wallet cannot cover now) cancels it, the
 //! refusal its error: a scheduled payment either runs at its time or ends.
 
-use cte_ctel_core::engine::EventStatus;
+use cte_ctel_core::engine::{event_allows, EventAsk, EventStatus};
 use cte_ctel_core::CteError;
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::Uuid;
@@ -22,10 +22,7 @@ pub fn schedule(
 ) -> Result<EventStatus, CteError> {
     let _driving = reentry::enter(event_id, "schedule")?;
     let status = events::lock_event(event_id)?.status;
-    if status != EventStatus::Created {
-        let from = status.as_str();
-        return Err(CteError::TransitionNotAllowed { what: "event", from, input: "schedule" });
-    }
+    event_allows(status, EventAsk::Schedule)?;
     events::schedule(event_id, not_before);
     changes::record(&Batch {
         event_id: Some(event_id),

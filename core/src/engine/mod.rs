@@ -11,7 +11,7 @@ pub mod status;
 
 pub use retry::RetryPolicy;
 pub use saga::{
-    Change, CompensationOutcome, Effect, ErrorCause, Input, LateReport, Saga, SagaConfig,
-    StepOutcome, StepReport, StepState,
+    event_allows, start_when, Change, CompensationOutcome, Effect, ErrorCause, EventAsk, Input,
+    LateReport, Saga, SagaConfig, StartWhen, StepOutcome, StepReport, StepState,
 };
 pub use status::{EventStatus, StepStatus};

@@ -193,8 +193,81 @@ pub enum Effect {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SagaConfig {
     pub retry: RetryPolicy,
-    /// How long an `external` step's compensation may go unreported before the event fails.
+    /// How long an `external` step's compensation may go unreported before the event fails,
+    /// and how long after an event's deadline a compensation that failed for a "try again"
+    /// reason is still refused as such rather than counted as failed.
     pub compensation_timeout_ms: i64,
+}
+
+impl SagaConfig {
+    /// Whether a compensation that failed for a "try again" reason (a deadlock, a serialization
+    /// failure, a lock not available, a statement cancelled) may still be refused as such, so
+    /// the caller or the worker's next pass tries again: until `compensation_timeout_ms` after
+    /// the event's deadline. One that keeps failing so (a custom compensation that always
+    /// raises 40001) then counts as failed, leaving the event `failed` for an operator.
+    pub fn compensation_may_try_again(&self, deadline_ms: Option<i64>, now_ms: i64) -> bool {
+        assert!(self.compensation_timeout_ms > 0, "the setting's minimum is positive");
+        let Some(deadline) = deadline_ms else {
+            // Every started event has a deadline (its start sets one); none: no window.
+            return false;
+        };
+        let window_ends = deadline.saturating_add(self.compensation_timeout_ms);
+        assert!(window_ends >= deadline);
+        now_ms < window_ends
+    }
+}
+
+/// What is asked of an event that leaves its status as it is, each allowed only while the
+/// event is `created`: adding a step, booking its start for later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventAsk {
+    AddStep,
+    Schedule,
+}
+
+/// Whether an event in `status` allows `ask` (refused as `transition_not_allowed`).
+pub fn event_allows(status: EventStatus, ask: EventAsk) -> Result<(), CteError> {
+    let input = match ask {
+        EventAsk::AddStep => EventInput::AddStep,
+        EventAsk::Schedule => EventInput::Schedule,
+    };
+    let to = event_transition(status, input)?;
+    assert_eq!(to, status, "adding a step or a start time leaves the event where it is");
+    assert_eq!(status, EventStatus::Created);
+    Ok(())
+}
+
+/// When an event asked to start at `not_before` (milliseconds; `None`: now) starts: now, when
+/// that time has come, or later (scheduled), at most `SCHEDULE_AHEAD_DAYS_MAX` days ahead (its
+/// start-by deadline counts from then and must stay a time). `asked` names the time asked for
+/// in a refusal, never a day count that changes every day.
+pub fn start_when(
+    not_before_ms: Option<i64>,
+    now_ms: i64,
+    asked: &dyn Fn() -> String,
+) -> Result<StartWhen, CteError> {
+    const DAY_MS: i64 = 86_400_000;
+    let Some(at) = not_before_ms.filter(|at| *at > now_ms) else {
+        return Ok(StartWhen::Now);
+    };
+    let days = at.saturating_sub(now_ms) / DAY_MS;
+    if days > crate::limits::SCHEDULE_AHEAD_DAYS_MAX {
+        return Err(CteError::ArgumentOutOfRange {
+            argument: "not_before",
+            value: asked(),
+            bounds: format!("at most {} days from now", crate::limits::SCHEDULE_AHEAD_DAYS_MAX),
+        });
+    }
+    assert!(at > now_ms && days >= 0);
+    Ok(StartWhen::Later)
+}
+
+/// When an event starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartWhen {
+    Now,
+    /// Scheduled: it stays `created` and the worker starts it at the time asked.
+    Later,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,6 +282,8 @@ enum EventInput {
     CompensationFailed,
     RetryCompensation,
     Resolve,
+    AddStep,
+    Schedule,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,6 +312,8 @@ fn event_transition(from: EventStatus, input: EventInput) -> Result<EventStatus,
         (S::Compensating, I::CompensationFailed) => Ok(S::Failed),
         (S::Failed, I::RetryCompensation) => Ok(S::Compensating),
         (S::Failed, I::Resolve) => Ok(S::Resolved),
+        (S::Created, I::AddStep) => Ok(S::Created),
+        (S::Created, I::Schedule) => Ok(S::Created),
         (from, input) => Err(CteError::TransitionNotAllowed {
             what: "event",
             from: from.as_str(),
@@ -257,6 +334,8 @@ fn event_input_name(input: EventInput) -> &'static str {
         EventInput::CompensationFailed => "fail compensating",
         EventInput::RetryCompensation => "retry the compensation of",
         EventInput::Resolve => "resolve",
+        EventInput::AddStep => "add a transaction to",
+        EventInput::Schedule => "schedule",
     }
 }
 

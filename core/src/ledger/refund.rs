@@ -19,6 +19,7 @@ use rust_decimal::Decimal;
 
 use super::posting::{Entry, Posting, PostingKind};
 use crate::error::CteError;
+use crate::money::{Amount, Currency};
 
 /// One named part of a partial refund: `amount` taken back from `account_id` (a payee of the
 /// event), given back to `to` (a payer; the one payer when `None`).
@@ -274,6 +275,186 @@ fn refund_posting(currency: &str, entries: Vec<Entry>) -> Posting {
     posting
 }
 
+/// What earlier refunds of an event took back: in all (as the journal sums them), and per
+/// account (signed, the opposite of what each received or paid).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Refunded {
+    pub total: Decimal,
+    pub by_account: Vec<(String, Decimal)>,
+}
+
+/// What a refund asks for: part of the event (`None`: all that is left, or the legs' sum), and
+/// the parts its legs name (`None`: in proportion).
+#[derive(Debug, Clone, Copy)]
+pub struct RefundAsk<'a> {
+    pub amount: Option<&'a str>,
+    pub legs: Option<&'a [RefundLeg]>,
+}
+
+/// The refund's postings: all of the event's postings reversed (newest first), a part of its
+/// one posting, a part taken from its payees in proportion, or the parts its legs name.
+/// `currency`: the one currency of the postings, `None` when they have several (or none).
+pub fn plan(
+    target: &str,
+    original: &[Posting],
+    currency: Option<&Currency>,
+    refunded: &Refunded,
+    asked: RefundAsk,
+) -> Result<Vec<Posting>, CteError> {
+    assert!(currency.is_none_or(|c| original.iter().all(|p| p.currency == c.code())));
+    let planned = match (original, asked.amount, asked.legs) {
+        ([], amount, _) => {
+            let asked_for = amount.unwrap_or("the rest").to_string();
+            Err(exceeds(target, asked_for, Decimal::ZERO))
+        }
+        (all, amount, Some(legs)) => {
+            let currency = one_currency(target, currency)?;
+            with_legs(target, all, currency, refunded, amount, legs).map(|p| vec![p])
+        }
+        ([only], amount, None) if only.entries.len() == 2 => {
+            let currency = one_currency(target, currency)?;
+            part_of(target, only, currency, refunded.total, amount).map(|p| vec![p])
+        }
+        // Newest first, as compensation runs: money that went on from an account it first
+        // reached (buyer -> escrow -> seller) comes back to it before it has to give it back.
+        (all, None, None) if refunded.total.is_zero() => {
+            Ok(all.iter().rev().map(|posting| posting.refund(None)).collect())
+        }
+        (all, amount, None) => {
+            in_proportion(target, all, currency, refunded, amount).map(|p| vec![p])
+        }
+    };
+    if let Ok(postings) = &planned {
+        // A refund gives back: never more postings than the event made, each balanced.
+        assert!(!postings.is_empty() && postings.len() <= original.len());
+        assert!(postings.iter().all(|p| p
+            .entries
+            .iter()
+            .map(|e| e.amount)
+            .sum::<Decimal>()
+            .is_zero()));
+    }
+    planned
+}
+
+/// The refusal of a refund of `target` (an event, or a capture) asking `amount` when `left` is
+/// all that is left to refund.
+fn exceeds(target: &str, amount: String, left: Decimal) -> CteError {
+    let left = if left.is_zero() { "nothing".to_string() } else { left.to_string() };
+    CteError::RefundExceedsEvent { event_id: target.to_string(), amount, left }
+}
+
+/// The one currency of an event's postings, or the refusal of a partial refund of several.
+fn one_currency<'a>(
+    target: &str,
+    currency: Option<&'a Currency>,
+) -> Result<&'a Currency, CteError> {
+    currency.ok_or_else(|| CteError::RefundPartialUnsupported {
+        event_id: target.to_string(),
+        why: "an event in several currencies is refunded only whole",
+    })
+}
+
+/// A refund of part of one posting between two accounts (an event's only posting, or a
+/// capture): `amount`, by default all that `refunded` left, refused when that is nothing or
+/// more than is left.
+pub fn part_of(
+    target: &str,
+    posting: &Posting,
+    currency: &Currency,
+    refunded: Decimal,
+    amount: Option<&str>,
+) -> Result<Posting, CteError> {
+    assert_eq!(posting.currency, currency.code());
+    assert!(!refunded.is_sign_negative(), "a refunded sum counts what went back");
+    // Both are bounded journal sums: their difference always fits (never a default of 0).
+    let Some(left) = posting.moved().checked_sub(refunded) else {
+        panic!("what is left to refund of {} less {refunded} fits a decimal", posting.moved());
+    };
+    let part = match amount {
+        Some(text) => Amount::parse(text, currency)?.value(),
+        None => left,
+    };
+    if part.is_zero() || part > left {
+        let asked_for = amount.map_or("the rest".to_string(), |_| part.to_string());
+        return Err(exceeds(target, asked_for, left));
+    }
+    let refund = posting.refund(Some(part));
+    assert_eq!(refund.moved(), part, "the refund moves the part asked");
+    Ok(refund)
+}
+
+/// A partial refund (or the rest after one) of an event that paid one payer's money out to
+/// its payees, taken back from each in proportion to what it still holds.
+fn in_proportion(
+    target: &str,
+    all: &[Posting],
+    currency: Option<&Currency>,
+    refunded: &Refunded,
+    amount: Option<&str>,
+) -> Result<Posting, CteError> {
+    if amount.is_none() && currency.is_none() {
+        // A multi-currency event is refunded only whole: refunded already, nothing is left.
+        return Err(exceeds(target, "the rest".into(), Decimal::ZERO));
+    }
+    let currency = one_currency(target, currency)?;
+    let positions = net_positions(all, &refunded.by_account);
+    let Some(payer) = single_payer(all) else {
+        if amount.is_none() && nothing_left(&positions) {
+            // Refunded whole already: there is nothing to give back, whoever paid.
+            return Err(exceeds(target, "the rest".into(), Decimal::ZERO));
+        }
+        return Err(CteError::RefundPartialUnsupported {
+            event_id: target.to_string(),
+            why: "an event with several payers, or whose money went on from a payee, is \
+                  refunded in part only with legs",
+        });
+    };
+    let amount = match amount {
+        Some(text) => Amount::parse(text, currency)?.value(),
+        None => positions
+            .iter()
+            .filter(|position| position.account_id != payer && position.received.is_sign_positive())
+            .try_fold(Decimal::ZERO, |sum, p| sum.checked_add(p.received + p.refunded))
+            .unwrap_or(Decimal::MAX),
+    };
+    proportional(target, currency.code(), currency.scale(), &payer, &positions, amount)
+}
+
+/// A partial refund whose parts the legs name; `amount`, if given, must be their sum.
+fn with_legs(
+    target: &str,
+    all: &[Posting],
+    currency: &Currency,
+    refunded: &Refunded,
+    amount: Option<&str>,
+    legs: &[RefundLeg],
+) -> Result<Posting, CteError> {
+    let sum = legs.iter().try_fold(Decimal::ZERO, |sum, leg| sum.checked_add(leg.amount));
+    if let Some(text) = amount {
+        let asked = Amount::parse(text, currency)?.value();
+        if sum != Some(asked) {
+            return Err(CteError::PayloadInvalid {
+                step_type: "refund legs".into(),
+                why: format!(
+                    "the legs add up to {}, not the amount {asked}",
+                    sum.map_or("more than a decimal holds".to_string(), |sum| sum.to_string())
+                ),
+            });
+        }
+    }
+    // Each part in the currency's scale (10.001 USD is refused, never rounded), written so.
+    let legs = legs
+        .iter()
+        .map(|leg| {
+            let amount = Amount::parse(&leg.amount.to_string(), currency)?.value();
+            Ok(RefundLeg { amount, ..leg.clone() })
+        })
+        .collect::<Result<Vec<RefundLeg>, CteError>>()?;
+    let positions = net_positions(all, &refunded.by_account);
+    by_legs(target, currency.code(), &positions, &legs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,6 +472,62 @@ mod tests {
 
     fn amounts(posting: &Posting) -> Vec<(String, String)> {
         posting.entries.iter().map(|e| (e.account_id.clone(), e.amount.to_string())).collect()
+    }
+
+    fn planned(
+        original: &[Posting],
+        total: i64,
+        amount: Option<&str>,
+    ) -> Result<Vec<Vec<(String, String)>>, &'static str> {
+        let usd = Currency::new("USD", 2).unwrap();
+        let refunded = Refunded { total: Decimal::new(total, 2), by_account: Vec::new() };
+        let ask = RefundAsk { amount, legs: None };
+        let plan = plan("e", original, Some(&usd), &refunded, ask).map_err(|e| e.reason())?;
+        Ok(plan.iter().map(amounts).collect())
+    }
+
+    #[test]
+    fn a_whole_refund_reverses_every_posting_newest_first() {
+        let escrow = [
+            posting(&[("buyer", -500), ("escrow", 500)]),
+            posting(&[("escrow", -500), ("seller", 500)]),
+        ];
+        let plan = planned(&escrow, 0, None).unwrap();
+        let pair = |a: &str, x: &str, b: &str, y: &str| {
+            vec![(a.to_string(), x.to_string()), (b.to_string(), y.to_string())]
+        };
+        // The seller gives back to escrow before escrow gives back to the buyer.
+        assert_eq!(
+            plan,
+            vec![
+                pair("escrow", "5.00", "seller", "-5.00"),
+                pair("buyer", "5.00", "escrow", "-5.00")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_part_of_one_transfer_is_bounded_by_what_earlier_refunds_left() {
+        let pay = [posting(&[("buyer", -1_000), ("seller", 1_000)])];
+        assert_eq!(planned(&pay, 400, Some("6.00")).unwrap().len(), 1);
+        assert_eq!(planned(&pay, 400, Some("6.01")), Err("refund_exceeds_event"));
+        assert_eq!(planned(&pay, 1_000, None), Err("refund_exceeds_event"));
+        assert_eq!(planned(&pay, 0, Some("0.001")), Err("amount_scale_exceeded"));
+        assert_eq!(planned(&pay, 0, Some("-1")), Err("amount_not_positive"));
+        assert_eq!(planned(&[], 0, None), Err("refund_exceeds_event"));
+    }
+
+    #[test]
+    fn an_event_in_several_currencies_is_refunded_only_whole() {
+        let mut eur = posting(&[("buyer", -100), ("seller", 100)]);
+        eur.currency = "EUR".into();
+        let both = [posting(&[("buyer", -100), ("seller", 100)]), eur];
+        let refunded = Refunded::default();
+        let whole = plan("e", &both, None, &refunded, RefundAsk { amount: None, legs: None });
+        assert_eq!(whole.unwrap().len(), 2);
+        let part =
+            plan("e", &both, None, &refunded, RefundAsk { amount: Some("0.50"), legs: None });
+        assert_eq!(part.unwrap_err().reason(), "refund_partial_unsupported");
     }
 
     #[test]

@@ -35,7 +35,7 @@ fn compensated(index: usize) -> Input {
     Input::CompensationRan { index, outcome: CompensationOutcome::Done }
 }
 
-const EVENT_INPUTS: [EventInput; 10] = [
+const EVENT_INPUTS: [EventInput; 12] = [
     EventInput::Start,
     EventInput::Cancel,
     EventInput::StepsCompleted,
@@ -46,6 +46,8 @@ const EVENT_INPUTS: [EventInput; 10] = [
     EventInput::CompensationFailed,
     EventInput::RetryCompensation,
     EventInput::Resolve,
+    EventInput::AddStep,
+    EventInput::Schedule,
 ];
 
 const STEP_INPUTS: [StepInput; 7] = [
@@ -74,6 +76,8 @@ fn exactly_the_listed_event_transitions_are_allowed() {
         (S::Compensating, I::CompensationFailed, S::Failed),
         (S::Failed, I::RetryCompensation, S::Compensating),
         (S::Failed, I::Resolve, S::Resolved),
+        (S::Created, I::AddStep, S::Created),
+        (S::Created, I::Schedule, S::Created),
     ];
     for from in EventStatus::ALL {
         for input in EVENT_INPUTS {
@@ -85,6 +89,42 @@ fn exactly_the_listed_event_transitions_are_allowed() {
             }
         }
     }
+}
+
+#[test]
+fn steps_are_added_and_starts_booked_only_while_created() {
+    for status in EventStatus::ALL {
+        for ask in [EventAsk::AddStep, EventAsk::Schedule] {
+            let allowed = event_allows(status, ask).map_err(|error| error.reason());
+            let want =
+                if status == EventStatus::Created { Ok(()) } else { Err("transition_not_allowed") };
+            assert_eq!(allowed, want, "{status:?} {ask:?}");
+        }
+    }
+}
+
+#[test]
+fn a_start_is_now_when_its_time_has_come_and_booked_at_most_ten_years_ahead() {
+    const DAY_MS: i64 = 86_400_000;
+    let asked = || "then".to_string();
+    let when = |at: Option<i64>| start_when(at, 1_000, &asked).map_err(|error| error.reason());
+    assert_eq!(when(None), Ok(StartWhen::Now));
+    assert_eq!(when(Some(1_000)), Ok(StartWhen::Now), "the time has come");
+    assert_eq!(when(Some(-5)), Ok(StartWhen::Now), "a time past");
+    assert_eq!(when(Some(1_001)), Ok(StartWhen::Later));
+    let limit = crate::limits::SCHEDULE_AHEAD_DAYS_MAX;
+    assert_eq!(when(Some(1_000 + (limit + 1) * DAY_MS - 1)), Ok(StartWhen::Later));
+    assert_eq!(when(Some(1_000 + (limit + 1) * DAY_MS)), Err("argument_out_of_range"));
+    assert_eq!(when(Some(i64::MAX)), Err("argument_out_of_range"));
+}
+
+#[test]
+fn a_compensation_may_try_again_until_the_window_after_the_deadline_ends() {
+    let config = SagaConfig { compensation_timeout_ms: 60_000, ..CONFIG };
+    assert!(config.compensation_may_try_again(Some(10_000), 69_999));
+    assert!(!config.compensation_may_try_again(Some(10_000), 70_000));
+    assert!(!config.compensation_may_try_again(None, 0), "no deadline, no window");
+    assert!(config.compensation_may_try_again(Some(i64::MAX), i64::MAX - 1), "no overflow");
 }
 
 #[test]
