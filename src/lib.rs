@@ -7,6 +7,8 @@
 // API functions return `Result<_, pgrx::ErrorReport>`: that type is what keeps each refusal's own
 // SQLSTATE (any other error type is raised as 22000), and it is large by pgrx's design.
 #![allow(clippy::result_large_err)]
+// Forbidden only in the store (clippy.toml): see its `deny`.
+#![allow(clippy::disallowed_methods)]
 
 use pgrx::prelude::*;
 

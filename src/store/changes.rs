@@ -13,7 +13,7 @@ use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 use pgrx::{AnyNumeric, Uuid};
 
-use super::{run_cached, spi, update_one};
+use super::{run_cached, spi, update_one, Row};
 
 /// What a change is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -280,13 +280,13 @@ pub fn feed(after: i64, limit: i64, tables_of_0_2_0: bool) -> Vec<FeedRow> {
         let table = run_cached(client, query, &args, false);
         table
             .map(|row| {
-                let text = |ordinal| spi(row.get::<String>(ordinal), query);
-                let id = |ordinal| spi(row.get::<Uuid>(ordinal), query);
+                let row = Row::new(&row, query);
+                let text = |ordinal| row.optional::<String>(ordinal);
+                let id = |ordinal| row.optional::<Uuid>(ordinal);
                 FeedRow {
-                    position: spi(row.get::<i64>(1), query).unwrap_or(0),
-                    at: spi(row.get::<TimestampWithTimeZone>(2), query)
-                        .unwrap_or_else(|| super::timestamp(0)),
-                    kind: text(3).unwrap_or_default(),
+                    position: row.required(1, "position"),
+                    at: row.required::<TimestampWithTimeZone>(2, "at"),
+                    kind: row.required(3, "kind"),
                     event_id: id(4),
                     event_name: text(5),
                     transaction_id: id(6),
@@ -294,11 +294,11 @@ pub fn feed(after: i64, limit: i64, tables_of_0_2_0: bool) -> Vec<FeedRow> {
                     lien_id: id(8),
                     account_id: text(9),
                     old_status: text(10),
-                    new_status: text(11).unwrap_or_default(),
-                    amount: spi(row.get::<AnyNumeric>(12), query),
+                    new_status: row.required(11, "new_status"),
+                    amount: row.optional::<AnyNumeric>(12),
                     currency: text(13),
                     reference: text(14),
-                    actor: text(15).unwrap_or_default(),
+                    actor: row.required(15, "actor"),
                     reason: text(16),
                     metadata: text(17),
                 }

@@ -10,7 +10,7 @@ use pgrx::{JsonB, Uuid};
 use serde_json::Value;
 
 use super::changes::{outbox_args, outbox_columns, Batch};
-use super::{required, run_cached, select_one, spi, timestamp, update_one, LockWait};
+use super::{required, run_cached, select_one, spi, timestamp, update_one, LockWait, Row};
 
 /// An event as the driver needs it.
 pub struct EventRow {
@@ -84,7 +84,8 @@ pub fn create(
     }
     // The key is taken (ON CONFLICT waited for its owner to commit): the same request is a
     // replay of that event, another one a conflict.
-    let key = idempotency_key.unwrap_or_default();
+    // Only a key can conflict: an insert without one always inserts.
+    let key = required(idempotency_key, EVENT_INSERT, "the idempotency key it conflicted on");
     let by_key =
         [key.into(), name.into(), description.into(), timeout.into(), metadata.map(JsonB).into()];
     let existing = Spi::connect(|client| {
@@ -171,14 +172,20 @@ pub fn steps(event_id: Uuid) -> Vec<StepRow> {
 }
 
 fn step_row(row: &pgrx::spi::SpiHeapTupleData) -> StepRow {
-    let text = |ordinal| spi(row.get::<String>(ordinal), STEPS_OF_EVENT);
-    let count = |ordinal| spi(row.get::<i32>(ordinal), STEPS_OF_EVENT).unwrap_or(0);
-    let millis = |ordinal| spi(row.get::<i64>(ordinal), STEPS_OF_EVENT);
-    let status = StepStatus::parse(&text(5).unwrap_or_default());
-    assert!(status.is_some(), "a domain keeps step statuses known");
+    let row = Row::new(row, STEPS_OF_EVENT);
+    let text = |ordinal| row.optional::<String>(ordinal);
+    let count = |ordinal, what| {
+        let value = row.required::<i32>(ordinal, what);
+        // CHECKs keep attempts within 0..=attempts_max and attempts_max at least 1.
+        required(u32::try_from(value).ok(), STEPS_OF_EVENT, what)
+    };
+    let millis = |ordinal| row.optional::<i64>(ordinal);
+    // A domain keeps step statuses known.
+    let status = StepStatus::parse(&row.required::<String>(5, "status"));
+    let status = required(status, STEPS_OF_EVENT, "a known step status");
     // Types were checked when the step was added; one that no longer parses is a custom type,
     // and a custom name the application hosts is that (registered for good: never dropped).
-    let type_name = text(3).unwrap_or_default();
+    let type_name: String = row.required(3, "type");
     let step_type = match StepType::parse(&type_name) {
         Ok(StepType::Custom(name)) if super::executors::is_hosted(&name) => StepType::Hosted(name),
         Ok(step_type) => step_type,
@@ -186,15 +193,15 @@ fn step_row(row: &pgrx::spi::SpiHeapTupleData) -> StepRow {
     };
     let state = StepState {
         kind: step_type.kind(),
-        status: status.unwrap_or(StepStatus::Failed),
-        attempts: u32::try_from(count(6)).unwrap_or(0),
-        attempts_max: u32::try_from(count(7)).unwrap_or(1),
+        status,
+        attempts: count(6, "attempts"),
+        attempts_max: count(7, "attempts_max"),
         next_attempt_at_ms: millis(8),
         compensation_requested_at_ms: millis(9),
     };
     StepRow {
-        id: spi(row.get::<Uuid>(1), STEPS_OF_EVENT).unwrap_or(Uuid::from_bytes([0; 16])),
-        name: text(2).unwrap_or_default(),
+        id: row.required(1, "id"),
+        name: row.required(2, "name"),
         step_type,
         reference: text(4),
         state,
@@ -208,8 +215,7 @@ const STEP_PAYLOAD: &str = "SELECT payload::text FROM cte_ctel.cte_transactions 
 /// A step's payload as JSON text (read when the step runs, never kept for the whole drive).
 pub fn payload_text(step_id: Uuid) -> String {
     let text: Option<String> = select_one(STEP_PAYLOAD, &[step_id.into()]);
-    assert!(text.is_some(), "a step has a payload");
-    text.unwrap_or_default()
+    required(text, STEP_PAYLOAD, "a step's payload")
 }
 
 // The next order is counted in bigint: after a step at order 2147483647 there is none, and no
@@ -595,8 +601,7 @@ const DRY_RUN_OUTCOME: &str = "
 pub fn outcome_text(event_id: Uuid, status: &str, fail_at: Option<&str>) -> String {
     let args = [event_id.into(), status.into(), fail_at.into()];
     let read: Option<String> = select_one(DRY_RUN_OUTCOME, &args);
-    assert!(read.is_some(), "an event's outcome is an object");
-    read.unwrap_or_default()
+    required(read, DRY_RUN_OUTCOME, "an event's outcome (an object)")
 }
 
 const COMPLETED_ONE_STEP: &str = concat!(

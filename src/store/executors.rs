@@ -6,7 +6,7 @@ use cte_ctel_core::CteError;
 use pgrx::pg_sys::Oid;
 use pgrx::prelude::*;
 
-use super::{run_cached, select_one, spi};
+use super::{required, run_cached, select_one, spi};
 
 /// A function of an executor, resolved now from its stored signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,8 +100,9 @@ fn function_of(
             executable_by_registrant: flag(first + 4),
             // Read as PostgreSQL reads the setting (quotes, case, spaces): core decides.
             search_path_pinned: custom::pins_pg_temp_last(text(first + 5).as_deref()),
-            returns: text(first + 6).unwrap_or_default(),
-            arguments: text(first + 7).unwrap_or_default(),
+            // NULL where the function is gone (`exists` is then false and refuses it first).
+            returns: text(first + 6).unwrap_or_else(|| "(none)".into()),
+            arguments: text(first + 7).unwrap_or_else(|| "(none)".into()),
         },
     }
 }
@@ -112,10 +113,11 @@ pub fn executor(step_type: &str) -> Option<Executor> {
         let table = run_cached(client, EXECUTOR, &[step_type.into()], false);
         let row = table.into_iter().next()?;
         let text = |ordinal| spi(row.get::<String>(ordinal), EXECUTOR);
-        let execute = function_of(&row, 5, text(3).unwrap_or_default(), EXECUTOR);
+        let signature = required(text(3), EXECUTOR, "the execute function's signature");
+        let execute = function_of(&row, 5, signature, EXECUTOR);
         let compensate = text(4).map(|signature| function_of(&row, 13, signature, EXECUTOR));
         Some(Executor {
-            registrant: text(1).unwrap_or_default(),
+            registrant: required(text(1), EXECUTOR, "the registrant"),
             registrant_oid: spi(row.get::<Oid>(2), EXECUTOR),
             registrant_superuser: spi(row.get::<bool>(21), EXECUTOR) != Some(false),
             execute,
@@ -150,7 +152,7 @@ const SIGNATURE: &str = "
 
 /// The schema-qualified signature of a function.
 pub fn signature_of(oid: Oid) -> String {
-    select_one::<String>(SIGNATURE, &[oid.into()]).unwrap_or_default()
+    required(select_one::<String>(SIGNATURE, &[oid.into()]), SIGNATURE, "a signature")
 }
 
 const EXECUTOR_UPSERT: &str = "

@@ -6,7 +6,7 @@ use cte_ctel_core::CteError;
 use pgrx::prelude::*;
 use pgrx::Uuid;
 
-use super::{run_cached, spi};
+use super::{required, run_cached, spi};
 
 const LEASE: &str = "
     SELECT lease_token, lease_worker, lease_expires_at > pg_catalog.clock_timestamp()
@@ -32,13 +32,13 @@ pub fn check(step_id: Uuid, token: Option<Uuid>) -> Result<bool, CteError> {
     match (token, lease) {
         (_, None) => Ok(false), // no such step: the drive refuses it in its own words
         (None, Some((_, worker, true))) => Err(expired(format!(
-            "it is leased to {:?}; report with its lease_token",
-            worker.unwrap_or_default()
+            "it is leased to {}; report with its lease_token",
+            worker_name(worker)
         ))),
         (None, Some((held, _, _))) => Ok(held.is_some()),
         (Some(token), Some((Some(held), _, true))) if held == token => Ok(true),
         (Some(_), Some((Some(_), worker, true))) => {
-            Err(expired(format!("it was taken over by {:?}", worker.unwrap_or_default())))
+            Err(expired(format!("it was taken over by {}", worker_name(worker))))
         }
         (Some(_), Some(_)) => Err(expired("it has expired".into())),
     }
@@ -54,6 +54,11 @@ pub fn clear(step_id: Uuid) {
     Spi::connect_mut(|client| {
         run_cached(client, CLEAR, &[step_id.into()], true);
     });
+}
+
+/// The worker a live lease names, quoted (a CHECK keeps a lease's worker with its token).
+fn worker_name(worker: Option<String>) -> String {
+    format!("{:?}", required(worker, LEASE, "a lease's worker"))
 }
 
 // Leases that have run out, oldest first: the step, its event, whether it was claimed to be
@@ -81,7 +86,8 @@ pub fn expired(limit: i64) -> Vec<Expired> {
                     step_id: spi(row.get::<Uuid>(1), EXPIRED)?,
                     event_id: spi(row.get::<Uuid>(2), EXPIRED)?,
                     executing: spi(row.get::<bool>(3), EXPIRED) == Some(true),
-                    worker: spi(row.get::<String>(4), EXPIRED).unwrap_or_default(),
+                    // A CHECK: a lease has its worker.
+                    worker: required(spi(row.get::<String>(4), EXPIRED), EXPIRED, "its worker"),
                 })
             })
             .collect()

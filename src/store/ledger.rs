@@ -9,7 +9,7 @@ use pgrx::prelude::*;
 use pgrx::{AnyNumeric, JsonB};
 use rust_decimal::Decimal;
 
-use super::{required, run_cached, select_one, spi, update_one};
+use super::{required, run_cached, select_one, spi, update_one, Row};
 
 /// A balance as the API reports it.
 pub struct BalanceRow {
@@ -276,9 +276,10 @@ fn missing_wallet(accounts: Vec<String>, currencies: Vec<String>) -> Result<(), 
         if table.is_empty() {
             return None;
         }
-        let row = table.first();
-        let text = |ordinal| spi(row.get::<String>(ordinal), WALLETS_MISSING).unwrap_or_default();
-        Some((text(1), text(2), spi(row.get::<bool>(3), WALLETS_MISSING) == Some(true)))
+        Some(Row::first_of(table, WALLETS_MISSING, |row| {
+            let held = row.required::<bool>(3, "whether the account exists");
+            (row.required(1, "account_id"), row.required(2, "currency"), held)
+        }))
     });
     match missing {
         None => Ok(()),
@@ -335,7 +336,8 @@ const FLOOR_WRITE: &str = "
 
 /// Writes a (locked) balance's floor: `None` for none at all.
 pub fn write_floor(account: &AccountId, currency: &str, floor: Option<Decimal>) {
-    let min_balance = numeric(&floor.unwrap_or_default().to_string());
+    // No floor at all: min_balance 0, which `allow_negative` makes moot.
+    let min_balance = numeric(&floor.unwrap_or(Decimal::ZERO).to_string());
     let args =
         [account.as_str().into(), currency.into(), floor.is_none().into(), min_balance.into()];
     Spi::connect_mut(|client| {
@@ -344,13 +346,13 @@ pub fn write_floor(account: &AccountId, currency: &str, floor: Option<Decimal>) 
 }
 
 const ACCOUNT_CURRENCIES: &str = "
-    SELECT array_agg(currency ORDER BY currency COLLATE \"C\") FROM cte_ctel.cte_balances
-     WHERE account_id = $1";
+    SELECT coalesce(array_agg(currency ORDER BY currency COLLATE \"C\"), '{}')
+      FROM cte_ctel.cte_balances WHERE account_id = $1";
 
 /// The currencies an account holds, in the lock order.
 pub fn currencies_of(account: &AccountId) -> Vec<String> {
     let held: Option<Vec<String>> = select_one(ACCOUNT_CURRENCIES, &[account.as_str().into()]);
-    held.unwrap_or_default()
+    required(held, ACCOUNT_CURRENCIES, "a list (empty for none)")
 }
 
 const STATUS_WRITE: &str = "

@@ -17,7 +17,7 @@ use rust_decimal::Decimal;
 
 use super::changes::{Change, Kind};
 use super::postings::{self, WalletKey};
-use super::{ledger, required, run_cached, select_one, spi, stored_decimal, LockWait};
+use super::{ledger, required, run_cached, select_one, spi, stored_decimal, LockWait, Row};
 
 /// A lien as read under its row lock.
 pub struct LienRow {
@@ -59,21 +59,21 @@ impl LienRow {
     }
 }
 
-fn lien_row(row: &pgrx::spi::SpiHeapTupleData, query: &str) -> LienRow {
-    let text = |ordinal, what| required(spi(row.get::<String>(ordinal), query), query, what);
+fn lien_row(row: &pgrx::spi::SpiHeapTupleData, query: &'static str) -> LienRow {
+    let row = Row::new(row, query);
     // A domain keeps lien statuses known.
-    let status = required(LienStatus::parse(&text(7, "status")), query, "a known lien status");
+    let status = LienStatus::parse(&row.required::<String>(7, "status"));
     LienRow {
-        id: required(spi(row.get::<Uuid>(1), query), query, "id"),
-        event_id: spi(row.get::<Uuid>(2), query),
-        transaction_id: spi(row.get::<Uuid>(3), query),
-        account_id: text(4, "account_id"),
-        currency: text(5, "currency"),
-        amount: stored_decimal(&text(6, "amount"), query),
-        status,
-        captured: stored_decimal(&text(8, "captured amount"), query),
-        expires_at: spi(row.get::<i64>(9), query),
-        read_at: required(spi(row.get::<i64>(10), query), query, "the statement's time"),
+        id: row.required(1, "id"),
+        event_id: row.optional(2),
+        transaction_id: row.optional(3),
+        account_id: row.required(4, "account_id"),
+        currency: row.required(5, "currency"),
+        amount: row.decimal(6, "amount"),
+        status: required(status, query, "a known lien status"),
+        captured: row.decimal(8, "captured amount"),
+        expires_at: row.optional(9),
+        read_at: row.required(10, "the statement's time"),
     }
 }
 
@@ -324,7 +324,8 @@ pub fn create(lien: &NewLien, wait: LockWait) -> Result<(Uuid, Option<Change>), 
     let inserted: Option<Uuid> =
         Spi::connect_mut(|client| super::update_one(client, LIEN_INSERT, &args));
     if inserted.is_none() {
-        let key = lien.idempotency_key.unwrap_or_default();
+        // Only a key can conflict: an insert without one always inserts.
+        let key = required(lien.idempotency_key, LIEN_INSERT, "the key it conflicted on");
         return Ok((existing_by_key(key, lien)?, None));
     }
     // The row first, then its funds (lien before wallet, the global order): a refusal here

@@ -2,6 +2,8 @@
 //! as arguments, never spliced in. Every table name is schema-qualified: API functions run with
 //! `search_path = pg_catalog, pg_temp`, so nothing a user creates elsewhere can be picked up.
 
+#![deny(clippy::disallowed_methods)]
+
 pub mod chains;
 pub mod changes;
 pub mod events;
@@ -13,9 +15,12 @@ pub mod maintenance;
 pub mod pictures;
 pub mod postings;
 pub mod references;
+mod row;
 pub mod statements;
 pub mod subtransaction;
 pub mod tenancy;
+
+pub(crate) use row::Row;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -131,7 +136,7 @@ const CURRENT_DATABASE: &str = "SELECT pg_catalog.current_database()::text";
 
 /// The name of the database this session is connected to.
 pub(crate) fn current_database() -> String {
-    select_one::<String>(CURRENT_DATABASE, &[]).unwrap_or_default()
+    required(select_one::<String>(CURRENT_DATABASE, &[]), CURRENT_DATABASE, "a database")
 }
 
 /// A `timestamptz` in milliseconds since the Unix epoch (the engine's clock); the infinities

@@ -28,8 +28,14 @@ fn text(value: &Value, field: &str) -> Option<String> {
     value.get(field).and_then(Value::as_str).map(str::to_string)
 }
 
+/// A field the query always builds (from a NOT NULL column, or a list coalesced to `[]`).
+#[track_caller]
+fn present<T>(value: Option<T>, field: &str) -> T {
+    super::required(value, PICTURE, field)
+}
+
 fn number(value: &Value, field: &str) -> i64 {
-    value.get(field).and_then(Value::as_i64).unwrap_or(0)
+    present(value.get(field).and_then(Value::as_i64), field)
 }
 
 /// The event's picture data.
@@ -38,14 +44,14 @@ pub fn event(event_id: Uuid) -> Result<EventPicture, CteError> {
     let Some(JsonB(read)) = read else {
         return Err(CteError::EventUnknown { event_id: event_id.to_string() });
     };
-    let list = |field: &str| read.get(field).and_then(Value::as_array).cloned().unwrap_or_default();
+    let list = |field: &str| present(read.get(field).and_then(Value::as_array), field).clone();
     let steps = list("steps")
         .iter()
         .map(|step| StepPicture {
             order: number(step, "order"),
-            name: text(step, "name").unwrap_or_default(),
-            step_type: text(step, "type").unwrap_or_default(),
-            status: text(step, "status").unwrap_or_default(),
+            name: present(text(step, "name"), "name"),
+            step_type: present(text(step, "type"), "type"),
+            status: present(text(step, "status"), "status"),
             attempts: number(step, "attempts"),
             next_attempt_at: text(step, "next_attempt_at"),
         })
@@ -53,17 +59,17 @@ pub fn event(event_id: Uuid) -> Result<EventPicture, CteError> {
     let liens = list("liens")
         .iter()
         .map(|lien| LienPicture {
-            amount: text(lien, "amount").unwrap_or_default(),
-            currency: text(lien, "currency").unwrap_or_default(),
-            account_id: text(lien, "account_id").unwrap_or_default(),
-            status: text(lien, "status").unwrap_or_default(),
+            amount: present(text(lien, "amount"), "amount"),
+            currency: present(text(lien, "currency"), "currency"),
+            account_id: present(text(lien, "account_id"), "account_id"),
+            status: present(text(lien, "status"), "status"),
             step_order: lien.get("step_order").and_then(Value::as_i64),
         })
         .collect();
     Ok(EventPicture {
-        name: text(&read, "name").unwrap_or_default(),
-        status: text(&read, "status").unwrap_or_default(),
-        created_at: text(&read, "created_at").unwrap_or_default(),
+        name: present(text(&read, "name"), "name"),
+        status: present(text(&read, "status"), "status"),
+        created_at: present(text(&read, "created_at"), "created_at"),
         started_at: text(&read, "started_at"),
         finished_at: text(&read, "finished_at"),
         error: text(&read, "error"),

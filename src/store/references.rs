@@ -7,7 +7,7 @@ use cte_ctel_core::CteError;
 use pgrx::prelude::*;
 use pgrx::Uuid;
 
-use super::{run_cached, spi};
+use super::{run_cached, Row};
 
 const CLAIM: &str = "
     WITH wanted AS (
@@ -50,9 +50,9 @@ pub fn claim(claims: &[Claim], step_id: Uuid) -> Result<(), CteError> {
         if table.is_empty() {
             return None;
         }
-        let row = table.first();
-        let text = |ordinal| spi(row.get::<String>(ordinal), CLAIM).unwrap_or_default();
-        Some((text(1), text(2), spi(row.get::<Uuid>(3), CLAIM)))
+        Some(Row::first_of(table, CLAIM, |row| {
+            (row.required(1, "step type"), row.required(2, "reference"), row.optional::<Uuid>(3))
+        }))
     });
     match taken {
         None => Ok(()),

@@ -8,7 +8,7 @@ use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 use pgrx::{AnyNumeric, Uuid};
 
-use super::{run_cached, select_one, spi};
+use super::{run_cached, select_one, Row};
 
 /// One entry of a statement.
 pub struct StatementRow {
@@ -69,17 +69,17 @@ pub fn statement(account_id: &str, currency: &str, page: &Page) -> Vec<Statement
         let table = run_cached(client, STATEMENT, &args, false);
         table
             .map(|row| {
-                let text = |ordinal| spi(row.get::<String>(ordinal), STATEMENT);
-                let id = |ordinal| spi(row.get::<Uuid>(ordinal), STATEMENT);
+                let row = Row::new(&row, STATEMENT);
+                let text = |ordinal| row.optional::<String>(ordinal);
+                let id = |ordinal| row.optional::<Uuid>(ordinal);
                 StatementRow {
-                    entry_id: spi(row.get::<i64>(1), STATEMENT).unwrap_or(0),
-                    at: spi(row.get::<TimestampWithTimeZone>(2), STATEMENT)
-                        .unwrap_or_else(|| super::timestamp(0)),
-                    kind: text(3).unwrap_or_default(),
-                    amount: spi(row.get::<AnyNumeric>(4), STATEMENT).unwrap_or_default(),
-                    balance_after: spi(row.get::<AnyNumeric>(5), STATEMENT),
+                    entry_id: row.required(1, "entry id"),
+                    at: row.required::<TimestampWithTimeZone>(2, "at"),
+                    kind: row.required(3, "kind"),
+                    amount: row.required::<AnyNumeric>(4, "amount"),
+                    balance_after: row.optional::<AnyNumeric>(5),
                     reference: text(6),
-                    posting_id: id(7).unwrap_or(Uuid::from_bytes([0; 16])),
+                    posting_id: row.required(7, "posting id"),
                     event_id: id(8),
                     event_name: text(9),
                     transaction_id: id(10),
