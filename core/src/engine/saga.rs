@@ -347,6 +347,8 @@ impl Saga {
             Input::Start => {
                 self.move_event(EventInput::Start)?;
                 self.deadline_ms = Some(now_ms.saturating_add(self.timeout_ms));
+                // The timeout is positive (`Saga::new`): a started event's deadline is ahead.
+                assert!(self.deadline_ms > Some(now_ms), "a deadline lies ahead of its start");
                 effects.push(Effect::ActivatePendingLiens);
                 self.advance(now_ms, &mut effects);
             }

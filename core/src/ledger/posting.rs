@@ -211,8 +211,11 @@ impl Posting {
             .entries
             .iter()
             .filter(|entry| entry.amount.is_sign_positive())
-            .try_fold(Decimal::ZERO, |sum, entry| sum.checked_add(entry.amount))
-            .unwrap_or(Decimal::MAX);
+            .try_fold(Decimal::ZERO, |sum, entry| sum.checked_add(entry.amount));
+        // Amounts are below 10^16 and a posting has at most a split's legs (SPLIT_LEGS_MAX) and
+        // a remainder: their sum is far inside `Decimal`, never a figure to cap.
+        assert!(moved.is_some(), "a posting's credits sum within Decimal");
+        let moved = moved.unwrap_or_default();
         assert!(!moved.is_sign_negative());
         moved
     }
@@ -261,6 +264,7 @@ impl Posting {
         let currency = amount.currency().to_string();
         let posting = Posting { kind, currency, entries, settles: false };
         posting.assert_balanced();
+        assert_eq!(posting.moved(), value, "it moves the amount, no more, no less");
         posting
     }
 
