@@ -806,6 +806,10 @@ impl Saga {
     }
 
     fn refuse_report(&self, index: usize) -> CteError {
+        // Refused only when no report was ever awaited; one that came too late is recorded as
+        // late instead (a bank may have paid: the application must hear it was taken).
+        let step = &self.steps[index];
+        assert!(step.kind != StepKind::External || step.status == StepStatus::Pending);
         CteError::TransitionNotAllowed {
             what: "transaction",
             from: self.steps[index].status.as_str(),
