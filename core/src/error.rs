@@ -229,7 +229,8 @@ impl CteError {
     #[must_use]
     pub fn withholding_holder(self) -> CteError {
         const WITHHELD: &str = "a request whose details read tenancy withholds";
-        match self {
+        let sqlstate = self.sqlstate();
+        let withheld = match self {
             CteError::IdempotencyConflict { key, requested, .. } => CteError::IdempotencyConflict {
                 key,
                 held: WITHHELD.into(),
@@ -240,7 +241,10 @@ impl CteError {
                 CteError::DuplicateReference { step_type, reference, held_by: WITHHELD.into() }
             }
             other => other,
-        }
+        };
+        // Only the details go: a driver still sees the same refusal.
+        assert_eq!(withheld.sqlstate(), sqlstate, "withholding keeps the reason's code");
+        withheld
     }
 
     /// A hint for the caller on how to get past this refusal, where there is a useful one.

@@ -35,8 +35,7 @@ impl IdClock {
             }
             _ => (now_ms, fresh),
         };
-        assert!(millis <= MILLIS_MAX, "a v7 timestamp fits 48 bits: {millis}");
-        assert!(counter <= COUNTER_MAX, "the counter fits 74 bits");
+        // `layout` asserts both fit their bits (borrowing a millisecond could pass 48 bits).
         let bytes = layout(millis, counter);
         if let Some((last_ms, last_counter)) = self.last {
             assert!(bytes > layout(last_ms, last_counter), "ids of one generator only grow");
@@ -59,6 +58,9 @@ fn fresh_counter(random: [u8; 10]) -> u128 {
 
 /// The 16 bytes of a v7 UUID from its millisecond and 74-bit counter.
 fn layout(millis: u64, counter: u128) -> [u8; 16] {
+    // What does not fit is dropped below, not refused: an id would go back in time or repeat.
+    assert!(millis <= MILLIS_MAX, "a v7 timestamp fits 48 bits: {millis}");
+    assert!(counter <= COUNTER_MAX, "the counter fits 74 bits");
     let rand_a = (counter >> 62) as u16 & 0x0fff; // the counter's top 12 bits
     let rand_b = (counter & ((1 << 62) - 1)) as u64; // its low 62 bits
     let mut bytes = [0u8; 16];

@@ -179,6 +179,9 @@ fn read_payload(
     })?;
     executors::check_object(step_type, payload)?;
     let plan = executors::plan(step_type, payload, book)?;
+    // `plan` plans exactly the types whose payload the ledger reads (`external` and custom
+    // types post nothing of their own).
+    assert_eq!(plan.is_some(), step_type.reads_payload(), "{step_type:?}");
     let reference = executors::reference(step_type, payload)?;
     Ok((plan, reference))
 }

@@ -87,8 +87,10 @@ fn label(text: &str) -> String {
             c => c,
         })
         .collect();
-    // Neither language can be broken out of a quoted label without one of these.
+    // Neither language can be broken out of a quoted label without one of these, nor a node
+    // split over two lines (`mermaid` and `dot` write one per line).
     assert!(!safe.contains(['"', '\\']), "a label holds no quote or backslash");
+    assert!(!safe.contains(char::is_control), "a label holds no line break");
     safe
 }
 
@@ -105,6 +107,8 @@ fn event_lines(event: &EventPicture) -> Vec<String> {
     if let Some(error) = &event.error {
         lines.push(label(&shortened(error, ERROR_CHARS_SHOWN)));
     }
+    // Texts are labelled; the status is a `cte_event_status`, whose domain names safe words.
+    assert!(lines.iter().all(|line| !line.contains(['"', '\\'])), "{lines:?}");
     lines
 }
 
@@ -135,15 +139,20 @@ fn step_lines(step: &StepPicture) -> Vec<String> {
     if let Some(at) = &step.next_attempt_at {
         lines.push(format!("retry at {}", label(at)));
     }
+    // Texts are labelled; the status is a `cte_step_status`, whose domain names safe words.
+    assert!(lines.iter().all(|line| !line.contains(['"', '\\'])), "{lines:?}");
     lines
 }
 
 fn lien_lines(lien: &LienPicture) -> Vec<String> {
-    vec![
+    let lines = vec![
         format!("lien {} {}", label(&lien.amount), label(&lien.currency)),
         format!("on {}", label(&lien.account_id)),
         lien.status.clone(),
-    ]
+    ];
+    // Texts are labelled; the status is a `cte_lien_status`, whose domain names safe words.
+    assert!(lines.iter().all(|line| !line.contains(['"', '\\'])), "{lines:?}");
+    lines
 }
 
 /// The edges between nodes: (from, to, label, dashed). Steps run in order; a compensated step
@@ -170,11 +179,16 @@ fn edges(event: &EventPicture) -> Vec<(String, String, String, bool)> {
         let holder = lien.step_order.map_or("E".to_string(), |order| format!("S{order}"));
         all.push((holder, format!("L{index}"), "holds".into(), true));
     }
+    // Every step and every lien hangs in the picture: none is drawn without an edge to it.
+    assert!(all.len() >= event.steps.len() + event.liens.len());
     all
 }
 
 /// The picture of an event in `format`.
 pub fn render(event: &EventPicture, format: GraphFormat) -> String {
+    // Read in step order, which is unique per event (`UNIQUE (event_id, "order")`): node ids
+    // are distinct and `edges` links each step to the next.
+    assert!(event.steps.windows(2).all(|pair| pair[0].order < pair[1].order));
     let mut nodes: Vec<(String, Vec<String>, &str, bool)> =
         vec![("E".into(), event_lines(event), colour(&event.status), false)];
     for step in &event.steps {
@@ -208,6 +222,8 @@ fn mermaid(nodes: &[Node], edges: &[(String, String, String, bool)]) -> String {
         };
         out.push_str(&format!("    {from} {arrow} {to}\n"));
     }
+    // A line per node, its style and each edge: no label broke a line (`label` removes breaks).
+    assert_eq!(out.lines().count(), 1 + 2 * nodes.len() + edges.len());
     out
 }
 
@@ -227,6 +243,8 @@ fn dot(nodes: &[Node], edges: &[(String, String, String, bool)]) -> String {
         out.push_str(&format!("    {from} -> {to} [label=\"{text}\"{style}];\n"));
     }
     out.push_str("}\n");
+    // Three lines of header, one per node and edge, and the closing brace: no label broke one.
+    assert_eq!(out.lines().count(), 3 + nodes.len() + edges.len() + 1);
     out
 }
 

@@ -17,6 +17,9 @@ const RETRYABLE_SQLSTATES: [&str; 4] = ["40001", "40P01", "55P03", "57014"];
 
 /// Whether a failure with this SQLSTATE may succeed on another attempt.
 pub fn is_retryable_sqlstate(sqlstate: &str) -> bool {
+    // PostgreSQL's own code of the error (`sqlstate_text` unpacks its five characters) or a
+    // refusal's (`CteError::sqlstate`, checked well formed by the catalog's tests).
+    assert_eq!(sqlstate.len(), 5, "a SQLSTATE has five characters: {sqlstate:?}");
     RETRYABLE_SQLSTATES.contains(&sqlstate)
 }
 

@@ -22,7 +22,7 @@ use super::executors::StepKind;
 use super::retry::RetryPolicy;
 use super::status::{EventStatus, StepStatus};
 use crate::error::CteError;
-use crate::limits::STEP_ATTEMPTS_MAX;
+use crate::limits::{EVENT_STEPS_MAX, STEP_ATTEMPTS_MAX};
 
 /// What the machine knows of one step.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -300,7 +300,7 @@ enum StepInput {
 fn event_transition(from: EventStatus, input: EventInput) -> Result<EventStatus, CteError> {
     use EventInput as I;
     use EventStatus as S;
-    match (from, input) {
+    let to = match (from, input) {
         (S::Created, I::Start) => Ok(S::Running),
         (S::Created, I::Cancel) => Ok(S::Compensated),
         (S::Running, I::StepsCompleted) => Ok(S::Completed),
@@ -319,7 +319,14 @@ fn event_transition(from: EventStatus, input: EventInput) -> Result<EventStatus,
             from: from.as_str(),
             input: event_input_name(input),
         }),
+    };
+    if let Ok(to) = to {
+        // The table's shape: an ended event has no way out, and none leads back to created
+        // from elsewhere (the start is counted once, and with it the pending liens' activation).
+        assert!(!from.is_final(), "a final event never changes again");
+        assert!(to != S::Created || from == S::Created, "no event goes back to created");
     }
+    to
 }
 
 fn event_input_name(input: EventInput) -> &'static str {
@@ -342,7 +349,7 @@ fn event_input_name(input: EventInput) -> &'static str {
 fn step_transition(from: StepStatus, input: StepInput) -> Result<StepStatus, CteError> {
     use StepInput as I;
     use StepStatus as S;
-    match (from, input) {
+    let to = match (from, input) {
         (S::Pending, I::Execute) => Ok(S::Running),
         (S::Waiting, I::Execute) => Ok(S::Running),
         (S::Running, I::Succeed) => Ok(S::Completed),
@@ -359,7 +366,15 @@ fn step_transition(from: StepStatus, input: StepInput) -> Result<StepStatus, Cte
             from: from.as_str(),
             input: step_input_name(input),
         }),
+    };
+    if let Ok(to) = to {
+        // An ended step never moves: a failure is final and a compensation runs once. Nothing
+        // goes back to pending, which `assert_steps_in_order` reads as "never ran".
+        assert_ne!(from, S::Failed, "a failed step stays failed");
+        assert_ne!(from, S::Compensated, "a step is compensated at most once");
+        assert_ne!(to, S::Pending, "no step goes back to pending");
     }
+    to
 }
 
 fn step_input_name(input: StepInput) -> &'static str {
@@ -397,6 +412,8 @@ impl Saga {
         config: SagaConfig,
     ) -> Saga {
         assert!(timeout_ms > 0, "an event's timeout is positive");
+        // Adding a step refuses the one past the limit (driver/build.rs).
+        assert!(steps.len() <= EVENT_STEPS_MAX, "an event has at most EVENT_STEPS_MAX steps");
         Saga { status, steps, deadline_ms, timeout_ms, changes: Vec::new(), config }
     }
 
@@ -409,6 +426,8 @@ impl Saga {
             Input::Start => {
                 self.move_event(EventInput::Start)?;
                 self.deadline_ms = Some(now_ms.saturating_add(self.timeout_ms));
+                // The timeout is positive (`Saga::new`): a started event's deadline is ahead.
+                assert!(self.deadline_ms > Some(now_ms), "a deadline lies ahead of its start");
                 effects.push(Effect::ActivatePendingLiens);
                 self.advance(now_ms, &mut effects);
             }
@@ -446,6 +465,11 @@ impl Saga {
                 effects.push(Effect::ReleaseLiens);
             }
         }
+        // Every effect follows a change the shell records: nothing is done unannounced.
+        assert!(
+            effects.is_empty() || self.changes.len() > changes_before,
+            "effects come of changes"
+        );
         self.assert_at_most_one_blocking(&effects);
         self.assert_steps_in_order();
         self.assert_steps_fit_event();
@@ -597,6 +621,9 @@ impl Saga {
 
     fn move_step(&mut self, index: usize, input: StepInput) -> Result<(), CteError> {
         let from = self.steps[index].status;
+        if matches!(input, StepInput::Compensate | StepInput::Compensated) {
+            assert_eq!(self.status, EventStatus::Compensating, "a step is undone as its event is");
+        }
         let to = step_transition(from, input)?;
         if to != from {
             self.changes.push(Change::Step { index, from, to });
@@ -631,7 +658,7 @@ impl Saga {
             effects.push(Effect::ReleaseLiens);
             return Ok(());
         };
-        match self.steps[index].status {
+        let moved = match self.steps[index].status {
             StepStatus::Pending => self.execute(index, effects),
             // A retry scheduled or a report awaited: never run again in the same drive.
             StepStatus::Waiting => self.move_event(EventInput::MustWait),
@@ -644,7 +671,13 @@ impl Saga {
                     "a running event's first unfinished step is pending or waiting, not {status}"
                 )
             }
-        }
+        };
+        // Not complete: it runs that step now, or waits on it.
+        assert!(
+            matches!(self.status, EventStatus::Running | EventStatus::Waiting),
+            "an unfinished event runs a step or waits on one"
+        );
+        moved
     }
 
     /// Counts an attempt of step `index` and runs it; an `external` step waits on the
@@ -726,6 +759,8 @@ impl Saga {
             matches!(self.status, EventStatus::Compensating | EventStatus::Compensated),
             "a cancelled event turns back"
         );
+        // The step it waited on failed or was asked to compensate: nothing waits any more.
+        assert!(self.steps.iter().all(|step| step.status != StepStatus::Waiting));
         Ok(())
     }
 
@@ -742,7 +777,10 @@ impl Saga {
             return Ok(());
         }
         self.move_event(EventInput::Resume)?;
-        self.execute(index, effects)
+        self.execute(index, effects)?;
+        // A scheduled retry follows a failed attempt: this one is the second at least.
+        assert!(self.steps[index].attempts >= 2, "a retry is a later attempt");
+        Ok(())
     }
 
     /// A compensating event whose `external` step's compensation went unreported too long
@@ -777,10 +815,12 @@ impl Saga {
             StepOutcome::Done => {
                 self.move_step(index, StepInput::Succeed)?;
                 self.advance(now_ms, effects);
-                Ok(())
             }
-            StepOutcome::Failed { retryable } => self.failed(index, retryable, now_ms, effects),
+            StepOutcome::Failed { retryable } => self.failed(index, retryable, now_ms, effects)?,
         }
+        // The outcome ended the run it reports (the next run, if any, is of a later step).
+        assert_ne!(self.steps[index].status, StepStatus::Running, "an outcome ends its run");
+        Ok(())
     }
 
     /// Step `index` failed: a retryable failure with attempts left (of the step's own
@@ -808,6 +848,9 @@ impl Saga {
             effects.push(Effect::RecordError(ErrorCause::StepFailed(index)));
         }
         self.advance(now_ms, effects);
+        // A retry waits for its time and a final failure turns back: neither runs on in the
+        // drive that saw the failure.
+        assert_ne!(self.status, EventStatus::Running, "a failure never runs on at once");
         Ok(())
     }
 
@@ -832,10 +875,20 @@ impl Saga {
                 effects.push(Effect::RecordError(ErrorCause::CompensationFailed(index)));
             }
         }
+        // Undone, or left compensating for an operator with its event failed.
+        assert!(
+            self.steps[index].status == StepStatus::Compensated
+                || self.status == EventStatus::Failed,
+            "a compensation's outcome settles its step or fails its event"
+        );
         Ok(())
     }
 
     fn refuse_report(&self, index: usize) -> CteError {
+        // Refused only when no report was ever awaited; one that came too late is recorded as
+        // late instead (a bank may have paid: the application must hear it was taken).
+        let step = &self.steps[index];
+        assert!(step.kind != StepKind::External || step.status == StepStatus::Pending);
         CteError::TransitionNotAllowed {
             what: "transaction",
             from: self.steps[index].status.as_str(),
@@ -871,10 +924,12 @@ impl Saga {
             StepReport::Completed => {
                 self.move_step(index, StepInput::Succeed)?;
                 self.advance(now_ms, effects);
-                Ok(())
             }
-            StepReport::Failed { retryable } => self.failed(index, retryable, now_ms, effects),
+            StepReport::Failed { retryable } => self.failed(index, retryable, now_ms, effects)?,
         }
+        // A report is taken once: the same report again is a late one.
+        assert!(!self.steps[index].awaits_report(), "a report ends the wait on it");
+        Ok(())
     }
 
     /// The application reports the compensation of an `external` step it was asked to

@@ -71,13 +71,17 @@ impl Metadata {
                 limit: METADATA_BYTES_MAX,
             });
         }
-        match value {
-            None | Some(Value::Object(_)) => Ok(Metadata(value)),
-            Some(Value::Null) => Ok(Metadata(None)),
+        let metadata = match value {
+            None | Some(Value::Object(_)) => Metadata(value),
+            Some(Value::Null) => Metadata(None),
             Some(Value::Bool(_) | Value::Number(_) | Value::String(_) | Value::Array(_)) => {
-                Err(CteError::MetadataInvalid { why: "metadata must be a JSON object" })
+                return Err(CteError::MetadataInvalid { why: "metadata must be a JSON object" })
             }
-        }
+        };
+        // An object or nothing: what the column's domain (`cte_json_object`) accepts, and a JSON
+        // null is stored as SQL NULL rather than refused by it.
+        assert!(metadata.0.as_ref().is_none_or(Value::is_object));
+        Ok(metadata)
     }
 
     pub fn value(&self) -> Option<&Value> {

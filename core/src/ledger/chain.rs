@@ -64,6 +64,9 @@ fn field(text: &mut String, value: Option<&str>) {
 /// currency, amount, reference, step, lien, time). Rebuilt from stored rows, any entry added to
 /// the posting, removed from it or changed in any of those columns changes the text.
 pub fn canonical(posting_id: &str, entries: &[EntryText<'_>]) -> String {
+    // A whole posting, never a half one: `Posting::assert_balanced` holds every posting to two
+    // entries at least before it is written.
+    assert!(entries.len() >= 2, "a posting's canonical text covers all its entries");
     let mut text = format!("{CANONICAL_VERSION}{posting_id}\n");
     let header_bytes = text.len();
     for entry in entries {
@@ -117,6 +120,8 @@ pub fn link(previous: &Link, canonical: &str, account: &str, balance_after: &str
     let link: Link = hash.finalize().into();
     // A link is never the genesis value, so no entry's link can pass for "no entry before".
     assert_ne!(link, GENESIS);
+    // Nor its predecessor: each entry moves the chain on.
+    assert_ne!(link, *previous);
     link
 }
 
@@ -185,7 +190,8 @@ mod tests {
         let mut forged = entry("a", "1.00");
         forged.reference = Some("r1:t");
         forged.transaction_id = None;
-        assert_ne!(canonical("p", &[forged]), canonical("p", &[entry("a", "1.00")]));
+        let other = entry("b", "-1.00");
+        assert_ne!(canonical("p", &[forged, other]), canonical("p", &[entry("a", "1.00"), other]));
     }
 
     #[test]

@@ -71,9 +71,10 @@ impl Posting {
         refuse_system_account(account)?;
         let posting =
             Posting::balanced(PostingKind::Deposit, amount, SYSTEM_ACCOUNT_WORLD, account.as_str());
-        // The wallet is credited, never debited, by a deposit.
+        // The wallet is credited, never debited, by a deposit: the money comes from `@world`.
         assert_eq!(posting.entries[1].account_id, account.as_str());
         assert!(posting.entries[1].amount.is_sign_positive());
+        assert!(posting.entries[0].is_system());
         Ok(posting)
     }
 
@@ -86,9 +87,10 @@ impl Posting {
             account.as_str(),
             SYSTEM_ACCOUNT_WORLD,
         );
-        // The wallet is debited, never credited, by a withdrawal.
+        // The wallet is debited, never credited, by a withdrawal: the money goes to `@world`.
         assert_eq!(posting.entries[0].account_id, account.as_str());
         assert!(posting.entries[0].amount.is_sign_negative());
+        assert!(posting.entries[1].is_system());
         Ok(posting)
     }
 
@@ -198,6 +200,8 @@ impl Posting {
             }
         }
         refund.assert_balanced();
+        // It returns what was asked, or all that was moved.
+        assert_eq!(refund.moved(), part.unwrap_or(self.moved()));
         refund
     }
 
@@ -207,8 +211,11 @@ impl Posting {
             .entries
             .iter()
             .filter(|entry| entry.amount.is_sign_positive())
-            .try_fold(Decimal::ZERO, |sum, entry| sum.checked_add(entry.amount))
-            .unwrap_or(Decimal::MAX);
+            .try_fold(Decimal::ZERO, |sum, entry| sum.checked_add(entry.amount));
+        // Amounts are below 10^16 and a posting has at most a split's legs (SPLIT_LEGS_MAX) and
+        // a remainder: their sum is far inside `Decimal`, never a figure to cap.
+        assert!(moved.is_some(), "a posting's credits sum within Decimal");
+        let moved = moved.unwrap_or_default();
         assert!(!moved.is_sign_negative());
         moved
     }
@@ -248,6 +255,8 @@ impl Posting {
         // Callers refuse a system account as the wallet and a transfer to itself.
         assert_ne!(debited, credited);
         let value = amount.value();
+        // An `Amount` is positive (its parser refuses the rest): `debited` is the one that pays.
+        assert!(value > Decimal::ZERO);
         let entries = vec![
             Entry { account_id: debited.to_string(), amount: -value },
             Entry { account_id: credited.to_string(), amount: value },
@@ -255,6 +264,7 @@ impl Posting {
         let currency = amount.currency().to_string();
         let posting = Posting { kind, currency, entries, settles: false };
         posting.assert_balanced();
+        assert_eq!(posting.moved(), value, "it moves the amount, no more, no less");
         posting
     }
 

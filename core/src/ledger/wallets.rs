@@ -91,6 +91,9 @@ impl Wallet {
 
     /// What the wallet holds free of liens: its balance less what they reserve.
     pub fn available(&self) -> Result<Decimal, Refused> {
+        // Liens reserve positive amounts and give back no more than they took (`release`); the
+        // column's domain (`cte_reserved`, >= 0) holds a read row to the same.
+        assert!(!self.reserved.is_sign_negative(), "a wallet never reserves less than nothing");
         exact_sub(self.balance, self.reserved).ok_or(Refused::Overflow)
     }
 
@@ -119,6 +122,7 @@ impl Wallet {
         let available = self.available()?;
         let available_after = exact_sub(available, amount).ok_or(Refused::Overflow)?;
         if !self.admits(available_after) {
+            assert!(self.floor.is_some(), "only a floor refuses a lien");
             return Err(Refused::Funds {
                 posting: 0,
                 account_id: String::new(),
@@ -135,6 +139,9 @@ impl Wallet {
 
     /// Gives back `amount` a lien reserved.
     pub fn release(&mut self, amount: Decimal) -> Result<(), Refused> {
+        // What a lien still holds: its amount less its captures, positive while it is active (a
+        // capture that takes the rest ends it).
+        assert!(amount > Decimal::ZERO, "a lien gives back a positive amount");
         let reserved = exact_sub(self.reserved, amount).ok_or(Refused::Overflow)?;
         assert!(!reserved.is_sign_negative(), "a wallet never gives back more than it reserved");
         self.reserved = reserved;
@@ -195,6 +202,7 @@ pub fn apply(
             let available_after = exact_add(available, entry.amount).ok_or(Refused::Overflow)?;
             // A credit never makes a wallet worse off, whatever its floor.
             if entry.amount.is_sign_negative() && !wallet.admits(available_after) {
+                assert!(wallet.floor.is_some(), "only a floor refuses a debit");
                 return Err(Refused::Funds {
                     posting: index,
                     account_id: key.0,

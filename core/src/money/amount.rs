@@ -250,6 +250,9 @@ impl DecimalText {
 
     /// The value as a `Decimal`; callers have checked it fits in 28 digits.
     pub(super) fn to_decimal(&self) -> Decimal {
+        // `Amount::parse` bounds the integer digits by AMOUNT_INTEGER_DIGITS_MAX and the
+        // decimals by the currency's scale, `Rate::parse` by RATE_DIGITS_MAX and RATE_SCALE_MAX.
+        assert!(self.integer_digits() + self.decimals() <= DECIMAL_DIGITS_MAX);
         let integer = if self.integer.is_empty() { "0" } else { &self.integer };
         let sign = if self.negative { "-" } else { "" };
         let text = if self.fraction.is_empty() {

@@ -20,14 +20,17 @@ use rust_decimal::Decimal;
 /// balance grows without bound, so its arithmetic goes through here: a sum that would be
 /// rounded is refused instead.
 pub fn exact_add(a: Decimal, b: Decimal) -> Option<Decimal> {
-    let sum = a.checked_add(b)?;
-    exact(sum, a, b)
+    let sum = exact(a.checked_add(b)?, a, b);
+    // Exact means reversible: taking `b` back off gives `a` again, to the last decimal.
+    assert!(sum.is_none_or(|sum| sum.checked_sub(b) == Some(a)), "{a} + {b} was rounded");
+    sum
 }
 
 /// `a - b`, exactly, or `None` (see [`exact_add`]).
 pub fn exact_sub(a: Decimal, b: Decimal) -> Option<Decimal> {
-    let difference = a.checked_sub(b)?;
-    exact(difference, a, b)
+    let difference = exact(a.checked_sub(b)?, a, b);
+    assert!(difference.is_none_or(|d| d.checked_add(b) == Some(a)), "{a} - {b} was rounded");
+    difference
 }
 
 /// `result` if nothing of `a` and `b`'s decimals was rounded away. A rounded result has fewer

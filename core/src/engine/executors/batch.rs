@@ -113,6 +113,8 @@ fn item_postings(
         }
     };
     let postings = postings.map_err(|error| in_item(error, &id))?;
+    // Every wallet type posts (or refuses): an item's run of postings is never empty.
+    assert!(!postings.is_empty(), "a wallet item posts");
     let reference = super::reference(&step_type, payload)?;
     let first = plan.postings.len();
     let count = postings.len();
@@ -123,10 +125,14 @@ fn item_postings(
 
 /// A payload refusal inside an item names the item.
 fn in_item(error: CteError, id: &str) -> CteError {
-    match error {
+    let sqlstate = error.sqlstate();
+    let named = match error {
         CteError::PayloadInvalid { step_type, why } => {
             CteError::PayloadInvalid { step_type, why: format!("transaction {id:?}: {why}") }
         }
         other => other,
-    }
+    };
+    // Naming the item changes the message only: the reason and its code stay.
+    assert_eq!(named.sqlstate(), sqlstate);
+    named
 }

@@ -70,6 +70,7 @@ pub fn identifier_list(text: &str) -> Option<Vec<String>> {
         return Some(names);
     }
     loop {
+        let at_start = at;
         let name = if chars[at] == '"' {
             let mut name = String::new();
             at += 1;
@@ -106,6 +107,8 @@ pub fn identifier_list(text: &str) -> Option<Vec<String>> {
         };
         // A quoted name may not be empty, and an unquoted one has at least one character.
         assert!(!name.is_empty(), "every name of a list has text");
+        // Each pass reads a name of one character at least: the loop ends with the text.
+        assert!(at > at_start, "every pass moves on");
         names.push(name);
         skip_space(&mut at);
         match chars.get(at) {

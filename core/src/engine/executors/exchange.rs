@@ -55,9 +55,12 @@ pub(super) fn plan(payload: &RawValue, book: &CurrencyBook) -> Result<Vec<Postin
         Posting::exchange_leg(&source, &source_amount, true)?,
         Posting::exchange_leg(&destination, &destination_amount, false)?,
     ];
-    // Each currency's side balances on its own, through `@exchange`.
+    // Each currency's side balances on its own, through `@exchange`: the source amount in, the
+    // converted one (as stated, if it was) out.
     assert_eq!(postings[0].currency, source_currency.code());
     assert_eq!(postings[1].currency, destination_currency.code());
+    assert_eq!(postings[0].moved(), source_amount.value());
+    assert_eq!(postings[1].moved(), destination_amount.value());
     if let Some(fee) = fee(&fields, &source, &source_currency, book)? {
         postings.push(fee);
     }

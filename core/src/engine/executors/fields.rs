@@ -42,6 +42,8 @@ pub(crate) fn json_kind(raw: &RawValue) -> JsonKind {
 pub(super) struct Fields<'a> {
     step_type: &'a str,
     object: BTreeMap<String, &'a RawValue>,
+    /// The fields the step type declares (`None`: any, for `any_object`).
+    allowed: Option<&'a [&'a str]>,
 }
 
 impl<'a> Fields<'a> {
@@ -49,9 +51,10 @@ impl<'a> Fields<'a> {
     pub(super) fn new(
         step_type: &'a str,
         payload: &'a RawValue,
-        allowed: &[&str],
+        allowed: &'a [&'a str],
     ) -> Result<Fields<'a>, CteError> {
-        let fields = Fields::any_object(step_type, payload)?;
+        let mut fields = Fields::any_object(step_type, payload)?;
+        fields.allowed = Some(allowed);
         if let Some(unknown) = fields.object.keys().find(|name| !allowed.contains(&name.as_str())) {
             return Err(fields.invalid(format!("unknown field {unknown:?}")));
         }
@@ -72,7 +75,7 @@ impl<'a> Fields<'a> {
             return Err(not_object());
         }
         let object = serde_json::from_str(payload.get()).map_err(|_| not_object())?;
-        Ok(Fields { step_type, object })
+        Ok(Fields { step_type, object, allowed: None })
     }
 
     pub(super) fn invalid(&self, why: String) -> CteError {
@@ -81,6 +84,9 @@ impl<'a> Fields<'a> {
 
     /// A field's raw text; missing and `null` are the same.
     pub(super) fn raw(&self, name: &str) -> Result<&'a RawValue, CteError> {
+        // A field the step type does not declare is refused by `new` whenever it is given, so
+        // reading one would report it missing forever: a typo in the planner, not the payload.
+        assert!(self.allowed.is_none_or(|allowed| allowed.contains(&name)), "{name:?} declared");
         match self.object.get(name) {
             Some(raw) if json_kind(raw) != JsonKind::Literal || raw.get().trim() != "null" => {
                 Ok(raw)
@@ -95,8 +101,14 @@ impl<'a> Fields<'a> {
         if matches!(json_kind(raw), JsonKind::Object | JsonKind::Array) {
             return Err(self.invalid(format!("field {name:?} must be {expected}")));
         }
-        serde_json::from_str(raw.get())
-            .map_err(|_| self.invalid(format!("field {name:?} must be {expected}")))
+        let value: Value = serde_json::from_str(raw.get())
+            .map_err(|_| self.invalid(format!("field {name:?} must be {expected}")))?;
+        // What the first byte said (`json_kind`) and what `raw` let through (no `null`) is what
+        // the parser read.
+        assert!(!value.is_object(), "a scalar, as its first byte said");
+        assert!(!value.is_array(), "a scalar, as its first byte said");
+        assert!(!value.is_null(), "`raw` reads a null field as missing");
+        Ok(value)
     }
 
     /// A field's value, when it is a scalar.
@@ -148,7 +160,11 @@ impl<'a> Fields<'a> {
     }
 
     pub(super) fn currency(&self, name: &str, book: &CurrencyBook) -> Result<Currency, CteError> {
-        book(&self.text(name)?)
+        let code = self.text(name)?;
+        let currency = book(&code)?;
+        // The shell's book returns the currency it was asked for, or refuses.
+        assert_eq!(currency.code(), code, "the currency book answers for the code asked");
+        Ok(currency)
     }
 
     fn decimal(&self, name: &str) -> Result<Value, CteError> {

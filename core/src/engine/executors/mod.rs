@@ -83,6 +83,8 @@ impl StepType {
     /// letters, digits and `_`, joined by dots (`fee.collection`), at most 128 bytes.
     pub fn parse(name: &str) -> Result<StepType, CteError> {
         if let Some((_, step_type)) = BUILT_IN.iter().find(|(text, _)| *text == name) {
+            // Each built-in type is listed once: its name reads back (`as_str` searches by type).
+            assert_eq!(step_type.as_str(), name, "BUILT_IN names each type once");
             return Ok(step_type.clone());
         }
         let word_ok = |word: &str| {
@@ -106,10 +108,13 @@ impl StepType {
     }
 
     pub fn as_str(&self) -> &str {
-        match self {
+        let name = match self {
             StepType::Custom(name) | StepType::Hosted(name) => name,
             built_in => BUILT_IN.iter().find(|(_, t)| t == built_in).map_or("", |(name, _)| name),
-        }
+        };
+        // Every built-in type is in BUILT_IN, and `parse` makes no custom type without a name.
+        assert!(!name.is_empty(), "every step type has a name: {self:?}");
+        name
     }
 
     pub fn is_built_in(&self) -> bool {
@@ -124,7 +129,7 @@ impl StepType {
 
     /// How the saga treats a step of this type.
     pub fn kind(&self) -> StepKind {
-        match self {
+        let kind = match self {
             StepType::Transfer
             | StepType::Deposit
             | StepType::Batch
@@ -133,7 +138,12 @@ impl StepType {
             StepType::Withdrawal | StepType::Exchange => StepKind::Held,
             StepType::External | StepType::Hosted(_) => StepKind::External,
             StepType::Custom(_) => StepKind::Custom,
-        }
+        };
+        // Only a registered executor's type runs its own functions, and a step that holds
+        // funds is planned from a payload the ledger reads (its liens hold the plan's debits).
+        assert!(kind != StepKind::Custom || !self.is_built_in());
+        assert!(!kind.holds_funds() || self.reads_payload());
+        kind
     }
 }
 
@@ -174,6 +184,8 @@ pub fn plan(
         }
         StepType::Custom(_) | StepType::Hosted(_) => return Ok(None),
     };
+    // A money step moves money: each planner makes one posting at least, or refuses.
+    assert!(!postings.is_empty(), "a built-in money step posts");
     Ok(Some(StepPlan { postings, items: Vec::new(), batch_id: None }))
 }
 

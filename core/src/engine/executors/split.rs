@@ -211,6 +211,9 @@ fn with_remainder(
             )))
         }
     }
+    // The credits share out the whole amount (`Posting::split` checks it again as it posts).
+    let credited: i128 = credits.iter().map(|(_, part)| part.mantissa()).sum();
+    assert_eq!(credited, total, "the legs and the remainder take the amount exactly");
     Ok(credits)
 }
 
