@@ -45,12 +45,17 @@ impl LienStatus {
 
     /// The status named `text`; `None` for a name that is not one (a table CHECK prevents it).
     pub fn parse(text: &str) -> Option<LienStatus> {
-        LienStatus::ALL.into_iter().find(|status| status.as_str() == text)
+        let status = LienStatus::ALL.into_iter().find(|status| status.as_str() == text);
+        assert!(status.is_none_or(|status| status.as_str() == text), "a status reads back");
+        status
     }
 
     /// Whether the lien's amount is counted in its balance's `reserved`.
     pub fn reserves(self) -> bool {
-        self == LienStatus::Active
+        let reserves = self == LienStatus::Active;
+        // An ended lien holds nothing: its funds were moved or given back as it ended.
+        assert!(!reserves || !self.is_final());
+        reserves
     }
 
     /// Whether the lien has ended (captured, released or expired).
@@ -142,25 +147,26 @@ impl Lien {
     /// What it still holds: the amount first held less what captures took.
     pub fn outstanding(&self) -> Decimal {
         // The table's CHECK and every capture (`capture_split`) keep captures within the lien.
-        match self.amount.checked_sub(self.captured) {
-            Some(left) if !left.is_sign_negative() => left,
-            _ => panic!("captures never exceed a lien: {} of {}", self.captured, self.amount),
-        }
+        let left = self.amount.checked_sub(self.captured);
+        assert!(left.is_some_and(|left| !left.is_sign_negative()), "captures within the lien");
+        let left = left.unwrap_or_default();
+        assert!(left <= self.amount, "what is left is part of what was held");
+        left
     }
 
     /// Whether, at `now`, it counts as expired although not marked so yet: its `expires_at`
     /// has passed and it has not ended. Every function treats it as expired from then on.
     pub fn overdue(&self, now: i64) -> bool {
-        !self.status.is_final() && self.expires_at.is_some_and(|at| at <= now)
+        let overdue = !self.status.is_final() && self.expires_at.is_some_and(|at| at <= now);
+        assert!(!overdue || self.expires_at.is_some(), "only a lien that expires is overdue");
+        overdue
     }
 
     /// What it reserves on its wallet now.
     fn reserved(&self) -> Decimal {
-        if self.status.reserves() {
-            self.outstanding()
-        } else {
-            Decimal::ZERO
-        }
+        let reserved = if self.status.reserves() { self.outstanding() } else { Decimal::ZERO };
+        assert!(!reserved.is_sign_negative() && reserved <= self.amount);
+        reserved
     }
 }
 
@@ -231,8 +237,10 @@ pub fn handle(lien: &Lien, ask: LienAsk, now: i64) -> Result<Option<LienEffects>
         LienAsk::ExpireIfDue if !overdue => None,
         LienAsk::ExpireIfDue => Some(moved(lien, LienInput::Expire, Some("expired"))?),
     };
-    if let Some(effects) = &effects {
-        assert_effects(lien, effects);
+    match &effects {
+        Some(effects) => assert_effects(lien, effects),
+        // Only a release sent again, or an expiry of a lien no longer due, does nothing.
+        None => assert!(matches!(ask, LienAsk::Release { .. } | LienAsk::ExpireIfDue)),
     }
     Ok(effects)
 }
@@ -255,6 +263,8 @@ fn refuse_by_api(lien: &Lien, overdue: bool, input: &'static str) -> Result<(), 
 
 /// A move by `input` alone: its funds reserved or given back as its new status asks.
 fn moved(lien: &Lien, input: LienInput, reason: Option<&str>) -> Result<LienEffects, CteError> {
+    // Captures take money and go through `captured` or `step_captured`.
+    assert_ne!(input, LienInput::Capture);
     let to = lien_transition(lien.status, input)?;
     let reserve = match (lien.status.reserves(), to.reserves()) {
         (false, true) => Reserve::Hold(lien.outstanding()),
@@ -271,6 +281,7 @@ fn captured(lien: &Lien, requested: Option<Decimal>, last: bool) -> Result<LienE
     lien_transition(lien.status, LienInput::Capture)?;
     let outstanding = lien.outstanding();
     let (taken, remainder) = capture_split(outstanding, requested)?;
+    assert!(taken <= outstanding && remainder < outstanding);
     let ends = last || remainder.is_zero();
     // The moved part leaves the reserve with the posting; an ending capture gives back the rest.
     let given_back = if ends { outstanding } else { taken };
@@ -356,6 +367,8 @@ pub fn capture_is_replay(
     last: bool,
 ) -> bool {
     assert!(!first.released_rest || first.ended_lien, "only a capture that ended it released");
+    // A recorded capture moved something (`capture_split` refuses nothing; entries are non-zero).
+    assert!(first.amount.is_sign_positive() && !first.amount.is_zero());
     let same_amount = match amount {
         Some(amount) => amount == first.amount,
         None => first.ended_lien && !first.released_rest,

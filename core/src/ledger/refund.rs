@@ -340,6 +340,9 @@ pub fn plan(
 /// The refusal of a refund of `target` (an event, or a capture) asking `amount` when `left` is
 /// all that is left to refund.
 fn exceeds(target: &str, amount: String, left: Decimal) -> CteError {
+    // Refunds never return more than was moved (each counts the ones before; the ledger's
+    // verification checks it again), so what is left is never negative.
+    assert!(!left.is_sign_negative(), "what is left to refund: {left}");
     let left = if left.is_zero() { "nothing".to_string() } else { left.to_string() };
     CteError::RefundExceedsEvent { event_id: target.to_string(), amount, left }
 }
@@ -399,6 +402,8 @@ fn in_proportion(
     }
     let currency = one_currency(target, currency)?;
     let positions = net_positions(all, &refunded.by_account);
+    // Every account of the event has its position, and refunds only touched those.
+    assert!(positions.len() >= 2);
     let Some(payer) = single_payer(all) else {
         if amount.is_none() && nothing_left(&positions) {
             // Refunded whole already: there is nothing to give back, whoever paid.
@@ -452,6 +457,8 @@ fn with_legs(
         })
         .collect::<Result<Vec<RefundLeg>, CteError>>()?;
     let positions = net_positions(all, &refunded.by_account);
+    // Each part was checked in the currency's scale above, none changed by it.
+    assert!(legs.iter().all(|leg| leg.amount.scale() <= currency.scale()));
     by_legs(target, currency.code(), &positions, &legs)
 }
 
