@@ -64,6 +64,18 @@ WORKLOADS = [
              BATCH_FIRST + "SELECT plain.batch_set(:first);"), 1000, (1,), (10000,)),
     workload("batch of 1,000, against a PL/pgSQL loop", (BATCH_FIRST + "SELECT bench.batch(:first);",
              BATCH_FIRST + "SELECT plain.batch(:first);"), 1000, (1,), (10000,)),
+    # cte_transfers (SPEC §11): the same 1,000 transfers as independent items of one call.
+    workload("cte_transfers of 1,000, against a set-based batch", (BATCH_FIRST + "SELECT bench.transfers(:first);",
+             BATCH_FIRST + "SELECT plain.batch_set(:first);"), 1000, (1,), (10000,)),
+]
+
+# Against pgledger (a plain PL/pgSQL ledger), when bench/run found a copy of it to load.
+PGLEDGER = [
+    workload("cte_transfer, against pgledger", (TRANSFER[0],
+             "SELECT count(*) FROM pgledger_create_transfer('a' || :a, 'a' || :b, 0.01);"), 1, (1, 8), (10000,)),
+    workload("cte_transfers of 1,000, against pgledger_create_transfers", (
+             BATCH_FIRST + "SELECT bench.transfers(:first);",
+             BATCH_FIRST + "SELECT bench.pgledger_transfers(:first);"), 1000, (1,), (10000,)),
 ]
 
 # bench/run scale: the same transfer over a small, fresh ledger and over a large one.
@@ -131,7 +143,7 @@ def percentile(values, fraction):
 
 
 def measure(args, logdir, save, rows):
-    for spec in SCALE if args.scale else WORKLOADS:
+    for spec in SCALE if args.scale else WORKLOADS + (PGLEDGER if args.pgledger else []):
         name, per_txn = spec["name"], spec["per_txn"]
         if args.only and name != args.only:
             continue
@@ -304,6 +316,8 @@ def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--only", help="run just this workload")
     parser.add_argument("--results", help="add the rows to this results file instead of a new one")
+    parser.add_argument("--pgledger", action="store_true",
+                        help="pgledger is loaded: add the workloads against it")
     parser.add_argument("--scale", action="store_true",
                         help="the scale runs (databases cte_scale_small and cte_scale_large)")
     args = parser.parse_args()

@@ -170,6 +170,16 @@ BEGIN
     PERFORM cte_ctel.ctel_capture_lien(lien, destination);
 END $$;
 
+-- The same 1,000 transfers as independent items of one cte_transfers call (SPEC §11: each
+-- posted or refused on its own, one event each); returns how many were posted.
+CREATE FUNCTION bench.transfers(first int) RETURNS bigint LANGUAGE sql AS $$
+    SELECT count(*) FILTER (WHERE status = 'posted') FROM cte_ctel.cte_transfers((
+        SELECT jsonb_agg(jsonb_build_object('source_account_id', 'a' || (first + i % 10),
+                   'destination_account_id', 'a' || (first + (i + 1) % 10), 'amount', '0.01',
+                   'currency', 'USD') ORDER BY i)
+          FROM generate_series(0, 999) i))
+$$;
+
 CREATE FUNCTION bench.batch(first int) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     e uuid := cte_ctel.cte_create_event('batch');
