@@ -11,7 +11,7 @@ use super::engine::{client_context, metadata_of};
 use super::json_text::JsonbText;
 use super::{refused, required};
 use crate::driver::holds;
-use crate::store::{ledger, liens};
+use crate::store::ledger;
 
 /// Reserves funds on a wallet. For an event that has not started the lien is `pending` and
 /// takes its funds when the event starts; otherwise it is `active` at once. `event_id` may be
@@ -115,7 +115,7 @@ fn ctel_capture_lien_partly(
             checks::reference(reference)?;
         }
         let amount = amount.map(|amount| amount.to_string());
-        let asked = liens::Capture {
+        let asked = holds::Capture {
             destination: &destination,
             amount: amount.as_deref(),
             reference: reference.as_deref(),

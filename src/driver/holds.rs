@@ -3,7 +3,8 @@
 //! change the holds of its own event under its drive).
 
 use cte_ctel_core::ledger::{
-    capture_is_replay, AccountId, LienStatus, Metadata, SYSTEM_ACCOUNT_PREFIX,
+    capture_is_replay, AccountId, LienAsk, LienStatus, Metadata, Posting, Reserve,
+    SYSTEM_ACCOUNT_PREFIX,
 };
 use cte_ctel_core::money::Amount;
 use cte_ctel_core::CteError;
@@ -14,7 +15,7 @@ use rust_decimal::Decimal;
 use super::{reentry, Context};
 use crate::store::changes::{self, Batch, Change};
 use crate::store::liens::{self, LienRow};
-use crate::store::{events, LockWait};
+use crate::store::{events, ledger, postings, LockWait};
 
 fn record(lien_event: Option<Uuid>, change: Change, reason: Option<String>, ctx: &Context) {
     changes::record(&Batch {
@@ -92,10 +93,54 @@ fn locked(lien_id: Uuid, input: &'static str) -> Result<LienRow, CteError> {
     Ok(lien)
 }
 
+/// A capture asked of a lien.
+pub struct Capture<'a> {
+    pub destination: &'a AccountId,
+    /// Up to what it still holds; `None`: all of it.
+    pub amount: Option<&'a str>,
+    /// Carried by the capture's entries.
+    pub reference: Option<&'a str>,
+    /// The remainder is released and the lien ends `captured`; otherwise it stays active for
+    /// later captures (until one takes all it holds).
+    pub last: bool,
+}
+
+/// Performs the capture the lien machine decides: moves what it says to the destination,
+/// giving the hold back in the same update of the wallet. Returns the capture's posting id and
+/// the change.
+fn capture_locked(lien: &LienRow, asked: &Capture) -> Result<(Uuid, Change), CteError> {
+    let currency = ledger::currency(&lien.currency)?;
+    let ask = LienAsk::Capture { requested: asked.amount, currency: &currency, last: asked.last };
+    let effects = lien.handle(ask)?;
+    let Some(effects) = effects else {
+        panic!("the lien machine answers a capture with its move or a refusal");
+    };
+    let (Some(moved), Reserve::GiveBack(given_back)) = (effects.moved, effects.reserve) else {
+        panic!("a capture moves money and gives back its hold: {effects:?}");
+    };
+    let captured = Amount::parse(&moved.to_string(), &currency)?;
+    let source = AccountId::parse(&lien.account_id)?;
+    let mut posting = Posting::transfer(&source, asked.destination, &captured)?;
+    posting.settles = true; // it spends funds held before any freeze
+                            // Both wallets in the global order before either is touched: giving the hold back locks
+                            // the source, and the posting would otherwise lock the destination after it.
+    let destination = asked.destination.as_str().to_string();
+    let wallets = vec![lien.wallet(), (destination, lien.currency.clone())];
+    postings::lock_wallets(wallets, LockWait::Wait)?;
+    // The hold is given back first, so the capture's own debit is checked like any posting;
+    // both are written in one update of the wallet.
+    let origin = postings::Origin { step: None, lien: Some(lien.id) };
+    let releases = [(lien.wallet(), given_back)];
+    let ids =
+        postings::post_releasing(&[posting], &[asked.reference], origin, &releases, LockWait::Wait)
+            .map_err(|(_, e)| e)?;
+    Ok((ids[0], liens::write_capture(lien, &effects, ids[0])))
+}
+
 /// The capture already made under the asked reference (unique per lien, SPEC §9): its
 /// posting id when this is the same request again (a replay, whatever the lien's status now),
 /// `idempotency_conflict` when it is another request.
-fn captured_before(lien: &LienRow, asked: &liens::Capture) -> Result<Option<Uuid>, CteError> {
+fn captured_before(lien: &LienRow, asked: &Capture) -> Result<Option<Uuid>, CteError> {
     let Some(reference) = asked.reference else {
         return Ok(None);
     };
@@ -137,13 +182,13 @@ pub fn release(lien_id: Uuid, reason: Option<&str>, ctx: &Context) -> Result<(),
 
 /// Moves up to what the lien holds to the capture's destination; with `last`, the rest is
 /// released, otherwise it stays held for later captures. Returns the posting id.
-pub fn capture(lien_id: Uuid, asked: &liens::Capture, ctx: &Context) -> Result<Uuid, CteError> {
+pub fn capture(lien_id: Uuid, asked: &Capture, ctx: &Context) -> Result<Uuid, CteError> {
     let lien = locked(lien_id, "capture a lien of")?;
     // Under the lien's lock: a racing capture with the same reference has committed or not.
     if let Some(first) = captured_before(&lien, asked)? {
         return Ok(first);
     }
-    let (posting_id, change) = liens::capture(&lien, asked)?;
+    let (posting_id, change) = capture_locked(&lien, asked)?;
     record(lien.event_id, change, None, ctx);
     Ok(posting_id)
 }

@@ -17,6 +17,7 @@ pub mod reentry;
 pub mod refunds;
 pub mod schedule;
 pub mod security;
+pub mod step_holds;
 pub mod steps;
 
 use crate::raise;
@@ -287,8 +288,12 @@ impl Drive {
                 Effect::CaptureHeld(index) => {
                     let step = &self.steps[index];
                     let plan = self.plans.of(index, step)?;
-                    let captured =
-                        liens::capture_step(step.id, plan, step.reference.as_deref(), ctx.wait)?;
+                    let captured = step_holds::capture_step(
+                        step.id,
+                        plan,
+                        step.reference.as_deref(),
+                        ctx.wait,
+                    )?;
                     self.lien_changes.extend(captured);
                     None
                 }

@@ -66,7 +66,8 @@ pub fn execute(
             // Their funds are held with liens; the postings are made when the event
             // completes (`CaptureHeld`), or the liens released if it is compensated.
             let plan = plan.ok_or_else(|| Failure::from(missing_plan(step)))?;
-            let (lien_ids, changes) = liens::hold_for_step(event_id, step.id, plan, wait)?;
+            let (lien_ids, changes) =
+                super::step_holds::hold_for_step(event_id, step.id, plan, wait)?;
             let ids: Vec<String> = lien_ids.iter().map(ToString::to_string).collect();
             Ok((Some(json!({ "lien_ids": ids }).to_string()), changes))
         }

@@ -128,7 +128,23 @@ pub fn executor(step_type: &str) -> Option<Executor> {
 
 /// The facts of the function `oid` names, for a registration by `registrant`.
 pub fn function(oid: Oid, registrant: Oid) -> ExecutorFunction {
-    let signature = signature_of(oid);
+    // `regprocedure` takes a bare number unchecked: an oid no function has names nothing.
+    let Some(signature) = signature_of(oid) else {
+        return ExecutorFunction {
+            signature: format!("(no function has oid {})", u32::from(oid)),
+            oid: None,
+            facts: FunctionFacts {
+                exists: false,
+                owned_by_registrant: false,
+                temporary: false,
+                plain: false,
+                executable_by_registrant: false,
+                search_path_pinned: false,
+                returns: "(none)".into(),
+                arguments: "(none)".into(),
+            },
+        };
+    };
     Spi::connect_mut(|client| {
         let args = [signature.as_str().into(), registrant.into()];
         let mut table = run_cached(client, FUNCTION, &args, false);
@@ -150,9 +166,9 @@ const SIGNATURE: &str = "
       FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
      WHERE p.oid = $1";
 
-/// The schema-qualified signature of a function.
-pub fn signature_of(oid: Oid) -> String {
-    required(select_one::<String>(SIGNATURE, &[oid.into()]), SIGNATURE, "a signature")
+/// The schema-qualified signature of a function; `None` when no function has this oid.
+pub fn signature_of(oid: Oid) -> Option<String> {
+    select_one::<String>(SIGNATURE, &[oid.into()])
 }
 
 const EXECUTOR_UPSERT: &str = "

@@ -3,10 +3,9 @@
 //! wallet's `reserved` through `postings`, the one writer, so two sessions racing for the same
 //! funds cannot both win. Every status change is returned as a `Change` for the feed.
 
-use cte_ctel_core::engine::executors::StepPlan;
 use cte_ctel_core::ledger::{
-    lien_handle, wallet_debits, AccountId, CaptureRecorded, Lien, LienAsk, LienEffects, LienStatus,
-    Metadata, Posting, Reserve,
+    lien_handle, AccountId, CaptureRecorded, Lien, LienAsk, LienEffects, LienStatus, Metadata,
+    Reserve,
 };
 use cte_ctel_core::money::Amount;
 use cte_ctel_core::CteError;
@@ -31,14 +30,16 @@ pub struct LienRow {
     pub status: LienStatus,
     /// What captures have taken of it so far.
     pub captured: Decimal,
-    /// Its `expires_at` (microseconds since the Unix epoch); `None`: never.
+    /// Its `expires_at` in microseconds since the Unix epoch, read within 1970 ..= 200000 AD
+    /// (an earlier time, `-infinity` included, has passed; a later one, `infinity` included,
+    /// never comes, and would not fit the count); `None`: never.
     pub expires_at: Option<i64>,
     /// The statement's time as it was read, in the same unit: the lien machine's `now`.
     pub read_at: i64,
 }
 
 impl LienRow {
-    fn wallet(&self) -> WalletKey {
+    pub fn wallet(&self) -> WalletKey {
         (self.account_id.clone(), self.currency.clone())
     }
 
@@ -54,7 +55,7 @@ impl LienRow {
     }
 
     /// What `ask` does to this lien now: decided by the core's lien machine.
-    fn handle(&self, ask: LienAsk) -> Result<Option<LienEffects>, CteError> {
+    pub fn handle(&self, ask: LienAsk) -> Result<Option<LienEffects>, CteError> {
         lien_handle(&self.machine(), ask, self.read_at)
     }
 }
@@ -92,8 +93,9 @@ macro_rules! lien_columns {
         concat!(
             "SELECT id, event_id, transaction_id, account_id, currency, amount::text, status,
                 coalesce(captured_amount, 0)::text,
-                CASE WHEN pg_catalog.isfinite(expires_at)
-                     THEN (extract(epoch FROM expires_at) * 1000000)::int8 END,
+                CASE WHEN expires_at IS NOT NULL THEN (extract(epoch FROM
+                     LEAST(GREATEST(expires_at, '1970-01-01 00:00:00+00'::timestamptz),
+                           '200000-01-01 00:00:00+00'::timestamptz)) * 1000000)::int8 END,
                 (extract(epoch FROM pg_catalog.statement_timestamp()) * 1000000)::int8
            FROM cte_ctel.cte_liens "
         )
@@ -354,48 +356,13 @@ pub fn release(lien: &LienRow, reason: Option<&str>) -> Result<Option<Change>, C
     change(lien, LienAsk::Release { reason }, LockWait::Wait)
 }
 
-/// A capture asked of a lien.
-pub struct Capture<'a> {
-    pub destination: &'a AccountId,
-    /// Up to what it still holds; `None`: all of it.
-    pub amount: Option<&'a str>,
-    /// Carried by the capture's entries.
-    pub reference: Option<&'a str>,
-    /// The remainder is released and the lien ends `captured`; otherwise it stays active for
-    /// later captures (until one takes all it holds).
-    pub last: bool,
-}
-
-/// Moves up to what the lien still holds to the destination. Returns the capture's posting
-/// id and the change (a lien that stays active records one too, active to active).
-pub fn capture(lien: &LienRow, asked: &Capture) -> Result<(Uuid, Change), CteError> {
-    let currency = ledger::currency(&lien.currency)?;
-    let requested = asked.amount.map(|amount| Amount::parse(amount, &currency)).transpose()?;
-    let ask = LienAsk::Capture { requested: requested.map(|a| a.value()), last: asked.last };
-    let effects = lien.handle(ask)?;
-    let effects = required(effects, "a capture", "the capture's move");
-    let (Some(moved), Reserve::GiveBack(given_back)) = (effects.moved, effects.reserve) else {
-        panic!("a capture moves money and gives back its hold: {effects:?}");
-    };
-    let captured = Amount::parse(&moved.to_string(), &currency)?;
-    let source = AccountId::parse(&lien.account_id)?;
-    let mut posting = Posting::transfer(&source, asked.destination, &captured)?;
-    posting.settles = true; // it spends funds held before any freeze
-                            // Both wallets in the global order before either is touched: giving the hold back locks
-                            // the source, and the posting would otherwise lock the destination after it.
-    let destination = asked.destination.as_str().to_string();
-    let wallets = vec![lien.wallet(), (destination, lien.currency.clone())];
-    postings::lock_wallets(wallets, LockWait::Wait)?;
-    // The hold is given back first, so the capture's own debit is checked like any posting;
-    // both are written in one update of the wallet.
-    let origin = postings::Origin { step: None, lien: Some(lien.id) };
-    let releases = [(lien.wallet(), given_back)];
-    let ids =
-        postings::post_releasing(&[posting], &[asked.reference], origin, &releases, LockWait::Wait)
-            .map_err(|(_, e)| e)?;
-    let capture = Some((effects.captured, ids[0]));
-    write_status(lien, effects.to, effects.reason.as_deref(), capture);
-    Ok((ids[0], lien_change(lien, Some(effects.from), effects.to)))
+/// Writes a capture the machine decided and the shell posted (`posting_id`: the capture's
+/// posting, or a step's first): the lien's status, captured total and last capture; returns the change (a lien that stays active records one
+/// too, active to active).
+pub fn write_capture(lien: &LienRow, effects: &LienEffects, posting_id: Uuid) -> Change {
+    assert!(matches!(effects.to, LienStatus::Active | LienStatus::Captured), "a capture's end");
+    write_status(lien, effects.to, effects.reason.as_deref(), Some((effects.captured, posting_id)));
+    lien_change(lien, Some(effects.from), effects.to)
 }
 
 // The capture of a lien made under a reference (its debit on the lien's wallet, made after the
@@ -491,76 +458,9 @@ pub fn release_of_step(
     liens.iter().map(|lien| change_held(lien, LienAsk::Ended { reason }, wait)).collect()
 }
 
-/// Holds the funds a step's postings will take out of wallets, until its event completes.
-pub fn hold_for_step(
-    event_id: Uuid,
-    step_id: Uuid,
-    plan: &StepPlan,
-    wait: LockWait,
-) -> Result<(Vec<Uuid>, Vec<Change>), CteError> {
-    let (mut ids, mut changes) = (Vec::new(), Vec::new());
-    for (account_id, currency_code, amount) in wallet_debits(&plan.postings) {
-        let currency = ledger::currency(&currency_code)?;
-        let amount = Amount::parse(&amount.to_string(), &currency)?;
-        let account = AccountId::parse(&account_id)?;
-        let metadata = Metadata::parse(None, 0)?;
-        let lien = NewLien {
-            event_id: Some(event_id),
-            step_id: Some(step_id),
-            account: &account,
-            amount: &amount,
-            expires_at: None,
-            metadata: &metadata,
-            idempotency_key: None,
-            active: true,
-        };
-        let (id, change) = create(&lien, wait)?;
-        ids.push(id);
-        changes.extend(change);
-    }
-    Ok((ids, changes))
-}
-
-/// At its event's completion: gives back a step's holds and makes its postings, marking each
-/// lien captured. The funds cannot go elsewhere in between: their rows stay locked.
-pub fn capture_step(
-    step_id: Uuid,
-    plan: &StepPlan,
-    reference: Option<&str>,
-    wait: LockWait,
-) -> Result<Vec<Change>, CteError> {
-    let liens = lock_liens(HELD_OF_STEP, step_id);
-    let mut wallets: Vec<WalletKey> = liens.iter().map(LienRow::wallet).collect();
-    for posting in &plan.postings {
-        let entries = posting.entries.iter().filter(|entry| !entry.is_system());
-        wallets.extend(entries.map(|entry| (entry.account_id.clone(), posting.currency.clone())));
-    }
-    postings::lock_wallets(wallets, wait)?;
-    let moves = liens.iter().map(|lien| lien.handle(LienAsk::StepCompletes));
-    let moves: Vec<LienEffects> = moves
-        .map(|effects| Ok(required(effects?, "a step's capture", "its move")))
-        .collect::<Result<_, CteError>>()?;
-    // The holds are given back with the postings' own update of each wallet.
-    let releases = liens.iter().zip(&moves).map(|(lien, effects)| match effects.reserve {
-        Reserve::GiveBack(amount) => (lien.wallet(), amount),
-        reserve => panic!("a step's capture gives its hold back: {reserve:?}"),
-    });
-    let releases: Vec<(WalletKey, Decimal)> = releases.collect();
-    let references = vec![reference; plan.postings.len()];
-    // They spend what the step held before any freeze.
-    let settling: Vec<Posting> =
-        plan.postings.iter().cloned().map(|posting| Posting { settles: true, ..posting }).collect();
-    let origin = postings::Origin { step: Some(step_id), lien: None };
-    let posted = postings::post_releasing(&settling, &references, origin, &releases, wait);
-    let posting_ids = posted.map_err(|(_, error)| error)?;
-    let first = posting_ids.first().copied().unwrap_or(Uuid::from_bytes([0; 16]));
-    let mut changes = Vec::with_capacity(liens.len());
-    for (lien, effects) in liens.iter().zip(&moves) {
-        let capture = Some((effects.captured, first));
-        write_status(lien, effects.to, effects.reason.as_deref(), capture);
-        changes.push(lien_change(lien, Some(effects.from), effects.to));
-    }
-    Ok(changes)
+/// Locks the liens a step still holds (its event's drive, after the event's row).
+pub fn lock_of_step(step_id: Uuid) -> Vec<LienRow> {
+    lock_liens(HELD_OF_STEP, step_id)
 }
 
 const DUE_LIENS: &str = concat!(

@@ -5,6 +5,7 @@
 use rust_decimal::Decimal;
 
 use crate::error::CteError;
+use crate::money::{Amount, Currency};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LienStatus {
@@ -137,7 +138,7 @@ pub struct Lien {
     pub amount: Decimal,
     /// What captures have taken of it so far.
     pub captured: Decimal,
-    /// When it expires, in microseconds since 2000-01-01 (PostgreSQL's clock); `None`: never.
+    /// When it expires, in microseconds since the Unix epoch (the unit of `now`); `None`: never.
     pub expires_at: Option<i64>,
     /// Held for a step of an event: its event's drive moves it, the API may not.
     pub of_step: bool,
@@ -177,9 +178,10 @@ pub enum LienAsk<'a> {
     EventStarts,
     /// `ctel_release_lien`: the API gives its funds back (`reason`: the caller's words).
     Release { reason: Option<&'a str> },
-    /// `ctel_capture_lien`: moves `requested` (in the lien's currency; `None`: all it holds);
-    /// `last` ends the lien and gives back the rest.
-    Capture { requested: Option<Decimal>, last: bool },
+    /// `ctel_capture_lien`: moves `requested` (the caller's text, an amount of the lien's
+    /// `currency`, parsed only once the lien may be captured; `None`: all it holds); `last`
+    /// ends the lien and gives back the rest.
+    Capture { requested: Option<&'a str>, currency: &'a Currency, last: bool },
     /// Its event or its step ended without it: given back, whatever its expiry.
     Ended { reason: &'a str },
     /// Its step's event completes: the step's postings take all it holds.
@@ -228,9 +230,9 @@ pub fn handle(lien: &Lien, ask: LienAsk, now: i64) -> Result<Option<LienEffects>
             refuse_by_api(lien, overdue, "release")?;
             Some(moved(lien, LienInput::Release, Some(reason.unwrap_or("released")))?)
         }
-        LienAsk::Capture { requested, last } => {
+        LienAsk::Capture { requested, currency, last } => {
             refuse_by_api(lien, overdue, "capture")?;
-            Some(captured(lien, requested, last)?)
+            Some(captured(lien, requested, currency, last)?)
         }
         LienAsk::Ended { reason } => Some(moved(lien, LienInput::Release, Some(reason))?),
         LienAsk::StepCompletes => Some(step_captured(lien)),
@@ -277,8 +279,15 @@ fn moved(lien: &Lien, input: LienInput, reason: Option<&str>) -> Result<LienEffe
 
 /// A capture by the API: part or all of what it holds moves; it ends the lien when `last` or
 /// when nothing is left, and the rest is given back; otherwise the lien stays active.
-fn captured(lien: &Lien, requested: Option<Decimal>, last: bool) -> Result<LienEffects, CteError> {
+fn captured(
+    lien: &Lien,
+    requested: Option<&str>,
+    currency: &Currency,
+    last: bool,
+) -> Result<LienEffects, CteError> {
     lien_transition(lien.status, LienInput::Capture)?;
+    let requested = requested.map(|text| Amount::parse(text, currency)).transpose()?;
+    let requested = requested.map(|amount| amount.value());
     let outstanding = lien.outstanding();
     let (taken, remainder) = capture_split(outstanding, requested)?;
     assert!(taken <= outstanding && remainder < outstanding);
@@ -380,7 +389,6 @@ pub fn capture_is_replay(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::money::{Amount, Currency};
 
     #[test]
     fn exactly_the_listed_lien_transitions_are_allowed() {
@@ -485,7 +493,8 @@ mod tests {
     fn the_api_moves_neither_an_overdue_lien_nor_a_steps() {
         let active = lien(LienStatus::Active, 5000, 0);
         let release = LienAsk::Release { reason: None };
-        let capture = LienAsk::Capture { requested: None, last: true };
+        let usd = Currency::new("USD", 2).unwrap();
+        let capture = LienAsk::Capture { requested: None, currency: &usd, last: true };
         for ask in [release, capture] {
             assert_eq!(reason_of(handle(&active, ask, 1_000)), "transition_not_allowed");
             assert_eq!(reason_of(handle(&active, ask, 999)), "ok");
@@ -502,6 +511,21 @@ mod tests {
     }
 
     #[test]
+    fn a_capture_of_a_lien_that_may_not_be_captured_is_refused_before_its_amount_is_read() {
+        let usd = Currency::new("USD", 2).unwrap();
+        for status in [LienStatus::Pending, LienStatus::Released, LienStatus::Expired] {
+            for amount in ["0", "-1", "1.001", "ten"] {
+                let ask = LienAsk::Capture { requested: Some(amount), currency: &usd, last: true };
+                let refused = handle(&lien(status, 5000, 0), ask, 0);
+                assert_eq!(reason_of(refused), "transition_not_allowed", "{status:?} {amount}");
+            }
+        }
+        let active = lien(LienStatus::Active, 5000, 0);
+        let ask = LienAsk::Capture { requested: Some("1.001"), currency: &usd, last: true };
+        assert_eq!(reason_of(handle(&active, ask, 0)), "amount_scale_exceeded");
+    }
+
+    #[test]
     fn a_release_sent_again_changes_nothing() {
         let released = lien(LienStatus::Released, 5000, 0);
         assert_eq!(handle(&released, LienAsk::Release { reason: Some("again") }, 0).unwrap(), None);
@@ -512,20 +536,21 @@ mod tests {
 
     #[test]
     fn partial_captures_keep_the_rest_reserved_until_the_last() {
+        let usd = Currency::new("USD", 2).unwrap();
         let mut state = lien(LienStatus::Active, 10_000, 0);
-        let part = LienAsk::Capture { requested: Some(Decimal::new(3_000, 2)), last: false };
+        let part = LienAsk::Capture { requested: Some("30.00"), currency: &usd, last: false };
         let first = handle(&state, part, 0).unwrap().unwrap();
         assert_eq!((first.to, first.moved), (LienStatus::Active, Some(Decimal::new(3_000, 2))));
         assert_eq!(first.reserve, Reserve::GiveBack(Decimal::new(3_000, 2)));
         state.captured = first.captured;
-        let last = LienAsk::Capture { requested: Some(Decimal::new(1_000, 2)), last: true };
+        let last = LienAsk::Capture { requested: Some("10.00"), currency: &usd, last: true };
         let second = handle(&state, last, 0).unwrap().unwrap();
         assert_eq!(second.to, LienStatus::Captured);
         // The last capture gives back all it still held: 70.00, of which 10.00 moved.
         assert_eq!(second.reserve, Reserve::GiveBack(Decimal::new(7_000, 2)));
         assert_eq!(second.captured, Decimal::new(4_000, 2));
         assert_eq!(second.reason.as_deref(), Some("captured 10.00, released 60.00"));
-        let greedy = LienAsk::Capture { requested: Some(Decimal::new(7_001, 2)), last: false };
+        let greedy = LienAsk::Capture { requested: Some("70.01"), currency: &usd, last: false };
         assert_eq!(reason_of(handle(&state, greedy, 0)), "capture_exceeds_lien");
     }
 
@@ -553,6 +578,7 @@ mod tests {
     /// the captured total within the amount (`assert_effects` checks each move).
     #[test]
     fn random_asks_keep_the_reserve_equal_to_what_is_held() {
+        let usd = Currency::new("USD", 2).unwrap();
         let mut seed: u64 = 0x5eed;
         let mut next = |n: u64| {
             seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -563,11 +589,16 @@ mod tests {
             let mut reserved = Decimal::ZERO;
             for _ in 0..6 {
                 let requested = Decimal::new(i64::try_from(next(12_000)).unwrap(), 2);
+                let text = requested.to_string();
                 let ask = match next(6) {
                     0 => LienAsk::EventStarts,
                     1 => LienAsk::Release { reason: None },
-                    2 => LienAsk::Capture { requested: Some(requested), last: next(2) == 0 },
-                    3 => LienAsk::Capture { requested: None, last: false },
+                    2 => LienAsk::Capture {
+                        requested: Some(&text),
+                        currency: &usd,
+                        last: next(2) == 0,
+                    },
+                    3 => LienAsk::Capture { requested: None, currency: &usd, last: false },
                     4 => LienAsk::Ended { reason: "ended" },
                     _ => LienAsk::ExpireIfDue,
                 };
