@@ -14,6 +14,7 @@ use cte_ctel_core::ledger::chain::{self, Link};
 use cte_ctel_core::ledger::wallets::{self, Applied, Refused, Wallet, WalletState};
 use cte_ctel_core::ledger::{in_lock_order, Posting};
 use cte_ctel_core::CteError;
+use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::{AnyNumeric, Uuid};
 use rust_decimal::Decimal;
@@ -258,6 +259,76 @@ struct Kept {
     reserved: Decimal,
 }
 
+/// The journal rows of applied postings, column by column as `ENTRIES_WRITE` takes them.
+#[derive(Default)]
+struct EntryRows<'p> {
+    posting_ids: Vec<Uuid>,
+    kinds: Vec<&'p str>,
+    accounts: Vec<&'p str>,
+    currencies: Vec<&'p str>,
+    amounts: Vec<AnyNumeric>,
+    after: Vec<Option<AnyNumeric>>,
+    refs: Vec<Option<&'p str>>,
+    links: Vec<Option<Vec<u8>>>,
+}
+
+/// Builds one posting's journal rows: each entry with its amount and, for a wallet entry, its
+/// balance after and its link in the wallet's chain (advancing the chain's head in `kept`).
+fn entry_rows<'p>(
+    rows: &mut EntryRows<'p>,
+    (id, posting): (Uuid, &'p Posting),
+    reference: Option<&'p str>,
+    origin: (&Option<String>, &Option<String>),
+    balances_after: &[Option<Decimal>],
+    kept: &mut HashMap<WalletKey, Kept>,
+    at: i64,
+) {
+    let amount_texts: Vec<String> =
+        posting.entries.iter().map(|entry| chain::decimal_text(&entry.amount)).collect();
+    let entry_texts: Vec<chain::EntryText<'_>> = posting
+        .entries
+        .iter()
+        .zip(&amount_texts)
+        .map(|(entry, amount)| chain::EntryText {
+            account_id: &entry.account_id,
+            kind: posting.kind.as_str(),
+            currency: &posting.currency,
+            amount,
+            reference,
+            transaction_id: origin.0.as_deref(),
+            lien_id: origin.1.as_deref(),
+            created_at_us: at,
+        })
+        .collect();
+    let canonical = chain::canonical(&id.to_string(), &entry_texts);
+    assert_eq!(balances_after.len(), posting.entries.len(), "a balance after per entry");
+    for ((entry, amount), balance_after) in
+        posting.entries.iter().zip(&amount_texts).zip(balances_after)
+    {
+        // Each figure is printed once: the same text is hashed and stored.
+        let balance_text = balance_after.map(|balance| chain::decimal_text(&balance));
+        let link = balance_text.as_deref().map(|balance| {
+            let key = (entry.account_id.clone(), posting.currency.clone());
+            let wallet = kept.get_mut(&key);
+            assert!(wallet.is_some(), "a wallet entry's wallet was locked and read");
+            let previous = wallet.as_ref().map_or(chain::GENESIS, |wallet| wallet.head);
+            let link = chain::link(&previous, &canonical, &entry.account_id, balance);
+            if let Some(wallet) = wallet {
+                wallet.head = link;
+            }
+            link.to_vec()
+        });
+        rows.posting_ids.push(id);
+        rows.kinds.push(posting.kind.as_str());
+        rows.accounts.push(entry.account_id.as_str());
+        rows.currencies.push(posting.currency.as_str());
+        rows.amounts.push(numeric(amount));
+        rows.after.push(balance_text.as_deref().map(numeric));
+        rows.refs.push(reference);
+        rows.links.push(link);
+    }
+}
+
 /// Writes applied postings: the wallets' new balances, reserves and chain heads, then every
 /// entry (a wallet entry with its link) and system delta.
 fn write(
@@ -269,58 +340,52 @@ fn write(
     at: i64,
 ) -> Vec<Uuid> {
     let ids: Vec<Uuid> = postings.iter().map(|_| new_id()).collect();
-    let (mut posting_ids, mut kinds, mut accounts, mut currencies) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut amounts, mut after, mut refs, mut links) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (step, lien) = (origin.step.map(|id| id.to_string()), origin.lien.map(|id| id.to_string()));
+    let mut rows = EntryRows::default();
     for (index, posting) in postings.iter().enumerate() {
-        let amount_texts: Vec<String> =
-            posting.entries.iter().map(|entry| chain::decimal_text(&entry.amount)).collect();
-        let entry_texts: Vec<chain::EntryText<'_>> = posting
-            .entries
-            .iter()
-            .zip(&amount_texts)
-            .map(|(entry, amount)| chain::EntryText {
-                account_id: &entry.account_id,
-                kind: posting.kind.as_str(),
-                currency: &posting.currency,
-                amount,
-                reference: references[index],
-                transaction_id: step.as_deref(),
-                lien_id: lien.as_deref(),
-                created_at_us: at,
-            })
-            .collect();
-        let canonical = chain::canonical(&ids[index].to_string(), &entry_texts);
         let balances_after = &applied.balances_after[index];
-        for ((entry, amount), balance_after) in
-            posting.entries.iter().zip(&amount_texts).zip(balances_after)
-        {
-            // Each figure is printed once: the same text is hashed and stored.
-            let balance_text = balance_after.map(|balance| chain::decimal_text(&balance));
-            let link = balance_text.as_deref().map(|balance| {
-                let key = (entry.account_id.clone(), posting.currency.clone());
-                let wallet = kept.get_mut(&key);
-                assert!(wallet.is_some(), "a wallet entry's wallet was locked and read");
-                let previous = wallet.as_ref().map_or(chain::GENESIS, |wallet| wallet.head);
-                let link = chain::link(&previous, &canonical, &entry.account_id, balance);
-                if let Some(wallet) = wallet {
-                    wallet.head = link;
-                }
-                link.to_vec()
-            });
-            posting_ids.push(ids[index]);
-            kinds.push(posting.kind.as_str());
-            accounts.push(entry.account_id.as_str());
-            currencies.push(posting.currency.as_str());
-            amounts.push(numeric(amount));
-            after.push(balance_text.as_deref().map(numeric));
-            refs.push(references[index]);
-            links.push(link);
-        }
+        let posting = (ids[index], posting);
+        entry_rows(
+            &mut rows,
+            posting,
+            references[index],
+            (&step, &lien),
+            balances_after,
+            &mut kept,
+            at,
+        );
     }
+    let at = super::timestamp_us(at);
     let finals = &applied.final_balances;
+    let balance_args = (!finals.is_empty()).then(|| balance_args(finals, &kept, at));
+    let entry_args = [
+        rows.posting_ids.into(),
+        rows.kinds.into(),
+        rows.accounts.into(),
+        rows.currencies.into(),
+        rows.amounts.into(),
+        rows.after.into(),
+        rows.refs.into(),
+        origin.step.into(),
+        origin.lien.into(),
+        rows.links.into(),
+        at.into(),
+    ];
+    Spi::connect_mut(|client| {
+        if let Some(balance_args) = &balance_args {
+            run_cached(client, BALANCES_WRITE, balance_args, true);
+        }
+        run_cached(client, ENTRIES_WRITE, &entry_args, true);
+    });
+    ids
+}
+
+/// `BALANCES_WRITE`'s arguments: each written wallet's final balance, chain head and reserve.
+fn balance_args<'a>(
+    finals: &[(WalletKey, Decimal)],
+    kept: &HashMap<WalletKey, Kept>,
+    at: TimestampWithTimeZone,
+) -> [DatumWithOid<'a>; 6] {
     let wallet_accounts: Vec<&str> =
         finals.iter().map(|((account, _), _)| account.as_str()).collect();
     let wallet_currencies: Vec<&str> =
@@ -338,35 +403,14 @@ fn write(
     let final_heads: Vec<Vec<u8>> = written.iter().map(|wallet| wallet.head.to_vec()).collect();
     let final_reserved: Vec<AnyNumeric> =
         written.iter().map(|wallet| numeric(&wallet.reserved.to_string())).collect();
-    let at = super::timestamp_us(at);
-    let balance_args = [
+    [
         wallet_accounts.into(),
         wallet_currencies.into(),
         balances.into(),
         final_heads.into(),
         at.into(),
         final_reserved.into(),
-    ];
-    let entry_args = [
-        posting_ids.into(),
-        kinds.into(),
-        accounts.into(),
-        currencies.into(),
-        amounts.into(),
-        after.into(),
-        refs.into(),
-        origin.step.into(),
-        origin.lien.into(),
-        links.into(),
-        at.into(),
-    ];
-    Spi::connect_mut(|client| {
-        if !finals.is_empty() {
-            run_cached(client, BALANCES_WRITE, &balance_args, true);
-        }
-        run_cached(client, ENTRIES_WRITE, &entry_args, true);
-    });
-    ids
+    ]
 }
 
 const RESERVED_WRITE: &str = "
