@@ -13,7 +13,9 @@ SELECT (cte_run_maintenance() ->> 'changes_sequenced') IS NOT NULL AS sequenced;
 SELECT cte_create_consumer('ledger-export') = cte_feed_head() AS starts_at_the_head;
 SELECT cte_create_consumer('ledger-export') = cte_feed_head() AS created_again;
 SELECT test.refusal($$SELECT cte_ctel.cte_create_consumer('ledger-export', 0)$$);
-SELECT test.refusal($$SELECT cte_ctel.cte_create_consumer('x', -1)$$);
+-- (Positions depend on how many changes the files before this one made: shown as <n>.)
+SELECT regexp_replace(test.refusal($$SELECT cte_ctel.cte_create_consumer('x', -1)$$),
+                      '(and|at most|position is) [0-9]+', '\1 <n>', 'g') AS refusal;
 SELECT test.refusal($$SELECT * FROM cte_ctel.cte_consumer_next('nobody', 10)$$);
 -- New changes: it reads them, the same rows again until it acknowledges them.
 SELECT cte_deposit('c-alice', 50, 'USD', 'c-in-1') IS NOT NULL AS deposited;
@@ -26,7 +28,9 @@ SELECT cte_consumer_ack('ledger-export', :last) = :last AS acknowledged;
 SELECT count(*) AS nothing_new FROM cte_consumer_next('ledger-export', 100);
 -- Forward only: an older position changes nothing; one past the head is refused.
 SELECT cte_consumer_ack('ledger-export', 1) = :last AS kept;
-SELECT test.refusal(format($$SELECT cte_ctel.cte_consumer_ack('ledger-export', %s)$$, :last + 1000));
+SELECT regexp_replace(
+         test.refusal(format($$SELECT cte_ctel.cte_consumer_ack('ledger-export', %s)$$, :last + 1000)),
+         '(and|at most|position is) [0-9]+', '\1 <n>', 'g') AS refusal;
 SELECT value AS lag FROM cte_stats WHERE metric = 'consumer_lag' AND status = 'ledger-export';
 SELECT cte_transfer('c-alice', 'c-bob', 5, 'USD') IS NOT NULL AS moved;
 SELECT (cte_run_maintenance() ->> 'changes_sequenced')::int > 0 AS sequenced;
