@@ -13,7 +13,8 @@ print("Results `%s`: PostgreSQL %s, %s cores, %.0f GiB, synchronous_commit = %s,
                                       machine["shared_buffers"], machine["seconds_per_run"], machine["rounds"]))
 print("| workload | accounts | clients | cte_ctel tps | plain tps | ratio | p50 ms (ctel / plain) | p99 ms (ctel / plain) | failed |")
 print("|---|---:|---:|---:|---:|---:|---|---|---:|")
-latency = [row for row in result["rows"] if "engine" not in row]
+latency = [row for row in result["rows"] if "engine" not in row and "p50_ms" in row]
+catching_up = [row for row in result["rows"] if "changes_per_second" in row]
 for row in result["rows"]:
     if "engine" not in row:
         continue
@@ -36,3 +37,7 @@ if latency:
     for row in latency:
         print("| %s | %d | %.1f | %.1f | %.1f |" % (row["workload"], row["transfers"], row["p50_ms"],
                                                    row["p99_ms"], row["max_ms"]))
+for row in catching_up:
+    print("\nBefore the feed's latency: %s changes waiting after the workloads, sequenced in %.1f s "
+          "(%s a second), %d left." % ("{:,}".format(row["changes"]), row["seconds"],
+                                       "{:,}".format(row["changes_per_second"]), row["left"]))
