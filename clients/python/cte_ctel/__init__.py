@@ -1,6 +1,7 @@
 """Python client of cte_ctel, a wallet ledger with a saga engine inside PostgreSQL.
 
-- `Ledger(conn)`: deposits, transfers, balances, events, refunds, liens; Decimal only.
+- `Ledger(conn)`: deposits, transfers (one, or many with `transfers`), balances, events,
+  refunds, liens; Decimal only.
 - `Worker`, `Executor`, `Step`: steps of types the application hosts, claimed under leases.
 - `Consumer`: a named consumer of the change feed.
 - Errors: `CteError` > `Refused` > one class per reason (`InsufficientFunds`, ...),
@@ -12,7 +13,7 @@ from cte_ctel._errors import CATALOG
 from cte_ctel.consumer import Change, Consumer
 from cte_ctel.errors import (TRY_AGAIN_SQLSTATES, CteError, PermissionDenied, Refused, TryAgain,
                              convert, translated)
-from cte_ctel.ledger import EventRun, Ledger
+from cte_ctel.ledger import EventRun, Ledger, TransferItem, TransferOutcome
 from cte_ctel.money import dumps, loads
 from cte_ctel.worker import Executor, Permanent, Retryable, Step, Worker
 
@@ -20,6 +21,6 @@ __version__ = "0.3.0"
 
 __all__ = [
     "CATALOG", "Change", "Consumer", "CteError", "EventRun", "Executor", "Ledger", "Permanent",
-    "PermissionDenied", "Refused", "Retryable", "Step", "TRY_AGAIN_SQLSTATES", "TryAgain",
-    "Worker", "convert", "dumps", "loads", "translated",
+    "PermissionDenied", "Refused", "Retryable", "Step", "TRY_AGAIN_SQLSTATES", "TransferItem",
+    "TransferOutcome", "TryAgain", "Worker", "convert", "dumps", "loads", "translated",
 ] + [cls.__name__ for _, cls in CATALOG.values()]

@@ -16,6 +16,8 @@ import psycopg
 
 from cte_ctel import _sql
 from cte_ctel import money
+from cte_ctel._base import Refused
+from cte_ctel._errors import CATALOG
 from cte_ctel.money import Amount, jsonb
 
 FIVE_MINUTES = datetime.timedelta(minutes=5)
@@ -28,6 +30,37 @@ class EventRun(NamedTuple):
     event_id: uuid.UUID
     status: str
     replayed: bool
+
+
+class TransferItem(NamedTuple):
+    """One item of `transfers`: a transfer, its key (`reference`) and its metadata."""
+
+    source: str
+    destination: str
+    amount: Amount
+    currency: str
+    reference: Optional[str] = None
+    metadata: Optional[Mapping[str, Any]] = None
+
+
+class TransferOutcome(NamedTuple):
+    """What became of one item of `transfers`: `status` is `posted`, `replayed` (its reference
+    named the same transfer already: `event_id` is that one) or `refused` (`reason` is the
+    catalog's reason, `refusal` its class; nothing of it was kept)."""
+
+    item: int
+    event_id: Optional[uuid.UUID]
+    status: str
+    reason: Optional[str]
+
+    @property
+    def refusal(self) -> Optional[type]:
+        """The refusal's class (`cte_ctel.errors.InsufficientFunds`, ...), `Refused` for a
+        reason this client does not know; None for an item that was not refused."""
+        if self.reason is None:
+            return None
+        known = CATALOG.get(self.reason)
+        return known[1] if known is not None else Refused
 
 
 class Ledger:
@@ -57,6 +90,30 @@ class Ledger:
         checked = money.amount(amount)
         return _sql.value(self.conn, "SELECT cte_ctel.cte_transfer(%s, %s, %s, %s, %s, %s)",
                           (source, destination, checked, currency, reference, jsonb(metadata)))
+
+    def transfers(self, items: Sequence[TransferItem]) -> list[TransferOutcome]:
+        """Many transfers in one call (`cte_transfers`, at most 10,000 items), in the
+        connection's transaction, each posted, refused or replayed on its own: a refused item
+        undoes nothing of the others. One outcome per item, in order. An error that is not a
+        refusal ends the whole call, nothing of it kept; with references, sending it all again
+        is safe. Every amount is checked before anything is sent."""
+        payload = []
+        for index, item in enumerate(items, 1):
+            entry: dict[str, Any] = {
+                "source_account_id": item.source, "destination_account_id": item.destination,
+                "amount": money.amount(item.amount, f"item {index}'s amount"),
+                "currency": item.currency}
+            if item.reference is not None:
+                entry["reference"] = item.reference
+            if item.metadata is not None:
+                entry["metadata"] = item.metadata
+            payload.append(entry)
+        found = _sql.rows(self.conn, "SELECT item, event_id, status, reason"
+                                     " FROM cte_ctel.cte_transfers(%s) ORDER BY item",
+                          (jsonb(payload),))
+        outcomes = [TransferOutcome(*row) for row in found]
+        assert [o.item for o in outcomes] == list(range(1, len(payload) + 1)), "one per item"
+        return outcomes
 
     def balance(self, account_id: str, currency: str) -> Any:
         return _sql.value(self.conn, "SELECT cte_ctel.cte_balance(%s, %s)",
