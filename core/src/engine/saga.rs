@@ -250,15 +250,17 @@ pub fn start_when(
     let Some(at) = not_before_ms.filter(|at| *at > now_ms) else {
         return Ok(StartWhen::Now);
     };
-    let days = at.saturating_sub(now_ms) / DAY_MS;
-    if days > crate::limits::SCHEDULE_AHEAD_DAYS_MAX {
+    // Compared in milliseconds: counted in whole days, 3653 days and 23 hours passed (0.3.0
+    // before, found by a red team).
+    let ahead_ms = at.saturating_sub(now_ms);
+    if ahead_ms > crate::limits::SCHEDULE_AHEAD_DAYS_MAX.saturating_mul(DAY_MS) {
         return Err(CteError::ArgumentOutOfRange {
             argument: "not_before",
             value: asked(),
             bounds: format!("at most {} days from now", crate::limits::SCHEDULE_AHEAD_DAYS_MAX),
         });
     }
-    assert!(at > now_ms && days >= 0);
+    assert!(at > now_ms && ahead_ms > 0);
     Ok(StartWhen::Later)
 }
 

@@ -415,15 +415,44 @@ fn in_proportion(
                   refunded in part only with legs",
         });
     };
-    let amount = match amount {
-        Some(text) => Amount::parse(text, currency)?.value(),
-        None => positions
+    match amount {
+        Some(text) => {
+            let amount = Amount::parse(text, currency)?.value();
+            proportional(target, currency.code(), currency.scale(), &payer, &positions, amount)
+        }
+        None => the_rest(target, currency.code(), &payer, &positions),
+    }
+}
+
+/// The rest of a refund begun in part: each payee gives back exactly what it still holds of
+/// what it received, to the one payer. No shares to compute (0.3.0 before: the rest went
+/// through the proportional plan, whose minor units overflowed for the largest amounts of a
+/// currency of twelve decimals, refused as `amount_too_large`).
+fn the_rest(
+    target: &str,
+    currency: &str,
+    payer: &str,
+    positions: &[NetPosition],
+) -> Result<Posting, CteError> {
+    let payees: Vec<&NetPosition> = positions
+        .iter()
+        .filter(|position| position.account_id != payer && position.left() > Decimal::ZERO)
+        .collect();
+    let left = payees.iter().try_fold(Decimal::ZERO, |sum, payee| sum.checked_add(payee.left()));
+    // What the payees hold came out of the payer's one posting set: its sum fits.
+    assert!(left.is_some(), "what is left of an event fits a decimal");
+    let left = left.unwrap_or_default();
+    if left.is_zero() {
+        return Err(exceeds(target, "the rest".into(), Decimal::ZERO));
+    }
+    let mut entries = vec![Entry { account_id: payer.to_string(), amount: left }];
+    entries.extend(
+        payees
             .iter()
-            .filter(|position| position.account_id != payer && position.received.is_sign_positive())
-            .try_fold(Decimal::ZERO, |sum, p| sum.checked_add(p.received + p.refunded))
-            .unwrap_or(Decimal::MAX),
-    };
-    proportional(target, currency.code(), currency.scale(), &payer, &positions, amount)
+            .map(|payee| Entry { account_id: payee.account_id.clone(), amount: -payee.left() }),
+    );
+    assert!(entries.len() >= 2);
+    Ok(refund_posting(currency, entries))
 }
 
 /// A partial refund whose parts the legs name; `amount`, if given, must be their sum.
@@ -535,6 +564,37 @@ mod tests {
         let part =
             plan("e", &both, None, &refunded, RefundAsk { amount: Some("0.50"), legs: None });
         assert_eq!(part.unwrap_err().reason(), "refund_partial_unsupported");
+    }
+
+    #[test]
+    fn the_rest_after_a_part_is_what_each_payee_still_holds_even_at_the_largest_amounts() {
+        // The largest amount of a currency of twelve decimals, split over ten payees; a first
+        // refund took back the smallest unit from the first. The rest went through the
+        // proportional plan, whose minor units overflowed (amount_too_large) before.
+        let xts = Currency::new("XTS", 12).unwrap();
+        let unit = Decimal::new(1, 12);
+        let part = Decimal::from_str_exact("999999999999999.999999999999").unwrap();
+        let mut entries: Vec<Entry> =
+            (0..9).map(|n| Entry { account_id: format!("p{n}"), amount: part }).collect();
+        let total = Decimal::from_str_exact("9999999999999999.999999999999").unwrap();
+        let rest = total - part * Decimal::from(9);
+        entries.push(Entry { account_id: "r".into(), amount: rest });
+        entries.insert(0, Entry { account_id: "s".into(), amount: -total });
+        let split = Posting {
+            kind: PostingKind::Transfer,
+            currency: "XTS".into(),
+            entries,
+            settles: false,
+        };
+        let refunded =
+            Refunded { total: unit, by_account: vec![("p0".into(), -unit), ("s".into(), unit)] };
+        let ask = RefundAsk { amount: None, legs: None };
+        let plan = plan("e", std::slice::from_ref(&split), Some(&xts), &refunded, ask).unwrap();
+        let refund = &plan[0];
+        assert_eq!(refund.entries[0].account_id, "s");
+        assert_eq!(refund.entries[0].amount, total - unit, "all but what came back already");
+        assert_eq!(refund.entries[1].amount, -(part - unit), "p0 gives back what it still holds");
+        assert_eq!(refund.entries.len(), 11);
     }
 
     #[test]

@@ -113,8 +113,9 @@ fn a_start_is_now_when_its_time_has_come_and_booked_at_most_ten_years_ahead() {
     assert_eq!(when(Some(-5)), Ok(StartWhen::Now), "a time past");
     assert_eq!(when(Some(1_001)), Ok(StartWhen::Later));
     let limit = crate::limits::SCHEDULE_AHEAD_DAYS_MAX;
-    assert_eq!(when(Some(1_000 + (limit + 1) * DAY_MS - 1)), Ok(StartWhen::Later));
-    assert_eq!(when(Some(1_000 + (limit + 1) * DAY_MS)), Err("argument_out_of_range"));
+    assert_eq!(when(Some(1_000 + limit * DAY_MS)), Ok(StartWhen::Later), "exactly the limit");
+    assert_eq!(when(Some(1_000 + limit * DAY_MS + 1)), Err("argument_out_of_range"));
+    assert_eq!(when(Some(1_000 + (limit + 1) * DAY_MS - 1)), Err("argument_out_of_range"));
     assert_eq!(when(Some(i64::MAX)), Err("argument_out_of_range"));
 }
 
