@@ -144,11 +144,7 @@ pub fn proportional(
     positions: &[NetPosition],
     amount: Decimal,
 ) -> Result<Posting, CteError> {
-    let payees: Vec<&NetPosition> = positions
-        .iter()
-        .filter(|position| position.account_id != payer && position.left() > Decimal::ZERO)
-        .collect();
-    let left = payees.iter().try_fold(Decimal::ZERO, |sum, payee| sum.checked_add(payee.left()));
+    let (payees, left) = payees_holding(payer, positions);
     let left = left.unwrap_or(Decimal::MAX);
     refuse_over(event_id, amount, left)?;
     // `amount` is positive and at most what the payees hold: there is a payee to take it from
@@ -424,6 +420,21 @@ fn in_proportion(
     }
 }
 
+/// The payees (every account but the payer) that still hold something of what they received,
+/// and what they hold in all (`None`: more than a decimal holds).
+fn payees_holding<'p>(
+    payer: &str,
+    positions: &'p [NetPosition],
+) -> (Vec<&'p NetPosition>, Option<Decimal>) {
+    let payees: Vec<&NetPosition> = positions
+        .iter()
+        .filter(|position| position.account_id != payer && position.left() > Decimal::ZERO)
+        .collect();
+    let left = payees.iter().try_fold(Decimal::ZERO, |sum, payee| sum.checked_add(payee.left()));
+    assert!(payees.iter().all(|payee| payee.left().is_sign_positive()));
+    (payees, left)
+}
+
 /// The rest of a refund begun in part: each payee gives back exactly what it still holds of
 /// what it received, to the one payer. No shares to compute (0.3.0 before: the rest went
 /// through the proportional plan, whose minor units overflowed for the largest amounts of a
@@ -434,11 +445,7 @@ fn the_rest(
     payer: &str,
     positions: &[NetPosition],
 ) -> Result<Posting, CteError> {
-    let payees: Vec<&NetPosition> = positions
-        .iter()
-        .filter(|position| position.account_id != payer && position.left() > Decimal::ZERO)
-        .collect();
-    let left = payees.iter().try_fold(Decimal::ZERO, |sum, payee| sum.checked_add(payee.left()));
+    let (payees, left) = payees_holding(payer, positions);
     // What the payees hold came out of the payer's one posting set: its sum fits.
     assert!(left.is_some(), "what is left of an event fits a decimal");
     let left = left.unwrap_or_default();
