@@ -46,8 +46,7 @@ extension_sql_file!("../sql/leases.sql", name = "leases", requires = ["engine_sc
 extension_sql_file!(
     "../sql/bulk.sql",
     name = "bulk",
-    requires =
-        ["engine_schema", api::engine::cte_transfer_with_metadata, api::catalog::cte_error_catalog]
+    requires = ["engine_schema", api::bulk::cte_transfers]
 );
 extension_sql_file!(
     "../sql/caller.sql",

@@ -78,18 +78,23 @@ impl JsonbText {
     /// (metadata: its own bound is checked by the core on the length returned).
     pub fn parse(&self, what: &'static str) -> Result<(Value, usize), CteError> {
         let text = self.text(what, PAYLOAD_BYTES_MAX)?;
-        let too_deep = || CteError::LimitExceeded {
-            what: "JSON nesting depth",
-            value: JSON_DEPTH_MAX + 1,
-            limit: JSON_DEPTH_MAX,
-        };
-        if cte_ctel_core::json::nests_deeper_than(&text, JSON_DEPTH_MAX) {
-            return Err(too_deep());
-        }
-        // jsonb_out prints valid JSON within the depth serde_json reads.
-        let value = serde_json::from_str(&text).map_err(|_| too_deep())?;
-        Ok((value, text.len()))
+        Ok((value_of(&text)?, text.len()))
     }
+}
+
+/// The value of JSON text PostgreSQL printed (`jsonb_out`): refused if nested deeper than
+/// `JSON_DEPTH_MAX`.
+pub fn value_of(text: &str) -> Result<Value, CteError> {
+    let too_deep = || CteError::LimitExceeded {
+        what: "JSON nesting depth",
+        value: JSON_DEPTH_MAX + 1,
+        limit: JSON_DEPTH_MAX,
+    };
+    if cte_ctel_core::json::nests_deeper_than(text, JSON_DEPTH_MAX) {
+        return Err(too_deep());
+    }
+    // jsonb_out prints valid JSON within the depth serde_json reads.
+    serde_json::from_str(text).map_err(|_| too_deep())
 }
 
 /// A `jsonb` result made from JSON text by PostgreSQL's own `jsonb_in`, never through a

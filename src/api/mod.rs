@@ -2,6 +2,7 @@
 //! and the core, and turn a `CteError` into a PostgreSQL error with the reason's own SQLSTATE.
 
 pub mod accounts;
+pub mod bulk;
 pub mod catalog;
 pub mod chains;
 pub mod engine;

@@ -6,7 +6,7 @@
 //! Then the event, its step and its changes are written in one statement.
 
 use cte_ctel_core::engine::checks::CheckedStep;
-use cte_ctel_core::engine::executors::StepPlan;
+use cte_ctel_core::engine::executors::{StepPlan, StepType};
 use cte_ctel_core::engine::{Effect, EventStatus, Input, Saga, StepOutcome, StepState};
 use cte_ctel_core::limits::EVENT_TIMEOUT_DEFAULT_MS;
 use cte_ctel_core::CteError;
@@ -44,18 +44,31 @@ pub fn one_step_event(
     let event = OneStep { name: &name, description: None, refund_of: None, metadata };
     match completed_event(&checked, plan, payload, &event, ctx) {
         Err(CteError::DuplicateReference { step_type, reference, held_by }) => {
-            match events::one_step_by_reference(&step_type, &reference, payload) {
-                Some((event_id, true)) => Ok(event_id),
-                Some((event_id, false)) => Err(CteError::IdempotencyConflict {
-                    key: reference,
-                    held: format!("the {step_type} step of {held_by}"),
-                    requested: "this different request".to_string(),
-                    original: format!("event {event_id}"),
-                }),
-                None => Err(CteError::DuplicateReference { step_type, reference, held_by }),
-            }
+            let found = events::one_step_by_reference(&step_type, &reference, payload);
+            replay_of(found, step_type, reference, held_by)
         }
         other => other,
+    }
+}
+
+/// What a one-step request whose reference another step holds gets, given that holder
+/// (`events::one_step_by_reference`): its event when it is the same request (a replay),
+/// `idempotency_conflict` when it is another, `duplicate_reference` when a batch item holds it.
+pub fn replay_of(
+    found: Option<(Uuid, bool)>,
+    step_type: String,
+    reference: String,
+    held_by: String,
+) -> Result<Uuid, CteError> {
+    match found {
+        Some((event_id, true)) => Ok(event_id),
+        Some((event_id, false)) => Err(CteError::IdempotencyConflict {
+            key: reference,
+            held: format!("the {step_type} step of {held_by}"),
+            requested: "this different request".to_string(),
+            original: format!("event {event_id}"),
+        }),
+        None => Err(CteError::DuplicateReference { step_type, reference, held_by }),
     }
 }
 
@@ -73,25 +86,52 @@ pub fn completed_event(
     let (event_id, step_id) = (new_id(), new_id());
     // Claimed before any wallet is locked: a replay waits only for the first to commit.
     build::claim_references(&checked.references, step_id)?;
+    let (saga, result) = run_one_step(step_type, ctx, || {
+        let references = vec![reference; plan.postings.len()];
+        let origin = postings::Origin { step: Some(step_id), lien: None };
+        let posted = postings::post(&plan.postings, &references, origin, ctx.wait);
+        Ok(steps::postings_result(&posted.map_err(|(_, error)| error)?))
+    })?;
+    let batch = changes_of(&saga, event_id, step_id, ctx);
+    let ids = (event_id, step_id);
+    events::insert_completed_one_step(&completed_row(
+        ids,
+        event,
+        &saga,
+        step_type,
+        payload,
+        reference,
+        result.as_deref(),
+        &batch,
+        ctx,
+    ));
+    crate::wake::at_commit();
+    Ok(event_id)
+}
+
+/// A new one-step event's saga, driven in memory: started, its step executed by `execute`
+/// (which posts, returning the step's result), completed. Returns the saga and the result.
+pub fn run_one_step(
+    step_type: &StepType,
+    ctx: &Context,
+    execute: impl FnOnce() -> Result<String, CteError>,
+) -> Result<(Saga, Option<String>), CteError> {
     let step = StepState::new(step_type.kind(), 1);
     let mut saga =
         Saga::new(EventStatus::Created, vec![step], None, EVENT_TIMEOUT_DEFAULT_MS, ctx.config);
     let mut effects = saga.handle(Input::Start, ctx.now_ms)?;
-    let mut result = None;
+    let (mut execute, mut result) = (Some(execute), None);
     while !effects.is_empty() {
         let effect = effects.remove(0);
         match effect {
             // A new event has no lien to activate or release.
             Effect::ActivatePendingLiens | Effect::ReleaseLiens => {}
             Effect::Execute(index) => {
-                let references = vec![reference; plan.postings.len()];
-                let posted = postings::post(
-                    &plan.postings,
-                    &references,
-                    postings::Origin { step: Some(step_id), lien: None },
-                    ctx.wait,
-                );
-                result = Some(steps::postings_result(&posted.map_err(|(_, error)| error)?));
+                let execute = execute.take();
+                assert!(execute.is_some(), "a one-step event executes its step once");
+                if let Some(execute) = execute {
+                    result = Some(execute()?);
+                }
                 let done = Input::Executed { index, outcome: StepOutcome::Done };
                 effects.extend(saga.handle(done, ctx.now_ms)?);
             }
@@ -101,6 +141,12 @@ pub fn completed_event(
         }
     }
     assert_eq!(saga.status, EventStatus::Completed, "a posted one-step event is completed");
+    assert!(result.is_some(), "a completed one-step event executed its step");
+    Ok((saga, result))
+}
+
+/// A completed one-step event's changes, as one outbox row: created, then what its saga did.
+pub fn changes_of(saga: &Saga, event_id: Uuid, step_id: Uuid, ctx: &Context) -> Batch {
     let mut changes = vec![Change {
         kind: Kind::Event,
         transaction_id: None,
@@ -108,11 +154,25 @@ pub fn completed_event(
         old_status: None,
         new_status: EventStatus::Created.as_str(),
     }];
-    changes.extend(saga.changes.iter().map(|change| super::change_row(change, &saga, &[step_id])));
-    let batch =
-        Batch { event_id: Some(event_id), actor: ctx.actor.clone(), changes, ..Batch::default() };
+    changes.extend(saga.changes.iter().map(|change| super::change_row(change, saga, &[step_id])));
+    Batch { event_id: Some(event_id), actor: ctx.actor.clone(), changes, ..Batch::default() }
+}
+
+/// A completed one-step event's row, as the store writes it.
+#[allow(clippy::too_many_arguments)]
+pub fn completed_row<'a>(
+    (event_id, step_id): (Uuid, Uuid),
+    event: &'a OneStep,
+    saga: &'a Saga,
+    step_type: &'a StepType,
+    payload: &'a str,
+    reference: Option<&'a str>,
+    result: Option<&'a str>,
+    changes: &'a Batch,
+    ctx: &Context,
+) -> CompletedOneStep<'a> {
     let step = &saga.steps[0];
-    events::insert_completed_one_step(&CompletedOneStep {
+    CompletedOneStep {
         event_id,
         step_id,
         name: event.name,
@@ -129,9 +189,7 @@ pub fn completed_event(
         step_status: step.status.as_str(),
         attempts: i32::try_from(step.attempts).unwrap_or(1),
         attempts_max: i32::try_from(step.attempts_max).unwrap_or(1),
-        result: result.as_deref(),
-        changes: &batch,
-    });
-    crate::wake::at_commit();
-    Ok(event_id)
+        result,
+        changes,
+    }
 }

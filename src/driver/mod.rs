@@ -9,6 +9,7 @@
 
 pub mod accounts;
 pub mod build;
+pub mod bulk;
 pub mod dry_run;
 pub mod fast;
 pub mod holds;

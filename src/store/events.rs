@@ -685,3 +685,179 @@ pub fn insert_completed_one_step(row: &CompletedOneStep) {
         run_cached(client, COMPLETED_ONE_STEP, &args, true);
     });
 }
+
+// Many one-step events at once (a bulk call's posted items), each as `COMPLETED_ONE_STEP`
+// writes one: what they share is given once, what differs row by row. Their changes have one
+// shape (the same kinds and statuses, the step's id where a change is the step's): each
+// event's outbox row is that shape with its step's id put in place of `$19`'s placeholder.
+const COMPLETED_ONE_STEPS: &str = concat!(
+    "
+    WITH me AS MATERIALIZED (SELECT cte_ctel.cte_caller() AS who),
+    rows AS MATERIALIZED (
+        SELECT r.event_id, r.step_id, r.metadata::jsonb AS metadata, r.deadline_ms,
+               r.payload::jsonb AS payload, r.reference, r.result::jsonb AS result, r.n
+          FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::bigint[], $5::text[],
+                      $6::text[], $7::text[])
+                   WITH ORDINALITY AS r(event_id, step_id, metadata, deadline_ms, payload,
+                                        reference, result, n)),
+    event AS (
+        INSERT INTO cte_ctel.cte_events
+               (id, name, status, timeout, deadline, started_at, finished_at, metadata,
+                created_by)
+        SELECT r.event_id, $8, $9, $10 * interval '1 millisecond',
+               'epoch'::timestamptz + r.deadline_ms * interval '1 millisecond', $11, $11,
+               r.metadata, me.who
+          FROM rows r, me ORDER BY r.n),
+    step AS (
+        INSERT INTO cte_ctel.cte_transactions
+               (id, event_id, name, type, \"order\", payload, reference, status, attempts,
+                max_attempts, result, payload_bytes)
+        SELECT r.step_id, r.event_id, $8, $12, 1, r.payload, r.reference, $13, $14, $15,
+               r.result, pg_catalog.pg_column_size(r.payload)
+          FROM rows r ORDER BY r.n)
+    INSERT INTO cte_ctel.cte_change_outbox (",
+    outbox_columns!(),
+    ")
+    SELECT r.event_id, NULL, COALESCE($21, session_user), NULL, $16::text[],
+           pg_catalog.array_replace($17::uuid[], $20::uuid, r.step_id),
+           pg_catalog.array_fill(NULL::uuid, ARRAY[pg_catalog.cardinality($16::text[])]),
+           $18::text[], $19::text[]
+      FROM rows r
+     ORDER BY r.n"
+);
+
+/// A one-step event's changes as their shape: each change's kind, whether it is its step's,
+/// and its statuses.
+fn change_shape<'a>(
+    row: &CompletedOneStep<'a>,
+) -> Vec<(&'static str, bool, Option<&'a str>, &'a str)> {
+    row.changes
+        .changes
+        .iter()
+        .map(|change| {
+            assert!(change.lien_id.is_none(), "a one-step transfer's changes name no lien");
+            let of_step = change.transaction_id == Some(row.step_id);
+            assert!(of_step || change.transaction_id.is_none(), "a change of its own step");
+            (change.kind.as_str(), of_step, change.old_status, change.new_status)
+        })
+        .collect()
+}
+
+/// Writes many one-step events, their steps and their changes in one statement. They differ
+/// in ids, metadata, deadline, payload, reference and result only (a bulk call's items: the
+/// same type, name, statuses and attempts, no description, no refund, the same changes of
+/// the event and its step, no lien's).
+pub fn insert_completed_one_steps(rows: &[CompletedOneStep]) {
+    let Some(first) = rows.first() else {
+        return;
+    };
+    let changes = change_shape(first);
+    let same = |row: &CompletedOneStep| {
+        (row.name, row.status, row.timeout_ms, row.now_ms, row.step_type, row.step_status)
+            == (
+                first.name,
+                first.status,
+                first.timeout_ms,
+                first.now_ms,
+                first.step_type,
+                first.step_status,
+            )
+            && (row.attempts, row.attempts_max) == (first.attempts, first.attempts_max)
+            && row.description.is_none()
+            && row.refund_of.is_none()
+            && row.changes.actor == first.changes.actor
+            && row.changes.account_id.is_none()
+            && row.changes.reason.is_none()
+            && change_shape(row) == changes
+    };
+    assert!(rows.iter().all(same), "one-step events written together differ only row by row");
+    let column = |read: fn(&CompletedOneStep) -> Option<String>| -> Vec<Option<String>> {
+        rows.iter().map(read).collect()
+    };
+    let metadata = column(|row| row.metadata.map(ToString::to_string));
+    let payloads = column(|row| Some(row.payload.to_string()));
+    let references = column(|row| row.reference.map(str::to_string));
+    let results = column(|row| row.result.map(str::to_string));
+    // The step's place in each row's changes: the max UUID, which no id is (ids are version 4
+    // or 7).
+    let placeholder = Uuid::from_bytes([0xff; 16]);
+    let kinds: Vec<&str> = changes.iter().map(|change| change.0).collect();
+    let steps: Vec<Option<Uuid>> =
+        changes.iter().map(|change| change.1.then_some(placeholder)).collect();
+    let from: Vec<Option<&str>> = changes.iter().map(|change| change.2).collect();
+    let to: Vec<&str> = changes.iter().map(|change| change.3).collect();
+    assert!(rows.iter().all(|row| row.step_id != placeholder && row.event_id != placeholder));
+    let args = [
+        rows.iter().map(|row| row.event_id).collect::<Vec<_>>().into(),
+        rows.iter().map(|row| row.step_id).collect::<Vec<_>>().into(),
+        metadata.into(),
+        rows.iter().map(|row| row.deadline_ms).collect::<Vec<_>>().into(),
+        payloads.into(),
+        references.into(),
+        results.into(),
+        first.name.into(),
+        first.status.into(),
+        first.timeout_ms.into(),
+        timestamp(first.now_ms).into(),
+        first.step_type.into(),
+        first.step_status.into(),
+        first.attempts.into(),
+        first.attempts_max.into(),
+        kinds.into(),
+        steps.into(),
+        from.into(),
+        to.into(),
+        placeholder.into(),
+        first.changes.actor.clone().into(),
+    ];
+    Spi::connect_mut(|client| {
+        run_cached(client, COMPLETED_ONE_STEPS, &args, true);
+    });
+}
+
+// `ONE_STEP_BY_REFERENCE` for many references at once, each with the payload to compare; a
+// row for each reference held by a step (none for a batch item's or a free one).
+const ONE_STEPS_BY_REFERENCE: &str = "
+    SELECT w.n, t.event_id,
+           e.name = $1 AND t.payload = w.payload::jsonb AND e.status = 'completed'
+           AND t.status = 'completed'
+           AND NOT EXISTS (SELECT 1 FROM cte_ctel.cte_transactions o
+                            WHERE o.event_id = t.event_id AND o.id <> t.id)
+      FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS w(reference, payload, n)
+      JOIN cte_ctel.cte_references r ON r.type = $1 AND r.reference = w.reference
+      JOIN cte_ctel.cte_transactions t ON t.id = r.transaction_id
+      JOIN cte_ctel.cte_events e ON e.id = t.event_id
+     WHERE r.item_id IS NULL";
+
+/// `one_step_by_reference` for each `(reference, payload)`: the event holding it through its
+/// own step and whether it is the same request; `None` for a reference a batch item holds (or
+/// none: a claim rolled back since).
+pub fn one_steps_by_reference(
+    step_type: &str,
+    asked: &[(&str, &str)],
+) -> Vec<Option<(Uuid, bool)>> {
+    let mut found = vec![None; asked.len()];
+    if asked.is_empty() {
+        return found;
+    }
+    let references: Vec<&str> = asked.iter().map(|(reference, _)| *reference).collect();
+    let payloads: Vec<&str> = asked.iter().map(|(_, payload)| *payload).collect();
+    let args = [step_type.into(), references.into(), payloads.into()];
+    let query = ONE_STEPS_BY_REFERENCE;
+    let rows = Spi::connect(|client| {
+        let table = spi(client.select(query, None, &args), query);
+        Row::each(table, query, |row| {
+            let n: i64 = row.required(1, "an index");
+            let same = row.optional::<bool>(3) == Some(true);
+            (n, row.required::<Uuid>(2, "an event id"), same)
+        })
+    });
+    for (n, event_id, same) in rows {
+        let slot = usize::try_from(n - 1).ok().and_then(|index| found.get_mut(index));
+        assert!(slot.is_some(), "a row for a reference asked");
+        if let Some(slot) = slot {
+            *slot = Some((event_id, same));
+        }
+    }
+    found
+}

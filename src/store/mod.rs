@@ -4,6 +4,7 @@
 
 #![deny(clippy::disallowed_methods)]
 
+pub mod bulk;
 pub mod chains;
 pub mod changes;
 pub mod events;

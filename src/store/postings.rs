@@ -8,7 +8,7 @@
 //! statement each. The table's CHECK constraint is the backstop. System accounts have no row
 //! to lock: their entries append a delta.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use cte_ctel_core::ledger::chain::{self, Link};
 use cte_ctel_core::ledger::wallets::{self, Applied, Refused, Wallet, WalletState};
@@ -32,7 +32,7 @@ macro_rules! wallets_lock {
         concat!(
             "SELECT b.account_id, b.currency, b.balance::text, b.reserved::text, b.allow_negative,
                     b.min_balance::text, b.status, b.chain_head,
-                    (extract(epoch FROM b.last_entry_at) * 1000000)::bigint
+                    (extract(epoch FROM b.last_entry_at) * 1000000)::bigint, b.monitored
                FROM cte_ctel.cte_balances b
                JOIN unnest($1::text[], $2::text[]) AS w(account_id, currency)
                  ON w.account_id = b.account_id AND w.currency = b.currency
@@ -52,17 +52,25 @@ pub fn lock_wallets(
     wanted: Vec<WalletKey>,
     wait: LockWait,
 ) -> Result<HashMap<WalletKey, Wallet>, CteError> {
+    lock_wallets_watched(wanted, wait).map(|(wallets, _)| wallets)
+}
+
+/// `lock_wallets`, and which of the wallets have a balance monitor (`cte_balances.monitored`).
+fn lock_wallets_watched(
+    wanted: Vec<WalletKey>,
+    wait: LockWait,
+) -> Result<(HashMap<WalletKey, Wallet>, HashSet<WalletKey>), CteError> {
     let (accounts, currencies): (Vec<String>, Vec<String>) =
         in_lock_order(wanted).into_iter().unzip();
     if accounts.is_empty() {
-        return Ok(HashMap::new());
+        return Ok((HashMap::new(), HashSet::new()));
     }
     let query = match wait {
         LockWait::Wait => WALLETS_LOCK,
         LockWait::Skip => WALLETS_LOCK_NOWAIT,
     };
     let args = [accounts.into(), currencies.into()];
-    type Row = (WalletKey, [String; 3], bool, String, Option<Vec<u8>>, i64);
+    type Row = (WalletKey, [String; 3], bool, String, Option<Vec<u8>>, i64, bool);
     let rows: Vec<Row> = Spi::connect_mut(|client| {
         let table = run_cached(client, query, &args, true);
         table
@@ -73,12 +81,17 @@ pub fn lock_wallets(
                 let head = spi(row.get::<Vec<u8>>(8), query);
                 let last_entry_at = spi(row.get::<i64>(9), query).unwrap_or(0);
                 let texts = [text(3), text(4), text(6)]; // balance, reserved, min_balance
-                ((text(1), text(2)), texts, allow_negative, text(7), head, last_entry_at)
+                let monitored = spi(row.get::<bool>(10), query) == Some(true);
+                let key = (text(1), text(2));
+                (key, texts, allow_negative, text(7), head, last_entry_at, monitored)
             })
             .collect()
     });
-    rows.into_iter()
-        .map(|(key, [balance, reserved, floor], allow_negative, status, head, last_entry_at)| {
+    let monitored: HashSet<WalletKey> =
+        rows.iter().filter(|row| row.6).map(|row| row.0.clone()).collect();
+    let wallets = rows
+        .into_iter()
+        .map(|(key, [balance, reserved, floor], allow_negative, status, head, last_entry_at, _)| {
             let exact =
                 |text: &str| Decimal::from_str_exact(text).map_err(|_| beyond_decimal(text));
             let state = WalletState::parse(&status);
@@ -97,7 +110,8 @@ pub fn lock_wallets(
             };
             Ok((key, wallet))
         })
-        .collect()
+        .collect::<Result<_, CteError>>()?;
+    Ok((wallets, monitored))
 }
 
 /// A stored figure `Decimal` cannot hold exactly (more than 28 significant digits).
@@ -152,17 +166,18 @@ const ENTRIES_WRITE: &str = "
                (posting_id, kind, account_id, currency, amount, balance_after, reference,
                 transaction_id, lien_id, created_at, link)
         SELECT e.posting_id, e.kind, e.account_id, e.currency, e.amount, e.balance_after,
-               e.reference, $8, $9, $11, e.link
+               e.reference, e.transaction_id, e.lien_id, $11, e.link
           FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::numeric[],
-                      $6::numeric[], $7::text[], $10::bytea[])
+                      $6::numeric[], $7::text[], $8::uuid[], $9::uuid[], $10::bytea[])
                    WITH ORDINALITY AS e(posting_id, kind, account_id, currency, amount,
-                                        balance_after, reference, link, n)
+                                        balance_after, reference, transaction_id, lien_id,
+                                        link, n)
          ORDER BY e.n
         RETURNING account_id, currency, amount, balance_after)
     INSERT INTO cte_ctel.cte_system_deltas (account_id, currency, amount)
     SELECT account_id, currency, amount FROM entries WHERE balance_after IS NULL";
 
-/// What made a set of postings: an event's step, or a lien's capture (their entries say so).
+/// What made a posting: an event's step, or a lien's capture (its entries say so).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Origin {
     pub step: Option<Uuid>,
@@ -230,7 +245,8 @@ pub fn post_releasing(
         let at = read.values().map(|wallet| wallet.last_entry_at).fold(super::clock_us(), i64::max);
         let refused = match wallets::apply(postings, read) {
             Ok(applied) => {
-                return Ok(write(postings, references, origin, &applied, kept, at));
+                let origins = vec![origin; postings.len()];
+                return Ok(write(postings, references, &origins, &applied, kept, at));
             }
             Err(refused) => refused,
         };
@@ -252,6 +268,130 @@ pub fn post_releasing(
     }
 }
 
+// A monitored wallet's balance as one item of a bulk call left it, so that its monitors see
+// every crossing (the one write of its final balance would show only the last).
+const BALANCE_PASSED: &str = "
+    UPDATE cte_ctel.cte_balances SET balance = $3 WHERE account_id = $1 AND currency = $2";
+
+/// Independent postings (a bulk call's items) on wallets locked once, in the global lock order:
+/// each applied in memory or refused on its own (`apply`), then all written at once (`write`).
+pub struct Each {
+    wallets: HashMap<WalletKey, Wallet>,
+    monitored: HashSet<WalletKey>,
+    /// Wallets whose overdue liens were expired already (once per wallet and call).
+    expired: HashSet<WalletKey>,
+    /// The balances monitored wallets passed through, in order.
+    passed: Vec<(WalletKey, Decimal)>,
+    wait: LockWait,
+}
+
+impl Each {
+    /// Locks and reads every wallet the postings touch.
+    pub fn lock(postings: &[&Posting], wait: LockWait) -> Result<Each, CteError> {
+        let wanted: Vec<WalletKey> = postings
+            .iter()
+            .flat_map(|posting| wallets_of(std::slice::from_ref(*posting)))
+            .collect();
+        let (wallets, monitored) = lock_wallets_watched(wanted, wait)?;
+        let (expired, passed) = (HashSet::new(), Vec::new());
+        Ok(Each { wallets, monitored, expired, passed, wait })
+    }
+
+    /// Applies `posting` (item `index`) to the wallets, or refuses it and leaves them as they
+    /// were; returns its balance after each entry. Funds held by a lien whose `expires_at` has
+    /// passed count as free: a posting they would stop is tried again once they are expired.
+    pub fn apply(
+        &mut self,
+        posting: &Posting,
+        index: usize,
+    ) -> Result<Vec<Option<Decimal>>, CteError> {
+        loop {
+            let refused = match wallets::apply_one(posting, index, &mut self.wallets) {
+                Ok(after) => {
+                    for wallet in wallets_of(std::slice::from_ref(posting)) {
+                        if self.monitored.contains(&wallet) {
+                            let balance = self.wallets[&wallet].balance;
+                            self.passed.push((wallet, balance));
+                        }
+                    }
+                    return Ok(after);
+                }
+                Err(refused) => refused,
+            };
+            if let Refused::Funds { account_id, .. } = &refused {
+                let wallet = (account_id.clone(), posting.currency.clone());
+                if self.expired.insert(wallet.clone())
+                    && super::liens::expire_overdue_on(&wallet)? > 0
+                {
+                    // Expiring gave back what the liens reserved; the balance read here stays
+                    // (the items before this one moved it, unwritten yet).
+                    let read = lock_wallets(vec![wallet.clone()], self.wait)?;
+                    let (Some(fresh), Some(held)) =
+                        (read.get(&wallet), self.wallets.get_mut(&wallet))
+                    else {
+                        panic!("a wallet locked for a bulk call is read again");
+                    };
+                    assert!(fresh.reserved <= held.reserved, "expiring liens reserves less");
+                    held.reserved = fresh.reserved;
+                    continue;
+                }
+            }
+            return Err(refusal(refused, &posting.currency));
+        }
+    }
+
+    /// Writes the postings `apply` accepted (in the order applied, each with its balances after,
+    /// reference and origin): the wallets' final balances and chain heads, then every entry.
+    /// Returns the postings' ids.
+    pub fn write(
+        self,
+        postings: &[&Posting],
+        references: &[Option<&str>],
+        origins: &[Origin],
+        balances_after: Vec<Vec<Option<Decimal>>>,
+    ) -> Vec<Uuid> {
+        assert_eq!(postings.len(), balances_after.len(), "balances after for each posting");
+        if postings.is_empty() {
+            return Vec::new();
+        }
+        let touched: Vec<WalletKey> = postings
+            .iter()
+            .flat_map(|posting| wallets_of(std::slice::from_ref(*posting)))
+            .collect();
+        let final_balances: Vec<(WalletKey, Decimal)> = in_lock_order(touched)
+            .into_iter()
+            .map(|key| {
+                let balance = self.wallets[&key].balance;
+                (key, balance)
+            })
+            .collect();
+        let applied = Applied { balances_after, final_balances };
+        let kept: HashMap<WalletKey, Kept> = self
+            .wallets
+            .iter()
+            .map(|(key, wallet)| {
+                (key.clone(), Kept { head: wallet.head, reserved: wallet.reserved })
+            })
+            .collect();
+        let at = self
+            .wallets
+            .values()
+            .map(|wallet| wallet.last_entry_at)
+            .fold(super::clock_us(), i64::max);
+        Spi::connect_mut(|client| {
+            for ((account, currency), balance) in &self.passed {
+                let args = [
+                    account.as_str().into(),
+                    currency.as_str().into(),
+                    numeric(&balance.to_string()).into(),
+                ];
+                run_cached(client, BALANCE_PASSED, &args, true);
+            }
+        });
+        write(postings, references, origins, &applied, kept, at)
+    }
+}
+
 /// What `write` keeps of a locked wallet besides the postings' results: its chain's head
 /// (advanced as entries are linked) and its reserve (lowered by a capture's release).
 struct Kept {
@@ -269,6 +409,8 @@ struct EntryRows<'p> {
     amounts: Vec<AnyNumeric>,
     after: Vec<Option<AnyNumeric>>,
     refs: Vec<Option<&'p str>>,
+    steps: Vec<Option<Uuid>>,
+    liens: Vec<Option<Uuid>>,
     links: Vec<Option<Vec<u8>>>,
 }
 
@@ -278,13 +420,14 @@ fn entry_rows<'p>(
     rows: &mut EntryRows<'p>,
     (id, posting): (Uuid, &'p Posting),
     reference: Option<&'p str>,
-    origin: (&Option<String>, &Option<String>),
+    origin: Origin,
     balances_after: &[Option<Decimal>],
     kept: &mut HashMap<WalletKey, Kept>,
     at: i64,
 ) {
     let amount_texts: Vec<String> =
         posting.entries.iter().map(|entry| chain::decimal_text(&entry.amount)).collect();
+    let (step, lien) = (origin.step.map(|id| id.to_string()), origin.lien.map(|id| id.to_string()));
     let entry_texts: Vec<chain::EntryText<'_>> = posting
         .entries
         .iter()
@@ -295,8 +438,8 @@ fn entry_rows<'p>(
             currency: &posting.currency,
             amount,
             reference,
-            transaction_id: origin.0.as_deref(),
-            lien_id: origin.1.as_deref(),
+            transaction_id: step.as_deref(),
+            lien_id: lien.as_deref(),
             created_at_us: at,
         })
         .collect();
@@ -325,35 +468,30 @@ fn entry_rows<'p>(
         rows.amounts.push(numeric(amount));
         rows.after.push(balance_text.as_deref().map(numeric));
         rows.refs.push(reference);
+        rows.steps.push(origin.step);
+        rows.liens.push(origin.lien);
         rows.links.push(link);
     }
 }
 
 /// Writes applied postings: the wallets' new balances, reserves and chain heads, then every
 /// entry (a wallet entry with its link) and system delta.
-fn write(
-    postings: &[Posting],
+fn write<P: std::borrow::Borrow<Posting>>(
+    postings: &[P],
     references: &[Option<&str>],
-    origin: Origin,
+    origins: &[Origin],
     applied: &Applied,
     mut kept: HashMap<WalletKey, Kept>,
     at: i64,
 ) -> Vec<Uuid> {
+    assert_eq!(postings.len(), origins.len(), "one origin per posting");
     let ids: Vec<Uuid> = postings.iter().map(|_| new_id()).collect();
-    let (step, lien) = (origin.step.map(|id| id.to_string()), origin.lien.map(|id| id.to_string()));
     let mut rows = EntryRows::default();
     for (index, posting) in postings.iter().enumerate() {
         let balances_after = &applied.balances_after[index];
-        let posting = (ids[index], posting);
-        entry_rows(
-            &mut rows,
-            posting,
-            references[index],
-            (&step, &lien),
-            balances_after,
-            &mut kept,
-            at,
-        );
+        let posting = (ids[index], posting.borrow());
+        let reference = references[index];
+        entry_rows(&mut rows, posting, reference, origins[index], balances_after, &mut kept, at);
     }
     let at = super::timestamp_us(at);
     let finals = &applied.final_balances;
@@ -366,8 +504,8 @@ fn write(
         rows.amounts.into(),
         rows.after.into(),
         rows.refs.into(),
-        origin.step.into(),
-        origin.lien.into(),
+        rows.steps.into(),
+        rows.liens.into(),
         rows.links.into(),
         at.into(),
     ];

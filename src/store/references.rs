@@ -82,3 +82,55 @@ pub fn release(held: &[(String, String, Uuid)]) {
         run_cached(client, RELEASE, &args, true);
     });
 }
+
+// Each reference once (the caller's duplicates removed), in bytewise order, so that two bulk
+// calls claiming some of the same references wait for each other instead of deadlocking.
+const CLAIM_EACH: &str = "
+    WITH wanted AS (
+        SELECT * FROM unnest($2::text[], $3::uuid[]) WITH ORDINALITY AS w(reference, step, n)),
+    claimed AS (
+        INSERT INTO cte_ctel.cte_references (type, reference, transaction_id, item_id)
+        SELECT $1, reference, step, NULL FROM wanted ORDER BY reference COLLATE \"C\"
+        ON CONFLICT (type, reference) DO NOTHING
+        RETURNING reference)
+    SELECT w.n FROM wanted w
+     WHERE NOT EXISTS (SELECT 1 FROM claimed c WHERE c.reference = w.reference)
+     ORDER BY w.n";
+
+/// Claims each `(reference, step)` for `step_type` (each reference once); returns the indexes
+/// of those another step holds (committed, or waited for until it commits or rolls back).
+pub fn claim_each(step_type: &str, wanted: &[(&str, Uuid)]) -> Vec<usize> {
+    if wanted.is_empty() {
+        return Vec::new();
+    }
+    let references: Vec<&str> = wanted.iter().map(|(reference, _)| *reference).collect();
+    let steps: Vec<Uuid> = wanted.iter().map(|(_, step)| *step).collect();
+    let args = [step_type.into(), references.into(), steps.into()];
+    Spi::connect_mut(|client| {
+        let table = run_cached(client, CLAIM_EACH, &args, true);
+        Row::each(table, CLAIM_EACH, |row| {
+            let n: i64 = row.required(1, "an index");
+            usize::try_from(n - 1).unwrap_or(usize::MAX)
+        })
+    })
+}
+
+const HAND_OVER: &str = "
+    UPDATE cte_ctel.cte_references r SET transaction_id = h.to_step
+      FROM unnest($2::text[], $3::uuid[], $4::uuid[]) AS h(reference, from_step, to_step)
+     WHERE r.type = $1 AND r.reference = h.reference AND r.transaction_id = h.from_step";
+
+/// Hands claimed references of `step_type` from one step to another: `(reference, from, to)`
+/// (a bulk item refused, its reference posted by a later item of the same call).
+pub fn hand_over(step_type: &str, moves: &[(&str, Uuid, Uuid)]) {
+    if moves.is_empty() {
+        return;
+    }
+    let references: Vec<&str> = moves.iter().map(|(reference, _, _)| *reference).collect();
+    let from: Vec<Uuid> = moves.iter().map(|(_, from, _)| *from).collect();
+    let to: Vec<Uuid> = moves.iter().map(|(_, _, to)| *to).collect();
+    let args = [step_type.into(), references.into(), from.into(), to.into()];
+    Spi::connect_mut(|client| {
+        run_cached(client, HAND_OVER, &args, true);
+    });
+}

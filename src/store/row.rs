@@ -31,6 +31,15 @@ impl<'r, 'conn> Row<'r, 'conn> {
         read(Row::new(&row, query))
     }
 
+    /// Every row of a table, each read with `read`.
+    pub(crate) fn each<T>(
+        table: SpiTupleTable<'conn>,
+        query: &'static str,
+        mut read: impl FnMut(Row<'_, 'conn>) -> T,
+    ) -> Vec<T> {
+        table.map(|row| read(Row::new(&row, query))).collect()
+    }
+
     /// A column that may be NULL.
     #[track_caller]
     pub(crate) fn optional<T: FromDatum + IntoDatum>(&self, ordinal: usize) -> Option<T> {

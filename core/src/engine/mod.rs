@@ -8,6 +8,7 @@ pub mod graph;
 pub mod retry;
 pub mod saga;
 pub mod status;
+pub mod transfer;
 
 pub use retry::RetryPolicy;
 pub use saga::{

@@ -179,6 +179,65 @@ pub fn in_write_order(
     rows
 }
 
+/// Applies one posting (`postings[index]` of independent ones: a bulk call's items) to
+/// `wallets`, or changes nothing: its balance after each entry, or why it is refused (naming
+/// `index`). Unlike `apply`, a refusal leaves every wallet as it was, for the next posting.
+pub fn apply_one(
+    posting: &Posting,
+    index: usize,
+    wallets: &mut HashMap<(String, String), Wallet>,
+) -> Result<Vec<Option<Decimal>>, Refused> {
+    let keys: Vec<(String, String)> = posting
+        .entries
+        .iter()
+        .filter(|entry| !entry.is_system())
+        .map(|entry| (entry.account_id.clone(), posting.currency.clone()))
+        .collect();
+    let touched: HashMap<(String, String), Wallet> = keys
+        .iter()
+        .filter_map(|key| wallets.get(key).map(|wallet| (key.clone(), wallet.clone())))
+        .collect();
+    let applied =
+        apply(std::slice::from_ref(posting), touched).map_err(|refused| match refused {
+            Refused::Funds { account_id, available, amount, .. } => {
+                Refused::Funds { posting: index, account_id, available, amount }
+            }
+            Refused::Missing { account_id, .. } => Refused::Missing { posting: index, account_id },
+            Refused::State { account_id, state, .. } => {
+                Refused::State { posting: index, account_id, state }
+            }
+            Refused::Overflow => Refused::Overflow,
+        })?;
+    // A balanced posting moves no money in or out of the wallets it touches but through its
+    // system legs: what the wallets gained is what the system legs lost.
+    let before: Option<Decimal> = applied
+        .final_balances
+        .iter()
+        .try_fold(Decimal::ZERO, |sum, (key, _)| sum.checked_add(wallets[key].balance));
+    for (key, balance) in &applied.final_balances {
+        let wallet = wallets.get_mut(key);
+        assert!(wallet.is_some(), "a wallet a posting moved was read");
+        if let Some(wallet) = wallet {
+            wallet.balance = *balance;
+        }
+    }
+    let after: Option<Decimal> = applied
+        .final_balances
+        .iter()
+        .try_fold(Decimal::ZERO, |sum, (_, balance)| sum.checked_add(*balance));
+    let system: Option<Decimal> = posting
+        .entries
+        .iter()
+        .filter(|entry| entry.is_system())
+        .try_fold(Decimal::ZERO, |sum, entry| sum.checked_add(entry.amount));
+    if let (Some(before), Some(after), Some(system)) = (before, after, system) {
+        assert_eq!(after - before, -system, "a posting's wallets gain what its system legs lose");
+    }
+    let mut balances_after = applied.balances_after;
+    assert_eq!(balances_after.len(), 1, "one posting, one set of balances after");
+    Ok(balances_after.swap_remove(0))
+}
+
 /// Applies `postings` in order to `wallets` (keyed by account id and currency).
 pub fn apply(
     postings: &[Posting],
@@ -439,5 +498,24 @@ mod tests {
         for state in WalletState::ALL {
             assert_eq!(WalletState::parse(state.as_str()), Some(state));
         }
+    }
+
+    #[test]
+    fn apply_one_refuses_an_item_and_leaves_the_wallets_for_the_next() {
+        let mut held = wallets(&[("a", "10.00", "0", false), ("b", "0", "0", false)]);
+        let first = apply_one(&transfer("a", "b", "6.00"), 0, &mut held).unwrap();
+        assert_eq!(first, vec![Some(dec("4.00")), Some(dec("6.00"))]);
+        // Not enough left: refused, naming its own index; nothing of it applied.
+        let refused = apply_one(&transfer("a", "b", "5.00"), 1, &mut held).unwrap_err();
+        assert!(matches!(refused, Refused::Funds { posting: 1, .. }));
+        assert_eq!(held[&("a".to_string(), "USD".to_string())].balance, dec("4.00"));
+        assert_eq!(held[&("b".to_string(), "USD".to_string())].balance, dec("6.00"));
+        // A later item sees the earlier ones: b spends what a gave it.
+        let third = apply_one(&transfer("b", "a", "6.00"), 2, &mut held).unwrap();
+        assert_eq!(third, vec![Some(dec("0.00")), Some(dec("10.00"))]);
+        // A wallet never read is missing, and the other is left as it was.
+        let missing = apply_one(&transfer("a", "z", "1.00"), 3, &mut held).unwrap_err();
+        assert!(matches!(missing, Refused::Missing { posting: 3, .. }));
+        assert_eq!(held[&("a".to_string(), "USD".to_string())].balance, dec("10.00"));
     }
 }
