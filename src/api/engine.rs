@@ -3,6 +3,7 @@
 
 use cte_ctel_core::engine::checks::{self, Payload, StepSpec};
 use cte_ctel_core::engine::executors::StepType;
+use cte_ctel_core::engine::transfer::TransferRequest;
 use cte_ctel_core::engine::{start_when, CompensationOutcome, StartWhen, StepReport};
 use cte_ctel_core::ledger::refund::RefundLeg;
 use cte_ctel_core::ledger::{AccountId, Metadata};
@@ -458,11 +459,9 @@ fn transfer(
     let currency = ledger::currency(&required(currency, "currency")?)?;
     let amount = Amount::parse(&required(amount, "amount")?.to_string(), &currency)?;
     let metadata = metadata_of(metadata)?;
-    let payload = json!({
-        "source_account_id": source.as_str(), "destination_account_id": destination.as_str(),
-        "amount": amount.to_string(), "currency": currency.code(), "reference": reference,
-    });
-    one_step_event("wallet.transfer", &payload.to_string(), metadata.value().cloned())
+    // One builder of a transfer's payload with the bulk path's items: either replays the other.
+    let request = TransferRequest { source, destination, amount, currency, reference, metadata };
+    one_step_event("wallet.transfer", &request.payload(), request.metadata.value().cloned())
 }
 
 /// A one-step `wallet.deposit` event: money enters the wallet from `@world`.

@@ -70,6 +70,10 @@ pub enum Call {
         amount: Option<String>,
         reference: String,
     },
+    /// `cte_transfers`: each item a `Call::Transfer`, posted, refused or replayed on its own.
+    Transfers {
+        items: Vec<Call>,
+    },
 }
 
 /// What the server answered.
@@ -89,6 +93,22 @@ pub enum Answer {
     Error { code: String, message: String },
     /// The connection broke before an answer came: the call may or may not have committed.
     Lost(String),
+    /// `cte_transfers`: each item's answer (its event's id, or its refusal's SQLSTATE), and
+    /// whether the server said it was replayed.
+    Items(Vec<(Answer, bool)>),
+}
+
+impl Answer {
+    /// The same answer, but for what an item's `replayed` says: a bulk call sent again after
+    /// it committed replays what it first posted.
+    pub fn same_ids(&self, other: &Answer) -> bool {
+        match (self, other) {
+            (Answer::Items(mine), Answer::Items(theirs)) => {
+                mine.len() == theirs.len() && mine.iter().zip(theirs).all(|((a, _), (b, _))| a == b)
+            }
+            _ => self == other,
+        }
+    }
 }
 
 impl fmt::Display for Call {
@@ -119,6 +139,10 @@ impl fmt::Display for Call {
             Call::Refund { event, amount, reference } => {
                 write!(out, "cte_reverse_event({event}, 'model', {}, {reference})", option(amount))
             }
+            Call::Transfers { items } => {
+                let items: Vec<String> = items.iter().map(ToString::to_string).collect();
+                write!(out, "cte_transfers[{}]", items.join("; "))
+            }
         }
     }
 }
@@ -133,6 +157,20 @@ impl fmt::Display for Answer {
             Answer::Refused(code) => write!(out, "refused {code}"),
             Answer::Error { code, message } => write!(out, "ERROR {code}: {message}"),
             Answer::Lost(message) => write!(out, "connection lost: {message}"),
+            Answer::Items(items) => {
+                let items: Vec<String> =
+                    items
+                        .iter()
+                        .map(|(answer, replayed)| {
+                            if *replayed {
+                                format!("replayed {answer}")
+                            } else {
+                                answer.to_string()
+                            }
+                        })
+                        .collect();
+                write!(out, "[{}]", items.join("; "))
+            }
         }
     }
 }
@@ -225,7 +263,49 @@ fn send_once(client: &mut Client, call: &Call) -> Result<Answer, postgres::Error
         Call::Refund { event, amount, reference } => {
             id_of(client, REFUND, &[event, amount, reference])
         }
+        Call::Transfers { items } => send_transfers(client, items),
     }
+}
+
+// Each item's answer, its reason as its SQLSTATE (the catalog's), in order.
+const TRANSFERS: &str = "
+    SELECT t.event_id::text, t.status, c.sqlstate
+      FROM cte_ctel.cte_transfers($1::text::jsonb) t
+      LEFT JOIN cte_ctel.cte_error_catalog() c ON c.reason = t.reason
+     ORDER BY t.item";
+
+fn send_transfers(client: &mut Client, items: &[Call]) -> Result<Answer, postgres::Error> {
+    let items: Vec<String> = items
+        .iter()
+        .map(|item| {
+            let Call::Transfer { source, destination, amount, reference } = item else {
+                panic!("a bulk call's items are transfers");
+            };
+            let payload = transfer_payload(source, destination, &format!("{amount:?}"));
+            format!(r#"{}, "reference": {reference:?}}}"#, payload.trim_end_matches('}'))
+        })
+        .collect();
+    let rows = client.query(TRANSFERS, &[&format!("[{}]", items.join(", "))])?;
+    let answers = rows
+        .iter()
+        .map(|row| {
+            let (id, status, code): (Option<String>, String, Option<String>) =
+                (row.get(0), row.get(1), row.get(2));
+            match (status.as_str(), id, code) {
+                ("posted", Some(id), _) => (Answer::Id(id), false),
+                ("replayed", Some(id), _) => (Answer::Id(id), true),
+                ("refused", None, Some(code)) => (Answer::Refused(code), false),
+                (status, id, code) => (
+                    Answer::Error {
+                        code: "model".into(),
+                        message: format!("item status {status}, event {id:?}, code {code:?}"),
+                    },
+                    false,
+                ),
+            }
+        })
+        .collect();
+    Ok(Answer::Items(answers))
 }
 
 /// The event's metadata: the whole checkout, so that another checkout under the same key is

@@ -92,7 +92,8 @@ impl Generator {
         let call = match roll {
             0..=13 => self.replay(),
             14..=23 => self.conflict(model),
-            24..=35 => Some(self.transfer(model)),
+            24..=30 => Some(self.transfer(model)),
+            31..=35 => Some(self.bulk(model)),
             36..=40 => Some(self.deposit()),
             41..=49 => Some(self.create_lien(model)),
             50..=61 => self.capture(model),
@@ -137,6 +138,32 @@ impl Generator {
         let destination = self.wallet_other_than(&[&source]);
         let amount = text(self.spend(model.available(&source)));
         Call::Transfer { source, destination, amount, reference: self.key("t") }
+    }
+
+    /// A `cte_transfers` call of 2 to 6 items: new transfers (some spending the same wallet),
+    /// earlier transfers sent again (the same request or another under its reference), and
+    /// an item repeating an earlier item of the same call.
+    fn bulk(&mut self, model: &Model) -> Call {
+        let earlier: Vec<Call> = self
+            .history
+            .iter()
+            .filter(|call| matches!(call, Call::Transfer { .. }))
+            .cloned()
+            .collect();
+        let count = 2 + self.random.below(5);
+        let mut items: Vec<Call> = Vec::new();
+        for _ in 0..count {
+            let roll = self.random.below(100);
+            let item = match roll {
+                0..=19 => self.random.pick(&earlier).cloned(),
+                20..=29 => self.random.pick(&earlier).cloned().map(|call| variant(&call, 1)),
+                30..=44 => self.random.pick(&items).cloned(),
+                45..=54 => self.random.pick(&items).cloned().map(|call| variant(&call, 2)),
+                _ => None,
+            };
+            items.push(item.unwrap_or_else(|| self.transfer(model)));
+        }
+        Call::Transfers { items }
     }
 
     fn deposit(&mut self) -> Call {
@@ -337,7 +364,10 @@ impl Generator {
             Call::Refund { event, amount, reference } => {
                 Call::Refund { event, amount: amount.as_deref().map(respell), reference }
             }
-            other @ (Call::Release { .. } | Call::Checkout(_) | Call::StartAgain { .. }) => other,
+            other @ (Call::Release { .. }
+            | Call::Checkout(_)
+            | Call::StartAgain { .. }
+            | Call::Transfers { .. }) => other,
         })
     }
 
@@ -393,6 +423,13 @@ impl Generator {
                 checkout.market = self.wallet_other_than(&taken);
                 Call::Checkout(checkout)
             }
+            // One item under its reference asks otherwise; the others are sent again.
+            Call::Transfers { mut items } => {
+                if let Some(first) = items.first_mut() {
+                    *first = variant(first, 3);
+                }
+                Call::Transfers { items }
+            }
             other @ (Call::Release { .. } | Call::StartAgain { .. }) => other,
         })
     }
@@ -436,13 +473,14 @@ impl Generator {
                 return calls;
             }
         }
-        let call = match self.random.below(7) {
+        let call = match self.random.below(8) {
             0 => Some(self.transfer(model)),
             1 => Some(self.deposit()),
             2 => Some(self.create_lien(model)),
             3 => self.capture(model),
             4 => self.release(model),
             5 => Some(self.checkout(model)),
+            6 => Some(self.bulk(model)),
             _ => self.refund(model),
         };
         let call = call.unwrap_or_else(|| self.transfer(model));
@@ -520,7 +558,19 @@ impl Generator {
         let amount = text(share.round_dp(2).max(Decimal::TWO));
         let mut calls = Vec::new();
         for _ in 0..threads {
-            let call = match self.random.below(3) {
+            let call = match self.random.below(4) {
+                // A bulk call of two transfers out of the same wallet.
+                3 => {
+                    let items = (0..2)
+                        .map(|_| Call::Transfer {
+                            source: source.clone(),
+                            destination: self.wallet_other_than(&[&source]),
+                            amount: amount.clone(),
+                            reference: self.key("t"),
+                        })
+                        .collect();
+                    Call::Transfers { items }
+                }
                 0 => {
                     let destination = self.wallet_other_than(&[&source]);
                     let reference = self.key("t");
@@ -575,7 +625,7 @@ fn variant(call: &Call, index: usize) -> Call {
             *amount = Some(amount.as_deref().map_or(text(plus(CENT, step)), |a| bump(a, step)));
         }
         Call::Checkout(checkout) => checkout.fee = bump(&checkout.fee, step),
-        Call::Release { .. } | Call::StartAgain { .. } => {}
+        Call::Release { .. } | Call::StartAgain { .. } | Call::Transfers { .. } => {}
     }
     call
 }

@@ -159,6 +159,9 @@ pub struct Model {
     ids: BTreeSet<String>,
     /// How many liens and events the model has learnt of.
     born: u64,
+    /// A call sent again after a crash: a bulk item the server says it replayed may be one
+    /// the model never saw posted (its first reply was lost with the crash).
+    pub after_crash: bool,
 }
 
 pub fn plus(left: Decimal, right: Decimal) -> Decimal {
@@ -289,7 +292,45 @@ impl Model {
             Call::Refund { event, amount, reference } => {
                 self.refund(event, amount, reference, answer)
             }
+            Call::Transfers { items } => self.bulk(items, answer),
         }
+    }
+
+    /// `cte_transfers`: each item as a single transfer would be, in order; what the server
+    /// says it replayed must be a replay (or, after a crash, possibly the model's first).
+    fn bulk(&mut self, items: &[Call], answer: &Answer) -> Result<Outcome, String> {
+        let answers = match answer {
+            Answer::Items(answers) if answers.len() == items.len() => answers,
+            _ => {
+                return Err(expected(
+                    &format!("an answer for each of {} items", items.len()),
+                    answer,
+                ))
+            }
+        };
+        let mut outcomes = Vec::with_capacity(items.len());
+        for (number, (item, (answer, replayed))) in items.iter().zip(answers).enumerate() {
+            let Call::Transfer { source, destination, amount, reference } = item else {
+                return Err(format!("item {} is not a transfer", number + 1));
+            };
+            let outcome = self
+                .transfer((source, destination), amount, reference, answer)
+                .map_err(|why| format!("item {}: {why}", number + 1))?;
+            let agrees = match outcome {
+                Outcome::Replay => !*replayed,
+                Outcome::First => !*replayed || self.after_crash,
+                Outcome::Conflict | Outcome::Refused => !*replayed,
+            };
+            if !agrees {
+                return Err(format!(
+                    "item {}: the model's outcome is {outcome:?}, the server said replayed = {replayed}",
+                    number + 1
+                ));
+            }
+            outcomes.push(outcome);
+        }
+        let order = [Outcome::First, Outcome::Replay, Outcome::Conflict, Outcome::Refused];
+        Ok(order.into_iter().find(|kind| outcomes.contains(kind)).unwrap_or(Outcome::Refused))
     }
 
     /// The answer must be a new id; it is now known.

@@ -180,14 +180,17 @@ impl Run {
         let answer = self.resend(&call);
         let note =
             format!(" (sent again after crash {}; first reply: {first})", self.counts.crashes);
-        if reply_lost && !matches!(first, Answer::Lost(_)) && first != answer {
+        if reply_lost && !matches!(first, Answer::Lost(_)) && !first.same_ids(&answer) {
             self.log.push(format!("#{} {call} -> {answer}{note}", self.counts.calls + 1));
             self.stop("the call sent again after the crash did not answer what it first answered");
         }
         // Its first reply was an answer: the call ran before the crash, so the model (which
         // never saw that reply) takes this one for the first, though it was a replay.
         let ran_before = reply_lost && !matches!(first, Answer::Lost(_));
-        if self.check(&call, &answer, &note) == Outcome::First && ran_before {
+        self.model.after_crash = true;
+        let outcome = self.check(&call, &answer, &note);
+        self.model.after_crash = false;
+        if outcome == Outcome::First && ran_before {
             self.counts.replays += 1;
         }
     }
