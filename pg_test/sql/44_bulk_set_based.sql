@@ -84,5 +84,22 @@ SELECT item, status, reason FROM cte_transfers(
 SELECT status FROM cte_liens WHERE id = :'lien';
 COMMIT;
 SELECT account_id, balance, reserved FROM cte_balances WHERE account_id LIKE 's-%' ORDER BY 1;
+-- A monitored wallet whose overdue lien is expired partway through a call (found by a red team
+-- before release: the expiry wrote its reserve against the balance stored before the call, so
+-- its monitors missed the first item's crossing below 40 and told one above 90 that never
+-- happened): the balances it passed are written before its reserve. Available: 50, 30 (below
+-- 40), 80 (the lien expired), 20 (below 40 again), as single transfers would tell it.
+SELECT cte_create_account(a, ARRAY['USD']) FROM unnest(ARRAY['s-p1', 's-p2']) a ORDER BY 1;
+SELECT cte_deposit('s-p1', 100, 'USD') IS NOT NULL AS funded;
+SELECT cte_create_monitor('s-p1', 'USD', 'below', 40) IS NOT NULL AS below_40,
+       cte_create_monitor('s-p1', 'USD', 'above', 90) IS NOT NULL AS above_90;
+BEGIN;
+SELECT ctel_create_lien(NULL, 's-p1', 50, 'USD', now() + interval '1 day') AS p1_lien \gset
+UPDATE cte_liens SET expires_at = now() - interval '1 second' WHERE id = :'p1_lien';
+SELECT item, status, reason FROM cte_transfers('[
+ {"source_account_id": "s-p1", "destination_account_id": "s-p2", "amount": 20, "currency": "USD"},
+ {"source_account_id": "s-p1", "destination_account_id": "s-p2", "amount": 60, "currency": "USD"}]');
+COMMIT;
+SELECT reason FROM cte_change_outbox WHERE account_id = 's-p1' AND 'monitor' = ANY (kinds) ORDER BY id;
 SELECT count(*) AS violations FROM cte_verify_ledger();
 SELECT broken_entry_id IS NULL AS chains_intact FROM cte_verify_chains();

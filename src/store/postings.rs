@@ -320,9 +320,16 @@ impl Each {
             };
             if let Refused::Funds { account_id, .. } = &refused {
                 let wallet = (account_id.clone(), posting.currency.clone());
-                if self.expired.insert(wallet.clone())
-                    && super::liens::expire_overdue_on(&wallet)? > 0
-                {
+                if !self.expired.insert(wallet.clone()) {
+                    return Err(refusal(refused, &posting.currency));
+                }
+                // Expiring writes the wallet's reserve, which its monitors see against its
+                // stored balance: the balances it passed so far are written first, in order.
+                let (now, later): (Vec<_>, Vec<_>) =
+                    self.passed.drain(..).partition(|(key, _)| *key == wallet);
+                self.passed = later;
+                write_passed(&now);
+                if super::liens::expire_overdue_on(&wallet)? > 0 {
                     // Expiring gave back what the liens reserved; the balance read here stays
                     // (the items before this one moved it, unwritten yet).
                     let read = lock_wallets(vec![wallet.clone()], self.wait)?;
@@ -378,18 +385,23 @@ impl Each {
             .values()
             .map(|wallet| wallet.last_entry_at)
             .fold(super::clock_us(), i64::max);
-        Spi::connect_mut(|client| {
-            for ((account, currency), balance) in &self.passed {
-                let args = [
-                    account.as_str().into(),
-                    currency.as_str().into(),
-                    numeric(&balance.to_string()).into(),
-                ];
-                run_cached(client, BALANCE_PASSED, &args, true);
-            }
-        });
+        write_passed(&self.passed);
         write(postings, references, origins, &applied, kept, at)
     }
+}
+
+/// Writes the balances monitored wallets passed through, in order (each crossing is told).
+fn write_passed(passed: &[(WalletKey, Decimal)]) {
+    if passed.is_empty() {
+        return;
+    }
+    Spi::connect_mut(|client| {
+        for ((account, currency), balance) in passed {
+            let balance = numeric(&balance.to_string());
+            let args = [account.as_str().into(), currency.as_str().into(), balance.into()];
+            run_cached(client, BALANCE_PASSED, &args, true);
+        }
+    });
 }
 
 /// What `write` keeps of a locked wallet besides the postings' results: its chain's head
