@@ -317,7 +317,7 @@ impl Model {
                 .transfer((source, destination), amount, reference, answer)
                 .map_err(|why| format!("item {}: {why}", number + 1))?;
             let agrees = match outcome {
-                Outcome::Replay => !*replayed,
+                Outcome::Replay => *replayed,
                 Outcome::First => !*replayed || self.after_crash,
                 Outcome::Conflict | Outcome::Refused => !*replayed,
             };
